@@ -1,0 +1,257 @@
+// Package cli holds regprune's cobra commands: it turns flags and files
+// into configuration and hands them to the engine. It holds no logic of
+// its own and never calls os.Exit.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/regprune/regprune/internal/config"
+	"github.com/regprune/regprune/internal/engine"
+	"github.com/regprune/regprune/internal/plan"
+	"github.com/regprune/regprune/internal/registry"
+)
+
+// Version is set at build time with -ldflags "-X .../internal/cli.Version=...".
+var Version = "dev"
+
+// ErrUsage marks bad input: exit 2, reported before any request.
+var ErrUsage = errors.New("bad input")
+
+func usagef(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrUsage, fmt.Sprintf(format, a...))
+}
+
+// Env is what the commands read from the process; tests pass their own.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	Now            func() time.Time
+}
+
+// Run executes regprune with args (without the program name).
+func Run(ctx context.Context, args []string, env Env) error {
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	root := newRoot(&env)
+	root.SetArgs(args)
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%v", err) })
+	_, err := root.ExecuteContextC(ctx)
+	return err
+}
+
+type globals struct {
+	concurrency    int
+	parallel       int
+	insecure       bool
+	timeout        time.Duration
+	requestTimeout time.Duration
+	maxRPS         float64
+	verbose        int
+}
+
+func newRoot(env *Env) *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "regprune",
+		Short: "Keep container registries lean without deleting what is still needed",
+		Long: `regprune plans and applies retention policies over any OCI registry.
+
+It lists tags, resolves each with HEAD, builds the graph of images, index
+children, signatures and referrers, decides per image with a reason, and
+deletes only what nothing kept reaches. 'plan' stops before the first
+DELETE; 'apply' runs the same steps, re-checks each target, then deletes.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE:          func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	pf := root.PersistentFlags()
+	pf.IntVar(&g.concurrency, "concurrency", 8, "requests in flight per registry host (1-256)")
+	pf.IntVar(&g.parallel, "parallel", 4, "repositories processed at once (1-64)")
+	pf.BoolVar(&g.insecure, "insecure", false, "allow plain HTTP to non-loopback hosts and skip TLS verification")
+	pf.DurationVar(&g.timeout, "timeout", 0, "give up the whole run after this long (0: no limit)")
+	pf.DurationVar(&g.requestTimeout, "request-timeout", 60*time.Second, "give up one request after this long")
+	pf.Float64Var(&g.maxRPS, "max-requests-per-second", 0, "cap on requests per second per registry host (0: no cap)")
+	pf.CountVarP(&g.verbose, "verbose", "v", "log progress to stderr (-v info, -vv debug)")
+
+	root.AddCommand(newPlanCmd(env, g, false), newPlanCmd(env, g, true), newValidateCmd(env), newVersionCmd(env), newDemoCmd(env, g))
+	return root
+}
+
+func (g *globals) check() error {
+	if g.concurrency < 1 || g.concurrency > 256 {
+		return usagef("--concurrency %d: want 1 to 256", g.concurrency)
+	}
+	if g.parallel < 1 || g.parallel > 64 {
+		return usagef("--parallel %d: want 1 to 64", g.parallel)
+	}
+	if g.timeout < 0 {
+		return usagef("--timeout %s: must not be negative", g.timeout)
+	}
+	if g.requestTimeout <= 0 {
+		return usagef("--request-timeout %s: must be positive", g.requestTimeout)
+	}
+	if g.maxRPS < 0 {
+		return usagef("--max-requests-per-second %g: must not be negative", g.maxRPS)
+	}
+	return nil
+}
+
+func (g *globals) logger(w io.Writer) *slog.Logger {
+	level := slog.LevelWarn
+	switch {
+	case g.verbose == 1:
+		level = slog.LevelInfo
+	case g.verbose > 1:
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+func (g *globals) client(env *Env, log *slog.Logger) *registry.Client {
+	return registry.New(registry.Options{
+		Keychain:             registry.Keychain(env.Getenv),
+		Insecure:             g.insecure,
+		Concurrency:          g.concurrency,
+		MaxRequestsPerSecond: g.maxRPS,
+		RequestTimeout:       g.requestTimeout,
+		Logger:               log,
+		UserAgent:            "regprune/" + Version,
+	})
+}
+
+func newVersionCmd(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintf(env.Stdout, "regprune %s\n", Version)
+			return err
+		},
+	}
+}
+
+// ruleFlags are the one-off rule flags; they fill a config.RuleSpec.
+type ruleFlags struct {
+	keepTags, keepRegex, deleteRegex []string
+	keepNewest                       int
+	keepNewerThan, olderThan         string
+	semverNewest                     int
+	semverPer                        string
+	groupRegex                       string
+	groupNewest                      int
+	allowEmpty                       bool
+	ageFrom                          string
+}
+
+func (r *ruleFlags) add(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringArrayVar(&r.keepTags, "keep-tag", nil, "keep the image this tag names (repeatable)")
+	f.StringArrayVar(&r.keepRegex, "keep-regex", nil, "keep images with a tag matching this RE2 expression, whole tag (repeatable)")
+	f.IntVar(&r.keepNewest, "keep-newest", 0, "keep the N newest images by build time")
+	f.StringVar(&r.keepNewerThan, "keep-newer-than", "", "keep images built less than this long ago (36h, 30d, 2w)")
+	f.IntVar(&r.semverNewest, "keep-semver", 0, "keep the N highest semver releases (per --semver-per)")
+	f.StringVar(&r.semverPer, "semver-per", "", "with --keep-semver: count per 'major' or 'minor' version line")
+	f.StringVar(&r.groupRegex, "keep-group-regex", "", "with --keep-group-newest: group images by this RE2's first capture group")
+	f.IntVar(&r.groupNewest, "keep-group-newest", 0, "keep the N newest images of each group")
+	f.StringArrayVar(&r.deleteRegex, "delete-regex", nil, "only images all of whose tags match this RE2 expression are candidates (repeatable)")
+	f.StringVar(&r.olderThan, "older-than", "", "only images built longer ago than this are candidates (36h, 30d, 2w)")
+	f.BoolVar(&r.allowEmpty, "allow-empty", false, "allow a plan that deletes every image of a repository")
+	f.StringVar(&r.ageFrom, "age-from", "", "age source: created, label or annotation (default: created, then label, then annotation)")
+}
+
+var flagOf = map[string]string{
+	"keep.tags": "--keep-tag", "keep.regex": "--keep-regex", "keep.newest": "--keep-newest",
+	"keep.newer_than": "--keep-newer-than", "keep.semver": "--keep-semver", "keep.semver.newest": "--keep-semver",
+	"keep.semver.per": "--semver-per", "keep.group": "--keep-group-regex", "keep.group.regex": "--keep-group-regex",
+	"keep.group.newest": "--keep-group-newest", "delete.regex": "--delete-regex", "delete.older_than": "--older-than",
+	"allow_empty": "--allow-empty", "age_from": "--age-from",
+}
+
+// any reports whether a rule flag was given.
+func (r *ruleFlags) any(cmd *cobra.Command) bool {
+	for _, n := range []string{"keep-tag", "keep-regex", "keep-newest", "keep-newer-than", "keep-semver", "semver-per",
+		"keep-group-regex", "keep-group-newest", "delete-regex", "older-than", "allow-empty", "age-from"} {
+		if cmd.Flags().Changed(n) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *ruleFlags) rule(cmd *cobra.Command, repos []string) (config.Rule, error) {
+	spec := config.RuleSpec{
+		Repositories: repos,
+		Keep:       config.KeepSpec{Tags: r.keepTags, Regex: r.keepRegex, NewerThan: r.keepNewerThan},
+		Delete:     config.DeleteSpec{Regex: r.deleteRegex, OlderThan: r.olderThan},
+		AllowEmpty: r.allowEmpty, AgeFrom: r.ageFrom,
+	}
+	if cmd.Flags().Changed("keep-newest") {
+		n := r.keepNewest
+		spec.Keep.Newest = &n
+	}
+	if cmd.Flags().Changed("keep-semver") || cmd.Flags().Changed("semver-per") {
+		spec.Keep.Semver = &config.SemverSpec{Newest: r.semverNewest, Per: r.semverPer}
+	}
+	if cmd.Flags().Changed("keep-group-regex") || cmd.Flags().Changed("keep-group-newest") {
+		spec.Keep.Group = &config.GroupSpec{Regex: r.groupRegex, Newest: r.groupNewest}
+	}
+	rule, err := config.FromSpec("flags", spec)
+	if err != nil {
+		var fe *config.FieldError
+		if errors.As(err, &fe) {
+			name := flagOf[fe.Field]
+			if name == "" {
+				name = fe.Field
+			}
+			return config.Rule{}, usagef("%s", fe.Named(name))
+		}
+		return config.Rule{}, usagef("%v", err)
+	}
+	return rule, nil
+}
+
+func checkFormat(o string) error {
+	for _, f := range plan.Formats {
+		if o == f {
+			return nil
+		}
+	}
+	return usagef("-o %q: want one of %s", o, strings.Join(plan.Formats, ", "))
+}
+
+// targetsFromArgs resolves the repositories and their rules, without requests for
+// literal names (globs in a policy file need the catalog).
+func targetsFromArgs(args []string, rule config.Rule, insecure bool) ([]engine.Target, error) {
+	seen := map[string]bool{}
+	var out []engine.Target
+	for _, a := range args {
+		ref, err := registry.ParseRepository(a, insecure)
+		if err != nil {
+			return nil, usagef("%v", err)
+		}
+		if seen[ref.Name()] {
+			continue
+		}
+		seen[ref.Name()] = true
+		out = append(out, engine.Target{Repository: ref.Name(), Policy: rule.Policy, Rule: rule.Source})
+	}
+	return out, nil
+}

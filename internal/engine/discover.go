@@ -1,0 +1,79 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/regprune/regprune/internal/config"
+	"github.com/regprune/regprune/internal/registry"
+)
+
+// ErrCatalogRefused means a pattern needed a registry's catalog and the
+// registry would not list it.
+var ErrCatalogRefused = errors.New("catalog refused")
+
+// Discover expands the rules of cfg into targets: literal repository names
+// as they are, patterns over each registry's catalog (listed once per
+// host). The first rule that matches a repository applies to it. It
+// returns the patterns that matched nothing, for the caller to warn about.
+func Discover(ctx context.Context, c *registry.Client, cfg *config.Config) (targets []Target, unmatched []string, err error) {
+	catalogs := map[string][]string{}
+	listed := func(host string) ([]string, error) {
+		if repos, ok := catalogs[host]; ok {
+			return repos, nil
+		}
+		var repos []string
+		err := c.Catalog(ctx, host, func(page []string) error {
+			for _, r := range page {
+				repos = append(repos, host+"/"+r)
+			}
+			return nil
+		})
+		if err != nil {
+			if errors.Is(err, registry.ErrUnauthorized) || errors.Is(err, registry.ErrDenied) || errors.Is(err, registry.ErrNotFound) || errors.Is(err, registry.ErrUnsupported) {
+				return nil, fmt.Errorf("%w: %s will not list its repositories (%v); name repositories literally in the policy file", ErrCatalogRefused, host, err)
+			}
+			return nil, fmt.Errorf("listing the catalog of %s: %w", host, err)
+		}
+		catalogs[host] = repos
+		return repos, nil
+	}
+	candidates := map[string]bool{}
+	for _, rule := range cfg.Rules {
+		for _, p := range rule.Patterns {
+			if p.Literal() {
+				if !candidates[p.String()] {
+					candidates[p.String()] = true
+				}
+				continue
+			}
+			repos, err := listed(p.Registry())
+			if err != nil {
+				return nil, nil, err
+			}
+			n := 0
+			for _, r := range repos {
+				if p.Match(r) {
+					candidates[r] = true
+					n++
+				}
+			}
+			if n == 0 {
+				unmatched = append(unmatched, p.String())
+			}
+		}
+	}
+	names := make([]string, 0, len(candidates))
+	for r := range candidates {
+		names = append(names, r)
+	}
+	sort.Strings(names)
+	for _, r := range names {
+		if rule, ok := cfg.RuleFor(r); ok {
+			targets = append(targets, Target{Repository: r, Policy: rule.Policy, Rule: rule.Source})
+		}
+	}
+	return targets, unmatched, nil
+}

@@ -1,0 +1,168 @@
+// Package engine runs regprune's pipeline for a set of repositories:
+// inventory -> policy -> plan, and, for apply, the same plan handed to
+// apply. plan and apply share every step up to the first DELETE.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/regprune/regprune/internal/apply"
+	"github.com/regprune/regprune/internal/inventory"
+	"github.com/regprune/regprune/internal/plan"
+	"github.com/regprune/regprune/internal/policy"
+	"github.com/regprune/regprune/internal/registry"
+)
+
+// Target is one repository and the policy that applies to it.
+type Target struct {
+	Repository string
+	Policy     policy.Policy
+	Rule       string // where the policy came from, for the report
+}
+
+// Options configures a run.
+type Options struct {
+	Client *registry.Client
+	// Repositories processed at once; requests within one are bounded by
+	// the client's per-host concurrency.
+	Parallel int
+	Cache    inventory.Cache
+	Logger   *slog.Logger
+	Now      time.Time
+}
+
+func (o *Options) defaults() {
+	if o.Parallel <= 0 {
+		o.Parallel = 4
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+}
+
+// Plan builds the plan of every target. A repository that cannot be read
+// is reported in the plan with its error and nothing to delete.
+func Plan(ctx context.Context, targets []Target, write bool, o Options) *plan.Plan {
+	o.defaults()
+	repos := make([]plan.Repository, len(targets))
+	forEach(len(targets), o.Parallel, func(i int) {
+		t := targets[i]
+		r, err := planOne(ctx, t, write, o)
+		if err != nil {
+			o.Logger.Error("repository failed; nothing will be deleted in it", "repository", t.Repository, "err", err)
+			r = plan.Failed(t.Repository, err)
+		}
+		r.Rule = t.Rule
+		repos[i] = r
+	})
+	mode := "plan"
+	if write {
+		mode = "apply"
+	}
+	return plan.New(mode, o.Now, repos)
+}
+
+func planOne(ctx context.Context, t Target, write bool, o Options) (plan.Repository, error) {
+	start := time.Now()
+	repo, err := o.Client.Open(ctx, t.Repository, write)
+	if err != nil {
+		return plan.Repository{}, err
+	}
+	g, err := inventory.Collect(ctx, repo, inventory.Options{
+		Concurrency: o.Client.Concurrency(), NeedAges: true, Cache: o.Cache, Logger: o.Logger,
+	})
+	if err != nil {
+		return plan.Repository{}, err
+	}
+	ds := policy.Evaluate(g, t.Policy, o.Now)
+	r := plan.Build(g, ds, t.Policy)
+	o.Logger.Info("planned", "repository", t.Repository, "images", r.Summary.Images, "delete", r.Summary.Delete,
+		"reclaimable_bytes", r.Summary.ReclaimableBytes, "took", time.Since(start).Round(time.Millisecond))
+	return r, nil
+}
+
+// Apply executes p in place, filling in results. Repositories that failed
+// to plan are left alone.
+func Apply(ctx context.Context, p *plan.Plan, o Options) {
+	o.defaults()
+	p.Mode = "apply"
+	forEach(len(p.Repositories), o.Parallel, func(i int) {
+		r := &p.Repositories[i]
+		if r.Error != "" {
+			return
+		}
+		repo, err := o.Client.Open(ctx, r.Repository, true)
+		if err == nil {
+			err = apply.Repository(ctx, repo, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger})
+		}
+		if err != nil {
+			o.Logger.Error("apply failed; nothing more deleted in it", "repository", r.Repository, "err", err)
+			if r.Error == "" {
+				r.Error = err.Error()
+			}
+			for j := range r.Items {
+				if it := &r.Items[j]; it.Result == "" && (it.Action == plan.ActionDelete || len(it.Untag) > 0) {
+					it.Result, it.ResultReason = plan.ResultSkipped, "repository failed: "+err.Error()
+				}
+			}
+		}
+	})
+	p.Recount()
+}
+
+// Outcome classifies a finished run for the exit code.
+type Outcome int
+
+// Outcomes.
+const (
+	Done    Outcome = iota // everything asked was done
+	Partial                // some repositories or deletions failed
+	Nothing                // failures, and nothing was done
+)
+
+// ErrPartial and ErrNothing describe failed runs.
+var (
+	ErrPartial = errors.New("some repositories or deletions failed")
+	ErrNothing = errors.New("nothing could be done")
+)
+
+// Result classifies p: failures with some success are Partial, failures
+// with no success at all are Nothing.
+func Result(p *plan.Plan) (Outcome, error) {
+	s := p.Summary
+	failures := s.Failed + s.FailedItems
+	if failures == 0 {
+		return Done, nil
+	}
+	succeeded := s.Deleted + s.Untagged
+	if p.Mode == "plan" {
+		succeeded = s.Repositories - s.Failed
+	}
+	msg := fmt.Sprintf("%d of %d repositories failed, %d deletions failed", s.Failed, s.Repositories, s.FailedItems)
+	if succeeded == 0 {
+		return Nothing, fmt.Errorf("%w: %s", ErrNothing, msg)
+	}
+	return Partial, fmt.Errorf("%w: %s", ErrPartial, msg)
+}
+
+func forEach(n, parallel int, fn func(i int)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, parallel)
+	for i := 0; i < n; i++ {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fn(i)
+		}()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,386 @@
+// Package inventory collects a repository's tags, manifests, index
+// children and referrers into a graph.Repository, concurrently. Any error
+// while listing or reading fails the whole repository (fail closed): a
+// partial graph is never returned.
+package inventory
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/regprune/regprune/internal/graph"
+	"github.com/regprune/regprune/internal/registry"
+)
+
+// Source is what inventory needs from a registry; *registry.Repo has it.
+type Source interface {
+	Name() string
+	ListTags(ctx context.Context, fn func(tags []string) error) error
+	Head(ctx context.Context, ref string) (registry.Descriptor, error)
+	GetManifest(ctx context.Context, ref string) ([]byte, registry.Descriptor, error)
+	GetBlob(ctx context.Context, digest string, limit int64) ([]byte, error)
+	Referrers(ctx context.Context, digest string) ([]byte, bool, error)
+}
+
+// Cache stores manifests and configs by digest. Content addressing means
+// an entry can never be stale.
+type Cache interface {
+	Get(digest string) ([]byte, bool)
+	Put(digest string, data []byte)
+}
+
+// Options tunes a collection.
+type Options struct {
+	Concurrency int  // requests in flight; default 8
+	NeedAges    bool // fetch image configs for their created time and labels
+	Cache       Cache
+	Logger      *slog.Logger
+}
+
+// maxConfigSize bounds an image config.
+const maxConfigSize = 4 << 20
+
+// Collect builds the graph of src.
+func Collect(ctx context.Context, src Source, o Options) (*graph.Repository, error) {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 8
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &collector{src: src, o: o, repo: graph.NewRepository(src.Name())}
+	if err := c.tags(ctx); err != nil {
+		return nil, fmt.Errorf("listing %s: %w", src.Name(), err)
+	}
+	if err := c.manifests(ctx); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", src.Name(), err)
+	}
+	if err := c.referrers(ctx); err != nil {
+		return nil, fmt.Errorf("reading referrers in %s: %w", src.Name(), err)
+	}
+	return c.repo, nil
+}
+
+type collector struct {
+	src  Source
+	o    Options
+	mu   sync.Mutex
+	repo *graph.Repository
+}
+
+// tags lists every tag and resolves each with HEAD, page by page.
+func (c *collector) tags(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.o.Concurrency)
+	err := c.src.ListTags(gctx, func(page []string) error {
+		for _, t := range page {
+			g.Go(func() error {
+				d, err := c.src.Head(gctx, t)
+				if errors.Is(err, registry.ErrNotFound) {
+					// Deleted between the listing and the HEAD: not there.
+					return nil
+				}
+				if err != nil {
+					return fmt.Errorf("tag %s: %w", t, err)
+				}
+				c.mu.Lock()
+				c.repo.Tags[t] = d.Digest
+				c.mu.Unlock()
+				return nil
+			})
+		}
+		return nil
+	})
+	if werr := g.Wait(); werr != nil {
+		return werr
+	}
+	return err
+}
+
+// manifests fetches every tagged manifest, then children level by level.
+func (c *collector) manifests(ctx context.Context) error {
+	seen := map[string]bool{}
+	var level []string
+	for _, d := range c.repo.Tags {
+		if !seen[d] {
+			seen[d] = true
+			level = append(level, d)
+		}
+	}
+	sort.Strings(level)
+	for depth := 0; len(level) > 0; depth++ {
+		if depth > 16 {
+			return fmt.Errorf("%w: indexes nested deeper than 16", registry.ErrBadResponse)
+		}
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(c.o.Concurrency)
+		for _, d := range level {
+			g.Go(func() error { return c.fetch(gctx, d, depth > 0) })
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		var next []string
+		for _, d := range level {
+			m := c.repo.Manifests[d]
+			if m == nil {
+				continue
+			}
+			for _, ch := range m.Children {
+				if !seen[ch] {
+					seen[ch] = true
+					next = append(next, ch)
+				}
+			}
+		}
+		level = next
+	}
+	return nil
+}
+
+type descriptor struct {
+	MediaType    string            `json:"mediaType"`
+	Digest       string            `json:"digest"`
+	Size         int64             `json:"size"`
+	ArtifactType string            `json:"artifactType"`
+	Annotations  map[string]string `json:"annotations"`
+}
+
+type rawManifest struct {
+	MediaType    string            `json:"mediaType"`
+	ArtifactType string            `json:"artifactType"`
+	Config       *descriptor       `json:"config"`
+	Layers       []descriptor      `json:"layers"`
+	Manifests    []descriptor      `json:"manifests"`
+	Subject      *descriptor       `json:"subject"`
+	Annotations  map[string]string `json:"annotations"`
+}
+
+const createdKey = "org.opencontainers.image.created"
+
+func (c *collector) get(ctx context.Context, digest string) ([]byte, string, error) {
+	if c.o.Cache != nil {
+		if b, ok := c.o.Cache.Get(digest); ok && registry.Sha256(b) == digest {
+			return b, "", nil
+		}
+	}
+	body, desc, err := c.src.GetManifest(ctx, digest)
+	if err != nil {
+		return nil, "", err
+	}
+	if c.o.Cache != nil {
+		c.o.Cache.Put(digest, body)
+	}
+	return body, desc.MediaType, nil
+}
+
+// fetch reads one manifest (and its config when ages are needed).
+// optional marks index children: one the registry does not have is
+// skipped, since nothing of it can be deleted or kept.
+func (c *collector) fetch(ctx context.Context, digest string, optional bool) error {
+	body, ctype, err := c.get(ctx, digest)
+	if optional && errors.Is(err, registry.ErrNotFound) {
+		c.o.Logger.Warn("index child missing from the registry", "repository", c.src.Name(), "digest", digest)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("manifest %s: %w", digest, err)
+	}
+	var raw rawManifest
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return fmt.Errorf("%w: manifest %s: %v", registry.ErrBadResponse, digest, err)
+	}
+	m := &graph.Manifest{Digest: digest, MediaType: raw.MediaType, Size: int64(len(body)), ArtifactType: raw.ArtifactType}
+	if m.MediaType == "" {
+		m.MediaType = ctype
+	}
+	if m.MediaType == "" && len(raw.Manifests) > 0 {
+		m.MediaType = registry.MediaOCIIndex
+	}
+	for _, ch := range raw.Manifests {
+		m.Children = append(m.Children, ch.Digest)
+	}
+	if raw.Config != nil {
+		m.Blobs = append(m.Blobs, graph.Blob{Digest: raw.Config.Digest, Size: raw.Config.Size})
+		if m.ArtifactType == "" && !isImageConfig(raw.Config.MediaType) {
+			m.ArtifactType = raw.Config.MediaType
+		}
+	}
+	for _, l := range raw.Layers {
+		m.Blobs = append(m.Blobs, graph.Blob{Digest: l.Digest, Size: l.Size})
+	}
+	if raw.Subject != nil {
+		m.Subject = raw.Subject.Digest
+	}
+	m.CreatedAnnotation = parseTime(raw.Annotations[createdKey])
+	if c.o.NeedAges && raw.Config != nil && isImageConfig(raw.Config.MediaType) && raw.Subject == nil {
+		if err := c.config(ctx, m, raw.Config.Digest); err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	c.repo.Manifests[digest] = m
+	if m.Subject != "" {
+		c.repo.AddReferrer(m.Subject, digest)
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+func isImageConfig(mt string) bool {
+	return mt == "" || mt == "application/vnd.oci.image.config.v1+json" || mt == "application/vnd.docker.container.image.v1+json"
+}
+
+func (c *collector) config(ctx context.Context, m *graph.Manifest, digest string) error {
+	var body []byte
+	if c.o.Cache != nil {
+		if b, ok := c.o.Cache.Get(digest); ok && registry.Sha256(b) == digest {
+			body = b
+		}
+	}
+	if body == nil {
+		b, err := c.src.GetBlob(ctx, digest, maxConfigSize)
+		if err != nil {
+			return fmt.Errorf("config %s of %s: %w", digest, m.Digest, err)
+		}
+		body = b
+		if c.o.Cache != nil {
+			c.o.Cache.Put(digest, body)
+		}
+	}
+	var cfg struct {
+		Created string `json:"created"`
+		Config  struct {
+			Labels map[string]string `json:"Labels"`
+		} `json:"config"`
+	}
+	if err := json.Unmarshal(body, &cfg); err != nil {
+		// An unreadable config only means the age is unknown.
+		c.o.Logger.Warn("unreadable image config", "digest", digest, "err", err)
+		return nil
+	}
+	m.CreatedConfig = parseTime(cfg.Created)
+	m.CreatedLabel = parseTime(cfg.Config.Labels[createdKey])
+	return nil
+}
+
+func parseTime(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05Z0700", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC()
+		}
+	}
+	return time.Time{}
+}
+
+// referrers links artifacts to their subjects: cosign tags and the
+// sha256-<hex> fallback index by name, and the referrers API when the
+// registry has one (probed once per repository).
+func (c *collector) referrers(ctx context.Context) error {
+	for t, d := range c.repo.Tags {
+		subject, suffix, ok := graph.ArtifactTag(t)
+		if !ok {
+			continue
+		}
+		c.repo.AddReferrer(subject, d)
+		if suffix == "" {
+			// The fallback tag names an index listing the referrers.
+			if m := c.repo.Manifests[d]; m != nil {
+				for _, ch := range m.Children {
+					c.repo.AddReferrer(subject, ch)
+				}
+			}
+		}
+	}
+	var subjects []string
+	for d, m := range c.repo.Manifests {
+		if m.Subject == "" && !isArtifactOnly(c.repo, d) {
+			subjects = append(subjects, d)
+		}
+	}
+	if len(subjects) == 0 {
+		return nil
+	}
+	sort.Strings(subjects)
+	_, ok, err := c.src.Referrers(ctx, subjects[0])
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return nil // no referrers API: the fallback tags above are the truth
+	}
+	var mu sync.Mutex
+	found := map[string][]string{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.o.Concurrency)
+	for _, s := range subjects {
+		g.Go(func() error {
+			body, _, err := c.src.Referrers(gctx, s)
+			if err != nil {
+				return err
+			}
+			var idx rawManifest
+			if err := json.Unmarshal(body, &idx); err != nil {
+				return fmt.Errorf("%w: referrers of %s: %v", registry.ErrBadResponse, s, err)
+			}
+			mu.Lock()
+			for _, r := range idx.Manifests {
+				found[s] = append(found[s], r.Digest)
+			}
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	var missing []string
+	for s, refs := range found {
+		for _, r := range refs {
+			c.repo.AddReferrer(s, r)
+			if c.repo.Manifests[r] == nil {
+				missing = append(missing, r)
+			}
+		}
+	}
+	// Fetch referrers the tags did not reach, and whatever they refer to.
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(c.o.Concurrency)
+	for _, d := range dedupe(missing) {
+		g.Go(func() error { return c.fetch(gctx, d, true) })
+	}
+	return g.Wait()
+}
+
+// isArtifactOnly reports whether digest is named only by artifact tags.
+func isArtifactOnly(r *graph.Repository, digest string) bool {
+	tags := r.TagsOf(digest)
+	for _, t := range tags {
+		if _, _, ok := graph.ArtifactTag(t); !ok {
+			return false
+		}
+	}
+	return len(tags) > 0
+}
+
+func dedupe(in []string) []string {
+	sort.Strings(in)
+	out := in[:0]
+	for i, s := range in {
+		if i == 0 || s != in[i-1] {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,108 @@
+package plan
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+)
+
+// ErrBadPlan is wrapped by every error of Load.
+var ErrBadPlan = errors.New("invalid plan file")
+
+var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$|^sha512:[0-9a-f]{128}$`)
+var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
+
+// Load reads a plan written by "regprune plan -o json" and validates it.
+// Results of an earlier apply are cleared: apply re-checks everything.
+func Load(r io.Reader, name string) (*Plan, error) {
+	data, err := io.ReadAll(io.LimitReader(r, 1<<30))
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrBadPlan, name, err)
+	}
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w %s: %s", ErrBadPlan, name, fmt.Sprintf(format, a...))
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var p Plan
+	if err := dec.Decode(&p); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			line, col := position(data, se.Offset)
+			return nil, bad("line %d, column %d: %v", line, col, err)
+		}
+		return nil, bad("%v", err)
+	}
+	if p.Kind != FormatKind {
+		return nil, bad("kind %q: not a regprune plan (want %q)", p.Kind, FormatKind)
+	}
+	if p.Version != FormatVersion {
+		return nil, bad("version %d: this regprune reads plan format %d", p.Version, FormatVersion)
+	}
+	for ri := range p.Repositories {
+		r := &p.Repositories[ri]
+		if r.Repository == "" {
+			return nil, bad("repositories[%d]: no repository name", ri)
+		}
+		for t, d := range r.Tags {
+			if !tagRE.MatchString(t) || !digestRE.MatchString(d) {
+				return nil, bad("%s: tag %q -> %q is not a tag and a digest", r.Repository, t, d)
+			}
+		}
+		for i := range r.Items {
+			it := &r.Items[i]
+			where := fmt.Sprintf("%s images[%d]", r.Repository, i)
+			if !digestRE.MatchString(it.Digest) {
+				return nil, bad("%s: digest %q is not a sha256 or sha512 digest", where, it.Digest)
+			}
+			switch it.Action {
+			case ActionKeep, ActionDelete:
+			default:
+				return nil, bad("%s: action %q: want keep or delete", where, it.Action)
+			}
+			switch it.Kind {
+			case KindImage, KindChild, KindReferrer, KindSignature:
+			default:
+				return nil, bad("%s: kind %q: want image, child, referrer or signature", where, it.Kind)
+			}
+			for _, ref := range []string{it.Parent, it.Subject} {
+				if ref != "" && !digestRE.MatchString(ref) {
+					return nil, bad("%s: %q is not a digest", where, ref)
+				}
+			}
+			tags := map[string]bool{}
+			for _, t := range it.Tags {
+				if !tagRE.MatchString(t) {
+					return nil, bad("%s: tag %q is not a valid tag", where, t)
+				}
+				tags[t] = true
+			}
+			for _, t := range it.Untag {
+				if !tags[t] {
+					return nil, bad("%s: untag %q is not one of the item's tags", where, t)
+				}
+			}
+			if len(it.Untag) > 0 && it.Action != ActionKeep {
+				return nil, bad("%s: untag goes with action keep", where)
+			}
+			it.Result, it.ResultReason = "", ""
+		}
+	}
+	p.Recount()
+	return &p, nil
+}
+
+func position(data []byte, off int64) (line, col int) {
+	line, col = 1, 1
+	for i := int64(0); i < off && i < int64(len(data)); i++ {
+		if data[i] == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}

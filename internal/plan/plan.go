@@ -1,0 +1,464 @@
+// Package plan turns policy decisions into a reviewable plan: it closes
+// them over the repository graph (everything reachable from a kept image
+// is kept; what a deleted image alone reaches goes with it), counts the
+// bytes a run frees, applies the safety refusals, and renders the result.
+// Building a plan is pure; apply executes the same structure.
+package plan
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/regprune/regprune/internal/graph"
+	"github.com/regprune/regprune/internal/policy"
+)
+
+// FormatVersion is the version of the plan file format.
+const FormatVersion = 1
+
+// FormatKind marks a regprune plan file.
+const FormatKind = "regprune-plan"
+
+// Item kinds.
+const (
+	KindImage     = "image"
+	KindChild     = "child"
+	KindReferrer  = "referrer"
+	KindSignature = "signature"
+)
+
+// Actions and results.
+const (
+	ActionKeep   = "keep"
+	ActionDelete = "delete"
+
+	ResultDeleted  = "deleted"
+	ResultUntagged = "untagged"
+	ResultSkipped  = "skipped"
+	ResultFailed   = "failed"
+)
+
+// Item is one manifest of the plan.
+type Item struct {
+	Digest    string     `json:"digest"`
+	Kind      string     `json:"kind"`
+	Tags      []string   `json:"tags"`
+	Action    string     `json:"action"`
+	Untag     []string   `json:"untag,omitempty"`
+	Reasons   []string   `json:"reasons"`
+	Created   *time.Time `json:"created"`
+	AgeSource string     `json:"age_source,omitempty"`
+	Parent    string     `json:"parent,omitempty"`
+	Subject   string     `json:"subject,omitempty"`
+	MediaType string     `json:"media_type,omitempty"`
+	Size      int64      `json:"size"`
+	// Set by apply.
+	Result       string `json:"result,omitempty"`
+	ResultReason string `json:"result_reason,omitempty"`
+}
+
+// Summary counts a repository's plan (and, after apply, its results).
+type Summary struct {
+	Images           int   `json:"images"`
+	Keep             int   `json:"keep"`
+	Delete           int   `json:"delete"`
+	Untag            int   `json:"untag"`
+	Manifests        int   `json:"manifests"`
+	DeleteManifests  int   `json:"delete_manifests"`
+	ReclaimableBytes int64 `json:"reclaimable_bytes"`
+	Deleted          int   `json:"deleted,omitempty"`
+	Untagged         int   `json:"untagged,omitempty"`
+	Skipped          int   `json:"skipped,omitempty"`
+	Failed           int   `json:"failed,omitempty"`
+}
+
+// Repository is the plan for one repository.
+type Repository struct {
+	Repository string `json:"repository"`
+	Rule       string `json:"rule,omitempty"`
+	// Error is why nothing is deleted here: the repository could not be
+	// read, or the plan was refused.
+	Error   string `json:"error,omitempty"`
+	Refused bool   `json:"refused,omitempty"`
+	Items   []Item `json:"images"`
+	// Tags is every tag and its digest when the plan was made, so that
+	// apply can tell what changed since.
+	Tags    map[string]string `json:"tags,omitempty"`
+	Summary Summary           `json:"summary"`
+}
+
+// Totals sums the repositories.
+type Totals struct {
+	Repositories     int   `json:"repositories"`
+	Failed           int   `json:"failed_repositories"`
+	Images           int   `json:"images"`
+	Keep             int   `json:"keep"`
+	Delete           int   `json:"delete"`
+	Untag            int   `json:"untag"`
+	DeleteManifests  int   `json:"delete_manifests"`
+	ReclaimableBytes int64 `json:"reclaimable_bytes"`
+	Deleted          int   `json:"deleted,omitempty"`
+	Untagged         int   `json:"untagged,omitempty"`
+	Skipped          int   `json:"skipped,omitempty"`
+	FailedItems      int   `json:"failed,omitempty"`
+}
+
+// Plan is the whole document.
+type Plan struct {
+	Kind             string       `json:"kind"`
+	Version          int          `json:"version"`
+	Generated        time.Time    `json:"generated"`
+	Mode             string       `json:"mode"` // plan or apply
+	Repositories     []Repository `json:"repositories"`
+	ReclaimableBytes int64        `json:"reclaimable_bytes"`
+	Summary          Totals       `json:"summary"`
+}
+
+// Failed returns the plan of a repository that could not be read: nothing
+// in it is deleted.
+func Failed(name string, err error) Repository {
+	return Repository{Repository: name, Error: err.Error(), Items: []Item{}}
+}
+
+// Build closes the decisions over repo. It is pure.
+func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Repository {
+	out := Repository{Repository: repo.Name, Tags: repo.Tags}
+	tagsOf := repo.TagsByDigest()
+
+	keep := map[string]bool{}
+	var keepReason = map[string]string{}
+	var queue []string
+	for _, d := range ds {
+		if d.Keep {
+			keep[d.Digest] = true
+			queue = append(queue, d.Digest)
+		}
+	}
+	// Keep closure: children and referrers of kept things, recursively.
+	for len(queue) > 0 {
+		d := queue[0]
+		queue = queue[1:]
+		for _, n := range neighbours(repo, d) {
+			if !keep[n.digest] {
+				keep[n.digest] = true
+				keepReason[n.digest] = fmt.Sprintf("kept: %s of kept %s", n.rel, short(d))
+				queue = append(queue, n.digest)
+			}
+		}
+	}
+
+	// Delete closure: what deleted images reach and nothing kept reaches.
+	type reach struct {
+		kind, parent, subject string
+	}
+	del := map[string]reach{}
+	var order []string
+	for _, d := range ds {
+		if !d.Keep && !keep[d.Digest] {
+			del[d.Digest] = reach{kind: KindImage}
+			order = append(order, d.Digest)
+			queue = append(queue, d.Digest)
+		}
+	}
+	for len(queue) > 0 {
+		d := queue[0]
+		queue = queue[1:]
+		for _, n := range neighbours(repo, d) {
+			if keep[n.digest] {
+				continue
+			}
+			if _, ok := del[n.digest]; ok {
+				continue
+			}
+			r := reach{kind: n.kind}
+			if n.kind == KindChild {
+				r.parent = d
+			} else {
+				r.subject = d
+			}
+			if r.kind == KindReferrer && isSignature(tagsOf[n.digest]) {
+				r.kind = KindSignature
+			}
+			del[n.digest] = r
+			order = append(order, n.digest)
+			queue = append(queue, n.digest)
+		}
+	}
+
+	// Image items, in the policy's order (newest first).
+	decided := map[string]bool{}
+	for _, d := range ds {
+		decided[d.Digest] = true
+		it := Item{Digest: d.Digest, Kind: KindImage, Tags: tagsOf[d.Digest], Reasons: d.Reasons, AgeSource: string(d.AgeSource)}
+		if d.AgeSource != graph.AgeUnknown {
+			t := d.Created.UTC()
+			it.Created = &t
+		}
+		fill(&it, repo.Manifests[d.Digest])
+		switch {
+		case d.Keep:
+			it.Action = ActionKeep
+			it.Untag = d.StaleTags
+		case keep[d.Digest]:
+			// The policy would delete it, but something kept reaches it:
+			// keep the digest and drop only its own tags.
+			it.Action = ActionKeep
+			it.Reasons = append(append([]string{}, d.Reasons...), keepReason[d.Digest])
+			it.Untag = d.Tags
+			it.Reasons = append(it.Reasons, fmt.Sprintf("untag: %s; the digest stays for what keeps it", strings.Join(d.Tags, ", ")))
+		default:
+			it.Action = ActionDelete
+		}
+		out.Items = append(out.Items, it)
+	}
+	// Deleted dependants, in discovery order (parents before children).
+	for _, d := range order {
+		r := del[d]
+		if r.kind == KindImage {
+			continue
+		}
+		decided[d] = true
+		it := Item{Digest: d, Kind: r.kind, Tags: tagsOf[d], Action: ActionDelete, Parent: r.parent, Subject: r.subject}
+		if r.parent != "" {
+			it.Reasons = []string{"delete: child of deleted " + short(r.parent)}
+		} else {
+			it.Reasons = []string{"delete: " + r.kind + " of deleted " + short(r.subject)}
+		}
+		fill(&it, repo.Manifests[d])
+		out.Items = append(out.Items, it)
+	}
+	// Kept dependants and manifests nothing reaches, for the reviewer.
+	var rest []string
+	for d := range repo.Manifests {
+		if !decided[d] {
+			rest = append(rest, d)
+		}
+	}
+	for _, d := range repo.Tags {
+		if _, ok := repo.Manifests[d]; !ok && !decided[d] {
+			decided[d] = true
+			rest = append(rest, d)
+		}
+	}
+	sort.Strings(rest)
+	parents, subjects := relations(repo, keep)
+	for _, d := range rest {
+		it := Item{Digest: d, Kind: kindOf(repo, d, tagsOf[d], parents), Tags: tagsOf[d], Action: ActionKeep}
+		if why, ok := keepReason[d]; ok {
+			it.Reasons = []string{why}
+			it.Parent, it.Subject = parents[d], subjects[d]
+		} else {
+			it.Reasons = []string{"kept: reached from no image (orphan or untagged); regprune leaves it alone"}
+		}
+		fill(&it, repo.Manifests[d])
+		out.Items = append(out.Items, it)
+	}
+
+	// Safety: never delete every image of a repository unless allowed.
+	images, kept := 0, 0
+	for _, it := range out.Items {
+		if it.Kind == KindImage {
+			images++
+			if it.Action == ActionKeep {
+				kept++
+			}
+		}
+	}
+	if images > 0 && kept == 0 && !p.AllowEmpty {
+		out.Refused = true
+		out.Error = fmt.Sprintf("refusing to delete every image of %s (%d images): no rule keeps any; pass --allow-empty (allow_empty: true) if that is what you want", repo.Name, images)
+		for i := range out.Items {
+			if out.Items[i].Action == ActionDelete {
+				out.Items[i].Action = ActionKeep
+				out.Items[i].Reasons = append(out.Items[i].Reasons, "kept: plan refused")
+			}
+		}
+	}
+	out.Summary = summarize(repo, out.Items)
+	return out
+}
+
+type edge struct {
+	digest, kind, rel string
+}
+
+// neighbours lists what d reaches: its children and its referrers.
+func neighbours(repo *graph.Repository, d string) []edge {
+	var out []edge
+	if m := repo.Manifests[d]; m != nil {
+		for _, c := range m.Children {
+			if _, ok := repo.Manifests[c]; ok {
+				out = append(out, edge{c, KindChild, "child"})
+			}
+		}
+	}
+	for _, r := range repo.Referrers[d] {
+		out = append(out, edge{r, KindReferrer, "referrer"})
+	}
+	return out
+}
+
+func isSignature(tags []string) bool {
+	for _, t := range tags {
+		if _, suffix, ok := graph.ArtifactTag(t); ok && suffix != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func kindOf(repo *graph.Repository, d string, tags []string, parents map[string]string) string {
+	if isSignature(tags) {
+		return KindSignature
+	}
+	for _, t := range tags {
+		if _, _, ok := graph.ArtifactTag(t); ok {
+			return KindReferrer
+		}
+	}
+	if m := repo.Manifests[d]; m != nil && m.Subject != "" {
+		return KindReferrer
+	}
+	if _, ok := parents[d]; ok {
+		return KindChild
+	}
+	return KindImage
+}
+
+// relations maps each child to a parent and each referrer to a subject,
+// preferring kept ones.
+func relations(repo *graph.Repository, keep map[string]bool) (parents, subjects map[string]string) {
+	parents, subjects = map[string]string{}, map[string]string{}
+	for p, m := range repo.Manifests {
+		for _, c := range m.Children {
+			if cur, ok := parents[c]; !ok || (!keep[cur] && keep[p]) || (keep[cur] == keep[p] && p < cur) {
+				parents[c] = p
+			}
+		}
+	}
+	for s, refs := range repo.Referrers {
+		for _, r := range refs {
+			if cur, ok := subjects[r]; !ok || (!keep[cur] && keep[s]) || (keep[cur] == keep[s] && s < cur) {
+				subjects[r] = s
+			}
+		}
+	}
+	return parents, subjects
+}
+
+func fill(it *Item, m *graph.Manifest) {
+	if m == nil {
+		return
+	}
+	it.MediaType, it.Size = m.MediaType, m.Size
+}
+
+// summarize counts items and the bytes that deleting frees: the deleted
+// manifests, plus every blob that only deleted manifests reference.
+func summarize(repo *graph.Repository, items []Item) Summary {
+	var s Summary
+	deleted := map[string]bool{}
+	for _, it := range items {
+		s.Manifests++
+		if it.Kind == KindImage {
+			s.Images++
+			if it.Action == ActionKeep {
+				s.Keep++
+			} else {
+				s.Delete++
+			}
+		}
+		if len(it.Untag) > 0 {
+			s.Untag++
+		}
+		if it.Action == ActionDelete {
+			s.DeleteManifests++
+			deleted[it.Digest] = true
+			s.ReclaimableBytes += it.Size
+		}
+	}
+	s.ReclaimableBytes += ReclaimableBlobs(repo, deleted)
+	return s
+}
+
+// ReclaimableBlobs is the size of the blobs referenced by deleted
+// manifests and by no other manifest of repo.
+func ReclaimableBlobs(repo *graph.Repository, deleted map[string]bool) int64 {
+	held := map[string]bool{}
+	for d, m := range repo.Manifests {
+		if !deleted[d] {
+			for _, b := range m.Blobs {
+				held[b.Digest] = true
+			}
+		}
+	}
+	var n int64
+	counted := map[string]bool{}
+	for d := range deleted {
+		m := repo.Manifests[d]
+		if m == nil {
+			continue
+		}
+		for _, b := range m.Blobs {
+			if !held[b.Digest] && !counted[b.Digest] {
+				counted[b.Digest] = true
+				n += b.Size
+			}
+		}
+	}
+	return n
+}
+
+// New assembles a plan from repository plans.
+func New(mode string, now time.Time, repos []Repository) *Plan {
+	p := &Plan{Kind: FormatKind, Version: FormatVersion, Generated: now.UTC(), Mode: mode, Repositories: repos}
+	p.Recount()
+	return p
+}
+
+// Recount recomputes the totals (after apply filled in results).
+func (p *Plan) Recount() {
+	t := Totals{Repositories: len(p.Repositories)}
+	for i := range p.Repositories {
+		r := &p.Repositories[i]
+		var ok, skipped, failed, untagged int
+		for _, it := range r.Items {
+			switch it.Result {
+			case ResultDeleted:
+				ok++
+			case ResultUntagged:
+				untagged++
+			case ResultSkipped:
+				skipped++
+			case ResultFailed:
+				failed++
+			}
+		}
+		r.Summary.Deleted, r.Summary.Untagged, r.Summary.Skipped, r.Summary.Failed = ok, untagged, skipped, failed
+		if r.Error != "" {
+			t.Failed++
+		}
+		s := r.Summary
+		t.Images += s.Images
+		t.Keep += s.Keep
+		t.Delete += s.Delete
+		t.Untag += s.Untag
+		t.DeleteManifests += s.DeleteManifests
+		t.ReclaimableBytes += s.ReclaimableBytes
+		t.Deleted += s.Deleted
+		t.Untagged += s.Untagged
+		t.Skipped += s.Skipped
+		t.FailedItems += s.Failed
+	}
+	p.Summary = t
+	p.ReclaimableBytes = t.ReclaimableBytes
+}
+
+func short(d string) string {
+	if i := strings.IndexByte(d, ':'); i >= 0 && len(d) > i+13 {
+		return d[:i+13]
+	}
+	return d
+}

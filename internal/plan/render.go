@@ -1,0 +1,113 @@
+package plan
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Formats a plan renders to.
+var Formats = []string{"table", "json"}
+
+// Render writes p in format.
+func Render(w io.Writer, p *Plan, format string) error {
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(p)
+	case "table", "":
+		return renderTable(w, p)
+	}
+	return fmt.Errorf("unknown output format %q (want %s)", format, strings.Join(Formats, ", "))
+}
+
+func renderTable(w io.Writer, p *Plan) error {
+	apply := p.Mode == "apply"
+	for _, r := range p.Repositories {
+		fmt.Fprintf(w, "%s", r.Repository)
+		if r.Rule != "" {
+			fmt.Fprintf(w, "  (rule: %s)", r.Rule)
+		}
+		fmt.Fprintln(w)
+		if r.Error != "" {
+			what := "FAILED, nothing deleted"
+			if r.Refused {
+				what = "REFUSED"
+			}
+			fmt.Fprintf(w, "  %s: %s\n", what, r.Error)
+		}
+		if len(r.Items) > 0 {
+			tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+			head := "  ACTION\tKIND\tDIGEST\tTAGS\tCREATED\tSIZE\tREASON"
+			if apply {
+				head += "\tRESULT"
+			}
+			fmt.Fprintln(tw, head)
+			for _, it := range r.Items {
+				created := "unknown"
+				if it.Created != nil {
+					created = it.Created.Format(time.RFC3339)
+				}
+				action := it.Action
+				if len(it.Untag) > 0 {
+					action += "+untag"
+				}
+				row := fmt.Sprintf("  %s\t%s\t%s\t%s\t%s\t%s\t%s", action, it.Kind, short(it.Digest),
+					tagList(it.Tags), created, HumanBytes(it.Size), strings.Join(it.Reasons, "; "))
+				if apply {
+					res := it.Result
+					if it.ResultReason != "" {
+						res += " (" + it.ResultReason + ")"
+					}
+					row += "\t" + res
+				}
+				fmt.Fprintln(tw, row)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+		}
+		s := r.Summary
+		fmt.Fprintf(w, "  %d images: keep %d, delete %d, untag %d; %d manifests to delete; frees %s\n",
+			s.Images, s.Keep, s.Delete, s.Untag, s.DeleteManifests, HumanBytes(s.ReclaimableBytes))
+		if apply {
+			fmt.Fprintf(w, "  result: %d deleted, %d untagged, %d skipped, %d failed\n", s.Deleted, s.Untagged, s.Skipped, s.Failed)
+		}
+		fmt.Fprintln(w)
+	}
+	t := p.Summary
+	fmt.Fprintf(w, "total: %d repositories (%d failed), %d images: keep %d, delete %d, untag %d; frees %s\n",
+		t.Repositories, t.Failed, t.Images, t.Keep, t.Delete, t.Untag, HumanBytes(t.ReclaimableBytes))
+	if apply {
+		fmt.Fprintf(w, "result: %d deleted, %d untagged, %d skipped, %d failed\n", t.Deleted, t.Untagged, t.Skipped, t.FailedItems)
+	}
+	return nil
+}
+
+func tagList(tags []string) string {
+	if len(tags) == 0 {
+		return "-"
+	}
+	if len(tags) > 4 {
+		return strings.Join(tags[:4], ",") + fmt.Sprintf(",+%d", len(tags)-4)
+	}
+	return strings.Join(tags, ",")
+}
+
+// HumanBytes renders n in IEC units: 512 B, 1.5 KiB, 3.2 GiB.
+func HumanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

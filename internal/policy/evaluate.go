@@ -1,0 +1,190 @@
+package policy
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/regprune/regprune/internal/graph"
+)
+
+// Decision is the verdict on one image (a tagged digest).
+type Decision struct {
+	Digest    string
+	Tags      []string        // the image's non-artifact tags
+	Created   time.Time       // zero when unknown
+	AgeSource graph.AgeSource // where Created came from
+	Keep      bool
+	Reasons   []string
+	// StaleTags are tags of a kept image that no rule holds and that the
+	// delete filters select: the image stays, these names may go.
+	StaleTags []string
+}
+
+// Evaluate decides over every image of repo at time now. The result is
+// sorted by creation time, newest first, unknown ages last, then by digest.
+func Evaluate(repo *graph.Repository, p Policy, now time.Time) []Decision {
+	imgs := repo.Images()
+	ds := make([]Decision, len(imgs))
+	for i, im := range imgs {
+		t, src := repo.Created(im.Digest, p.AgeFrom)
+		ds[i] = Decision{Digest: im.Digest, Tags: im.Tags, Created: t, AgeSource: src}
+	}
+	sort.SliceStable(ds, func(i, j int) bool {
+		a, b := ds[i], ds[j]
+		if ka, kb := a.AgeSource != graph.AgeUnknown, b.AgeSource != graph.AgeUnknown; ka != kb {
+			return ka
+		}
+		if !a.Created.Equal(b.Created) {
+			return a.Created.After(b.Created)
+		}
+		return a.Digest < b.Digest
+	})
+
+	// Image-level holds: rules that keep the whole image with all its tags.
+	whole := make([][]string, len(ds))
+	hold := func(i int, why string) { whole[i] = append(whole[i], why) }
+	ageRules := p.Keep.Newest > 0 || p.Keep.NewerThan > 0
+	rank := 0
+	for i, d := range ds {
+		known := d.AgeSource != graph.AgeUnknown
+		if !known {
+			if ageRules {
+				hold(i, "kept: age unknown (no usable created time), so no age rule can rank it")
+			}
+			continue
+		}
+		rank++
+		if p.Keep.Newest > 0 && rank <= p.Keep.Newest {
+			hold(i, fmt.Sprintf("kept: newest %d (rank %d, %s)", p.Keep.Newest, rank, describeAge(d)))
+		}
+		if p.Keep.NewerThan > 0 && now.Sub(d.Created) < p.Keep.NewerThan {
+			hold(i, fmt.Sprintf("kept: newer than %s (%s)", FormatDuration(p.Keep.NewerThan), describeAge(d)))
+		}
+	}
+	for i, why := range semverHolds(ds, p.Keep.Semver) {
+		hold(i, why)
+	}
+	for i, why := range groupHolds(ds, p.Keep.Group) {
+		hold(i, why)
+	}
+
+	for i := range ds {
+		d := &ds[i]
+		tagHeld := map[string]string{}
+		for _, t := range d.Tags {
+			if why := tagHold(t, p.Keep); why != "" {
+				tagHeld[t] = why
+			}
+		}
+		cand, candWhy := candidate(d, p.Delete, now)
+		switch {
+		case len(whole[i]) > 0:
+			d.Keep, d.Reasons = true, whole[i]
+			for _, t := range d.Tags {
+				if why, ok := tagHeld[t]; ok {
+					d.Reasons = append(d.Reasons, why)
+				}
+			}
+		case len(tagHeld) > 0:
+			d.Keep = true
+			for _, t := range d.Tags {
+				if why, ok := tagHeld[t]; ok {
+					d.Reasons = append(d.Reasons, why)
+				}
+			}
+			// The image stays for its held tags; the other tags go when the
+			// delete filters select them.
+			for _, t := range d.Tags {
+				if _, ok := tagHeld[t]; ok {
+					continue
+				}
+				if tagCandidate(t, d, p.Delete, now) {
+					d.StaleTags = append(d.StaleTags, t)
+				}
+			}
+			if len(d.StaleTags) > 0 {
+				d.Reasons = append(d.Reasons, fmt.Sprintf("untag: %s held by no rule; the digest stays for its kept tags", strings.Join(d.StaleTags, ", ")))
+			}
+		case !cand:
+			d.Keep, d.Reasons = true, []string{"kept: not a delete candidate: " + candWhy}
+		default:
+			d.Keep, d.Reasons = false, []string{"delete: " + candWhy + "; no keep rule holds it"}
+		}
+	}
+	return ds
+}
+
+func describeAge(d Decision) string {
+	if d.AgeSource == graph.AgeUnknown {
+		return "age unknown"
+	}
+	return fmt.Sprintf("created %s from %s", d.Created.UTC().Format(time.RFC3339), d.AgeSource)
+}
+
+func tagHold(tag string, k Keep) string {
+	for _, t := range k.Tags {
+		if t == tag {
+			return "kept: tag " + tag
+		}
+	}
+	for _, re := range k.Regex {
+		if re.MatchString(tag) {
+			return fmt.Sprintf("kept: tag %s matches keep regex %s", tag, unanchor(re.String()))
+		}
+	}
+	return ""
+}
+
+// candidate reports whether the delete filters select the image, and why
+// (or why not).
+func candidate(d *Decision, f Delete, now time.Time) (bool, string) {
+	var why []string
+	if len(f.Regex) > 0 {
+		for _, t := range d.Tags {
+			if !matchesAny(t, f.Regex) {
+				return false, fmt.Sprintf("tag %s matches no delete regex", t)
+			}
+		}
+		why = append(why, "every tag matches a delete regex")
+	}
+	if f.OlderThan > 0 {
+		if d.AgeSource == graph.AgeUnknown {
+			return false, "age unknown, and older-than never deletes an image of unknown age"
+		}
+		if now.Sub(d.Created) <= f.OlderThan {
+			return false, fmt.Sprintf("not older than %s (%s)", FormatDuration(f.OlderThan), describeAge(*d))
+		}
+		why = append(why, fmt.Sprintf("older than %s (%s)", FormatDuration(f.OlderThan), describeAge(*d)))
+	}
+	if len(why) == 0 {
+		return true, "no delete filter limits candidates"
+	}
+	return true, strings.Join(why, ", ")
+}
+
+func tagCandidate(tag string, d *Decision, f Delete, now time.Time) bool {
+	if len(f.Regex) > 0 && !matchesAny(tag, f.Regex) {
+		return false
+	}
+	if f.OlderThan > 0 && (d.AgeSource == graph.AgeUnknown || now.Sub(d.Created) <= f.OlderThan) {
+		return false
+	}
+	return true
+}
+
+func matchesAny(s string, res []*regexp.Regexp) bool {
+	for _, re := range res {
+		if re.MatchString(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// unanchor shows a regex as the user wrote it.
+func unanchor(s string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(s, "^(?:"), ")$")
+}

@@ -1,0 +1,456 @@
+// Package registry is the only package of regprune that speaks HTTP to
+// registries. It uses go-containerregistry for names, credentials and the
+// token handshake (including refreshing a Bearer token that expires
+// mid-run), and issues the distribution API requests itself so that every
+// request is counted, paced, retried when transient and never repeated.
+package registry
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// Media types regprune accepts for manifests: always the full list, since
+// distribution answers 404 for an OCI manifest when its type is not
+// accepted, and a child's digest for a manifest list when only the Docker
+// v2 type is.
+const (
+	MediaOCIIndex     = "application/vnd.oci.image.index.v1+json"
+	MediaOCIManifest  = "application/vnd.oci.image.manifest.v1+json"
+	MediaDockerList   = "application/vnd.docker.distribution.manifest.list.v2+json"
+	MediaDockerV2     = "application/vnd.docker.distribution.manifest.v2+json"
+	acceptedManifests = MediaOCIIndex + ", " + MediaOCIManifest + ", " + MediaDockerList + ", " + MediaDockerV2
+)
+
+// Options configures a Client. The zero value is usable: anonymous, TLS
+// verified, plain HTTP only to loopback, 8 requests at once per host.
+type Options struct {
+	Keychain    authn.Keychain // nil: anonymous
+	Insecure    bool           // allow plain HTTP to any host and skip TLS verification
+	Concurrency int            // requests in flight per host; default 8
+	// MaxRequestsPerSecond caps the request rate per host; 0 = no cap.
+	MaxRequestsPerSecond float64
+	RequestTimeout       time.Duration // per request; default 60s
+	Retry                RetryPolicy
+	Logger               *slog.Logger      // nil: silent
+	Transport            http.RoundTripper // nil: a tuned http.Transport
+	UserAgent            string
+	PageSize             int // tags per list page; default 1000 (ECR refuses more)
+}
+
+// Client talks to registries. Safe for concurrent use.
+type Client struct {
+	opts  Options
+	base  http.RoundTripper
+	stats *Stats
+	log   *slog.Logger
+}
+
+// New returns a Client.
+func New(o Options) *Client {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 8
+	}
+	if o.RequestTimeout == 0 {
+		o.RequestTimeout = 60 * time.Second
+	}
+	if o.PageSize <= 0 {
+		o.PageSize = 1000
+	}
+	if o.Keychain == nil {
+		o.Keychain = authn.NewMultiKeychain()
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	inner := o.Transport
+	if inner == nil {
+		inner = &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          100,
+			MaxIdleConnsPerHost:   max(16, 2*o.Concurrency),
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ExpectContinueTimeout: time.Second,
+			TLSClientConfig:       &tls.Config{InsecureSkipVerify: o.Insecure}, //nolint:gosec // only with --insecure
+		}
+	}
+	st := &Stats{}
+	p := &pacer{
+		inner: inner, insecure: o.Insecure, retry: o.Retry.withDefaults(), maxConc: o.Concurrency,
+		rps: o.MaxRequestsPerSecond, timeout: o.RequestTimeout, stats: st, log: log,
+		sleep: sleepCtx, hosts: map[string]*hostLimiter{},
+	}
+	var base http.RoundTripper = p
+	if o.UserAgent != "" {
+		base = transport.NewUserAgent(base, o.UserAgent)
+	}
+	return &Client{opts: o, base: base, stats: st, log: log}
+}
+
+// Stats returns the client's request counters.
+func (c *Client) Stats() *Stats { return c.stats }
+
+// Concurrency is the per-host request limit the client was made with.
+func (c *Client) Concurrency() int { return c.opts.Concurrency }
+
+// ParseRepository parses "host[:port]/path" strictly: the registry host
+// must be explicit.
+func ParseRepository(s string, insecure bool) (name.Repository, error) {
+	i := strings.IndexByte(s, '/')
+	if i <= 0 || !(strings.ContainsAny(s[:i], ".:") || s[:i] == "localhost") {
+		return name.Repository{}, fmt.Errorf("repository %q: want host[:port]/path, e.g. registry.example.com/group/app", s)
+	}
+	if strings.ContainsAny(s, "@") || strings.Contains(s[i:], ":") {
+		return name.Repository{}, fmt.Errorf("repository %q: give a repository, not an image reference (no :tag or @digest)", s)
+	}
+	opts := []name.Option{name.StrictValidation}
+	if insecure {
+		opts = append(opts, name.Insecure)
+	}
+	r, err := name.NewRepository(s, opts...)
+	if err != nil {
+		return name.Repository{}, fmt.Errorf("repository %q: %v", s, err)
+	}
+	return r, nil
+}
+
+// Repo is an authenticated handle on one repository.
+type Repo struct {
+	ref  name.Repository
+	hc   *http.Client
+	base string // scheme://host/v2/path
+	c    *Client
+}
+
+// Name returns "host[:port]/path".
+func (r *Repo) Name() string { return r.ref.Name() }
+
+// Open authenticates to the repository named s. With write set it asks for
+// the pull and delete actions, else pull only.
+func (c *Client) Open(ctx context.Context, s string, write bool) (*Repo, error) {
+	ref, err := ParseRepository(s, c.opts.Insecure)
+	if err != nil {
+		return nil, err
+	}
+	actions := "pull"
+	if write {
+		actions = "pull,delete"
+	}
+	hc, err := c.authClient(ctx, ref.Registry, []string{ref.Scope(actions)})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ref.Name(), err)
+	}
+	return &Repo{ref: ref, hc: hc, c: c, base: ref.Registry.Scheme() + "://" + ref.RegistryStr() + "/v2/" + ref.RepositoryStr()}, nil
+}
+
+func (c *Client) authClient(ctx context.Context, reg name.Registry, scopes []string) (*http.Client, error) {
+	auth, err := authn.Resolve(ctx, c.opts.Keychain, reg)
+	if err != nil {
+		return nil, fmt.Errorf("reading credentials for %s: %w", reg.RegistryStr(), err)
+	}
+	tr, err := transport.NewWithContext(ctx, reg, auth, c.base, scopes)
+	if err != nil {
+		return nil, authError(err)
+	}
+	return &http.Client{Transport: tr, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 10 {
+			return errors.New("too many redirects")
+		}
+		// net/http drops Authorization on a redirect to another host;
+		// make sure of it, and never leave HTTPS for plain HTTP.
+		if req.URL.Host != via[0].URL.Host {
+			req.Header.Del("Authorization")
+		}
+		if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+			return fmt.Errorf("%w: redirect from https to %s", ErrInsecure, req.URL.Scheme)
+		}
+		return nil
+	}}, nil
+}
+
+// authError turns ggcr's handshake errors into *Error where it can.
+func authError(err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) && te.StatusCode != 0 {
+		e := &Error{Method: "GET", Status: te.StatusCode, Message: "token or credential exchange failed"}
+		if len(te.Errors) > 0 {
+			e.Code, e.Message = string(te.Errors[0].Code), te.Errors[0].Message
+		}
+		if te.Request != nil && te.Request.URL != nil {
+			e.Method, e.Path = te.Request.Method, te.Request.URL.Path
+		}
+		return e
+	}
+	return err
+}
+
+func (r *Repo) do(ctx context.Context, method, u, accept string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return nil, authError(err)
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	return nil, newError(resp)
+}
+
+// ListTags calls fn with each page of tags, following Link headers until
+// there is none (a short page is not the end). It holds one page at a time.
+func (r *Repo) ListTags(ctx context.Context, fn func(tags []string) error) error {
+	u := fmt.Sprintf("%s/tags/list?n=%d", r.base, r.c.opts.PageSize)
+	seen := map[string]bool{}
+	for u != "" {
+		if seen[u] {
+			return fmt.Errorf("%w: tag list pagination loops at %s", ErrBadResponse, redactQuery(u))
+		}
+		seen[u] = true
+		resp, err := r.do(ctx, http.MethodGet, u, "application/json")
+		if err != nil {
+			return err
+		}
+		var page struct {
+			Tags []string `json:"tags"`
+		}
+		err = json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&page)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("%w: tag list of %s: %v", ErrBadResponse, r.Name(), err)
+		}
+		next, err := nextLink(resp, r.ref.RegistryStr())
+		if err != nil {
+			return err
+		}
+		if err := fn(page.Tags); err != nil {
+			return err
+		}
+		u = next
+	}
+	return nil
+}
+
+// nextLink resolves a Link rel="next" header (relative or absolute) against
+// the request URL; "" when there is none. It refuses another host.
+func nextLink(resp *http.Response, host string) (string, error) {
+	for _, v := range resp.Header.Values("Link") {
+		for _, part := range strings.Split(v, ",") {
+			part = strings.TrimSpace(part)
+			if !strings.Contains(part, `rel="next"`) && !strings.Contains(part, "rel=next") {
+				continue
+			}
+			s, e := strings.IndexByte(part, '<'), strings.IndexByte(part, '>')
+			if s < 0 || e < s {
+				return "", fmt.Errorf("%w: Link header %q", ErrBadResponse, v)
+			}
+			ref, err := url.Parse(part[s+1 : e])
+			if err != nil {
+				return "", fmt.Errorf("%w: Link header %q", ErrBadResponse, v)
+			}
+			next := resp.Request.URL.ResolveReference(ref)
+			if next.Host != resp.Request.URL.Host && next.Host != host {
+				return "", fmt.Errorf("%w: Link header points at another host %q", ErrBadResponse, next.Host)
+			}
+			return next.String(), nil
+		}
+	}
+	return "", nil
+}
+
+func redactQuery(u string) string {
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[:i]
+	}
+	return u
+}
+
+// Descriptor identifies a manifest.
+type Descriptor struct {
+	Digest    string
+	MediaType string
+	Size      int64
+}
+
+// Head resolves a tag or digest with HEAD (free against pull limits).
+// Where the registry omits Docker-Content-Digest it falls back to a GET.
+func (r *Repo) Head(ctx context.Context, ref string) (Descriptor, error) {
+	resp, err := r.do(ctx, http.MethodHead, r.base+"/manifests/"+ref, acceptedManifests)
+	if err != nil {
+		return Descriptor{}, err
+	}
+	resp.Body.Close()
+	d := Descriptor{Digest: resp.Header.Get("Docker-Content-Digest"), MediaType: mediaType(resp), Size: resp.ContentLength}
+	if d.Digest == "" {
+		_, d, err = r.GetManifest(ctx, ref)
+		return d, err
+	}
+	return d, nil
+}
+
+func mediaType(resp *http.Response) string {
+	mt := resp.Header.Get("Content-Type")
+	if i := strings.IndexByte(mt, ';'); i >= 0 {
+		mt = mt[:i]
+	}
+	return strings.TrimSpace(mt)
+}
+
+// MaxManifestSize bounds a manifest body (distribution's own limit is 4 MiB).
+const MaxManifestSize = 4 << 20
+
+// GetManifest fetches a manifest by tag or digest and verifies its digest.
+func (r *Repo) GetManifest(ctx context.Context, ref string) ([]byte, Descriptor, error) {
+	resp, err := r.do(ctx, http.MethodGet, r.base+"/manifests/"+ref, acceptedManifests)
+	if err != nil {
+		return nil, Descriptor{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxManifestSize+1))
+	if err != nil {
+		return nil, Descriptor{}, err
+	}
+	if len(body) > MaxManifestSize {
+		return nil, Descriptor{}, fmt.Errorf("%w: manifest %s is larger than %d bytes", ErrBadResponse, ref, MaxManifestSize)
+	}
+	got := Sha256(body)
+	want := resp.Header.Get("Docker-Content-Digest")
+	if strings.HasPrefix(ref, "sha256:") {
+		want = ref
+	}
+	if want != "" && want != got {
+		return nil, Descriptor{}, fmt.Errorf("%w: manifest %s has digest %s", ErrBadResponse, want, got)
+	}
+	return body, Descriptor{Digest: got, MediaType: mediaType(resp), Size: int64(len(body))}, nil
+}
+
+// GetBlob fetches a small blob (an image config) by digest, verified.
+func (r *Repo) GetBlob(ctx context.Context, digest string, limit int64) ([]byte, error) {
+	resp, err := r.do(ctx, http.MethodGet, r.base+"/blobs/"+digest, "")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("%w: blob %s is larger than %d bytes", ErrBadResponse, digest, limit)
+	}
+	if strings.HasPrefix(digest, "sha256:") && Sha256(body) != digest {
+		return nil, fmt.Errorf("%w: blob %s does not match its digest", ErrBadResponse, digest)
+	}
+	return body, nil
+}
+
+// Referrers asks the referrers API for the referrers of digest. ok is false
+// when the registry has no referrers API (it answered 404), in which case
+// the caller falls back to the sha256-<hex> tag.
+func (r *Repo) Referrers(ctx context.Context, digest string) (body []byte, ok bool, err error) {
+	resp, err := r.do(ctx, http.MethodGet, r.base+"/referrers/"+digest, MediaOCIIndex)
+	if errors.Is(err, ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer resp.Body.Close()
+	if mt := mediaType(resp); mt != MediaOCIIndex {
+		// Not a referrers API answer (a catch-all proxy page, say).
+		return nil, false, nil
+	}
+	body, err = io.ReadAll(io.LimitReader(resp.Body, MaxManifestSize))
+	return body, err == nil, err
+}
+
+// Delete deletes a manifest by digest (the manifest and every tag naming
+// it) or a tag by name (that tag only, where the registry supports it).
+func (r *Repo) Delete(ctx context.Context, ref string) error {
+	resp, err := r.do(ctx, http.MethodDelete, r.base+"/manifests/"+ref, "")
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return resp.Body.Close()
+}
+
+// Catalog lists the repositories of a registry host, a page at a time.
+// Many registries refuse it (GitLab, Docker Hub, GHCR): the error then
+// matches ErrUnauthorized, ErrDenied or ErrNotFound.
+func (c *Client) Catalog(ctx context.Context, host string, fn func(repos []string) error) error {
+	opts := []name.Option{}
+	if c.opts.Insecure {
+		opts = append(opts, name.Insecure)
+	}
+	reg, err := name.NewRegistry(host, opts...)
+	if err != nil {
+		return fmt.Errorf("registry %q: %v", host, err)
+	}
+	hc, err := c.authClient(ctx, reg, []string{"registry:catalog:*"})
+	if err != nil {
+		return err
+	}
+	r := &Repo{hc: hc, c: c}
+	u := fmt.Sprintf("%s://%s/v2/_catalog?n=%d", reg.Scheme(), reg.RegistryStr(), c.opts.PageSize)
+	seen := map[string]bool{}
+	for u != "" {
+		if seen[u] {
+			return fmt.Errorf("%w: catalog pagination loops", ErrBadResponse)
+		}
+		seen[u] = true
+		resp, err := r.do(ctx, http.MethodGet, u, "application/json")
+		if err != nil {
+			return err
+		}
+		var page struct {
+			Repositories []string `json:"repositories"`
+		}
+		err = json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&page)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("%w: catalog of %s: %v", ErrBadResponse, host, err)
+		}
+		next, err := nextLink(resp, reg.RegistryStr())
+		if err != nil {
+			return err
+		}
+		if err := fn(page.Repositories); err != nil {
+			return err
+		}
+		u = next
+	}
+	return nil
+}
+
+// Sha256 returns "sha256:<hex>" of b.
+func Sha256(b []byte) string {
+	h := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(h[:])
+}

@@ -1,0 +1,90 @@
+package registry
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// Sentinel errors, checked with errors.Is. Every *Error matches the one its
+// status and code imply.
+var (
+	ErrNotFound     = errors.New("not found")
+	ErrBadRequest   = errors.New("request refused as malformed")
+	ErrUnauthorized = errors.New("authentication failed")
+	ErrDenied       = errors.New("access denied")
+	ErrUnsupported  = errors.New("operation unsupported by the registry")
+	ErrRateLimited  = errors.New("rate limited")
+	ErrServer       = errors.New("registry server error")
+	ErrBadResponse  = errors.New("malformed registry response")
+	ErrInsecure     = errors.New("plain HTTP refused")
+)
+
+// Error is the one structured protocol error of this package. It never
+// holds request headers, so no credential can leak through it.
+type Error struct {
+	Method  string
+	Path    string // URL path, no query
+	Status  int
+	Code    string // first error code of the body, e.g. MANIFEST_UNKNOWN
+	Message string
+}
+
+func (e *Error) Error() string {
+	s := fmt.Sprintf("%s %s: %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
+	if e.Code != "" {
+		s += ": " + e.Code
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+// Is maps the error to the package's sentinels.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case ErrNotFound:
+		return e.Status == http.StatusNotFound
+	case ErrBadRequest:
+		return e.Status == http.StatusBadRequest
+	case ErrUnauthorized:
+		return e.Status == http.StatusUnauthorized
+	case ErrDenied:
+		return e.Status == http.StatusForbidden
+	case ErrUnsupported:
+		return e.Status == http.StatusMethodNotAllowed || e.Code == "UNSUPPORTED"
+	case ErrRateLimited:
+		return e.Status == http.StatusTooManyRequests
+	case ErrServer:
+		return e.Status >= 500
+	}
+	return false
+}
+
+// newError reads (a bounded part of) resp's body into an *Error.
+func newError(resp *http.Response) *Error {
+	e := &Error{Status: resp.StatusCode}
+	if resp.Request != nil {
+		e.Method = resp.Request.Method
+		if resp.Request.URL != nil {
+			e.Path = resp.Request.URL.Path
+		}
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<10))
+	var env struct {
+		Errors []struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal(body, &env) == nil && len(env.Errors) > 0 {
+		e.Code, e.Message = env.Errors[0].Code, env.Errors[0].Message
+	} else if s := strings.TrimSpace(string(body)); s != "" && len(s) < 200 && !strings.ContainsAny(s, "<{") {
+		e.Message = s
+	}
+	return e
+}
