@@ -92,6 +92,19 @@ func tagList(tags []string) string {
 	if len(tags) == 0 {
 		return "-"
 	}
+	tags = append([]string(nil), tags...)
+	for i, t := range tags {
+		// sha256-<64 hex>.sig reads as sha256-<12 hex>….sig in a table.
+		if j := strings.IndexByte(t, '-'); j > 0 && len(t) > j+13+64-12 {
+			if k := strings.IndexByte(t[j:], '.'); k > 0 || len(t) == j+65 {
+				rest := ""
+				if k > 0 {
+					rest = t[j+k:]
+				}
+				tags[i] = t[:j+13] + "…" + rest
+			}
+		}
+	}
 	if len(tags) > 4 {
 		return strings.Join(tags[:4], ",") + fmt.Sprintf(",+%d", len(tags)-4)
 	}

@@ -1,0 +1,149 @@
+// Package demo runs regprune's main job end to end on an in-process CNCF
+// distribution registry seeded like a CI pipeline: plan, apply, then the
+// registry's own garbage collector, and reports the bytes actually freed
+// next to the plan's estimate.
+package demo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/regprune/regprune/internal/engine"
+	"github.com/regprune/regprune/internal/plan"
+	"github.com/regprune/regprune/internal/policy"
+	"github.com/regprune/regprune/internal/registry"
+	"github.com/regprune/regprune/internal/registrytest"
+)
+
+// Options configures the demo.
+type Options struct {
+	Out         io.Writer
+	Builds      int // CI builds per repository; default 8
+	Concurrency int
+	Logger      *slog.Logger
+	Now         time.Time
+}
+
+// The repositories the demo seeds, like the seed job's libinput images.
+const (
+	fedora = "libinput/libinput/fedora/28"
+	ubuntu = "libinput/libinput/ubuntu/18.04"
+)
+
+// Run seeds, plans, applies and garbage-collects; it returns an error if
+// anything kept is not pullable afterwards.
+func Run(ctx context.Context, o Options) error {
+	if o.Builds <= 0 {
+		o.Builds = 8
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	w := o.Out
+	reg, err := registrytest.Start(ctx, registrytest.Options{})
+	if err != nil {
+		return fmt.Errorf("starting the demo registry: %w", err)
+	}
+	defer reg.Close()
+	fmt.Fprintf(w, "== started CNCF distribution v3 on %s (delete enabled, filesystem storage)\n", reg.Host)
+
+	start := o.Now.Add(-time.Duration(o.Builds+1) * 24 * time.Hour)
+	if err := seed(ctx, reg, o.Builds, start); err != nil {
+		return fmt.Errorf("seeding: %w", err)
+	}
+	blobs, bytes, err := reg.BlobStore()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "== seeded %s (%d CI builds tagged by job id, the last also 'latest')\n", fedora, o.Builds)
+	fmt.Fprintf(w, "   and %s (%d multi-arch builds, each signed with cosign; build 1002 also tagged release-1)\n", ubuntu, o.Builds)
+	fmt.Fprintf(w, "   blob store: %d blobs, %s\n\n", blobs, plan.HumanBytes(bytes))
+
+	pol := policy.Policy{Keep: policy.Keep{Tags: []string{"latest"}}}
+	re, _ := policy.CompileRegex(`release-.*`)
+	pol.Keep.Regex = append(pol.Keep.Regex, re)
+	targets := []engine.Target{
+		{Repository: reg.Ref(fedora), Policy: pol, Rule: "--keep-tag latest --keep-regex 'release-.*'"},
+		{Repository: reg.Ref(ubuntu), Policy: pol, Rule: "--keep-tag latest --keep-regex 'release-.*'"},
+	}
+	eo := engine.Options{
+		Client: registry.New(registry.Options{Concurrency: o.Concurrency, Logger: o.Logger}),
+		Logger: o.Logger, Now: o.Now,
+	}
+	fmt.Fprintf(w, "== regprune plan %s %s --keep-tag latest --keep-regex 'release-.*'\n", reg.Ref(fedora), reg.Ref(ubuntu))
+	p := engine.Plan(ctx, targets, false, eo)
+	if err := plan.Render(w, p, "table"); err != nil {
+		return err
+	}
+	if _, err := engine.Result(p); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(w, "\n== regprune apply (same command; re-checks each target, then deletes)\n")
+	before := eo.Client.Stats().Snapshot()
+	p = engine.Plan(ctx, targets, true, eo)
+	engine.Apply(ctx, p, eo)
+	after := eo.Client.Stats().Snapshot()
+	if err := plan.Render(w, p, "table"); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "requests: %d (%d tag-list pages, %d HEAD, %d manifest GET, %d blob GET, %d DELETE)\n",
+		after.Requests-before.Requests, after.TagList-before.TagList, after.Head-before.Head,
+		after.ManifestGet-before.ManifestGet, after.BlobGet-before.BlobGet, after.Delete-before.Delete)
+	if _, err := engine.Result(p); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(w, "\n== registry garbage-collect --delete-untagged (distribution's own collector)\n")
+	gc, err := reg.GC(ctx)
+	if err != nil {
+		return fmt.Errorf("garbage collector: %w", err)
+	}
+	fmt.Fprintf(w, "blob store: %d blobs, %s -> %d blobs, %s\n", gc.BlobsBefore, plan.HumanBytes(gc.BytesBefore), gc.BlobsAfter, plan.HumanBytes(gc.BytesAfter))
+	fmt.Fprintf(w, "freed %s (%d bytes); the plan estimated %s (%d bytes)\n", plan.HumanBytes(gc.Freed()), gc.Freed(), plan.HumanBytes(p.ReclaimableBytes), p.ReclaimableBytes)
+
+	for _, ref := range []string{fedora + ":latest", ubuntu + ":latest", ubuntu + ":release-1"} {
+		if err := reg.Pullable(ctx, ref); err != nil {
+			return fmt.Errorf("kept image %s does not pull after GC: %w", ref, err)
+		}
+	}
+	fmt.Fprintf(w, "kept images pull in full after GC (every manifest, child and blob): %s:latest, %s:latest, %s:release-1\n", fedora, ubuntu, ubuntu)
+	return nil
+}
+
+func seed(ctx context.Context, reg *registrytest.Registry, builds int, start time.Time) error {
+	if _, err := reg.SeedCI(ctx, fedora, builds, start, 24*time.Hour); err != nil {
+		return err
+	}
+	for i := 1; i <= builds; i++ {
+		created := start.Add(time.Duration(i) * 24 * time.Hour).UTC()
+		tags := []string{strconv.Itoa(1000 + i)}
+		if i == 2 {
+			tags = append(tags, "release-1")
+		}
+		if i == builds {
+			tags = append(tags, "latest")
+		}
+		spec := func(arch string) *registrytest.ImageSpec {
+			return &registrytest.ImageSpec{Created: created, Layers: 2, LayerSize: 32 << 10,
+				Platform: &v1.Platform{OS: "linux", Architecture: arch}}
+		}
+		_, h, err := reg.PushIndex(ctx, ubuntu, types.OCIImageIndex,
+			[]registrytest.Child{{Spec: spec("amd64")}, {Spec: spec("arm64")}},
+			map[string]string{registrytest.LabelCreated: created.Format(time.RFC3339)}, tags...)
+		if err != nil {
+			return err
+		}
+		if _, err := reg.Sign(ctx, ubuntu, h, "sig"); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+package engine_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/regprune/regprune/internal/engine"
+	"github.com/regprune/regprune/internal/plan"
+	"github.com/regprune/regprune/internal/policy"
+	"github.com/regprune/regprune/internal/registry"
+	"github.com/regprune/regprune/internal/registrytest"
+)
+
+var t0 = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+func opts(reg *registrytest.Registry) engine.Options {
+	return engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour)}
+}
+
+func keepTag(tags ...string) policy.Policy { return policy.Policy{Keep: policy.Keep{Tags: tags}} }
+
+// run plans and applies p to repo of reg.
+func run(t *testing.T, reg *registrytest.Registry, repo string, p policy.Policy) *plan.Plan {
+	t.Helper()
+	ctx := context.Background()
+	o := opts(reg)
+	pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: p}}, true, o)
+	engine.Apply(ctx, pl, o)
+	if r := pl.Repositories[0]; r.Error != "" {
+		t.Fatalf("repository failed: %s", r.Error)
+	}
+	return pl
+}
+
+func tags(t *testing.T, reg *registrytest.Registry, repo string) []string {
+	t.Helper()
+	ts, err := reg.Tags(context.Background(), repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(ts)
+	return ts
+}
+
+// The seed's case: keep latest, delete every other build; after GC the
+// blob store holds only the kept image's blobs.
+func TestSeedCase(t *testing.T) {
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	const repo = "libinput/libinput/fedora/28"
+	ds, err := reg.SeedCI(ctx, repo, 6, t0, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _, _ := reg.BlobStore()
+	pl := run(t, reg, repo, keepTag("latest"))
+	s := pl.Repositories[0].Summary
+	if s.Images != 6 || s.Keep != 1 || s.Delete != 5 || s.Deleted != 5 {
+		t.Fatalf("summary = %+v", s)
+	}
+	// latest's own job tag shares its digest: only that tag goes.
+	if got := tags(t, reg, repo); !slices.Equal(got, []string{"latest"}) {
+		t.Fatalf("tags after apply = %v", got)
+	}
+	if s.Untagged != 1 {
+		t.Fatalf("untagged = %d, want 1 (the job tag of latest)", s.Untagged)
+	}
+	gc, err := reg.GC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One image left: its manifest, config and layer (distribution stores manifests as blobs).
+	if gc.BlobsAfter != 3 {
+		t.Fatalf("blobs after GC = %d (before apply %d), want 3 (manifest, config, layer)", gc.BlobsAfter, before)
+	}
+	if err := reg.Pullable(ctx, repo+":latest"); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Pullable(ctx, repo+"@"+ds[len(ds)-1].String()); err != nil {
+		t.Fatal(err)
+	}
+	// The plan's estimate matches what GC freed, within the manifests.
+	if est, freed := pl.ReclaimableBytes, gc.Freed(); est != freed {
+		t.Errorf("reclaimable_bytes %d, GC freed %d", est, freed)
+	}
+}
