@@ -1,0 +1,156 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/regprune/regprune/internal/engine"
+	"github.com/regprune/regprune/internal/plan"
+	"github.com/regprune/regprune/internal/policy"
+	"github.com/regprune/regprune/internal/registry"
+	"github.com/regprune/regprune/internal/registrytest"
+)
+
+func push(t *testing.T, reg *registrytest.Registry, repo string, created time.Time, tags ...string) string {
+	t.Helper()
+	_, h, err := reg.PushImage(context.Background(), repo, registrytest.ImageSpec{Created: created}, tags...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.String()
+}
+
+func item(t *testing.T, r plan.Repository, digest string) plan.Item {
+	t.Helper()
+	for _, it := range r.Items {
+		if it.Digest == digest {
+			return it
+		}
+	}
+	t.Fatalf("no item %s in plan", digest)
+	return plan.Item{}
+}
+
+// A digest shared by a kept tag and a stale tag: the kept tag survives,
+// only the stale tag goes, and the image stays pullable.
+func TestSharedDigestKeepsKeptTag(t *testing.T) {
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	const repo = "app"
+	shared := push(t, reg, repo, t0, "1001", "stable")
+	push(t, reg, repo, t0.Add(time.Hour), "1002", "latest")
+	pl := run(t, reg, repo, keepTag("latest", "stable"))
+	if got := tags(t, reg, repo); !slices.Equal(got, []string{"latest", "stable"}) {
+		t.Fatalf("tags = %v, want [latest stable]", got)
+	}
+	it := item(t, pl.Repositories[0], shared)
+	if it.Action != plan.ActionKeep || it.Result != plan.ResultUntagged || !slices.Equal(it.Untag, []string{"1001"}) {
+		t.Fatalf("shared item = %+v", it)
+	}
+	if err := reg.Pullable(ctx, repo+":stable"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// keep-newest ranks by build time, not by tag name: the tags sort the
+// other way round from the ages.
+func TestKeepNewestByCreationTime(t *testing.T) {
+	reg := registrytest.New(t, registrytest.Options{})
+	const repo = "app"
+	newest := push(t, reg, repo, t0.Add(3*time.Hour), "a-old-name")
+	second := push(t, reg, repo, t0.Add(2*time.Hour), "b")
+	oldest := push(t, reg, repo, t0.Add(1*time.Hour), "z-new-name")
+	pl := run(t, reg, repo, policy.Policy{Keep: policy.Keep{Newest: 2}})
+	r := pl.Repositories[0]
+	for d, want := range map[string]string{newest: plan.ActionKeep, second: plan.ActionKeep, oldest: plan.ActionDelete} {
+		if got := item(t, r, d).Action; got != want {
+			t.Errorf("%s: action %s, want %s (reasons %v)", d, got, want, item(t, r, d).Reasons)
+		}
+	}
+	if got := tags(t, reg, repo); !slices.Equal(got, []string{"a-old-name", "b"}) {
+		t.Fatalf("tags = %v", got)
+	}
+}
+
+// older-than selects candidates by build time; an image of unknown age
+// (reproducible build pinned to 1970) is never deleted by it.
+func TestOlderThan(t *testing.T) {
+	reg := registrytest.New(t, registrytest.Options{})
+	const repo = "app"
+	now := t0.Add(30 * 24 * time.Hour) // what opts() passes as Now
+	push(t, reg, repo, now.Add(-40*24*time.Hour), "old")
+	push(t, reg, repo, now.Add(-2*24*time.Hour), "recent")
+	pinned := push(t, reg, repo, time.Unix(0, 0), "reproducible")
+	pl := run(t, reg, repo, policy.Policy{Delete: policy.Delete{OlderThan: 30 * 24 * time.Hour}})
+	if got := tags(t, reg, repo); !slices.Equal(got, []string{"recent", "reproducible"}) {
+		t.Fatalf("tags = %v", got)
+	}
+	it := item(t, pl.Repositories[0], pinned)
+	if it.Created != nil || !strings.Contains(strings.Join(it.Reasons, ";"), "age unknown") {
+		t.Fatalf("pinned image: created %v, reasons %v", it.Created, it.Reasons)
+	}
+}
+
+// A registry with delete disabled: a clear message, nothing retried,
+// nothing deleted, and the run classifies as "nothing could be done".
+func TestDeleteDisabled(t *testing.T) {
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{DeleteDisabled: true})
+	const repo = "app"
+	if _, err := reg.SeedCI(ctx, repo, 3, t0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	client := registry.New(registry.Options{})
+	o := engine.Options{Client: client, Now: t0.Add(24 * time.Hour)}
+	pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}, true, o)
+	engine.Apply(ctx, pl, o)
+	outcome, err := engine.Result(pl)
+	if outcome != engine.Nothing || !errors.Is(err, engine.ErrNothing) {
+		t.Fatalf("outcome %v, err %v; want Nothing", outcome, err)
+	}
+	var msgs []string
+	for _, it := range pl.Repositories[0].Items {
+		if it.Result == plan.ResultFailed || it.Result == plan.ResultSkipped {
+			msgs = append(msgs, it.ResultReason)
+		}
+	}
+	if len(msgs) == 0 || !strings.Contains(strings.Join(msgs, "\n"), "refuses deletes") {
+		t.Fatalf("results do not say the registry refuses deletes: %q", msgs)
+	}
+	if s := client.Stats().Snapshot(); s.Retries != 0 {
+		t.Fatalf("retried %d requests; an UNSUPPORTED answer must not be retried", s.Retries)
+	}
+	if got := tags(t, reg, repo); len(got) != 4 {
+		t.Fatalf("tags = %v, want all 4 still there", got)
+	}
+}
+
+// A repository that cannot be read is reported and nothing in it is
+// deleted, while the others go on.
+func TestFailClosedPerRepository(t *testing.T) {
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	if _, err := reg.SeedCI(ctx, "good", 3, t0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	o := opts(reg)
+	targets := []engine.Target{
+		{Repository: reg.Ref("good"), Policy: keepTag("latest")},
+		{Repository: reg.Ref("missing"), Policy: keepTag("latest")},
+	}
+	pl := engine.Plan(ctx, targets, true, o)
+	engine.Apply(ctx, pl, o)
+	if pl.Repositories[1].Error == "" || pl.Repositories[0].Error != "" {
+		t.Fatalf("errors: good %q, missing %q", pl.Repositories[0].Error, pl.Repositories[1].Error)
+	}
+	if outcome, err := engine.Result(pl); outcome != engine.Partial || !errors.Is(err, engine.ErrPartial) {
+		t.Fatalf("outcome %v, err %v; want Partial", outcome, err)
+	}
+	if got := tags(t, reg, "good"); !slices.Equal(got, []string{"latest"}) {
+		t.Fatalf("good tags = %v", got)
+	}
+}
