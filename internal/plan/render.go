@@ -10,7 +10,7 @@ import (
 )
 
 // Formats a plan renders to.
-var Formats = []string{"table", "json"}
+var Formats = []string{"table", "json", "markdown"}
 
 // Render writes p in format.
 func Render(w io.Writer, p *Plan, format string) error {
@@ -21,6 +21,8 @@ func Render(w io.Writer, p *Plan, format string) error {
 		return enc.Encode(p)
 	case "table", "":
 		return renderTable(w, p)
+	case "markdown":
+		return renderMarkdown(w, p)
 	}
 	return fmt.Errorf("unknown output format %q (want %s)", format, strings.Join(Formats, ", "))
 }
@@ -123,4 +125,59 @@ func HumanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// renderMarkdown writes a plan for a merge request: a summary table, then
+// what each repository deletes (kept items are counted, not listed).
+func renderMarkdown(w io.Writer, p *Plan) error {
+	t := p.Summary
+	fmt.Fprintf(w, "## regprune %s\n\n", p.Mode)
+	fmt.Fprintf(w, "%d repositories (%d failed), %d images: keep %d, delete %d, untag %d; frees **%s**\n\n",
+		t.Repositories, t.Failed, t.Images, t.Keep, t.Delete, t.Untag, HumanBytes(t.ReclaimableBytes))
+	fmt.Fprintln(w, "| repository | images | keep | delete | untag | frees | status |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---|")
+	for _, r := range p.Repositories {
+		status := "ok"
+		if r.Error != "" {
+			status = mdEscape(r.Error)
+		}
+		s := r.Summary
+		fmt.Fprintf(w, "| `%s` | %d | %d | %d | %d | %s | %s |\n", r.Repository, s.Images, s.Keep, s.Delete, s.Untag, HumanBytes(s.ReclaimableBytes), status)
+	}
+	for _, r := range p.Repositories {
+		var rows []string
+		for _, it := range r.Items {
+			if it.Action != ActionDelete && len(it.Untag) == 0 {
+				continue
+			}
+			what := it.Action
+			tags := tagList(it.Tags)
+			if it.Action == ActionKeep {
+				what, tags = "untag", strings.Join(it.Untag, ", ")
+			}
+			row := fmt.Sprintf("| %s | %s | `%s` | %s | %s |", what, it.Kind, short(it.Digest), mdEscape(tags), mdEscape(strings.Join(it.Reasons, "; ")))
+			if p.Mode == "apply" {
+				row += " " + mdEscape(strings.TrimSpace(it.Result+" "+it.ResultReason)) + " |"
+			}
+			rows = append(rows, row)
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n### `%s`\n\n", r.Repository)
+		head, sep := "| action | kind | digest | tags | reason |", "|---|---|---|---|---|"
+		if p.Mode == "apply" {
+			head, sep = head+" result |", sep+"---|"
+		}
+		fmt.Fprintln(w, head)
+		fmt.Fprintln(w, sep)
+		for _, row := range rows {
+			fmt.Fprintln(w, row)
+		}
+	}
+	return nil
+}
+
+func mdEscape(s string) string {
+	return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s)
 }
