@@ -95,13 +95,11 @@ func Evaluate(repo *graph.Repository, p Policy, now time.Time) []Decision {
 					d.Reasons = append(d.Reasons, why)
 				}
 			}
-			// The image stays for its held tags; the other tags go when the
-			// delete filters select them.
+			// A candidate that only tag rules hold stays for its held tags;
+			// its other tags go, as the image would have gone without them.
+			// An image that is no candidate keeps every tag.
 			for _, t := range d.Tags {
-				if _, ok := tagHeld[t]; ok {
-					continue
-				}
-				if tagCandidate(t, d, p.Delete, now) {
+				if _, ok := tagHeld[t]; !ok && cand {
 					d.StaleTags = append(d.StaleTags, t)
 				}
 			}
@@ -163,16 +161,6 @@ func candidate(d *Decision, f Delete, now time.Time) (bool, string) {
 		return true, "no delete filter limits candidates"
 	}
 	return true, strings.Join(why, ", ")
-}
-
-func tagCandidate(tag string, d *Decision, f Delete, now time.Time) bool {
-	if len(f.Regex) > 0 && !matchesAny(tag, f.Regex) {
-		return false
-	}
-	if f.OlderThan > 0 && (d.AgeSource == graph.AgeUnknown || now.Sub(d.Created) <= f.OlderThan) {
-		return false
-	}
-	return true
 }
 
 func matchesAny(s string, res []*regexp.Regexp) bool {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"time"
@@ -36,9 +37,10 @@ type Keep struct {
 	Group     *Group           // newest images per capture group
 }
 
-// Semver keeps the Newest releases of each version line: Per is "major"
-// (keep N per major), "minor" (N per major.minor) or "" (N overall).
-// Pre-releases count only when no release of the line exists... see Evaluate.
+// Semver keeps the Newest highest versions of each version line: Per is
+// "major" (N per major), "minor" (N per major.minor) or "" (N overall).
+// Pre-releases are versions too, ranked by semver precedence
+// (1.4.0-rc.1 < 1.4.0); tags that are not semver are ignored by the rule.
 type Semver struct {
 	Newest int
 	Per    string
@@ -102,12 +104,17 @@ func (p *Policy) Validate() error {
 }
 
 // CompileRegex compiles an RE2 expression anchored to match a whole tag.
+// The expression is parsed on its own first, so that "a)|(b" cannot close
+// the anchoring group and match any tag starting with a.
 func CompileRegex(expr string) (*regexp.Regexp, error) {
-	re, err := regexp.Compile(`^(?:` + expr + `)$`)
-	if err != nil {
-		return nil, fmt.Errorf("regex %q: %w", expr, errors.Unwrap(err))
+	if _, err := syntax.Parse(expr, syntax.Perl); err != nil {
+		var se *syntax.Error
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("regex %q: %s", expr, se.Code)
+		}
+		return nil, fmt.Errorf("regex %q: %v", expr, err)
 	}
-	return re, nil
+	return regexp.Compile(`^(?:` + expr + `)$`)
 }
 
 // MaxDuration bounds ages so that absurd values are refused, not overflowed.
@@ -143,9 +150,14 @@ func ParseDuration(s string) (time.Duration, error) {
 		case "w":
 			per = 7 * 24 * time.Hour
 		default:
+			switch unit {
+			case "ns", "us", "µs", "μs", "ms", "s", "m", "h":
+			default:
+				return 0, fmt.Errorf("duration %q: unknown unit %q (want ns, us, ms, s, m, h, d or w)", s, unit)
+			}
 			d, err := time.ParseDuration(num + unit)
 			if err != nil {
-				return 0, fmt.Errorf("duration %q: unknown unit %q (want ns, us, ms, s, m, h, d or w)", s, unit)
+				return 0, fmt.Errorf("duration %q is longer than 100 years", s)
 			}
 			if d > MaxDuration || total+d > MaxDuration {
 				return 0, fmt.Errorf("duration %q is longer than 100 years", s)

@@ -1,0 +1,220 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"regexp/syntax"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/regprune/regprune/internal/graph"
+	"github.com/regprune/regprune/internal/policy"
+)
+
+// tagRE is the OCI distribution grammar for a tag.
+var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
+
+// ageSources maps age_from to the sources graph.Created tries. Each names a
+// single source; an index without it falls back to its children's
+// (graph.Created does that for every order).
+var ageSources = map[string][]graph.AgeSource{
+	"":           nil, // config created, then label, then annotation
+	"created":    {graph.AgeFromConfig},
+	"label":      {graph.AgeFromLabel},
+	"annotation": {graph.AgeFromAnnotation},
+}
+
+type compiler struct {
+	source string
+	spec   *RuleSpec
+}
+
+// fail builds a FieldError at the position recorded for key (a field, or
+// "field#index" for a list item), falling back to the field, then to the
+// enclosing fields ("keep.group", "keep"), then to the rule.
+func (c *compiler) fail(key, value, problem string) *FieldError {
+	field, _, _ := strings.Cut(key, "#")
+	e := &FieldError{Source: c.source, Field: field, Value: value, Problem: problem}
+	for k := key; ; {
+		if p, ok := c.spec.pos[k]; ok {
+			e.Line, e.Col = p.line, p.col
+			break
+		}
+		if k == "" {
+			break
+		}
+		switch i := strings.LastIndexAny(k, ".#"); {
+		case i >= 0:
+			k = k[:i]
+		default:
+			k = ""
+		}
+	}
+	return e
+}
+
+func (c *compiler) has(key string) bool {
+	_, ok := c.spec.pos[key]
+	return ok
+}
+
+// compile validates spec and builds its Rule.
+func compile(source string, spec RuleSpec) (Rule, error) {
+	c := &compiler{source: source, spec: &spec}
+	r := Rule{Source: source}
+	if p, ok := spec.pos[""]; ok {
+		r.Source = fmt.Sprintf("%s:%d:%d", source, p.line, p.col)
+	}
+
+	if len(spec.Repositories) == 0 {
+		return Rule{}, c.fail("repositories", "", "missing or empty; list the repository patterns this rule applies to, e.g. [registry.example.com/team/**]")
+	}
+	for i, s := range spec.Repositories {
+		pat, err := ParsePattern(s)
+		if err != nil {
+			return Rule{}, c.fail("repositories#"+strconv.Itoa(i), s, err.Error())
+		}
+		r.Patterns = append(r.Patterns, pat)
+	}
+
+	p := &r.Policy
+	k := spec.Keep
+	for i, t := range k.Tags {
+		if !tagRE.MatchString(t) {
+			problem := "not a valid tag name (letters, digits, '_', '.', '-'; at most 128; not starting with '.' or '-')"
+			if strings.ContainsAny(t, "*?[]()|\\^$+") {
+				problem += "; use keep.regex for patterns"
+			}
+			return Rule{}, c.fail("keep.tags#"+strconv.Itoa(i), t, problem)
+		}
+		p.Keep.Tags = append(p.Keep.Tags, t)
+	}
+	var err error
+	if p.Keep.Regex, err = c.regexes("keep.regex", k.Regex); err != nil {
+		return Rule{}, err
+	}
+	if k.Newest != nil {
+		if *k.Newest < 1 {
+			return Rule{}, c.fail("keep.newest", strconv.Itoa(*k.Newest), "must be at least 1 (leave the key out to keep no newest images)")
+		}
+		p.Keep.Newest = *k.Newest
+	}
+	if k.NewerThan != "" || c.has("keep.newer_than") {
+		if p.Keep.NewerThan, err = c.duration("keep.newer_than", k.NewerThan); err != nil {
+			return Rule{}, err
+		}
+	}
+	if s := k.Semver; s != nil {
+		if s.Newest < 1 {
+			if c.spec.pos != nil && !c.has("keep.semver.newest") {
+				return Rule{}, c.fail("keep.semver", "", "newest is missing; say how many versions of each line to keep, e.g. {newest: 2, per: minor}")
+			}
+			return Rule{}, c.fail("keep.semver.newest", strconv.Itoa(s.Newest), "must be at least 1")
+		}
+		switch s.Per {
+		case "", "major", "minor":
+		default:
+			return Rule{}, c.fail("keep.semver.per", s.Per, "want major or minor (or leave it out to rank all versions together)")
+		}
+		p.Keep.Semver = &policy.Semver{Newest: s.Newest, Per: s.Per}
+	}
+	if g := k.Group; g != nil {
+		if g.Regex == "" {
+			return Rule{}, c.fail("keep.group.regex", "", "missing or empty; give a regular expression whose first capture group names the group, e.g. (.+)-[0-9]+")
+		}
+		re, err := c.regex("keep.group.regex", g.Regex)
+		if err != nil {
+			return Rule{}, err
+		}
+		if re.NumSubexp() < 1 {
+			return Rule{}, c.fail("keep.group.regex", g.Regex, "has no capture group; its first capture names the group, e.g. (.+)-[0-9]+")
+		}
+		if g.Newest < 1 {
+			if c.spec.pos != nil && !c.has("keep.group.newest") {
+				return Rule{}, c.fail("keep.group", "", "newest is missing; say how many images of each group to keep, e.g. {regex: '(.+)-[0-9]+', newest: 3}")
+			}
+			return Rule{}, c.fail("keep.group.newest", strconv.Itoa(g.Newest), "must be at least 1")
+		}
+		p.Keep.Group = &policy.Group{Regex: re, Newest: g.Newest}
+	}
+
+	d := spec.Delete
+	if p.Delete.Regex, err = c.regexes("delete.regex", d.Regex); err != nil {
+		return Rule{}, err
+	}
+	if d.OlderThan != "" || c.has("delete.older_than") {
+		if p.Delete.OlderThan, err = c.duration("delete.older_than", d.OlderThan); err != nil {
+			return Rule{}, err
+		}
+	}
+
+	p.AllowEmpty = spec.AllowEmpty
+	src, ok := ageSources[spec.AgeFrom]
+	if !ok {
+		return Rule{}, c.fail("age_from", spec.AgeFrom, "want created, label or annotation (or leave it out to try them in that order)")
+	}
+	p.AgeFrom = src
+
+	if p.IsEmpty() {
+		e := c.fail("", "", "rule keeps nothing and deletes nothing: "+policy.ErrEmptyPolicy.Error())
+		e.Err = policy.ErrEmptyPolicy
+		return Rule{}, e
+	}
+	if err := p.Validate(); err != nil {
+		e := c.fail("", "", err.Error())
+		e.Err = err
+		return Rule{}, e
+	}
+	return r, nil
+}
+
+func (c *compiler) regexes(field string, exprs []string) ([]*regexp.Regexp, error) {
+	var out []*regexp.Regexp
+	for i, expr := range exprs {
+		re, err := c.regex(field+"#"+strconv.Itoa(i), expr)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, re)
+	}
+	return out, nil
+}
+
+// regex checks expr on its own before policy.CompileRegex anchors it: a
+// wrapped expression hides syntax errors behind the wrapper and lets an
+// unbalanced ")" escape the anchors ("a)|(b" would match any tag starting
+// with "a").
+func (c *compiler) regex(key, expr string) (*regexp.Regexp, error) {
+	if expr == "" {
+		return nil, c.fail(key, "", "empty regular expression")
+	}
+	if _, err := syntax.Parse(expr, syntax.Perl); err != nil {
+		problem := err.Error()
+		if se, ok := err.(*syntax.Error); ok {
+			problem = se.Code.String()
+			if se.Expr != "" && se.Expr != expr {
+				problem += ": " + se.Expr
+			}
+		}
+		return nil, c.fail(key, expr, problem)
+	}
+	re, err := policy.CompileRegex(expr)
+	if err != nil {
+		return nil, c.fail(key, expr, "not a valid regular expression")
+	}
+	return re, nil
+}
+
+func (c *compiler) duration(key, s string) (time.Duration, error) {
+	d, err := policy.ParseDuration(s)
+	if err != nil {
+		// ParseDuration's message repeats the value; keep what follows it.
+		problem := err.Error()
+		if q := fmt.Sprintf("duration %q", s); strings.HasPrefix(problem, q) {
+			problem = strings.TrimLeft(strings.TrimPrefix(problem, q), ": ")
+		}
+		return 0, c.fail(key, s, problem)
+	}
+	return d, nil
+}

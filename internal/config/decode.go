@@ -1,0 +1,427 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Valid keys, in the order the documentation lists them.
+var (
+	fileKeys   = []string{"version", "rules"}
+	ruleKeys   = []string{"repositories", "keep", "delete", "allow_empty", "age_from"}
+	keepKeys   = []string{"tags", "regex", "newest", "newer_than", "semver", "group"}
+	deleteKeys = []string{"regex", "older_than"}
+	semverKeys = []string{"newest", "per"}
+	groupKeys  = []string{"regex", "newest"}
+)
+
+// Decode reads a policy file into its spec types, checking its structure
+// (keys, types, the version) but not its values; Parse also validates and
+// compiles each rule.
+func Decode(name string, data []byte) (*File, error) {
+	d := &decoder{name: name}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &FieldError{Source: name, Line: 1, Col: 1, Problem: "empty policy file; it starts with \"version: 1\" and lists \"rules:\""}
+		}
+		return nil, d.syntaxError(err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, d.errAt(&extra, "", "", "a second YAML document; a policy file holds exactly one")
+	} else if !errors.Is(err, io.EOF) {
+		return nil, d.syntaxError(err)
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode {
+		if len(root.Content) != 1 {
+			return nil, &FieldError{Source: name, Line: 1, Col: 1, Problem: "empty policy file; it starts with \"version: 1\" and lists \"rules:\""}
+		}
+		root = root.Content[0]
+	}
+	root = deref(root)
+	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
+		return nil, d.errAt(root, "", "", "empty policy file; it starts with \"version: 1\" and lists \"rules:\"")
+	}
+	m, err := d.mapping(root, "", "the policy file", fileKeys)
+	if err != nil {
+		return nil, err
+	}
+	f := &File{}
+	vn := m.value("version")
+	if vn == nil {
+		return nil, d.errAt(root, "version", "", "missing; a policy file starts with \"version: 1\"")
+	}
+	v, err := d.integer(vn, "version")
+	if err != nil {
+		return nil, err
+	}
+	if v != 1 {
+		return nil, d.errAt(vn, "version", vn.Value, "unsupported version; this regprune reads version 1")
+	}
+	f.Version = v
+	rn := m.value("rules")
+	if rn == nil {
+		return nil, d.errAt(root, "rules", "", "missing; list at least one rule")
+	}
+	items, err := d.sequence(rn, "rules", "a list of rules")
+	if err != nil {
+		return nil, err
+	}
+	if len(items) == 0 {
+		return nil, d.errAt(rn, "rules", "", "empty; list at least one rule")
+	}
+	for _, item := range items {
+		spec, err := d.rule(item)
+		if err != nil {
+			return nil, err
+		}
+		f.Rules = append(f.Rules, spec)
+	}
+	return f, nil
+}
+
+type decoder struct{ name string }
+
+func (d *decoder) errAt(n *yaml.Node, field, value, problem string) *FieldError {
+	return &FieldError{Source: d.name, Line: n.Line, Col: n.Column, Field: field, Value: value, Problem: problem}
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: (?:line ([0-9]+): )?(.*)$`)
+
+// parserProblems are the problems yaml's parser (rather than its scanner)
+// reports. It reports their line 0-based, and leaves the line out for
+// line 0, so it needs one added.
+var parserProblems = map[string]bool{
+	"did not find expected <stream-start>":   true,
+	"did not find expected <document start>": true,
+	"did not find expected node content":     true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected key":              true,
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"found undefined tag handle":             true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found duplicate %TAG directive":         true,
+}
+
+// syntaxError turns a YAML parser error into a FieldError. The parser
+// reports a line but no column, so the column is left out.
+func (d *decoder) syntaxError(err error) error {
+	msg := err.Error()
+	e := &FieldError{Source: d.name, Problem: "YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		e.Line, _ = strconv.Atoi(m[1]) // 0 when absent
+		e.Problem = "YAML: " + m[2]
+		if parserProblems[m[2]] {
+			e.Line++
+		}
+	}
+	return e
+}
+
+// deref follows aliases (bounded, though the parser refuses cycles).
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && n.Alias != nil && i < 16; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+func join(field, key string) string {
+	if field == "" {
+		return key
+	}
+	return field + "." + key
+}
+
+// describe names a node's type for "want X, got Y" messages.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!null":
+			return "nothing (null)"
+		case "!!int":
+			return fmt.Sprintf("the integer %s", n.Value)
+		case "!!bool":
+			return fmt.Sprintf("the boolean %s", n.Value)
+		case "!!float":
+			return fmt.Sprintf("the number %s", n.Value)
+		}
+		return fmt.Sprintf("the string %q", n.Value)
+	case yaml.AliasNode:
+		return "an unresolved alias"
+	}
+	return "an unexpected YAML node"
+}
+
+type mapNode struct {
+	keys   map[string]*yaml.Node
+	values map[string]*yaml.Node
+}
+
+func (m mapNode) value(k string) *yaml.Node { return m.values[k] }
+
+// mapping checks that n is a mapping (null counts as empty) with scalar,
+// unique keys from valid, and returns its entries.
+func (d *decoder) mapping(n *yaml.Node, field, what string, valid []string) (mapNode, error) {
+	m := mapNode{keys: map[string]*yaml.Node{}, values: map[string]*yaml.Node{}}
+	n = deref(n)
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return m, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return m, d.errAt(n, field, "", fmt.Sprintf("want %s (keys: %s), got %s", what, strings.Join(valid, ", "), describe(n)))
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := deref(n.Content[i]), n.Content[i+1]
+		if kn.Kind != yaml.ScalarNode {
+			return m, d.errAt(kn, field, "", fmt.Sprintf("a key must be a plain name, got %s", describe(kn)))
+		}
+		k := kn.Value
+		if kn.ShortTag() == "!!merge" {
+			return m, d.errAt(kn, join(field, k), "", "merge keys are not supported; use an alias for a whole block (keep: *standard)")
+		}
+		if first, dup := m.keys[k]; dup {
+			return m, d.errAt(kn, join(field, k), "", fmt.Sprintf("duplicate key (first at line %d, column %d)", first.Line, first.Column))
+		}
+		if !contains(valid, k) {
+			in := "in " + field
+			switch {
+			case field == "" && what == "a rule":
+				in = "in a rule"
+			case field == "":
+				in = "at the top level"
+			}
+			return m, d.errAt(kn, join(field, k), "", fmt.Sprintf("unknown key; valid keys %s: %s", in, strings.Join(valid, ", ")))
+		}
+		m.keys[k], m.values[k] = kn, vn
+	}
+	return m, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// sequence checks that n is a list (null counts as empty).
+func (d *decoder) sequence(n *yaml.Node, field, what string) ([]*yaml.Node, error) {
+	n = deref(n)
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return nil, nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil, d.errAt(n, field, "", fmt.Sprintf("want %s, got %s", what, describe(n)))
+	}
+	return n.Content, nil
+}
+
+// str reads a scalar as written: a tag "1.10" stays "1.10".
+func (d *decoder) str(n *yaml.Node, field, what string) (string, error) {
+	n = deref(n)
+	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
+		return "", d.errAt(n, field, "", fmt.Sprintf("want %s, got %s", what, describe(n)))
+	}
+	return n.Value, nil
+}
+
+func (d *decoder) integer(n *yaml.Node, field string) (int, error) {
+	n = deref(n)
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+		return 0, d.errAt(n, field, "", fmt.Sprintf("want an integer, got %s", describe(n)))
+	}
+	var v int
+	if err := n.Decode(&v); err != nil {
+		return 0, d.errAt(n, field, n.Value, "not an integer this regprune can hold")
+	}
+	return v, nil
+}
+
+func (d *decoder) boolean(n *yaml.Node, field string) (bool, error) {
+	n = deref(n)
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
+		return false, d.errAt(n, field, "", fmt.Sprintf("want true or false, got %s", describe(n)))
+	}
+	var v bool
+	if err := n.Decode(&v); err != nil {
+		return false, d.errAt(n, field, n.Value, "want true or false")
+	}
+	return v, nil
+}
+
+// strings reads a list of strings, recording each item's position.
+func (d *decoder) strings(n *yaml.Node, field, what string, spec *RuleSpec) ([]string, error) {
+	items, err := d.sequence(n, field, "a list of "+what)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(items))
+	for i, item := range items {
+		s, err := d.str(item, field, what)
+		if err != nil {
+			return nil, err
+		}
+		spec.at(field+"#"+strconv.Itoa(i), deref(item))
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (s *RuleSpec) at(key string, n *yaml.Node) {
+	if s.pos == nil {
+		s.pos = map[string]position{}
+	}
+	s.pos[key] = position{n.Line, n.Column}
+}
+
+func (d *decoder) rule(n *yaml.Node) (RuleSpec, error) {
+	var spec RuleSpec
+	n = deref(n)
+	if n.Kind != yaml.MappingNode {
+		return spec, d.errAt(n, "rules", "", fmt.Sprintf("want a rule (a mapping with keys: %s), got %s", strings.Join(ruleKeys, ", "), describe(n)))
+	}
+	m, err := d.mapping(n, "", "a rule", ruleKeys)
+	if err != nil {
+		return spec, err
+	}
+	spec.at("", n)
+	if vn := m.value("repositories"); vn != nil {
+		spec.at("repositories", deref(vn))
+		if spec.Repositories, err = d.strings(vn, "repositories", "repository patterns", &spec); err != nil {
+			return spec, err
+		}
+	}
+	if vn := m.value("keep"); vn != nil {
+		spec.at("keep", deref(vn))
+		if err := d.keep(vn, &spec); err != nil {
+			return spec, err
+		}
+	}
+	if vn := m.value("delete"); vn != nil {
+		spec.at("delete", deref(vn))
+		km, err := d.mapping(vn, "delete", "a mapping of delete filters", deleteKeys)
+		if err != nil {
+			return spec, err
+		}
+		if x := km.value("regex"); x != nil {
+			spec.at("delete.regex", deref(x))
+			if spec.Delete.Regex, err = d.strings(x, "delete.regex", "regular expressions", &spec); err != nil {
+				return spec, err
+			}
+		}
+		if x := km.value("older_than"); x != nil {
+			spec.at("delete.older_than", deref(x))
+			if spec.Delete.OlderThan, err = d.str(x, "delete.older_than", "a duration such as 30d"); err != nil {
+				return spec, err
+			}
+		}
+	}
+	if vn := m.value("allow_empty"); vn != nil {
+		spec.at("allow_empty", deref(vn))
+		if spec.AllowEmpty, err = d.boolean(vn, "allow_empty"); err != nil {
+			return spec, err
+		}
+	}
+	if vn := m.value("age_from"); vn != nil {
+		spec.at("age_from", deref(vn))
+		if spec.AgeFrom, err = d.str(vn, "age_from", "created, label or annotation"); err != nil {
+			return spec, err
+		}
+	}
+	return spec, nil
+}
+
+func (d *decoder) keep(n *yaml.Node, spec *RuleSpec) error {
+	km, err := d.mapping(n, "keep", "a mapping of keep rules", keepKeys)
+	if err != nil {
+		return err
+	}
+	k := &spec.Keep
+	if x := km.value("tags"); x != nil {
+		spec.at("keep.tags", deref(x))
+		if k.Tags, err = d.strings(x, "keep.tags", "tag names", spec); err != nil {
+			return err
+		}
+	}
+	if x := km.value("regex"); x != nil {
+		spec.at("keep.regex", deref(x))
+		if k.Regex, err = d.strings(x, "keep.regex", "regular expressions", spec); err != nil {
+			return err
+		}
+	}
+	if x := km.value("newest"); x != nil {
+		spec.at("keep.newest", deref(x))
+		v, err := d.integer(x, "keep.newest")
+		if err != nil {
+			return err
+		}
+		k.Newest = &v
+	}
+	if x := km.value("newer_than"); x != nil {
+		spec.at("keep.newer_than", deref(x))
+		if k.NewerThan, err = d.str(x, "keep.newer_than", "a duration such as 14d"); err != nil {
+			return err
+		}
+	}
+	if x := km.value("semver"); x != nil {
+		spec.at("keep.semver", deref(x))
+		sm, err := d.mapping(x, "keep.semver", "a mapping", semverKeys)
+		if err != nil {
+			return err
+		}
+		k.Semver = &SemverSpec{}
+		if y := sm.value("newest"); y != nil {
+			spec.at("keep.semver.newest", deref(y))
+			if k.Semver.Newest, err = d.integer(y, "keep.semver.newest"); err != nil {
+				return err
+			}
+		}
+		if y := sm.value("per"); y != nil {
+			spec.at("keep.semver.per", deref(y))
+			if k.Semver.Per, err = d.str(y, "keep.semver.per", "major or minor"); err != nil {
+				return err
+			}
+		}
+	}
+	if x := km.value("group"); x != nil {
+		spec.at("keep.group", deref(x))
+		gm, err := d.mapping(x, "keep.group", "a mapping", groupKeys)
+		if err != nil {
+			return err
+		}
+		k.Group = &GroupSpec{}
+		if y := gm.value("regex"); y != nil {
+			spec.at("keep.group.regex", deref(y))
+			if k.Group.Regex, err = d.str(y, "keep.group.regex", "a regular expression with a capture group"); err != nil {
+				return err
+			}
+		}
+		if y := gm.value("newest"); y != nil {
+			spec.at("keep.group.newest", deref(y))
+			if k.Group.Newest, err = d.integer(y, "keep.group.newest"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
