@@ -320,6 +320,35 @@ func (c *collector) referrers(ctx context.Context) error {
 	if !ok {
 		return nil // no referrers API: the fallback tags above are the truth
 	}
+	// Ask for the referrers of every manifest, then of the referrers
+	// found, level by level: a referrer may have referrers of its own (a
+	// signature of an SBOM).
+	asked := map[string]bool{}
+	for depth := 0; len(subjects) > 0; depth++ {
+		if depth > 16 {
+			return fmt.Errorf("%w: referrers nested deeper than 16", registry.ErrBadResponse)
+		}
+		for _, s := range subjects {
+			asked[s] = true
+		}
+		next, err := c.referrersOf(ctx, subjects)
+		if err != nil {
+			return err
+		}
+		subjects = subjects[:0]
+		for _, r := range next {
+			if !asked[r] && c.repo.Manifests[r] != nil {
+				subjects = append(subjects, r)
+			}
+		}
+	}
+	return nil
+}
+
+// referrersOf asks the referrers API about subjects, records what it
+// lists, fetches the referrers not known yet, and returns every referrer
+// found.
+func (c *collector) referrersOf(ctx context.Context, subjects []string) ([]string, error) {
 	var mu sync.Mutex
 	found := map[string][]string{}
 	g, gctx := errgroup.WithContext(ctx)
@@ -343,24 +372,25 @@ func (c *collector) referrers(ctx context.Context) error {
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return err
+		return nil, err
 	}
-	var missing []string
+	var all, missing []string
 	for s, refs := range found {
 		for _, r := range refs {
 			c.repo.AddReferrer(s, r)
+			all = append(all, r)
 			if c.repo.Manifests[r] == nil {
 				missing = append(missing, r)
 			}
 		}
 	}
-	// Fetch referrers the tags did not reach, and whatever they refer to.
+	// Fetch referrers the tags did not reach.
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(c.o.Concurrency)
 	for _, d := range dedupe(missing) {
 		g.Go(func() error { return c.fetch(gctx, d, true) })
 	}
-	return g.Wait()
+	return dedupe(all), g.Wait()
 }
 
 // isArtifactOnly reports whether digest is named only by artifact tags.

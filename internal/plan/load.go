@@ -25,16 +25,28 @@ func Load(r io.Reader, name string) (*Plan, error) {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w %s: %s", ErrBadPlan, name, fmt.Sprintf(format, a...))
 	}
+	// A JSON file of another kind fails the strict decode below on its
+	// first unknown field; say what it is not instead.
+	var head struct {
+		Kind string `json:"kind"`
+	}
+	if json.Unmarshal(data, &head) == nil && head.Kind != FormatKind {
+		return nil, bad("kind %q: not a regprune plan (want %q)", head.Kind, FormatKind)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var p Plan
 	if err := dec.Decode(&p); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
-			line, col := position(data, se.Offset)
+			// Offset counts the offending byte itself.
+			line, col := position(data, se.Offset-1)
 			return nil, bad("line %d, column %d: %v", line, col, err)
 		}
 		return nil, bad("%v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, bad("data after the plan's closing brace")
 	}
 	if p.Kind != FormatKind {
 		return nil, bad("kind %q: not a regprune plan (want %q)", p.Kind, FormatKind)

@@ -7,6 +7,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -187,6 +188,50 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 		}
 	}
 
+	// Each deleted manifest that deleted indexes list (a platform child,
+	// or an image tagged on its own) takes the deepest of them as parent,
+	// so that apply deletes every index before what it lists and keeps a
+	// manifest whose index could not be deleted. Referrers keep their
+	// subject.
+	listedBy := map[string][]string{}
+	for _, d := range order {
+		if m := repo.Manifests[d]; m != nil {
+			for _, c := range m.Children {
+				if _, ok := del[c]; ok && !slices.Contains(listedBy[c], d) {
+					listedBy[c] = append(listedBy[c], d)
+				}
+			}
+		}
+	}
+	level := map[string]int{}
+	var levelOf func(d string) int
+	levelOf = func(d string) int {
+		if n, ok := level[d]; ok {
+			return n
+		}
+		level[d] = 1 // a cycle cannot happen with digests; stop one anyway
+		n := 1
+		for _, p := range listedBy[d] {
+			n = max(n, levelOf(p)+1)
+		}
+		level[d] = n
+		return n
+	}
+	for _, d := range order {
+		r := del[d]
+		if r.subject != "" || len(listedBy[d]) == 0 {
+			continue
+		}
+		best := ""
+		for _, p := range listedBy[d] {
+			if best == "" || levelOf(p) > levelOf(best) || (levelOf(p) == levelOf(best) && p < best) {
+				best = p
+			}
+		}
+		r.parent = best
+		del[d] = r
+	}
+
 	// Image items, in the policy's order (newest first).
 	decided := map[string]bool{}
 	for _, d := range ds {
@@ -210,6 +255,10 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 			it.Reasons = append(it.Reasons, fmt.Sprintf("untag: %s; the digest stays for what keeps it", strings.Join(d.Tags, ", ")))
 		default:
 			it.Action = ActionDelete
+			if p := del[d.Digest].parent; p != "" {
+				it.Parent = p
+				it.Reasons = append(append([]string{}, d.Reasons...), "listed by deleted "+short(p)+", deleted after it")
+			}
 		}
 		out.Items = append(out.Items, it)
 	}
