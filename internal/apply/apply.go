@@ -1,7 +1,8 @@
 // Package apply executes a plan against a registry. Right before deleting
 // it re-lists the repository and re-resolves every tag, and skips any item
 // whose tags changed since the plan: a tag moved, a tag appeared on the
-// digest, or the digest is gone. It deletes stale tags first (cheap on
+// digest, a tag not in the plan now reaches the digest through an index,
+// or the digest is gone. It deletes stale tags first (cheap on
 // distribution, where a digest delete walks every remaining tag), checks
 // again, then deletes digests: referrers and signatures before their
 // subject, indexes before their children, so nothing kept ever dangles.
@@ -9,6 +10,7 @@ package apply
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +21,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/regprune/regprune/internal/graph"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
 )
@@ -28,6 +31,7 @@ type Target interface {
 	Name() string
 	ListTags(ctx context.Context, fn func(tags []string) error) error
 	Head(ctx context.Context, ref string) (registry.Descriptor, error)
+	GetManifest(ctx context.Context, ref string) ([]byte, registry.Descriptor, error)
 	Delete(ctx context.Context, ref string) error
 }
 
@@ -52,8 +56,11 @@ type run struct {
 	req context.Context // for requests: lets in-flight ones finish
 
 	mu        sync.Mutex
-	tagDelete int // 0 unknown, 1 supported, -1 refused
-	noDelete  error
+	tagDelete int   // 0 unknown, 1 supported, -1 refused
+	noDelete  error // the registry refuses every delete here (UNSUPPORTED, 401, 403)
+	kids      map[string][]string
+	gone      map[string]bool   // digests deleted, or found gone, in this run
+	now       map[string]string // tags and digests at the re-check
 }
 
 // Repository applies the plan of one repository, filling in each item's
@@ -76,7 +83,7 @@ func Repository(ctx context.Context, t Target, r *plan.Repository, o Options) er
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(o.Grace, cancel) })
 	defer stop()
-	a := &run{t: t, r: r, o: o, ctx: ctx, req: req}
+	a := &run{t: t, r: r, o: o, ctx: ctx, req: req, kids: map[string][]string{}, gone: map[string]bool{}}
 	return a.apply()
 }
 
@@ -97,8 +104,18 @@ func (a *run) apply() error {
 	if len(work) == 0 {
 		return nil
 	}
+	if a.ctx.Err() != nil {
+		for _, it := range work {
+			set(it, plan.ResultSkipped, "interrupted before this repository")
+		}
+		return nil
+	}
 	// 1. Re-check everything against the registry as it is now.
 	now, err := a.resolve()
+	if err == nil {
+		a.now = now
+		err = a.verify(work, now)
+	}
 	if err != nil {
 		for _, it := range work {
 			set(it, plan.ResultSkipped, "re-check failed, nothing deleted in this repository: "+err.Error())
@@ -106,26 +123,85 @@ func (a *run) apply() error {
 		a.r.Error = "re-check before deleting failed: " + err.Error()
 		return err
 	}
-	a.verify(work, now)
+
+	a.hold()
 
 	// 2. Stale tags: untag kept images; drop the tags of deleted ones.
 	a.untag()
 	a.deleteTagsOfTargets()
 
 	// 3. Re-check what tags remain, then delete digests in a safe order.
-	if a.tagDelete == 1 {
+	if a.tagDelete == 1 && a.ctx.Err() == nil {
+		targets := a.items(func(it *plan.Item) bool { return it.Action == plan.ActionDelete })
 		remaining, err := a.resolve()
+		if err == nil {
+			err = a.verify(targets, remaining)
+		}
 		if err != nil {
-			for _, it := range a.items(func(it *plan.Item) bool { return it.Action == plan.ActionDelete }) {
-				set(it, plan.ResultSkipped, "re-check after removing tags failed: "+err.Error())
+			for _, it := range targets {
+				if it.Result == "" {
+					set(it, plan.ResultSkipped, "re-check after removing tags failed: "+err.Error())
+				}
 			}
 			a.r.Error = "re-check after removing tags failed: " + err.Error()
 			return err
 		}
-		a.verify(a.items(func(it *plan.Item) bool { return it.Action == plan.ActionDelete }), remaining)
 	}
+	a.hold()
 	a.deleteDigests()
 	return nil
+}
+
+// hold spreads every skip and failure over the planned deletions tied to
+// it, before anything of them is deleted: the subject of a referrer that
+// stays stays (the referrer names it), and the referrers and children of
+// a manifest that stays stay with it. Without this, a signature pushed
+// again since the plan would be skipped while its image lost its tags and
+// then its digest, and an image skipped for a new tag would lose its
+// signatures.
+func (a *run) hold() {
+	byDigest := map[string]*plan.Item{}
+	bySubject := map[string][]*plan.Item{}
+	byParent := map[string][]*plan.Item{}
+	var queue []*plan.Item
+	for i := range a.r.Items {
+		it := &a.r.Items[i]
+		if it.Action != plan.ActionDelete {
+			continue
+		}
+		byDigest[it.Digest] = it
+		if it.Subject != "" {
+			bySubject[it.Subject] = append(bySubject[it.Subject], it)
+		}
+		if it.Parent != "" {
+			byParent[it.Parent] = append(byParent[it.Parent], it)
+		}
+		if it.Result != "" && it.Result != plan.ResultDeleted {
+			queue = append(queue, it)
+		}
+	}
+	hold := func(it *plan.Item, why string) {
+		if it != nil && it.Result == "" {
+			if it.ResultReason != "" { // what was done of it already
+				why += " (" + it.ResultReason + ")"
+			}
+			set(it, plan.ResultSkipped, why)
+			queue = append(queue, it)
+		}
+	}
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		if s.Subject != "" {
+			hold(byDigest[s.Subject], "kept for now: its referrer "+s.Digest+" stays ("+s.Result+")")
+		}
+		for _, r := range bySubject[s.Digest] {
+			hold(r, "kept for now: its subject "+s.Digest+" stays ("+s.Result+")")
+		}
+		for _, c := range byParent[s.Digest] {
+			hold(c, "kept for now: its parent "+s.Digest+" stays ("+s.Result+")")
+		}
+	}
 }
 
 // resolve lists the tags and HEADs each one. A tag that vanishes between
@@ -161,11 +237,25 @@ func (a *run) resolve() (map[string]string, error) {
 	return out, g.Wait()
 }
 
-// verify skips items whose tags changed since the plan.
-func (a *run) verify(items []*plan.Item, now map[string]string) {
+// verify skips items whose tags changed since the plan. It fails only when
+// the manifest of a tag that changed since the plan cannot be read.
+func (a *run) verify(items []*plan.Item, now map[string]string) error {
+	reached, err := a.reachedByChangedTags(now)
+	if err != nil {
+		return err
+	}
 	on := map[string][]string{}
 	for t, d := range now {
 		on[d] = append(on[d], t)
+	}
+	// A signature, attestation or referrers tag of a digest, pushed or
+	// moved since the plan: someone just signed or annotated it.
+	artifacts := map[string][]string{}
+	planned := a.plannedTags()
+	for t, d := range now {
+		if subject, _, ok := graph.ArtifactTag(t); ok && planned[t] != d {
+			artifacts[subject] = append(artifacts[subject], t)
+		}
 	}
 	for _, it := range items {
 		if it.Result != "" {
@@ -192,6 +282,11 @@ func (a *run) verify(items []*plan.Item, now map[string]string) {
 			if len(appeared) > 0 {
 				sort.Strings(appeared)
 				set(it, plan.ResultSkipped, "changed since the plan: tag "+strings.Join(appeared, ", ")+" now names it")
+			} else if t, ok := reached[it.Digest]; ok {
+				set(it, plan.ResultSkipped, "changed since the plan: tag "+t+", new or moved since the plan, now reaches it through an index")
+			} else if ts := artifacts[it.Digest]; len(ts) > 0 {
+				sort.Strings(ts)
+				set(it, plan.ResultSkipped, "changed since the plan: its signature or referrers tag "+strings.Join(ts, ", ")+" is new or moved since the plan")
 			}
 			continue
 		}
@@ -207,6 +302,128 @@ func (a *run) verify(items []*plan.Item, now map[string]string) {
 		}
 		it.Untag = keepTags
 	}
+	return nil
+}
+
+// plannedTags is every tag the plan saw, with its digest then.
+func (a *run) plannedTags() map[string]string {
+	out := make(map[string]string, len(a.r.Tags))
+	for t, d := range a.r.Tags {
+		out[t] = d
+	}
+	for i := range a.r.Items {
+		for _, t := range a.r.Items[i].Tags {
+			out[t] = a.r.Items[i].Digest
+		}
+	}
+	return out
+}
+
+// reachedByChangedTags finds the planned deletions that a tag not in the
+// plan reaches through index children: a tag pushed or moved since the
+// plan may name an index that references a digest the plan meant to
+// delete (a child, or an image re-used as a child). It reads the manifest
+// of each such tag and walks its children, and maps each planned deletion
+// it reaches to the tag. A tag that names a planned deletion itself is
+// caught by verify's own checks.
+func (a *run) reachedByChangedTags(now map[string]string) (map[string]string, error) {
+	reached := map[string]string{}
+	del := map[string]bool{}
+	for i := range a.r.Items {
+		if a.r.Items[i].Action == plan.ActionDelete {
+			del[a.r.Items[i].Digest] = true
+		}
+	}
+	if len(del) == 0 {
+		return reached, nil
+	}
+	planned := a.plannedTags()
+	var changed []string
+	for t, d := range now {
+		if planned[t] != d {
+			changed = append(changed, t)
+		}
+	}
+	sort.Strings(changed)
+	if len(changed) > 0 {
+		a.o.Logger.Info("tags changed since the plan; reading what they reach before deleting", "repository", a.t.Name(), "tags", len(changed))
+	}
+	via := map[string]string{} // digest -> the changed tag that reaches it
+	var level []string
+	for _, t := range changed {
+		if d := now[t]; via[d] == "" {
+			via[d] = t
+			level = append(level, d)
+		}
+	}
+	for depth := 0; len(level) > 0; depth++ {
+		if depth > 16 {
+			return nil, fmt.Errorf("%w: indexes nested deeper than 16", registry.ErrBadResponse)
+		}
+		kids := make([][]string, len(level))
+		g, gctx := errgroup.WithContext(a.req)
+		g.SetLimit(a.o.Concurrency)
+		for i, d := range level {
+			g.Go(func() error {
+				c, err := a.children(gctx, d)
+				if err != nil {
+					return fmt.Errorf("tag %s: manifest %s: %w", via[d], d, err)
+				}
+				kids[i] = c
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
+		var next []string
+		for i, d := range level {
+			for _, c := range kids[i] {
+				if _, ok := reached[c]; !ok && del[c] {
+					reached[c] = via[d]
+				}
+				if via[c] == "" {
+					via[c] = via[d]
+					next = append(next, c)
+				}
+			}
+		}
+		level = next
+	}
+	return reached, nil
+}
+
+// children reads the manifest of digest and returns the digests of its
+// index entries (none for an image, or a manifest that is gone).
+func (a *run) children(ctx context.Context, digest string) ([]string, error) {
+	a.mu.Lock()
+	c, ok := a.kids[digest]
+	a.mu.Unlock()
+	if ok {
+		return c, nil
+	}
+	body, _, err := a.t.GetManifest(ctx, digest)
+	if errors.Is(err, registry.ErrNotFound) {
+		return nil, nil // gone since the listing: it reaches nothing
+	}
+	if err != nil {
+		return nil, err
+	}
+	var m struct {
+		Manifests []struct {
+			Digest string `json:"digest"`
+		} `json:"manifests"`
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("%w: %v", registry.ErrBadResponse, err)
+	}
+	for _, d := range m.Manifests {
+		c = append(c, d.Digest)
+	}
+	a.mu.Lock()
+	a.kids[digest] = c
+	a.mu.Unlock()
+	return c, nil
 }
 
 // each runs fn over items, at most Concurrency at once; after an
@@ -215,13 +432,18 @@ func (a *run) each(items []*plan.Item, fn func(*plan.Item)) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, a.o.Concurrency)
 	for _, it := range items {
+		sem <- struct{}{} // a free slot first, then look for an interrupt
 		if a.ctx.Err() != nil {
+			<-sem
 			if it.Result == "" {
-				set(it, plan.ResultSkipped, "interrupted before this item")
+				why := "interrupted before this item"
+				if it.ResultReason != "" { // what was done of it already
+					why += " (" + it.ResultReason + ")"
+				}
+				set(it, plan.ResultSkipped, why)
 			}
 			continue
 		}
-		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
@@ -251,8 +473,52 @@ func (a *run) deleteTag(tag string) (bool, error) {
 		return false, nil
 	case errors.Is(err, registry.ErrNotFound):
 		return true, nil // already gone
+	case deniedDelete(err):
+		a.refuse(err)
 	}
 	return false, err
+}
+
+// deniedDelete reports whether err means the credentials may not delete
+// here: every other delete in the repository would be refused the same way.
+func deniedDelete(err error) bool {
+	return errors.Is(err, registry.ErrUnauthorized) || errors.Is(err, registry.ErrDenied)
+}
+
+// refuse records the first answer that means no delete can succeed in
+// this repository.
+func (a *run) refuse(err error) {
+	a.mu.Lock()
+	if a.noDelete == nil {
+		a.noDelete = err
+	}
+	a.mu.Unlock()
+}
+
+func (a *run) markGone(digest string) {
+	a.mu.Lock()
+	a.gone[digest] = true
+	a.mu.Unlock()
+}
+
+func (a *run) isGone(digest string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.gone[digest]
+}
+
+func (a *run) refused() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.noDelete
+}
+
+// refusedReason explains a delete refused for good.
+func refusedReason(err error) string {
+	if deniedDelete(err) {
+		return "the registry denied the delete (" + err.Error() + "); the credentials need the delete permission on this repository"
+	}
+	return "the registry refuses deletes (" + err.Error() + "); on distribution set storage.delete.enabled: true"
 }
 
 // tagsPhase deletes the tags of jobs. The first job runs alone while the
@@ -263,6 +529,10 @@ func (a *run) tagsPhase(jobs []*plan.Item, tagsOf func(*plan.Item) []string, don
 	}
 	one := func(it *plan.Item) {
 		for _, t := range tagsOf(it) {
+			if err := a.refused(); err != nil {
+				done(it, &refusedError{err})
+				return
+			}
 			a.mu.Lock()
 			refused := a.tagDelete == -1
 			a.mu.Unlock()
@@ -282,7 +552,7 @@ func (a *run) tagsPhase(jobs []*plan.Item, tagsOf func(*plan.Item) []string, don
 		}
 		done(it, nil)
 	}
-	if a.tagDelete == 0 {
+	if a.tagDelete == 0 && a.ctx.Err() == nil {
 		one(jobs[0])
 		jobs = jobs[1:]
 	}
@@ -290,6 +560,27 @@ func (a *run) tagsPhase(jobs []*plan.Item, tagsOf func(*plan.Item) []string, don
 }
 
 var errTagDeleteRefused = errors.New("registry cannot delete a tag alone")
+
+// refusedError marks an item not attempted because an earlier delete in
+// the repository was refused for good.
+type refusedError struct{ err error }
+
+func (e *refusedError) Error() string { return e.err.Error() }
+func (e *refusedError) Unwrap() error { return e.err }
+
+// failOrSkip records err on it: an item not attempted after an earlier
+// refusal is skipped, the refused one itself failed.
+func failOrSkip(it *plan.Item, err error) {
+	var re *refusedError
+	switch {
+	case errors.As(err, &re):
+		set(it, plan.ResultSkipped, "not attempted: an earlier delete in this repository was refused: "+refusedReason(re.err))
+	case deniedDelete(err) || errors.Is(err, registry.ErrUnsupported):
+		set(it, plan.ResultFailed, refusedReason(err))
+	default:
+		set(it, plan.ResultFailed, err.Error())
+	}
+}
 
 func (a *run) untag() {
 	jobs := a.items(func(it *plan.Item) bool { return it.Action == plan.ActionKeep && len(it.Untag) > 0 })
@@ -300,7 +591,7 @@ func (a *run) untag() {
 		case errors.Is(err, errTagDeleteRefused):
 			set(it, plan.ResultSkipped, "the registry cannot delete a tag alone, and deleting the digest would take the kept tags with it; stale tags left in place")
 		default:
-			set(it, plan.ResultFailed, err.Error())
+			failOrSkip(it, err)
 		}
 	})
 }
@@ -311,10 +602,25 @@ func (a *run) deleteTagsOfTargets() {
 	if a.tagDelete == -1 {
 		return
 	}
-	jobs := a.items(func(it *plan.Item) bool { return it.Action == plan.ActionDelete && len(it.Tags) > 0 })
-	a.tagsPhase(jobs, func(it *plan.Item) []string { return it.Tags }, func(it *plan.Item, err error) {
-		if err != nil && !errors.Is(err, errTagDeleteRefused) {
-			set(it, plan.ResultFailed, err.Error())
+	// Only tags still there: a re-run after a partial apply sends no
+	// DELETE for tags an earlier run removed.
+	live := func(it *plan.Item) []string {
+		var out []string
+		for _, t := range it.Tags {
+			if a.now[t] == it.Digest {
+				out = append(out, t)
+			}
+		}
+		return out
+	}
+	jobs := a.items(func(it *plan.Item) bool { return it.Action == plan.ActionDelete && len(live(it)) > 0 })
+	a.tagsPhase(jobs, live, func(it *plan.Item, err error) {
+		switch {
+		case err == nil:
+			// Not a result yet: the digest delete follows.
+			it.ResultReason = "its tags " + strings.Join(live(it), ", ") + " removed, the digest not yet"
+		case !errors.Is(err, errTagDeleteRefused):
+			failOrSkip(it, err)
 		}
 		// Refused: the digest delete below removes the tags with it.
 	})
@@ -353,36 +659,62 @@ func (a *run) deleteDigests() {
 			rest = append(rest, it)
 		}
 	}
-	sort.SliceStable(refs, func(i, j int) bool { return depth(refs[i]) > depth(refs[j]) })
+	// Among referrers of one depth, indexes go first: the referrers
+	// fallback index (tag sha256-<hex>) lists the other referrers of its
+	// subject, and must not be left listing deleted ones.
+	isIndex := func(it *plan.Item) bool {
+		return strings.Contains(it.MediaType, "index") || strings.Contains(it.MediaType, "manifest.list")
+	}
+	refKey := func(it *plan.Item) int {
+		if isIndex(it) {
+			return 2*depth(it) + 1
+		}
+		return 2 * depth(it)
+	}
+	sort.SliceStable(refs, func(i, j int) bool { return refKey(refs[i]) > refKey(refs[j]) })
 	sort.SliceStable(rest, func(i, j int) bool { return depth(rest[i]) < depth(rest[j]) })
 
+	// Every planned deletion counts here, including those skipped or
+	// failed before this phase: a referrer skipped because it changed
+	// since the plan must keep its subject.
 	blocked := func(it *plan.Item) string {
 		if it.Parent != "" {
-			if p := byDigest[it.Parent]; p != nil && p.Result != plan.ResultDeleted {
+			if p := byDigest[it.Parent]; p != nil && !a.isGone(p.Digest) {
 				return "its parent " + it.Parent + " was not deleted"
 			}
 		}
-		for _, other := range all {
-			if other.Subject == it.Digest && other.Result != plan.ResultDeleted {
+		for i := range a.r.Items {
+			other := &a.r.Items[i]
+			if other.Action != plan.ActionDelete || a.isGone(other.Digest) || other.Subject == "" {
+				continue
+			}
+			if other.Subject == it.Digest {
 				return "its referrer " + other.Digest + " was not deleted"
+			}
+			if it.Subject != "" && other.Subject == it.Subject && isIndex(other) && !isIndex(it) {
+				return "the referrers index " + other.Digest + " of its subject, which may list it, was not deleted"
 			}
 		}
 		return ""
 	}
 	runLevel := func(level []*plan.Item) {
-		a.each(level, func(it *plan.Item) {
-			if why := blocked(it); why != "" {
+		// Nothing of this level runs yet, and what blocks an item is in
+		// an earlier level: decide before starting any delete of it.
+		var ready []*plan.Item
+		for _, it := range level {
+			if why := blocked(it); why != "" && a.ctx.Err() == nil {
 				set(it, plan.ResultSkipped, why)
-				return
+				continue
 			}
-			a.deleteDigest(it)
-		})
+			ready = append(ready, it)
+		}
+		a.each(ready, a.deleteDigest)
 	}
-	groupBy := func(items []*plan.Item) [][]*plan.Item {
+	groupBy := func(items []*plan.Item, key func(*plan.Item) int) [][]*plan.Item {
 		var out [][]*plan.Item
 		for i := 0; i < len(items); {
-			j, d := i, depth(items[i])
-			for j < len(items) && depth(items[j]) == d {
+			j, d := i, key(items[i])
+			for j < len(items) && key(items[j]) == d {
 				j++
 			}
 			out = append(out, items[i:j])
@@ -390,41 +722,50 @@ func (a *run) deleteDigests() {
 		}
 		return out
 	}
-	for _, level := range groupBy(refs) {
+	for _, level := range groupBy(refs, refKey) {
 		runLevel(level)
 	}
-	for _, level := range groupBy(rest) {
+	for _, level := range groupBy(rest, depth) {
 		runLevel(level)
 	}
 }
 
 func (a *run) deleteDigest(it *plan.Item) {
-	a.mu.Lock()
-	refused := a.noDelete
-	a.mu.Unlock()
-	if refused != nil {
-		set(it, plan.ResultSkipped, "the registry refuses deletes: "+refused.Error())
+	if refused := a.refused(); refused != nil {
+		failOrSkip(it, &refusedError{refused})
 		return
 	}
 	err := a.t.Delete(a.req, it.Digest)
 	switch {
 	case err == nil:
+		a.markGone(it.Digest)
 		set(it, plan.ResultDeleted, "")
 	case errors.Is(err, registry.ErrNotFound):
-		// A retried DELETE may have succeeded the first time: look again.
-		if _, herr := a.t.Head(a.req, it.Digest); errors.Is(herr, registry.ErrNotFound) {
-			set(it, plan.ResultDeleted, "already gone")
-		} else {
-			set(it, plan.ResultFailed, err.Error())
+		// Neither success nor failure: a retried DELETE may have
+		// succeeded the first time, an earlier run or someone else may
+		// have deleted it, or the registry may hide it. Look again.
+		_, herr := a.t.Head(a.req, it.Digest)
+		switch {
+		case errors.Is(herr, registry.ErrNotFound):
+			a.markGone(it.Digest)
+			set(it, plan.ResultSkipped, "already gone: deleted since the plan (by an earlier run, a retried request or someone else)")
+		case herr == nil:
+			set(it, plan.ResultFailed, "the registry answered 404 to the delete but still serves the digest: "+err.Error())
+		default:
+			set(it, plan.ResultFailed, err.Error()+"; checking whether it is gone failed: "+herr.Error())
 		}
-	case errors.Is(err, registry.ErrUnsupported):
-		a.mu.Lock()
-		if a.noDelete == nil {
-			a.noDelete = err
-		}
-		a.mu.Unlock()
-		set(it, plan.ResultFailed, "the registry refuses deletes ("+err.Error()+"); on distribution set storage.delete.enabled: true")
+	case errors.Is(err, registry.ErrUnsupported) || deniedDelete(err):
+		a.refuse(err)
+		failOrSkip(it, err)
 	default:
+		// The request failed for good (retries spent): the digest may
+		// be gone all the same, by an earlier run or a DELETE whose
+		// answer was lost. Only one still there is a failure.
+		if _, herr := a.t.Head(a.req, it.Digest); errors.Is(herr, registry.ErrNotFound) {
+			a.markGone(it.Digest)
+			set(it, plan.ResultSkipped, "already gone (the delete failed: "+err.Error()+")")
+			return
+		}
 		set(it, plan.ResultFailed, err.Error())
 	}
 }

@@ -190,6 +190,12 @@ func (c *Client) authClient(ctx context.Context, reg name.Registry, scopes []str
 
 // authError turns ggcr's handshake errors into *Error where it can.
 func authError(err error) error {
+	// A certificate that fails verification says more than the plain HTTP
+	// fallback's answer ggcr reports with it for loopback and private hosts.
+	var cert *tls.CertificateVerificationError
+	if errors.As(err, &cert) {
+		return fmt.Errorf("%w (pass --insecure only for a registry you trust)", err)
+	}
 	var te *transport.Error
 	if errors.As(err, &te) && te.StatusCode != 0 {
 		e := &Error{Method: "GET", Status: te.StatusCode, Message: "token or credential exchange failed"}

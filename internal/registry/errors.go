@@ -86,5 +86,18 @@ func newError(resp *http.Response) *Error {
 	} else if s := strings.TrimSpace(string(body)); s != "" && len(s) < 200 && !strings.ContainsAny(s, "<{") {
 		e.Message = s
 	}
+	if resp.Request != nil {
+		e.Message = redactCredential(e.Message, resp.Request.Header.Get("Authorization"))
+	}
 	return e
+}
+
+// redactCredential removes the credential of an Authorization header value
+// from msg, for a registry that echoes it back in an error message.
+func redactCredential(msg, authorization string) string {
+	_, cred, ok := strings.Cut(authorization, " ")
+	if cred = strings.TrimSpace(cred); !ok || len(cred) < 4 {
+		return msg
+	}
+	return strings.ReplaceAll(msg, cred, "[redacted]")
 }

@@ -97,6 +97,7 @@ type hostLimiter struct {
 	wake     chan struct{}
 	next     time.Time     // earliest start of the next request
 	interval time.Duration // 1/rps, 0 = no cap
+	sleep    func(context.Context, time.Duration) error
 }
 
 func (h *hostLimiter) acquire(ctx context.Context) error {
@@ -112,13 +113,9 @@ func (h *hostLimiter) acquire(ctx context.Context) error {
 			h.next = h.next.Add(h.interval)
 			h.mu.Unlock()
 			if wait > 0 {
-				t := time.NewTimer(wait)
-				select {
-				case <-ctx.Done():
-					t.Stop()
+				if err := h.sleep(ctx, wait); err != nil {
 					h.release()
-					return ctx.Err()
-				case <-t.C:
+					return err
 				}
 			}
 			return nil
@@ -182,7 +179,7 @@ func (p *pacer) host(h string) *hostLimiter {
 	defer p.mu.Unlock()
 	l := p.hosts[h]
 	if l == nil {
-		l = &hostLimiter{limit: float64(p.maxConc), max: float64(p.maxConc), wake: make(chan struct{})}
+		l = &hostLimiter{limit: float64(p.maxConc), max: float64(p.maxConc), wake: make(chan struct{}), sleep: p.sleep}
 		if p.rps > 0 {
 			l.interval = time.Duration(float64(time.Second) / p.rps)
 		}
@@ -238,7 +235,9 @@ func (p *pacer) RoundTrip(req *http.Request) (*http.Response, error) {
 		case resp.StatusCode == http.StatusTooManyRequests:
 			p.stats.RateLimited.Add(1)
 			retryable = true
-			wait = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+			// A Retry-After beyond MaxWait is capped like any wait, for
+			// the host's pause too: one answer cannot stall the run.
+			wait = min(retryAfter(resp.Header.Get("Retry-After"), time.Now()), p.retry.MaxWait)
 			lim.throttled(max(wait, p.retry.Base))
 		case resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusInternalServerError,
 			resp.StatusCode == http.StatusBadGateway, resp.StatusCode == http.StatusServiceUnavailable,
@@ -253,8 +252,11 @@ func (p *pacer) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, err
 		}
 		if wait <= 0 {
-			// Full jitter over an exponential ceiling.
-			ceil := p.retry.Base << attempt
+			// Jitter over an exponential ceiling: [ceil/2, 3*ceil/2).
+			ceil := p.retry.Base << min(attempt, 20)
+			if ceil <= 0 || ceil > p.retry.MaxWait {
+				ceil = p.retry.MaxWait
+			}
 			wait = time.Duration(rand.Int64N(int64(ceil))) + ceil/2
 		}
 		wait = min(wait, p.retry.MaxWait)

@@ -1,0 +1,268 @@
+package engine_test
+
+// Authentication against distribution's real token access controller and
+// the in-process token server: wrong credentials, a user who may only
+// pull, and a Bearer token that expires in the middle of a run. Every test
+// also checks that no password or token reaches the plan, the report or
+// the log.
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/regprune/regprune/internal/engine"
+	"github.com/regprune/regprune/internal/plan"
+	"github.com/regprune/regprune/internal/registry"
+	"github.com/regprune/regprune/internal/registrytest"
+)
+
+const (
+	aWriterPass = "wr1ter-Pa55word-9f3c"
+	aReaderPass = "re4der-Pa55word-17ab"
+)
+
+func aRegistry(t *testing.T, ttl time.Duration) *registrytest.Registry {
+	t.Helper()
+	return registrytest.New(t, registrytest.Options{Auth: &registrytest.TokenAuth{TTL: ttl, Users: map[string]registrytest.TokenUser{
+		"writer": {Password: aWriterPass, Actions: []string{"pull", "push", "delete"}},
+		"reader": {Password: aReaderPass, Actions: []string{"pull"}},
+	}}})
+}
+
+// aRecorder is a reverse proxy that records every Authorization header it
+// forwards, to learn the Bearer tokens the client was issued.
+type aRecorder struct {
+	Host string
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func newRecorder(t *testing.T, target string) *aRecorder {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &aRecorder{seen: map[string]bool{}}
+	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(u)
+		pr.Out.Host = pr.In.Host
+		if a := pr.In.Header.Get("Authorization"); a != "" {
+			rec.mu.Lock()
+			rec.seen[a] = true
+			rec.mu.Unlock()
+		}
+	}}
+	srv := &http.Server{Handler: rp, ReadHeaderTimeout: 30 * time.Second}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Host = ln.Addr().String()
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return rec
+}
+
+// secrets returns every credential the recorder saw (Bearer tokens,
+// Basic values) and what they decode to.
+func (r *aRecorder) secrets() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for a := range r.seen {
+		_, cred, _ := strings.Cut(a, " ")
+		out = append(out, cred)
+		if b, err := base64.StdEncoding.DecodeString(cred); err == nil {
+			out = append(out, string(b))
+		}
+	}
+	return out
+}
+
+func aEnv(user, pass string) func(string) string {
+	return func(k string) string {
+		switch k {
+		case "REGPRUNE_USERNAME":
+			return user
+		case "REGPRUNE_PASSWORD":
+			return pass
+		case "DOCKER_CONFIG":
+			return "/nonexistent" // no docker credentials of the machine
+		}
+		return ""
+	}
+}
+
+// aRun plans and applies with user's credentials; it returns the plan and
+// everything the run wrote: the JSON and table reports and the debug log.
+func aRun(t *testing.T, host, repo, user, pass string, o registry.Options) (*plan.Plan, *registry.Client, string) {
+	t.Helper()
+	ctx := context.Background()
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	o.Keychain = registry.Keychain(aEnv(user, pass))
+	o.Logger = log
+	client := registry.New(o)
+	eo := engine.Options{Client: client, Logger: log, Now: t0.Add(30 * 24 * time.Hour)}
+	target := []engine.Target{{Repository: host + "/" + repo, Policy: keepTag("latest")}}
+	p := engine.Plan(ctx, target, true, eo)
+	engine.Apply(ctx, p, eo)
+	var out bytes.Buffer
+	for _, f := range plan.Formats {
+		if err := plan.Render(&out, p, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := engine.Result(p); err != nil {
+		out.WriteString(err.Error())
+	}
+	return p, client, out.String() + logs.String()
+}
+
+func aNoSecret(t *testing.T, output string, secrets ...string) {
+	t.Helper()
+	for _, s := range secrets {
+		if len(s) >= 6 && strings.Contains(output, s) {
+			t.Errorf("output contains the secret %.4s…", s)
+		}
+	}
+}
+
+// Wrong password: a clear message, nothing deleted, no secret printed.
+func TestWrongCredentials(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := aRegistry(t, 0)
+	if _, err := reg.SeedCI(ctx, "app", 3, t0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	const wrong = "not-the-Pa55word-0042"
+	for _, tc := range []struct{ user, pass, want string }{
+		{"writer", wrong, "invalid username or password"},
+		{"nobody", wrong, "invalid username or password"},
+		{"", "", "401"}, // anonymous: a token that grants nothing
+	} {
+		p, client, output := aRun(t, reg.Host, "app", tc.user, tc.pass, registry.Options{})
+		r := p.Repositories[0]
+		t.Logf("user %q: %s", tc.user, r.Error)
+		if !strings.Contains(r.Error, tc.want) {
+			t.Errorf("%q: repository error %q, want it to say %q", tc.user, r.Error, tc.want)
+		}
+		if out, err := engine.Result(p); out != engine.Nothing || !errors.Is(err, engine.ErrNothing) {
+			t.Errorf("%q: outcome %v %v, want Nothing (exit 1)", tc.user, out, err)
+		}
+		if st := client.Stats().Snapshot(); st.Delete != 0 {
+			t.Errorf("%q: %d DELETEs", tc.user, st.Delete)
+		}
+		aNoSecret(t, output, wrong, base64.StdEncoding.EncodeToString([]byte(tc.user+":"+wrong)))
+	}
+	if got := tags(t, reg, "app"); len(got) != 4 {
+		t.Fatalf("tags %v: something was deleted", got)
+	}
+}
+
+// A user who may only pull: the plan works, the first DELETE is refused
+// (401 insufficient_scope), nothing else is attempted, nothing deleted.
+func TestPullOnlyUserCannotDelete(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := aRegistry(t, 0)
+	if _, err := reg.SeedCI(ctx, "app", 4, t0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{})
+	rec := newRecorder(t, proxy.URL)
+	p, client, output := aRun(t, rec.Host, "app", "reader", aReaderPass, registry.Options{})
+	r := p.Repositories[0]
+	if r.Error != "" || r.Summary.Delete != 3 {
+		t.Fatalf("plan: error %q, %d to delete", r.Error, r.Summary.Delete)
+	}
+	var failed, skipped int
+	for _, it := range r.Items {
+		switch {
+		case it.Result == plan.ResultFailed:
+			failed++
+			if !strings.Contains(it.ResultReason, "401") || !strings.Contains(it.ResultReason, "delete permission") {
+				t.Errorf("refusal %q: want the 401 and what is missing", it.ResultReason)
+			}
+		case it.Result == plan.ResultSkipped && strings.Contains(it.ResultReason, "not attempted"):
+			skipped++
+		case it.Result != "":
+			t.Errorf("%s: %s %q", it.Digest, it.Result, it.ResultReason)
+		}
+	}
+	if failed != 1 || skipped != 3 {
+		t.Errorf("%d failed, %d skipped; want 1 refusal and 3 not attempted", failed, skipped)
+	}
+	if out, err := engine.Result(p); out != engine.Nothing {
+		t.Errorf("outcome %v %v, want Nothing (exit 1)", out, err)
+	}
+	// One DELETE, sent again once by the token transport after fetching a
+	// token for the scope the challenge named.
+	if c := proxy.Counts(); c.ManifestDELETE < 1 || c.ManifestDELETE > 2 {
+		t.Errorf("%d DELETEs reached the registry, want 1 (2 with the token retry)", c.ManifestDELETE)
+	}
+	t.Logf("pull-only user: %d DELETEs reached the registry, client sent %d requests", proxy.Counts().ManifestDELETE, client.Stats().Snapshot().Requests)
+	if got := tags(t, reg, "app"); len(got) != 5 {
+		t.Fatalf("tags %v", got)
+	}
+	secrets := append(rec.secrets(), aReaderPass)
+	if len(secrets) < 2 {
+		t.Fatal("no token recorded: the secret check proves nothing")
+	}
+	aNoSecret(t, output, secrets...)
+}
+
+// Tokens live 2 s; a run slowed by latency lasts longer: the token is
+// refreshed transparently and the run succeeds in full.
+func TestTokenExpiresMidRun(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := aRegistry(t, 2*time.Second)
+	if _, err := reg.SeedCI(ctx, "app", 10, t0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	// 100 ms per request, one request at a time: planning (about 35
+	// requests) and applying (about 35) each outlive a token (refused by
+	// the registry 2 to 3 s after issue).
+	proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{Latency: 100 * time.Millisecond})
+	rec := newRecorder(t, proxy.URL)
+	before := reg.TokenRequests()
+	start := time.Now()
+	p, client, output := aRun(t, rec.Host, "app", "writer", aWriterPass, registry.Options{Concurrency: 1})
+	took := time.Since(start)
+	issued := reg.TokenRequests() - before
+	if out, err := engine.Result(p); out != engine.Done {
+		t.Fatalf("outcome %v: %v", out, err)
+	}
+	if s := p.Summary; s.Deleted != 9 || s.Untagged != 1 {
+		t.Fatalf("summary %+v", s)
+	}
+	if got := tags(t, reg, "app"); !slices.Equal(got, []string{"latest"}) {
+		t.Fatalf("tags %v", got)
+	}
+	if err := reg.Pullable(ctx, "app:latest"); err != nil {
+		t.Fatal(err)
+	}
+	// One token per repository opened (plan, apply); more means refreshes.
+	if issued <= 2 {
+		t.Errorf("%d tokens issued over the run: no refresh happened", issued)
+	}
+	st := client.Stats().Snapshot()
+	t.Logf("TTL 2s: run of %d requests took %s (not asserted), %d tokens issued, %d distinct tokens seen by the registry",
+		st.Requests, took.Round(100*time.Millisecond), issued, len(rec.secrets()))
+	aNoSecret(t, output, append(rec.secrets(), aWriterPass)...)
+}
