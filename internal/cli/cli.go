@@ -15,8 +15,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/regprune/regprune/internal/cache"
 	"github.com/regprune/regprune/internal/config"
 	"github.com/regprune/regprune/internal/engine"
+	"github.com/regprune/regprune/internal/inventory"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
 )
@@ -47,6 +49,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 		env.Now = time.Now
 	}
 	root := newRoot(&env)
+	usageArgs(root)
 	root.SetArgs(args)
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
@@ -254,4 +257,38 @@ func targetsFromArgs(args []string, rule config.Rule, insecure bool) ([]engine.T
 		out = append(out, engine.Target{Repository: ref.Name(), Policy: rule.Policy, Rule: rule.Source})
 	}
 	return out, nil
+}
+
+// cacheFlags choose the manifest and config cache.
+type cacheFlags struct {
+	dir     string
+	disable bool
+}
+
+func (c *cacheFlags) add(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&c.dir, "cache-dir", "", "cache of manifests and configs by digest (default $XDG_CACHE_HOME/regprune, else ~/.cache/regprune)")
+	f.BoolVar(&c.disable, "no-cache", false, "neither read nor write the cache")
+}
+
+// open returns the cache, or nil (with a warning) when it cannot be used:
+// a run never fails for want of a cache.
+func (c *cacheFlags) open(env *Env, log *slog.Logger) inventory.Cache {
+	if c.disable {
+		return nil
+	}
+	dir := c.dir
+	if dir == "" {
+		dir = cache.DefaultDir(env.Getenv)
+	}
+	if dir == "" {
+		log.Warn("no cache directory: set XDG_CACHE_HOME or HOME, or give --cache-dir; running without a cache")
+		return nil
+	}
+	cc, err := cache.Open(dir, cache.Options{Logger: log})
+	if err != nil {
+		log.Warn("running without a cache", "err", err)
+		return nil
+	}
+	return cc
 }

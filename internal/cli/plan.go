@@ -11,6 +11,7 @@ import (
 	"github.com/regprune/regprune/internal/config"
 	"github.com/regprune/regprune/internal/engine"
 	"github.com/regprune/regprune/internal/plan"
+	"github.com/regprune/regprune/internal/registry"
 )
 
 func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
@@ -19,6 +20,8 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 		output   string
 		file     string
 		planFile string
+		cf       cacheFlags
+		shard    string
 	)
 	use, short := "plan REPOSITORY... [rules] | -f policy.yaml", "Decide what to delete and why; delete nothing"
 	if write {
@@ -38,6 +41,13 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 			if err := checkFormat(output); err != nil {
 				return err
 			}
+			sh, shErr := engine.ParseShard(shard, env.Getenv)
+			if shErr != nil {
+				return usagef("--shard: %v", shErr)
+			}
+			if sh.Total > 1 && planFile != "" {
+				return usagef("--shard with --plan: a saved plan already names its repositories; plan each shard on its own")
+			}
 			var (
 				saved   *plan.Plan
 				targets []engine.Target
@@ -56,6 +66,11 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 				f.Close()
 				if err != nil {
 					return usagef("%v", err)
+				}
+				for _, r := range saved.Repositories {
+					if _, err := registry.ParseRepository(r.Repository, g.insecure); err != nil {
+						return usagef("%v %s: %v", plan.ErrBadPlan, planFile, err)
+					}
 				}
 			case file != "":
 				if len(args) > 0 || rf.any(cmd) {
@@ -89,7 +104,10 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 				defer cancel()
 			}
 			log := g.logger(env.Stderr)
-			opts := engine.Options{Client: g.client(env, log), Parallel: g.parallel, Logger: log, Now: env.Now()}
+			opts := engine.Options{Client: g.client(env, log), Parallel: g.parallel, Logger: log, Now: env.Now(), Shard: sh}
+			if planFile == "" {
+				opts.Cache = cf.open(env, log)
+			}
 			if cfg != nil {
 				t, unmatched, err := engine.Discover(ctx, opts.Client, cfg)
 				if err != nil {
@@ -120,6 +138,8 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 	rf.add(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json (json goes to stdout alone)")
 	cmd.Flags().StringVarP(&file, "file", "f", "", "policy file (see docs/policy.md)")
+	cf.add(cmd)
+	cmd.Flags().StringVar(&shard, "shard", "", "take only share I of N of the repositories (stable hash of the name): I/N, or /N to read I from $"+engine.JobIndexEnv)
 	if write {
 		cmd.Flags().StringVar(&planFile, "plan", "", "apply a plan saved with 'regprune plan -o json'")
 	}

@@ -31,9 +31,12 @@ type Options struct {
 	// Repositories processed at once; requests within one are bounded by
 	// the client's per-host concurrency.
 	Parallel int
-	Cache    inventory.Cache
-	Logger   *slog.Logger
-	Now      time.Time
+	// Cache, if set, holds manifests and configs by digest across runs.
+	Cache inventory.Cache
+	// Shard, if set, keeps only the targets of this share (see Shard).
+	Shard  Shard
+	Logger *slog.Logger
+	Now    time.Time
 }
 
 func (o *Options) defaults() {
@@ -52,6 +55,11 @@ func (o *Options) defaults() {
 // is reported in the plan with its error and nothing to delete.
 func Plan(ctx context.Context, targets []Target, write bool, o Options) *plan.Plan {
 	o.defaults()
+	if o.Shard.Total > 1 {
+		n := len(targets)
+		targets = o.Shard.Filter(targets)
+		o.Logger.Info("shard", "shard", o.Shard.String(), "repositories", len(targets), "of", n)
+	}
 	repos := make([]plan.Repository, len(targets))
 	forEach(len(targets), o.Parallel, func(i int) {
 		t := targets[i]

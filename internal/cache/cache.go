@@ -1,0 +1,286 @@
+// Package cache is regprune's content-addressed disk cache of manifests and
+// image configs. An entry is stored under its sha256 digest and checked
+// against it on every read, so it can never be stale or wrong: a second
+// run over an unchanged repository needs no GET at all, and a nightly run
+// fetches only what was pushed since.
+//
+// Layout: DIR/sha256/<2 hex>/<64 hex>, one file per digest, written to a
+// temporary file in the same directory and renamed into place (a reader
+// sees a whole entry or none). Entries larger than MaxEntrySize are not
+// stored. The whole cache is trimmed to Options.MaxBytes, oldest written
+// first, at most once a day when it is opened. Every failure is a miss:
+// the cache never fails a run.
+package cache
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// MaxEntrySize bounds one entry: distribution's own manifest limit, and
+// inventory's limit on an image config.
+const MaxEntrySize = 4 << 20
+
+// DefaultMaxBytes bounds the whole cache unless Options.MaxBytes says
+// otherwise. At about 1.5 KiB per image (manifest and config) it holds
+// several hundred thousand images.
+const DefaultMaxBytes = 512 << 20
+
+// trimEvery is how often Open walks the cache to trim it.
+const trimEvery = 24 * time.Hour
+
+// stampFile records the last trim; its modification time is the record.
+const stampFile = "trimmed"
+
+// Options configures Open.
+type Options struct {
+	// MaxBytes bounds the cache's total size; 0 means DefaultMaxBytes,
+	// negative means no bound.
+	MaxBytes int64
+	// Logger receives a warning for the first write that fails; nil is
+	// silent.
+	Logger *slog.Logger
+	// Now is the clock for the trim schedule; nil means time.Now.
+	Now func() time.Time
+}
+
+// Cache is a content-addressed store under one directory. It implements
+// inventory.Cache and is safe for concurrent use, by goroutines and by
+// processes sharing the directory.
+type Cache struct {
+	dir    string
+	log    *slog.Logger
+	warned atomic.Bool
+
+	hits, misses, puts atomic.Int64
+}
+
+// Stats are a Cache's counters since Open.
+type Stats struct {
+	Hits, Misses, Puts int64
+}
+
+// DefaultDir is $XDG_CACHE_HOME/regprune, else $HOME/.cache/regprune;
+// "" when neither variable is set. getenv is os.Getenv or a test's own.
+func DefaultDir(getenv func(string) string) string {
+	if d := getenv("XDG_CACHE_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "regprune")
+	}
+	if h := getenv("HOME"); h != "" {
+		return filepath.Join(h, ".cache", "regprune")
+	}
+	return ""
+}
+
+// Open creates dir if needed and returns its cache. It fails only when the
+// directory cannot be created or written; the caller may then run without
+// a cache.
+func Open(dir string, o Options) (*Cache, error) {
+	if dir == "" {
+		return nil, errors.New("cache: no directory")
+	}
+	if o.MaxBytes == 0 {
+		o.MaxBytes = DefaultMaxBytes
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	root := filepath.Join(dir, "sha256")
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	// Prove the directory is writable now rather than warn on every Put.
+	f, err := os.CreateTemp(root, ".probe-*")
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	c := &Cache{dir: dir, log: o.Logger}
+	if o.MaxBytes > 0 {
+		c.maybeTrim(o.MaxBytes, o.Now())
+	}
+	return c, nil
+}
+
+// Dir is the cache's directory.
+func (c *Cache) Dir() string { return c.dir }
+
+// Stats returns the counters since Open.
+func (c *Cache) Stats() Stats {
+	return Stats{Hits: c.hits.Load(), Misses: c.misses.Load(), Puts: c.puts.Load()}
+}
+
+// path returns the file of digest, or "" when digest is not a well-formed
+// sha256 digest (other algorithms are not cached).
+func (c *Cache) path(digest string) string {
+	hexpart, ok := strings.CutPrefix(digest, "sha256:")
+	if !ok || len(hexpart) != 64 {
+		return ""
+	}
+	for i := 0; i < len(hexpart); i++ {
+		if b := hexpart[i]; !(b >= '0' && b <= '9' || b >= 'a' && b <= 'f') {
+			return ""
+		}
+	}
+	return filepath.Join(c.dir, "sha256", hexpart[:2], hexpart)
+}
+
+func sum(b []byte) string {
+	h := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(h[:])
+}
+
+// Get returns the content of digest. An entry that does not match its
+// digest (a torn or tampered file) is removed and reported as a miss.
+func (c *Cache) Get(digest string) ([]byte, bool) {
+	p := c.path(digest)
+	if p == "" {
+		c.misses.Add(1)
+		return nil, false
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		c.misses.Add(1)
+		return nil, false
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxEntrySize+1))
+	f.Close()
+	if err != nil || len(b) > MaxEntrySize || sum(b) != digest {
+		os.Remove(p)
+		c.misses.Add(1)
+		return nil, false
+	}
+	c.hits.Add(1)
+	return b, true
+}
+
+// Put stores data under digest if it matches and is small enough. A write
+// that fails is logged once and otherwise ignored.
+func (c *Cache) Put(digest string, data []byte) {
+	p := c.path(digest)
+	if p == "" || len(data) > MaxEntrySize || sum(data) != digest {
+		return
+	}
+	if _, err := os.Stat(p); err == nil {
+		return // content-addressed: what is there is the same
+	}
+	if err := c.write(p, data); err != nil {
+		if c.warned.CompareAndSwap(false, true) {
+			c.log.Warn("cannot write to the cache; continuing without storing", "dir", c.dir, "err", err)
+		}
+		return
+	}
+	c.puts.Add(1)
+}
+
+func (c *Cache) write(p string, data []byte) error {
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+// maybeTrim trims the cache when the last trim is older than trimEvery.
+func (c *Cache) maybeTrim(maxBytes int64, now time.Time) {
+	stamp := filepath.Join(c.dir, stampFile)
+	if fi, err := os.Stat(stamp); err == nil && now.Sub(fi.ModTime()) < trimEvery && !fi.ModTime().After(now) {
+		return
+	}
+	if _, err := c.Trim(maxBytes); err != nil {
+		c.log.Warn("cannot trim the cache", "dir", c.dir, "err", err)
+		return
+	}
+	if err := os.WriteFile(stamp, nil, 0o600); err == nil {
+		_ = os.Chtimes(stamp, now, now)
+	}
+}
+
+// Trim removes the oldest-written entries until the cache holds at most
+// maxBytes, and leftover temporary files older than an hour. It returns
+// the number of entries removed.
+func (c *Cache) Trim(maxBytes int64) (int, error) {
+	type entry struct {
+		path string
+		size int64
+		mod  time.Time
+	}
+	var (
+		entries []entry
+		total   int64
+	)
+	hourAgo := time.Now().Add(-time.Hour)
+	root := filepath.Join(c.dir, "sha256")
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil // removed meanwhile
+		}
+		if strings.HasPrefix(d.Name(), ".") {
+			if fi.ModTime().Before(hourAgo) {
+				os.Remove(p)
+			}
+			return nil
+		}
+		entries = append(entries, entry{p, fi.Size(), fi.ModTime()})
+		total += fi.Size()
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if total <= maxBytes {
+		return 0, nil
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].mod.Before(entries[j].mod) })
+	removed := 0
+	for _, e := range entries {
+		if total <= maxBytes {
+			break
+		}
+		if err := os.Remove(e.path); err == nil || errors.Is(err, fs.ErrNotExist) {
+			total -= e.size
+			removed++
+		}
+	}
+	return removed, nil
+}

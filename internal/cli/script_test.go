@@ -1,0 +1,254 @@
+package cli_test
+
+// The CLI contract tests: testdata/script/*.txtar, run by testscript. Each
+// script runs the real regprune command line (cli.Run in a copy of this test
+// binary, registered with testscript.Main) against its own in-process
+// distribution v3 registry.
+//
+// Environment of every script:
+//
+//	$REGISTRY  host:port of the registry, seeded with ci/app: 5 CI builds
+//	           (tags 1001..1005, "latest" on 1005), built 5d, 4d, 3d, 2d
+//	           and 1d ago.
+//	$PROXY     host:port of a counting proxy in front of the same registry.
+//
+// Commands added to testscript's:
+//
+//	exitcode N     the exit code of the last `exec regprune` was N.
+//	requests N [KIND]
+//	               the proxy has seen exactly N requests (! requests N: not
+//	               N), of KIND when given: total, taglist, head, get,
+//	               delete, blob, catalog.
+//	jsonvalid F    F (or stdout/stderr) is exactly one JSON value, nothing
+//	               else (! jsonvalid F: it is not).
+//	tags REPO      print REPO's tags on the registry, sorted, one a line,
+//	               to stdout (for the stdout command); none when the
+//	               registry no longer knows REPO.
+//	envsubst F...  replace $VAR in files with the script's environment.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/regprune/regprune/internal/cli"
+	"github.com/regprune/regprune/internal/registrytest"
+)
+
+// exitFileVar names the file the regprune command writes its exit code to,
+// for the exitcode command: testscript's `! exec` only knows "non-zero".
+const exitFileVar = "REGPRUNE_TEST_EXIT_FILE"
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){"regprune": regpruneMain})
+}
+
+// regpruneMain is cmd/regprune's main, plus the exit-code file.
+func regpruneMain() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := cli.Run(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr})
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "regprune:", err)
+	}
+	code := cli.ExitCode(err)
+	if f := os.Getenv(exitFileVar); f != "" {
+		if werr := os.WriteFile(f, []byte(strconv.Itoa(code)), 0o644); werr != nil {
+			fmt.Fprintln(os.Stderr, "regprune test: writing the exit code:", werr)
+			os.Exit(100)
+		}
+	}
+	os.Exit(code)
+}
+
+type (
+	registryKey struct{}
+	proxyKey    struct{}
+)
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 filepath.Join("testdata", "script"),
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+		Setup:               setupScript,
+		Cmds: map[string]func(*testscript.TestScript, bool, []string){
+			"exitcode":  cmdExitcode,
+			"requests":  cmdRequests,
+			"jsonvalid": cmdJSONValid,
+			"tags":      cmdTags,
+			"envsubst":  cmdEnvsubst,
+		},
+	})
+}
+
+// setupScript starts a registry and a counting proxy for one script.
+func setupScript(e *testscript.Env) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	reg, err := registrytest.Start(ctx, registrytest.Options{})
+	if err != nil {
+		return err
+	}
+	e.Defer(func() { reg.Close() })
+	// Ages relative to now: regprune reads the real clock.
+	day := 24 * time.Hour
+	if _, err := reg.SeedCI(ctx, "ci/app", 5, time.Now().Add(-6*day), day); err != nil {
+		return err
+	}
+	proxy, err := registrytest.NewProxy(reg.URL, registrytest.ProxyOptions{})
+	if err != nil {
+		return err
+	}
+	e.Defer(func() { proxy.Close() })
+	e.Setenv("REGISTRY", reg.Host)
+	e.Setenv("PROXY", proxy.Host)
+	e.Setenv(exitFileVar, filepath.Join(e.WorkDir, ".regprune-exit"))
+	// A race-enabled binary sleeps 1 s at exit by default; each exec is one.
+	e.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	e.Values[registryKey{}] = reg
+	e.Values[proxyKey{}] = proxy
+	return nil
+}
+
+// exitcode N: the last `exec regprune` exited with N. The recorded code is
+// consumed, so a check never reads a stale one.
+func cmdExitcode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: exitcode N")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	f := ts.Getenv(exitFileVar)
+	data, err := os.ReadFile(f)
+	if errors.Is(err, os.ErrNotExist) {
+		ts.Fatalf("no exit code recorded: run exec regprune first")
+	}
+	ts.Check(err)
+	ts.Check(os.Remove(f))
+	got, err := strconv.Atoi(string(data))
+	ts.Check(err)
+	if got != want {
+		ts.Fatalf("regprune exited %d, want %d", got, want)
+	}
+}
+
+// requests N [KIND]: the proxy has counted exactly N requests, of KIND
+// when given (see requestKinds).
+func cmdRequests(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: requests N [KIND]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	kind := "total"
+	if len(args) == 2 {
+		kind = args[1]
+	}
+	count, ok := requestKinds[kind]
+	if !ok {
+		ts.Fatalf("unknown request kind %q", kind)
+	}
+	c := ts.Value(proxyKey{}).(*registrytest.Proxy).Counts()
+	got := count(c)
+	switch {
+	case !neg && got != want:
+		ts.Fatalf("the proxy saw %d %s requests, want %d: %+v", got, kind, want, c)
+	case neg && got == want:
+		ts.Fatalf("the proxy saw %d %s requests, want another number", got, kind)
+	}
+	ts.Logf("requests: %+v", c)
+}
+
+var requestKinds = map[string]func(registrytest.Counts) int{
+	"total":   func(c registrytest.Counts) int { return c.Total },
+	"taglist": func(c registrytest.Counts) int { return c.TagList },
+	"head":    func(c registrytest.Counts) int { return c.ManifestHEAD },
+	"get":     func(c registrytest.Counts) int { return c.ManifestGET },
+	"delete":  func(c registrytest.Counts) int { return c.ManifestDELETE },
+	"blob":    func(c registrytest.Counts) int { return c.BlobGET },
+	"catalog": func(c registrytest.Counts) int { return c.Catalog },
+}
+
+// envsubst FILE...: replace $VAR and ${VAR} in each file with the script's
+// environment (policy files need $PROXY).
+func cmdEnvsubst(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: envsubst FILE...")
+	}
+	for _, f := range args {
+		data := ts.ReadFile(f)
+		ts.Check(os.WriteFile(ts.MkAbs(f), []byte(os.Expand(data, ts.Getenv)), 0o644))
+	}
+}
+
+// jsonvalid F: F holds exactly one JSON value and only whitespace around it.
+func cmdJSONValid(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: jsonvalid FILE|stdout|stderr")
+	}
+	data := ts.ReadFile(args[0])
+	err := oneJSONValue([]byte(data))
+	switch {
+	case !neg && err != nil:
+		ts.Fatalf("%s: %v", args[0], err)
+	case neg && err == nil:
+		ts.Fatalf("%s is valid JSON", args[0])
+	}
+}
+
+func oneJSONValue(data []byte) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return errors.New("empty")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("data after the first JSON value (offset %d)", dec.InputOffset())
+	}
+	return nil
+}
+
+// tags REPO: REPO's tags on the script's registry, sorted, to stdout.
+func cmdTags(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: tags REPO")
+	}
+	reg := ts.Value(registryKey{}).(*registrytest.Registry)
+	tags, err := reg.Tags(context.Background(), args[0])
+	ts.Check(err)
+	slices.Sort(tags)
+	if len(tags) > 0 {
+		fmt.Fprintln(ts.Stdout(), strings.Join(tags, "\n"))
+	} else {
+		ts.Stdout() // an empty listing still replaces the last stdout
+	}
+}
+
+func TestOneJSONValue(t *testing.T) {
+	for in, ok := range map[string]bool{
+		`{"a":1}`: true, "{\n}\n": true, `[1]`: true,
+		``: false, ` `: false, `{"a":1}{"b":2}`: false, `{"a":1} x`: false, `{"a":`: false, `plan: {"a":1}`: false,
+	} {
+		if err := oneJSONValue([]byte(in)); (err == nil) != ok {
+			t.Errorf("oneJSONValue(%q) = %v, want ok=%v", in, err, ok)
+		}
+	}
+}
