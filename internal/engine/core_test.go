@@ -154,3 +154,24 @@ func TestFailClosedPerRepository(t *testing.T) {
 		t.Fatalf("good tags = %v", got)
 	}
 }
+
+// After an interrupt, repositories not yet started are reported as
+// interrupted, not as failed, and nothing in them is deleted.
+func TestApplyAfterInterruptSkipsUnstartedRepositories(t *testing.T) {
+	reg := registrytest.New(t, registrytest.Options{})
+	if _, err := reg.SeedCI(context.Background(), "app", 3, t0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	o := opts(reg)
+	pl := engine.Plan(context.Background(), []engine.Target{{Repository: reg.Ref("app"), Policy: keepTag("latest")}}, true, o)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	engine.Apply(ctx, pl, o)
+	r := pl.Repositories[0]
+	if r.Error != "" || r.Summary.Skipped == 0 || r.Summary.Deleted != 0 {
+		t.Fatalf("error %q, summary %+v", r.Error, r.Summary)
+	}
+	if got := tags(t, reg, "app"); len(got) != 4 {
+		t.Fatalf("tags = %v, want all 4", got)
+	}
+}

@@ -107,6 +107,12 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 		if r.Error != "" {
 			return
 		}
+		if ctx.Err() != nil {
+			// Interrupted before this repository: nothing was tried, and
+			// that is not a failure of the repository.
+			skipPending(r, "interrupted before this repository was started")
+			return
+		}
 		repo, err := o.Client.Open(ctx, r.Repository, true)
 		if err == nil {
 			err = apply.Repository(ctx, repo, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger})
@@ -116,14 +122,19 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 			if r.Error == "" {
 				r.Error = err.Error()
 			}
-			for j := range r.Items {
-				if it := &r.Items[j]; it.Result == "" && (it.Action == plan.ActionDelete || len(it.Untag) > 0) {
-					it.Result, it.ResultReason = plan.ResultSkipped, "repository failed: "+err.Error()
-				}
-			}
+			skipPending(r, "repository failed: "+err.Error())
 		}
 	})
 	p.Recount()
+}
+
+// skipPending marks every item of r that has work and no result skipped.
+func skipPending(r *plan.Repository, why string) {
+	for j := range r.Items {
+		if it := &r.Items[j]; it.Result == "" && (it.Action == plan.ActionDelete || len(it.Untag) > 0) {
+			it.Result, it.ResultReason = plan.ResultSkipped, why
+		}
+	}
 }
 
 // Outcome classifies a finished run for the exit code.
