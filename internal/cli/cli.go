@@ -202,9 +202,9 @@ func (r *ruleFlags) any(cmd *cobra.Command) bool {
 func (r *ruleFlags) rule(cmd *cobra.Command, repos []string) (config.Rule, error) {
 	spec := config.RuleSpec{
 		Repositories: repos,
-		Keep:       config.KeepSpec{Tags: r.keepTags, Regex: r.keepRegex, NewerThan: r.keepNewerThan},
-		Delete:     config.DeleteSpec{Regex: r.deleteRegex, OlderThan: r.olderThan},
-		AllowEmpty: r.allowEmpty, AgeFrom: r.ageFrom,
+		Keep:         config.KeepSpec{Tags: r.keepTags, Regex: r.keepRegex, NewerThan: r.keepNewerThan},
+		Delete:       config.DeleteSpec{Regex: r.deleteRegex, OlderThan: r.olderThan},
+		AllowEmpty:   r.allowEmpty, AgeFrom: r.ageFrom,
 	}
 	if cmd.Flags().Changed("keep-newest") {
 		n := r.keepNewest
