@@ -10,75 +10,15 @@ import (
 	"context"
 	"encoding/base64"
 	"io/fs"
-	"net"
-	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/regprune/regprune/internal/cli"
 	"github.com/regprune/regprune/internal/registrytest"
 )
-
-// authRecorder forwards to a registry and records every Authorization
-// header value, to learn the tokens the client was issued.
-type authRecorder struct {
-	host string
-	mu   sync.Mutex
-	seen map[string]bool
-}
-
-func newAuthRecorder(t *testing.T, target string) *authRecorder {
-	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &authRecorder{seen: map[string]bool{}}
-	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
-		pr.SetURL(u)
-		pr.Out.Host = pr.In.Host
-		if a := pr.In.Header.Get("Authorization"); a != "" {
-			rec.mu.Lock()
-			rec.seen[a] = true
-			rec.mu.Unlock()
-		}
-	}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec.host = ln.Addr().String()
-	srv := &http.Server{Handler: rp, ReadHeaderTimeout: 30 * time.Second}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return rec
-}
-
-// credentials returns the credential part of every Authorization header
-// seen (Bearer tokens, and Basic values with what they decode to), and
-// each JWT's signature on its own.
-func (r *authRecorder) credentials() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for a := range r.seen {
-		_, cred, _ := strings.Cut(a, " ")
-		out = append(out, cred)
-		if parts := strings.Split(cred, "."); len(parts) == 3 {
-			out = append(out, parts[2])
-		}
-		if b, err := base64.StdEncoding.DecodeString(cred); err == nil {
-			out = append(out, string(b))
-		}
-	}
-	return out
-}
 
 func TestNoSecretInOutputLogsOrFiles(t *testing.T) {
 	const (
@@ -93,7 +33,7 @@ func TestNoSecretInOutputLogsOrFiles(t *testing.T) {
 	if _, err := reg.SeedCI(ctx, "ci/app", 4, time.Now().Add(-96*time.Hour), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	rec := newAuthRecorder(t, reg.URL)
+	rec := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{})
 	dir := t.TempDir()
 	planFile := filepath.Join(dir, "plan.json")
 
@@ -124,7 +64,7 @@ func TestNoSecretInOutputLogsOrFiles(t *testing.T) {
 		return stdout.String(), err
 	}
 
-	repo := rec.host + "/ci/app"
+	repo := rec.Host + "/ci/app"
 	out, err := run(password, "plan", repo, "--keep-tag", "latest", "-o", "json", "-vv")
 	if err != nil {
 		t.Fatalf("plan: %v", err)
@@ -145,7 +85,7 @@ func TestNoSecretInOutputLogsOrFiles(t *testing.T) {
 		t.Fatalf("tags after apply %v %v: the runs did not do their job", got, err)
 	}
 
-	secrets := rec.credentials()
+	secrets := rec.Credentials()
 	if len(secrets) == 0 {
 		t.Fatal("no Authorization header recorded: the check proves nothing")
 	}
@@ -179,7 +119,7 @@ func TestNoSecretInOutputLogsOrFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("scanned %d outputs and %d files for %d secrets (%d recorded Authorization values)", len(captured), files, len(secrets), len(rec.credentials()))
+	t.Logf("scanned %d outputs and %d files for %d secrets (%d recorded Authorization values)", len(captured), files, len(secrets), len(rec.Credentials()))
 	if all := strings.Join(captured, "\n"); !strings.Contains(all, "level=INFO") {
 		t.Error("no log at -vv: the check of stderr proves nothing")
 	}

@@ -12,13 +12,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,57 +34,6 @@ func aRegistry(t *testing.T, ttl time.Duration) *registrytest.Registry {
 		"writer": {Password: aWriterPass, Actions: []string{"pull", "push", "delete"}},
 		"reader": {Password: aReaderPass, Actions: []string{"pull"}},
 	}}})
-}
-
-// aRecorder is a reverse proxy that records every Authorization header it
-// forwards, to learn the Bearer tokens the client was issued.
-type aRecorder struct {
-	Host string
-	mu   sync.Mutex
-	seen map[string]bool
-}
-
-func newRecorder(t *testing.T, target string) *aRecorder {
-	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &aRecorder{seen: map[string]bool{}}
-	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
-		pr.SetURL(u)
-		pr.Out.Host = pr.In.Host
-		if a := pr.In.Header.Get("Authorization"); a != "" {
-			rec.mu.Lock()
-			rec.seen[a] = true
-			rec.mu.Unlock()
-		}
-	}}
-	srv := &http.Server{Handler: rp, ReadHeaderTimeout: 30 * time.Second}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec.Host = ln.Addr().String()
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return rec
-}
-
-// secrets returns every credential the recorder saw (Bearer tokens,
-// Basic values) and what they decode to.
-func (r *aRecorder) secrets() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for a := range r.seen {
-		_, cred, _ := strings.Cut(a, " ")
-		out = append(out, cred)
-		if b, err := base64.StdEncoding.DecodeString(cred); err == nil {
-			out = append(out, string(b))
-		}
-	}
-	return out
 }
 
 func aEnv(user, pass string) func(string) string {
@@ -183,8 +127,7 @@ func TestPullOnlyUserCannotDelete(t *testing.T) {
 	if _, err := reg.SeedCI(ctx, "app", 4, t0, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{})
-	rec := newRecorder(t, proxy.URL)
+	rec := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{})
 	p, client, output := aRun(t, rec.Host, "app", "reader", aReaderPass, registry.Options{})
 	r := p.Repositories[0]
 	if r.Error != "" || r.Summary.Delete != 3 {
@@ -212,14 +155,14 @@ func TestPullOnlyUserCannotDelete(t *testing.T) {
 	}
 	// One DELETE, sent again once by the token transport after fetching a
 	// token for the scope the challenge named.
-	if c := proxy.Counts(); c.ManifestDELETE < 1 || c.ManifestDELETE > 2 {
+	if c := rec.Counts(); c.ManifestDELETE < 1 || c.ManifestDELETE > 2 {
 		t.Errorf("%d DELETEs reached the registry, want 1 (2 with the token retry)", c.ManifestDELETE)
 	}
-	t.Logf("pull-only user: %d DELETEs reached the registry, client sent %d requests", proxy.Counts().ManifestDELETE, client.Stats().Snapshot().Requests)
+	t.Logf("pull-only user: %d DELETEs reached the registry, client sent %d requests", rec.Counts().ManifestDELETE, client.Stats().Snapshot().Requests)
 	if got := tags(t, reg, "app"); len(got) != 5 {
 		t.Fatalf("tags %v", got)
 	}
-	secrets := append(rec.secrets(), aReaderPass)
+	secrets := append(rec.Credentials(), aReaderPass)
 	if len(secrets) < 2 {
 		t.Fatal("no token recorded: the secret check proves nothing")
 	}
@@ -238,8 +181,7 @@ func TestTokenExpiresMidRun(t *testing.T) {
 	// 100 ms per request, one request at a time: planning (about 35
 	// requests) and applying (about 35) each outlive a token (refused by
 	// the registry 2 to 3 s after issue).
-	proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{Latency: 100 * time.Millisecond})
-	rec := newRecorder(t, proxy.URL)
+	rec := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{Latency: 100 * time.Millisecond})
 	before := reg.TokenRequests()
 	start := time.Now()
 	p, client, output := aRun(t, rec.Host, "app", "writer", aWriterPass, registry.Options{Concurrency: 1})
@@ -263,6 +205,6 @@ func TestTokenExpiresMidRun(t *testing.T) {
 	}
 	st := client.Stats().Snapshot()
 	t.Logf("TTL 2s: run of %d requests took %s (not asserted), %d tokens issued, %d distinct tokens seen by the registry",
-		st.Requests, took.Round(100*time.Millisecond), issued, len(rec.secrets()))
-	aNoSecret(t, output, append(rec.secrets(), aWriterPass)...)
+		st.Requests, took.Round(100*time.Millisecond), issued, len(rec.Credentials()))
+	aNoSecret(t, output, append(rec.Credentials(), aWriterPass)...)
 }

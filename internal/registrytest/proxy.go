@@ -2,6 +2,7 @@ package registrytest
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math/rand"
@@ -74,6 +75,7 @@ type Proxy struct {
 	opts   ProxyOptions
 	rng    *rand.Rand
 	counts Counts
+	auth   map[string]bool // Authorization values seen
 }
 
 // NewProxy starts a proxy in front of target (a URL such as Registry.URL).
@@ -239,8 +241,37 @@ func writeRegistryError(w http.ResponseWriter, status int, code, msg string) {
 	})
 }
 
+// Credentials returns the credential part of every Authorization header
+// the proxy has seen (Bearer tokens, Basic values and what they decode
+// to, and each JWT's signature on its own), so that tests can assert that
+// none of them leaks into output, logs or files. Reset does not clear it.
+func (p *Proxy) Credentials() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for a := range p.auth {
+		_, cred, _ := strings.Cut(a, " ")
+		out = append(out, cred)
+		if parts := strings.Split(cred, "."); len(parts) == 3 {
+			out = append(out, parts[2])
+		}
+		if b, err := base64.StdEncoding.DecodeString(cred); err == nil {
+			out = append(out, string(b))
+		}
+	}
+	return out
+}
+
 // ServeHTTP implements http.Handler.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a := r.Header.Get("Authorization"); a != "" {
+		p.mu.Lock()
+		if p.auth == nil {
+			p.auth = map[string]bool{}
+		}
+		p.auth[a] = true
+		p.mu.Unlock()
+	}
 	latency, f, retryAfter := p.classify(r)
 	if latency > 0 {
 		if err := sleepCtx(r.Context(), latency); err != nil {
