@@ -1,15 +1,26 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"reflect"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/regprune/regprune/internal/cache"
 	"github.com/regprune/regprune/internal/engine"
 	"github.com/regprune/regprune/internal/plan"
+	"github.com/regprune/regprune/internal/policy"
 	"github.com/regprune/regprune/internal/registry"
 	"github.com/regprune/regprune/internal/registrytest"
 )
@@ -23,7 +34,7 @@ func counted(t *testing.T, proxy *registrytest.Proxy, repo string, c *cache.Cach
 	if c != nil {
 		o.Cache = c
 	}
-	pl := engine.Plan(context.Background(), []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}, false, o)
+	pl := engine.Plan(context.Background(), []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepNewest(2) /* an age rule: configs are read, once */}}, false, o)
 	if r := pl.Repositories[0]; r.Error != "" {
 		t.Fatalf("plan failed: %s", r.Error)
 	}
@@ -126,3 +137,115 @@ func TestSharedDigestsFetchedOnce(t *testing.T) {
 		t.Fatalf("%+v, want %+v", got, want)
 	}
 }
+
+// countingReferrersAPI stands in for the OCI referrers API, which
+// distribution v3 lacks and no registry that can run here has: it answers
+// GET /v2/<name>/referrers/<digest> with an empty index and counts the
+// requests per subject; everything else goes to the registry unchanged.
+type countingReferrersAPI struct {
+	mu    sync.Mutex
+	asked map[string]int
+	next  http.Handler
+}
+
+func (a *countingReferrersAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if i := strings.Index(r.URL.Path, "/referrers/"); i > 0 {
+		a.mu.Lock()
+		a.asked[r.URL.Path[i+len("/referrers/"):]]++
+		a.mu.Unlock()
+		w.Header().Set("Content-Type", "application/vnd.oci.image.index.v1+json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []any{}})
+		return
+	}
+	a.next.ServeHTTP(w, r)
+}
+
+// On a registry with the referrers API, each manifest's referrers are
+// asked for once: the capability probe's answer is used, not asked again.
+func TestReferrersAskedOncePerSubject(t *testing.T) {
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	const repo = "refs"
+	if _, err := reg.SeedCI(ctx, repo, 3, t0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	target, err := url.Parse(reg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := &countingReferrersAPI{asked: map[string]int{}, next: httputil.NewSingleHostReverseProxy(target)}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	o := engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour)}
+	pl := engine.Plan(ctx, []engine.Target{{Repository: strings.TrimPrefix(srv.URL, "http://") + "/" + repo, Policy: keepTag("latest")}}, false, o)
+	if r := pl.Repositories[0]; r.Error != "" {
+		t.Fatalf("plan failed: %s", r.Error)
+	}
+	if len(api.asked) != 3 {
+		t.Errorf("referrers asked for %d subjects, want the 3 images: %v", len(api.asked), api.asked)
+	}
+	for d, n := range api.asked {
+		if n != 1 {
+			t.Errorf("referrers of %s asked %d times, want once", d, n)
+		}
+	}
+}
+
+// A manifest without a mediaType field plans the same from the cache as
+// from the registry, whose Content-Type a cached body lacks.
+func TestCacheTransparentWithoutMediaTypeField(t *testing.T) {
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{})
+	const repo = "bare"
+	img, _, err := reg.PushImage(ctx, repo, registrytest.ImageSpec{Created: t0, MediaType: types.OCIManifestSchema1}, "latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := img.RawManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	delete(m, "mediaType")
+	m["annotations"] = map[string]string{"bare": "yes"} // another digest
+	bare, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, reg.URL+"/v2/"+repo+"/manifests/old", bytes.NewReader(bare))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", string(types.OCIManifestSchema1))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT manifest without mediaType: %s", resp.Status)
+	}
+	c, err := cache.Open(t.TempDir(), cache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cold, _ := counted(t, proxy, repo, c)
+	warm, n := counted(t, proxy, repo, c)
+	if n.ManifestGET+n.BlobGET != 0 {
+		t.Fatalf("warm run fetched: %+v", n)
+	}
+	if !reflect.DeepEqual(cold.Repositories, warm.Repositories) {
+		t.Fatalf("plans differ between cold and warm runs:\ncold %+v\nwarm %+v", cold.Repositories, warm.Repositories)
+	}
+	for _, it := range warm.Repositories[0].Items {
+		if it.MediaType != string(types.OCIManifestSchema1) {
+			t.Errorf("%s: media type %q, want %s", it.Digest, it.MediaType, types.OCIManifestSchema1)
+		}
+	}
+}
+
+func keepNewest(n int) policy.Policy { return policy.Policy{Keep: policy.Keep{Newest: n}} }

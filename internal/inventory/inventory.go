@@ -205,6 +205,12 @@ func (c *collector) fetch(ctx context.Context, digest string, optional bool) err
 	if m.MediaType == "" && len(raw.Manifests) > 0 {
 		m.MediaType = registry.MediaOCIIndex
 	}
+	if m.MediaType == "" && raw.Config != nil {
+		// No mediaType field and no Content-Type (a cached body has
+		// none): an OCI manifest, as registries serve it, so that a run
+		// from the cache plans exactly what a cold run plans.
+		m.MediaType = registry.MediaOCIManifest
+	}
 	for _, ch := range raw.Manifests {
 		m.Children = append(m.Children, ch.Digest)
 	}
@@ -313,7 +319,7 @@ func (c *collector) referrers(ctx context.Context) error {
 		return nil
 	}
 	sort.Strings(subjects)
-	_, ok, err := c.src.Referrers(ctx, subjects[0])
+	probe, ok, err := c.src.Referrers(ctx, subjects[0])
 	if err != nil {
 		return err
 	}
@@ -324,6 +330,7 @@ func (c *collector) referrers(ctx context.Context) error {
 	// found, level by level: a referrer may have referrers of its own (a
 	// signature of an SBOM).
 	asked := map[string]bool{}
+	answered := map[string][]byte{subjects[0]: probe} // never ask twice
 	for depth := 0; len(subjects) > 0; depth++ {
 		if depth > 16 {
 			return fmt.Errorf("%w: referrers nested deeper than 16", registry.ErrBadResponse)
@@ -331,7 +338,8 @@ func (c *collector) referrers(ctx context.Context) error {
 		for _, s := range subjects {
 			asked[s] = true
 		}
-		next, err := c.referrersOf(ctx, subjects)
+		next, err := c.referrersOf(ctx, subjects, answered)
+		answered = nil
 		if err != nil {
 			return err
 		}
@@ -347,17 +355,20 @@ func (c *collector) referrers(ctx context.Context) error {
 
 // referrersOf asks the referrers API about subjects, records what it
 // lists, fetches the referrers not known yet, and returns every referrer
-// found.
-func (c *collector) referrersOf(ctx context.Context, subjects []string) ([]string, error) {
+// found. answered holds answers already received, by subject.
+func (c *collector) referrersOf(ctx context.Context, subjects []string, answered map[string][]byte) ([]string, error) {
 	var mu sync.Mutex
 	found := map[string][]string{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.o.Concurrency)
 	for _, s := range subjects {
 		g.Go(func() error {
-			body, _, err := c.src.Referrers(gctx, s)
-			if err != nil {
-				return err
+			body, ok := answered[s]
+			if !ok {
+				var err error
+				if body, _, err = c.src.Referrers(gctx, s); err != nil {
+					return err
+				}
 			}
 			var idx rawManifest
 			if err := json.Unmarshal(body, &idx); err != nil {

@@ -1,0 +1,317 @@
+// Command bench measures regprune against the original CI job's algorithm
+// and against an ideal client, at the protocol's limit.
+//
+// For each N it seeds an in-process distribution registry (internal/
+// registrytest) with N builds tagged like the seed's CI (job ids
+// 1001..1000+N, the last one also "latest"), then runs each contender on
+// its own copy of that storage, behind a proxy that adds a set latency to
+// every request and counts them:
+//
+//  1. regprune apply REPO --keep-tag latest: the binary built from this
+//     tree, as a user runs it, with an empty cache;
+//  2. the original job: ../shared/bench/seed-clean.sh HOST REPO (bash, curl
+//     and jq, one request at a time);
+//  3. an ideal client: tag list pages, one HEAD per tag, then the stale
+//     tags and digests deleted with the best strategy the registry allows
+//     (tags first, probed once, then untagged digests), at the same
+//     concurrency, with no other work.
+//
+// It also runs regprune plan twice with one cache directory (cold, then
+// warm) and reports both request counts against the minimum. With -scale
+// it seeds a repository of that many tags sharing a few thousand digests
+// and measures regprune plan's peak memory on it.
+//
+//	go run ./bench                          # the full table: N = 100, 1000, 10000
+//	go run ./bench -n 100,1000              # quicker
+//	go run ./bench -scale 100000 -n ''      # the memory measurement alone
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/regprune/regprune/internal/registrytest"
+)
+
+// repo is the repository the bench seeds, the seed's own CI image name.
+const repo = "libinput/libinput/fedora/28"
+
+type config struct {
+	ns          []int
+	latency     time.Duration
+	concurrency int
+	scale       int
+	scaleImages int
+	seedClean   string
+	baselineMax int
+	binary      string
+	keep        bool
+	serve       int
+	runs        int
+	work        string
+}
+
+func main() {
+	log.SetFlags(0)
+	log.SetPrefix("bench: ")
+	var (
+		c  config
+		ns string
+	)
+	flag.StringVar(&ns, "n", "100,1000,10000", "comma-separated build counts; '' for none")
+	flag.DurationVar(&c.latency, "latency", 5*time.Millisecond, "latency the proxy adds to every request")
+	flag.IntVar(&c.concurrency, "concurrency", 8, "requests in flight for regprune and the ideal client")
+	flag.IntVar(&c.scale, "scale", 0, "also plan a repository of this many tags and report peak memory (e.g. 100000)")
+	flag.IntVar(&c.scaleImages, "scale-images", 2000, "distinct images the -scale tags share")
+	flag.StringVar(&c.seedClean, "seed-clean", "", "the original job's script (default: ../shared/bench/seed-clean.sh from the module root)")
+	flag.IntVar(&c.baselineMax, "baseline-max", 1000, "skip the original job above this N (0: never skip; it needs over an hour at N=10000)")
+	flag.StringVar(&c.binary, "regprune", "", "a regprune binary to measure (default: go build ./cmd/regprune)")
+	flag.IntVar(&c.runs, "runs", 0, "runs of regprune and the ideal client at each N, on fresh copies, the fastest counting (0: 3 up to N=1000, 1 above; the original job runs once)")
+	flag.BoolVar(&c.keep, "keep", false, "keep the work directory")
+	flag.IntVar(&c.serve, "serve", 0, "seed this many builds, serve them behind the latency proxy and wait for Ctrl-C (for experiments)")
+	flag.Parse()
+	for _, s := range strings.Split(ns, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 2 {
+			log.Fatalf("-n %q: want whole numbers of at least 2", s)
+		}
+		c.ns = append(c.ns, n)
+	}
+	if c.concurrency < 1 || c.latency < 0 || c.scaleImages < 1 || c.runs < 0 {
+		log.Fatal("-concurrency, -runs and -scale-images must be positive, -latency not negative")
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, &c); err != nil {
+		stop()
+		log.Fatal(err)
+	}
+}
+
+func run(ctx context.Context, c *config) (err error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	c.work, err = os.MkdirTemp("", "regprune-bench-")
+	if err != nil {
+		return err
+	}
+	if c.keep {
+		log.Printf("work directory: %s", c.work)
+	} else {
+		defer os.RemoveAll(c.work)
+	}
+	if c.serve > 0 {
+		return serve(ctx, c)
+	}
+	if c.binary == "" {
+		c.binary = filepath.Join(c.work, "regprune")
+		log.Printf("building regprune")
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", c.binary, "./cmd/regprune")
+		cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("go build ./cmd/regprune: %w", err)
+		}
+	}
+	if c.seedClean == "" {
+		c.seedClean = filepath.Join(root, "..", "shared", "bench", "seed-clean.sh")
+	}
+	baselineWhyNot := baselineMissing(c.seedClean)
+	if baselineWhyNot != "" {
+		log.Printf("skipping the original job: %s", baselineWhyNot)
+	}
+
+	m := machine()
+	fmt.Printf("machine: %s; load average at start: %s\n", m, loadavg())
+	defer func() { fmt.Printf("load average at the end: %s\n", loadavg()) }()
+	fmt.Printf("latency %s per request at the proxy, concurrency %d, repository %s\n\n", c.latency, c.concurrency, repo)
+
+	var rows []*row
+	for _, n := range c.ns {
+		r, err := benchN(ctx, c, n, baselineWhyNot)
+		if err != nil {
+			return fmt.Errorf("at N=%d: %w", n, err)
+		}
+		rows = append(rows, r)
+		printRow(os.Stderr, r) // progress
+	}
+	if len(rows) > 0 {
+		printTables(os.Stdout, c, rows)
+	}
+	if c.scale > 0 {
+		if _, err := benchScale(ctx, c); err != nil {
+			return fmt.Errorf("scale: %w", err)
+		}
+	}
+	return nil
+}
+
+// moduleRoot is the directory of go.mod, so that the bench runs from
+// anywhere inside the module.
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("run the bench inside the regprune module: go run ./bench")
+	}
+	return filepath.Dir(mod), nil
+}
+
+func baselineMissing(script string) string {
+	if _, err := os.Stat(script); err != nil {
+		return fmt.Sprintf("%s not found (-seed-clean PATH)", script)
+	}
+	for _, tool := range []string{"bash", "curl", "jq"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return tool + " is not installed; the original job needs bash, curl and jq"
+		}
+	}
+	return ""
+}
+
+// machine describes where the figures come from.
+func machine() string {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%d CPUs (nproc), %s, %s %s/%s", runtime.NumCPU(), cpu, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// loadavg is /proc/loadavg's 1, 5 and 15 minute averages: other work on
+// the machine slows the registry, and every contender with it.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// copyStorage copies a registry's storage root. Blob data files are
+// hard-linked (distribution writes a blob once and never rewrites it; only
+// GC removes it, and the bench runs none); everything else, which DELETE
+// and tag PUT rewrite, is copied.
+func copyStorage(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		out := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(out, 0o755)
+		}
+		if d.Name() == "data" && strings.Contains(filepath.ToSlash(rel), "/blobs/") {
+			if err := os.Link(p, out); err == nil {
+				return nil
+			}
+		}
+		return copyFile(p, out)
+	})
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// env is a registry on a copy of the seeded storage, behind a latency
+// proxy.
+type env struct {
+	reg   *registrytest.Registry
+	proxy *registrytest.Proxy
+	dir   string
+}
+
+func startEnv(ctx context.Context, c *config, template, name string) (*env, error) {
+	dir := filepath.Join(c.work, name)
+	if err := copyStorage(template, dir); err != nil {
+		return nil, fmt.Errorf("copying the seeded storage: %w", err)
+	}
+	reg, err := registrytest.Start(ctx, registrytest.Options{Dir: dir})
+	if err != nil {
+		return nil, err
+	}
+	proxy, err := registrytest.NewProxy(reg.URL, registrytest.ProxyOptions{Latency: c.latency})
+	if err != nil {
+		reg.Close()
+		return nil, err
+	}
+	return &env{reg: reg, proxy: proxy, dir: dir}, nil
+}
+
+func (e *env) close() {
+	e.proxy.Close()
+	e.reg.Close()
+	os.RemoveAll(e.dir)
+}
+
+// serve seeds c.serve builds and serves them behind the latency proxy
+// until ctx ends.
+func serve(ctx context.Context, c *config) error {
+	dir := filepath.Join(c.work, "serve")
+	reg, err := registrytest.Start(ctx, registrytest.Options{Dir: dir})
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	log.Printf("seeding %d builds", c.serve)
+	if err := seedCI(ctx, reg, c.serve); err != nil {
+		return err
+	}
+	proxy, err := registrytest.NewProxy(reg.URL, registrytest.ProxyOptions{Latency: c.latency})
+	if err != nil {
+		return err
+	}
+	defer proxy.Close()
+	fmt.Printf("%s/%s behind a %s proxy (registry itself: %s); Ctrl-C to stop\n", proxy.Host, repo, c.latency, reg.Host)
+	<-ctx.Done()
+	fmt.Printf("requests at the proxy: %+v\n", proxy.Counts())
+	return nil
+}
