@@ -175,3 +175,28 @@ func TestApplyAfterInterruptSkipsUnstartedRepositories(t *testing.T) {
 		t.Fatalf("tags = %v, want all 4", got)
 	}
 }
+
+// Image configs are read only when a rule needs build times: a plan that
+// keeps by tag sends no blob GET, one that keeps the newest reads each
+// config once.
+func TestConfigsReadOnlyForAgeRules(t *testing.T) {
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	if _, err := reg.SeedCI(ctx, "app", 4, t0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		p        policy.Policy
+		blobGets int64
+	}{
+		{keepTag("latest"), 0},
+		{policy.Policy{Keep: policy.Keep{Newest: 2}}, 4},
+	} {
+		client := registry.New(registry.Options{})
+		pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref("app"), Policy: tc.p}}, false, engine.Options{Client: client, Now: t0.Add(24 * time.Hour)})
+		r := pl.Repositories[0]
+		if got := client.Stats().Snapshot().BlobGet; got != tc.blobGets || r.AgesRead != tc.p.NeedsAges() {
+			t.Errorf("policy %+v: %d blob GETs, ages_read %v; want %d, %v", tc.p.Keep, got, r.AgesRead, tc.blobGets, tc.p.NeedsAges())
+		}
+	}
+}

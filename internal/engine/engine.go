@@ -85,13 +85,14 @@ func planOne(ctx context.Context, t Target, write bool, o Options) (plan.Reposit
 		return plan.Repository{}, err
 	}
 	g, err := inventory.Collect(ctx, repo, inventory.Options{
-		Concurrency: o.Client.Concurrency(), NeedAges: true, Cache: o.Cache, Logger: o.Logger,
+		Concurrency: o.Client.Concurrency(), NeedAges: t.Policy.NeedsAges(), Cache: o.Cache, Logger: o.Logger,
 	})
 	if err != nil {
 		return plan.Repository{}, err
 	}
 	ds := policy.Evaluate(g, t.Policy, o.Now)
 	r := plan.Build(g, ds, t.Policy)
+	r.AgesRead = t.Policy.NeedsAges()
 	o.Logger.Info("planned", "repository", t.Repository, "images", r.Summary.Images, "delete", r.Summary.Delete,
 		"reclaimable_bytes", r.Summary.ReclaimableBytes, "took", time.Since(start).Round(time.Millisecond))
 	return r, nil

@@ -83,7 +83,11 @@ type Repository struct {
 	// read, or the plan was refused.
 	Error   string `json:"error,omitempty"`
 	Refused bool   `json:"refused,omitempty"`
-	Items   []Item `json:"images"`
+	// AgesRead says whether image configs were read for build times: only
+	// when a rule needs ages. Without, "created" is known only from
+	// manifest annotations.
+	AgesRead bool   `json:"ages_read"`
+	Items    []Item `json:"images"`
 	// Tags is every tag and its digest when the plan was made, so that
 	// apply can tell what changed since.
 	Tags    map[string]string `json:"tags,omitempty"`

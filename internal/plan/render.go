@@ -51,6 +51,9 @@ func renderTable(w io.Writer, p *Plan) error {
 			fmt.Fprintln(tw, head)
 			for _, it := range r.Items {
 				created := "unknown"
+				if !r.AgesRead {
+					created = "-"
+				}
 				if it.Created != nil {
 					created = it.Created.Format(time.RFC3339)
 				}

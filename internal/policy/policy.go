@@ -60,6 +60,13 @@ type Delete struct {
 	OlderThan time.Duration    // the image's known age must exceed this
 }
 
+// NeedsAges reports whether a rule of p ranks or filters images by build
+// time. Only then are image configs worth reading: an index's or image's
+// annotation is in its manifest, which is read anyway.
+func (p *Policy) NeedsAges() bool {
+	return p.Keep.Newest > 0 || p.Keep.NewerThan > 0 || p.Keep.Group != nil || p.Delete.OlderThan > 0
+}
+
 // ErrEmptyPolicy is returned by Validate for a policy with no rule at all:
 // an empty policy must never mean "delete everything".
 var ErrEmptyPolicy = errors.New("no keep rule and no delete filter given: refusing to treat an empty policy as 'delete everything'")
