@@ -24,9 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/regprune/regprune/internal/apply"
@@ -120,22 +118,6 @@ func gFallback(t *testing.T, reg *registrytest.Registry, repo, subject string) s
 		t.Fatalf("fallback tag of %s: %v", subject, err)
 	}
 	return d.Digest
-}
-
-// gTag points tag at the manifest d (a tag-only PUT, as `crane tag` does).
-func gTag(t *testing.T, reg *registrytest.Registry, repo, d, tag string) {
-	t.Helper()
-	ref, err := name.ParseReference(reg.Ref(repo) + "@" + d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	desc, err := remote.Get(ref, reg.Remote()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Tag(ref.Context().Tag(tag), desc, reg.Remote()...); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // gChildren lists the children of the index d.
@@ -853,5 +835,17 @@ func TestGraphReferrersAPI(t *testing.T) {
 		if err := reg.Pullable(ctx, repo+"@"+d); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// gTag points tag at the manifest d (a tag-only PUT, as `crane tag` does).
+func gTag(t *testing.T, reg *registrytest.Registry, repo, d, tag string) {
+	t.Helper()
+	h, err := v1.NewHash(d)
+	if err == nil {
+		err = reg.Tag(context.Background(), repo, h, tag)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }

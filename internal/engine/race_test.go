@@ -12,9 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/regprune/regprune/internal/engine"
@@ -181,18 +179,9 @@ func TestTagMovedOntoPlannedImage(t *testing.T) {
 	}
 }
 
-// fTag points tag at the manifest d of repo.
 func fTag(t *testing.T, reg *registrytest.Registry, repo string, d v1.Hash, tag string) {
 	t.Helper()
-	ref, err := name.NewDigest(reg.Ref(repo) + "@" + d.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	desc, err := remote.Get(ref, reg.Remote()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Tag(ref.Context().Tag(tag), desc, reg.Remote()...); err != nil {
+	if err := reg.Tag(context.Background(), repo, d, tag); err != nil {
 		t.Fatal(err)
 	}
 }

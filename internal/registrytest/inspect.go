@@ -42,6 +42,20 @@ func (r *Registry) Tags(ctx context.Context, repo string) ([]string, error) {
 	return remote.List(rp, r.remote(ctx)...)
 }
 
+// Tag points tag at the manifest digest already in repo, with a tag-only
+// PUT as `crane tag` does.
+func (r *Registry) Tag(ctx context.Context, repo string, digest v1.Hash, tag string) error {
+	ref, err := name.NewDigest(r.Ref(repo)+"@"+digest.String(), name.Insecure)
+	if err != nil {
+		return err
+	}
+	desc, err := remote.Get(ref, r.remote(ctx)...)
+	if err != nil {
+		return err
+	}
+	return remote.Tag(ref.Context().Tag(tag), desc, r.remote(ctx)...)
+}
+
 // Exists reports whether repo has a manifest with this digest (a HEAD by
 // digest with the full Accept list).
 func (r *Registry) Exists(ctx context.Context, repo string, digest v1.Hash) (bool, error) {
