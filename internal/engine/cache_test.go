@@ -6,12 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"reflect"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -138,28 +133,6 @@ func TestSharedDigestsFetchedOnce(t *testing.T) {
 	}
 }
 
-// countingReferrersAPI stands in for the OCI referrers API, which
-// distribution v3 lacks and no registry that can run here has: it answers
-// GET /v2/<name>/referrers/<digest> with an empty index and counts the
-// requests per subject; everything else goes to the registry unchanged.
-type countingReferrersAPI struct {
-	mu    sync.Mutex
-	asked map[string]int
-	next  http.Handler
-}
-
-func (a *countingReferrersAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if i := strings.Index(r.URL.Path, "/referrers/"); i > 0 {
-		a.mu.Lock()
-		a.asked[r.URL.Path[i+len("/referrers/"):]]++
-		a.mu.Unlock()
-		w.Header().Set("Content-Type", "application/vnd.oci.image.index.v1+json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []any{}})
-		return
-	}
-	a.next.ServeHTTP(w, r)
-}
-
 // On a registry with the referrers API, each manifest's referrers are
 // asked for once: the capability probe's answer is used, not asked again.
 func TestReferrersAskedOncePerSubject(t *testing.T) {
@@ -169,22 +142,17 @@ func TestReferrersAskedOncePerSubject(t *testing.T) {
 	if _, err := reg.SeedCI(ctx, repo, 3, t0, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	target, err := url.Parse(reg.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := &countingReferrersAPI{asked: map[string]int{}, next: httputil.NewSingleHostReverseProxy(target)}
-	srv := httptest.NewServer(api)
-	defer srv.Close()
+	api := registrytest.NewTestReferrersAPI(t, reg.URL)
 	o := engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour)}
-	pl := engine.Plan(ctx, []engine.Target{{Repository: strings.TrimPrefix(srv.URL, "http://") + "/" + repo, Policy: keepTag("latest")}}, false, o)
+	pl := engine.Plan(ctx, []engine.Target{{Repository: api.Host + "/" + repo, Policy: keepTag("latest")}}, false, o)
 	if r := pl.Repositories[0]; r.Error != "" {
 		t.Fatalf("plan failed: %s", r.Error)
 	}
-	if len(api.asked) != 3 {
-		t.Errorf("referrers asked for %d subjects, want the 3 images: %v", len(api.asked), api.asked)
+	asked := api.Asked()
+	if len(asked) != 3 {
+		t.Errorf("referrers asked for %d subjects, want the 3 images: %v", len(asked), asked)
 	}
-	for d, n := range api.asked {
+	for d, n := range asked {
 		if n != 1 {
 			t.Errorf("referrers of %s asked %d times, want once", d, n)
 		}

@@ -12,12 +12,8 @@ package engine_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -752,29 +748,6 @@ func TestGraphArtifactChangedSinceThePlan(t *testing.T) {
 	}
 }
 
-// gReferrersAPI fronts the registry with the OCI referrers API, which
-// distribution v3 lacks and no registry that can run here has: GET
-// /v2/<name>/referrers/<digest> answers an index of the descriptors the
-// test registered for that subject; everything else goes to the registry
-// unchanged. It is a stand-in for that one endpoint only.
-type gReferrersAPI struct {
-	mu   sync.Mutex
-	refs map[string][]v1.Descriptor
-	next http.Handler
-}
-
-func (a *gReferrersAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if i := strings.Index(r.URL.Path, "/referrers/"); r.Method == http.MethodGet && i > 0 {
-		a.mu.Lock()
-		descs := append([]v1.Descriptor{}, a.refs[r.URL.Path[i+len("/referrers/"):]]...)
-		a.mu.Unlock()
-		w.Header().Set("Content-Type", string(types.OCIImageIndex))
-		_ = json.NewEncoder(w).Encode(v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: descs})
-		return
-	}
-	a.next.ServeHTTP(w, r)
-}
-
 // On a registry with the referrers API and no fallback tags, referrers
 // are found through the API, and so are their own referrers (a signature
 // of an SBOM): they go with a deleted image and stay with a kept one.
@@ -782,13 +755,7 @@ func TestGraphReferrersAPI(t *testing.T) {
 	ctx := context.Background()
 	reg := registrytest.New(t, registrytest.Options{})
 	const repo = "api"
-	target, err := url.Parse(reg.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := &gReferrersAPI{refs: map[string][]v1.Descriptor{}, next: httputil.NewSingleHostReverseProxy(target)}
-	srv := httptest.NewServer(api)
-	defer srv.Close()
+	api := registrytest.NewTestReferrersAPI(t, reg.URL)
 
 	_, old := gImage(t, reg, repo, 1, "", "1001")
 	_, cur := gImage(t, reg, repo, 2, "", "latest")
@@ -806,16 +773,15 @@ func TestGraphReferrersAPI(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			api.refs[c[0]] = append(api.refs[c[0]], v1.Descriptor{MediaType: types.MediaType(hd.MediaType), Digest: gHash(t, c[1]), Size: hd.Size})
+			api.Add(c[0], v1.Descriptor{MediaType: types.MediaType(hd.MediaType), Digest: gHash(t, c[1]), Size: hd.Size})
 			// No fallback tag on a registry with the API.
 			if err := rp.Delete(ctx, graph.FallbackTag(c[0])); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	host := strings.TrimPrefix(srv.URL, "http://")
 	o := opts(reg)
-	pl := engine.Plan(ctx, []engine.Target{{Repository: host + "/" + repo, Policy: keepTag("latest")}}, true, o)
+	pl := engine.Plan(ctx, []engine.Target{{Repository: api.Host + "/" + repo, Policy: keepTag("latest")}}, true, o)
 	engine.Apply(ctx, pl, o)
 	if r := pl.Repositories[0]; r.Error != "" || r.Summary.Failed+r.Summary.Skipped != 0 {
 		t.Fatalf("apply: %q %+v", r.Error, r.Summary)
