@@ -61,6 +61,7 @@ type run struct {
 	kids      map[string][]string
 	gone      map[string]bool   // digests deleted, or found gone, in this run
 	now       map[string]string // tags and digests at the re-check
+	anchor    map[*plan.Item]string
 }
 
 // Repository applies the plan of one repository, filling in each item's
@@ -159,50 +160,7 @@ func (a *run) apply() error {
 // again since the plan would be skipped while its image lost its tags and
 // then its digest, and an image skipped for a new tag would lose its
 // signatures.
-func (a *run) hold() {
-	byDigest := map[string]*plan.Item{}
-	bySubject := map[string][]*plan.Item{}
-	byParent := map[string][]*plan.Item{}
-	var queue []*plan.Item
-	for i := range a.r.Items {
-		it := &a.r.Items[i]
-		if it.Action != plan.ActionDelete {
-			continue
-		}
-		byDigest[it.Digest] = it
-		if it.Subject != "" {
-			bySubject[it.Subject] = append(bySubject[it.Subject], it)
-		}
-		if it.Parent != "" {
-			byParent[it.Parent] = append(byParent[it.Parent], it)
-		}
-		if it.Result != "" && it.Result != plan.ResultDeleted {
-			queue = append(queue, it)
-		}
-	}
-	hold := func(it *plan.Item, why string) {
-		if it != nil && it.Result == "" {
-			if it.ResultReason != "" { // what was done of it already
-				why += " (" + it.ResultReason + ")"
-			}
-			set(it, plan.ResultSkipped, why)
-			queue = append(queue, it)
-		}
-	}
-	for len(queue) > 0 {
-		s := queue[0]
-		queue = queue[1:]
-		if s.Subject != "" {
-			hold(byDigest[s.Subject], "kept for now: its referrer "+s.Digest+" stays ("+s.Result+")")
-		}
-		for _, r := range bySubject[s.Digest] {
-			hold(r, "kept for now: its subject "+s.Digest+" stays ("+s.Result+")")
-		}
-		for _, c := range byParent[s.Digest] {
-			hold(c, "kept for now: its parent "+s.Digest+" stays ("+s.Result+")")
-		}
-	}
-}
+func (a *run) hold() { holdItems(a.r.Items) }
 
 // resolve lists the tags and HEADs each one. A tag that vanishes between
 // list and HEAD is left out.
@@ -597,17 +555,26 @@ func (a *run) untag() {
 }
 
 // deleteTagsOfTargets removes the tags of images to delete, so that the
-// digest deletes that follow find no tag to walk.
+// digest deletes that follow find no tag to walk. Two kinds of tags stay
+// for the digest phase, so that an interrupt never leaves a referrer or
+// signature whose image lost its tags (a re-run would take it for an
+// orphan): the tags of referrers and signatures (their digest delete
+// removes them), and one anchor tag of each image they hang from (deleted
+// right before its digest, after them).
 func (a *run) deleteTagsOfTargets() {
 	if a.tagDelete == -1 {
 		return
 	}
+	anchor := a.anchors()
 	// Only tags still there: a re-run after a partial apply sends no
 	// DELETE for tags an earlier run removed.
 	live := func(it *plan.Item) []string {
+		if it.Subject != "" {
+			return nil
+		}
 		var out []string
-		for _, t := range it.Tags {
-			if a.now[t] == it.Digest {
+		for _, t := range a.live(it) {
+			if t != anchor[it] {
 				out = append(out, t)
 			}
 		}
@@ -626,107 +593,72 @@ func (a *run) deleteTagsOfTargets() {
 	})
 }
 
+// live is the tags of it that named it at the re-check.
+func (a *run) live(it *plan.Item) []string {
+	var out []string
+	for _, t := range it.Tags {
+		if a.now[t] == it.Digest {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// anchors is computed once, at the first re-check's view of the tags.
+func (a *run) anchors() map[*plan.Item]string {
+	if a.anchor == nil {
+		a.anchor = anchors(a.r.Items, a.live)
+	}
+	return a.anchor
+}
+
 // deleteDigests deletes referrers and signatures, then images, then
-// children level by level; an item whose parent or referrer was not
-// deleted stays.
+// children level by level (see schedule); an item whose parent or
+// referrer was not deleted stays.
 func (a *run) deleteDigests() {
 	all := a.items(func(it *plan.Item) bool { return it.Action == plan.ActionDelete })
-	byDigest := map[string]*plan.Item{}
-	for i := range a.r.Items {
-		byDigest[a.r.Items[i].Digest] = &a.r.Items[i]
-	}
-	depth := func(it *plan.Item) int {
-		n := 0
-		for p := it; p != nil && n < 64; n++ {
-			switch {
-			case p.Parent != "":
-				p = byDigest[p.Parent]
-			case p.Subject != "":
-				p = byDigest[p.Subject]
-			default:
-				p = nil
-			}
-		}
-		return n
-	}
-	// Referrers first (deepest artifacts first), then subjects and
-	// parents, then children by depth.
-	var refs, rest []*plan.Item
-	for _, it := range all {
-		if it.Subject != "" {
-			refs = append(refs, it)
-		} else {
-			rest = append(rest, it)
-		}
-	}
-	// Among referrers of one depth, indexes go first: the referrers
-	// fallback index (tag sha256-<hex>) lists the other referrers of its
-	// subject, and must not be left listing deleted ones.
-	isIndex := func(it *plan.Item) bool {
-		return strings.Contains(it.MediaType, "index") || strings.Contains(it.MediaType, "manifest.list")
-	}
-	refKey := func(it *plan.Item) int {
-		if isIndex(it) {
-			return 2*depth(it) + 1
-		}
-		return 2 * depth(it)
-	}
-	sort.SliceStable(refs, func(i, j int) bool { return refKey(refs[i]) > refKey(refs[j]) })
-	sort.SliceStable(rest, func(i, j int) bool { return depth(rest[i]) < depth(rest[j]) })
-
-	// Every planned deletion counts here, including those skipped or
-	// failed before this phase: a referrer skipped because it changed
-	// since the plan must keep its subject.
-	blocked := func(it *plan.Item) string {
-		if it.Parent != "" {
-			if p := byDigest[it.Parent]; p != nil && !a.isGone(p.Digest) {
-				return "its parent " + it.Parent + " was not deleted"
-			}
-		}
-		for i := range a.r.Items {
-			other := &a.r.Items[i]
-			if other.Action != plan.ActionDelete || a.isGone(other.Digest) || other.Subject == "" {
-				continue
-			}
-			if other.Subject == it.Digest {
-				return "its referrer " + other.Digest + " was not deleted"
-			}
-			if it.Subject != "" && other.Subject == it.Subject && isIndex(other) && !isIndex(it) {
-				return "the referrers index " + other.Digest + " of its subject, which may list it, was not deleted"
-			}
-		}
-		return ""
-	}
-	runLevel := func(level []*plan.Item) {
+	anchor := a.anchors()
+	s := newSchedule(a.r.Items, all, anchor)
+	for _, level := range s.levels {
 		// Nothing of this level runs yet, and what blocks an item is in
 		// an earlier level: decide before starting any delete of it.
 		var ready []*plan.Item
+		a.mu.Lock()
 		for _, it := range level {
-			if why := blocked(it); why != "" && a.ctx.Err() == nil {
+			if it.Result != "" {
+				continue
+			}
+			if why := s.blocked(it, a.gone); why != "" && a.ctx.Err() == nil {
 				set(it, plan.ResultSkipped, why)
 				continue
 			}
 			ready = append(ready, it)
 		}
-		a.each(ready, a.deleteDigest)
-	}
-	groupBy := func(items []*plan.Item, key func(*plan.Item) int) [][]*plan.Item {
-		var out [][]*plan.Item
-		for i := 0; i < len(items); {
-			j, d := i, key(items[i])
-			for j < len(items) && key(items[j]) == d {
-				j++
+		a.mu.Unlock()
+		a.each(ready, func(it *plan.Item) {
+			if t, ok := anchor[it]; ok {
+				a.deleteAnchor(it, t)
 			}
-			out = append(out, items[i:j])
-			i = j
-		}
-		return out
+			if it.Result == "" {
+				a.deleteDigest(it)
+			}
+		})
 	}
-	for _, level := range groupBy(refs, refKey) {
-		runLevel(level)
+}
+
+// deleteAnchor removes the tag an image kept while its referrers were
+// deleted, right before its digest. The digest delete follows even after
+// an interrupt: the item is in flight, and an image without tags is one a
+// new plan cannot find.
+func (a *run) deleteAnchor(it *plan.Item, tag string) {
+	a.mu.Lock()
+	refused := a.tagDelete == -1
+	a.mu.Unlock()
+	if refused {
+		return // the digest delete removes the tag with it
 	}
-	for _, level := range groupBy(rest, depth) {
-		runLevel(level)
+	if _, err := a.deleteTag(tag); err != nil {
+		failOrSkip(it, fmt.Errorf("deleting tag %s: %w", tag, err))
 	}
 }
 

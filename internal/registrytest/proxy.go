@@ -90,6 +90,10 @@ func NewProxy(target string, o ProxyOptions) (*Proxy, error) {
 	p := &Proxy{target: u, done: make(chan struct{})}
 	p.setOptions(o)
 	p.tr = http.DefaultTransport.(*http.Transport).Clone()
+	// Keep enough idle connections for a client at concurrency 8 and
+	// more, so that the proxy measures the registry, not reconnects.
+	p.tr.MaxIdleConns = 256
+	p.tr.MaxIdleConnsPerHost = 64
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(u)
