@@ -37,6 +37,9 @@ type ProxyOptions struct {
 	// FaultMethods limits faults to these methods (e.g. "DELETE"); nil
 	// means all methods. Requests of other methods draw no random number.
 	FaultMethods []string
+	// OnRequest, if set, sees each request before it is forwarded (a test
+	// interrupts its client at a chosen request with it).
+	OnRequest func(method, path string)
 }
 
 // Counts are the requests that reached a Proxy, by kind, faulted ones
@@ -275,6 +278,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		p.auth[a] = true
 		p.mu.Unlock()
+	}
+	p.mu.Lock()
+	on := p.opts.OnRequest
+	p.mu.Unlock()
+	if on != nil {
+		on(r.Method, r.URL.Path)
 	}
 	latency, f, retryAfter := p.classify(r)
 	if latency > 0 {
