@@ -6,6 +6,8 @@
 // distribution, where a digest delete walks every remaining tag), checks
 // again, then deletes digests: referrers and signatures before their
 // subject, indexes before their children, so nothing kept ever dangles.
+// An image that referrers hang from keeps one tag until they are gone, so
+// an interrupt never leaves an orphan (see order.go).
 package apply
 
 import (

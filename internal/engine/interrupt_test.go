@@ -23,7 +23,7 @@ import (
 // unsigned one, and an index whose child is signed.
 type interruptSeed struct {
 	sigs []v1.Hash // signatures and attestations
-	all      []v1.Hash // every manifest the plan deletes
+	all  []v1.Hash // every manifest the plan deletes
 }
 
 func seedInterrupt(t *testing.T, reg *registrytest.Registry, repo string) interruptSeed {
