@@ -169,19 +169,21 @@ func TestPullOnlyUserCannotDelete(t *testing.T) {
 	aNoSecret(t, output, secrets...)
 }
 
-// Tokens live 2 s; a run slowed by latency lasts longer: the token is
-// refreshed transparently and the run succeeds in full.
+// Tokens expire after 8 requests (by use, not by time: no test sleeps),
+// and a run needs many more: the token is refreshed transparently and the
+// run succeeds in full.
 func TestTokenExpiresMidRun(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	reg := aRegistry(t, 2*time.Second)
+	reg := registrytest.New(t, registrytest.Options{Auth: &registrytest.TokenAuth{MaxUses: 8, Users: map[string]registrytest.TokenUser{
+		"writer": {Password: aWriterPass, Actions: []string{"pull", "push", "delete"}},
+	}}})
 	if _, err := reg.SeedCI(ctx, "app", 10, t0, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	// 100 ms per request, one request at a time: planning (about 35
-	// requests) and applying (about 35) each outlive a token (refused by
-	// the registry 2 to 3 s after issue).
-	rec := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{Latency: 100 * time.Millisecond})
+	// One request at a time: planning (about 35 requests) and applying
+	// (about 35) each outlive several tokens.
+	rec := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{})
 	before := reg.TokenRequests()
 	start := time.Now()
 	p, client, output := aRun(t, rec.Host, "app", "writer", aWriterPass, registry.Options{Concurrency: 1})
@@ -204,7 +206,7 @@ func TestTokenExpiresMidRun(t *testing.T) {
 		t.Errorf("%d tokens issued over the run: no refresh happened", issued)
 	}
 	st := client.Stats().Snapshot()
-	t.Logf("TTL 2s: run of %d requests took %s (not asserted), %d tokens issued, %d distinct tokens seen by the registry",
-		st.Requests, took.Round(100*time.Millisecond), issued, len(rec.Credentials()))
+	t.Logf("8 uses a token: run of %d requests took %s (not asserted), %d tokens issued, %d distinct tokens seen by the registry",
+		st.Requests, took.Round(time.Millisecond), issued, len(rec.Credentials()))
 	aNoSecret(t, output, append(rec.Credentials(), aWriterPass)...)
 }

@@ -197,8 +197,12 @@ func Start(ctx context.Context, o Options) (_ *Registry, err error) {
 	}
 	r.Host = ln.Addr().String()
 	r.URL = "http://" + r.Host
+	var handler http.Handler = r.app
+	if r.tokens != nil {
+		handler = r.tokens.limitUses(handler)
+	}
 	r.srv = &http.Server{
-		Handler:           r.app,
+		Handler:           handler,
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          discardLogger(),
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -723,19 +724,51 @@ func (r *Registry) pushAs(ctx context.Context, repo string, opts ...remote.Optio
 	return img, h, remote.Write(rp.Tag("pushed"), img, append(opts, remote.WithContext(ctx))...)
 }
 
+// Expiry by time, without a sleep: the token server's clock is set back,
+// so it issues tokens whose exp the registry (on the real clock) has
+// already passed; then with the clock right, a fresh token works.
 func TestTokenExpiry(t *testing.T) {
 	ctx := context.Background()
-	r := tokenTestRegistry(t, time.Second)
+	var back atomic.Int64 // how far the token server's clock is set back
+	r := New(t, Options{Auth: &TokenAuth{TTL: time.Second, Now: func() time.Time { return time.Now().Add(-time.Duration(back.Load())) },
+		Users: map[string]TokenUser{"reader": {Password: "r", Actions: []string{"pull"}}}}})
 	if _, _, err := r.PushImage(ctx, "exp", ImageSpec{}, "t"); err != nil {
 		t.Fatal(err)
 	}
+	back.Store(int64(3 * time.Second)) // TTL (1 s) + exp rounding (< 1 s), and a second more
 	st, tr := getToken(t, r, "reader", "r", "repository:exp:pull")
 	if st != 200 || tr.ExpiresIn != 1 {
 		t.Fatalf("token %d %+v", st, tr)
 	}
-	auth := map[string]string{"Authorization": "Bearer " + tr.Token}
-	if res := do(t, "GET", r.URL+"/v2/exp/tags/list", auth); res.status != 200 {
+	res := do(t, "GET", r.URL+"/v2/exp/tags/list", map[string]string{"Authorization": "Bearer " + tr.Token})
+	if res.status != 401 || !strings.Contains(res.header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Fatalf("expired token: %d %q", res.status, res.header.Get("WWW-Authenticate"))
+	}
+	back.Store(0)
+	_, tr = getToken(t, r, "reader", "r", "repository:exp:pull")
+	if res := do(t, "GET", r.URL+"/v2/exp/tags/list", map[string]string{"Authorization": "Bearer " + tr.Token}); res.status != 200 {
 		t.Fatalf("fresh token: %d %s", res.status, res.body)
+	}
+}
+
+// Expiry by use: a token serves MaxUses requests, then is answered as
+// expired, and ggcr's transport fetches a new one and goes on.
+func TestTokenExpiryByUse(t *testing.T) {
+	ctx := context.Background()
+	r := New(t, Options{Auth: &TokenAuth{MaxUses: 2, Users: map[string]TokenUser{"reader": {Password: "r", Actions: []string{"pull"}}}}})
+	if _, _, err := r.PushImage(ctx, "exp", ImageSpec{}, "t"); err != nil {
+		t.Fatal(err)
+	}
+	_, tr := getToken(t, r, "reader", "r", "repository:exp:pull")
+	auth := map[string]string{"Authorization": "Bearer " + tr.Token}
+	for i := 1; i <= 3; i++ {
+		res := do(t, "GET", r.URL+"/v2/exp/tags/list", auth)
+		if want := map[bool]int{true: 200, false: 401}[i <= 2]; res.status != want {
+			t.Fatalf("use %d: %d, want %d", i, res.status, want)
+		}
+		if i == 3 && !strings.Contains(res.header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+			t.Fatalf("used-up token: %q", res.header.Get("WWW-Authenticate"))
+		}
 	}
 	// A ggcr transport holding a token of its own.
 	repo, _ := name.NewRepository(r.Ref("exp"))
@@ -753,23 +786,14 @@ func TestTokenExpiry(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if st := get(); st != 200 {
-		t.Fatalf("ggcr transport: %d", st)
-	}
-
-	time.Sleep(2100 * time.Millisecond) // TTL (1 s) + exp rounding (< 1 s)
-
-	res := do(t, "GET", r.URL+"/v2/exp/tags/list", auth)
-	if res.status != 401 || !strings.Contains(res.header.Get("WWW-Authenticate"), `error="invalid_token"`) {
-		t.Fatalf("expired token: %d %q", res.status, res.header.Get("WWW-Authenticate"))
-	}
-	// ggcr refreshes on the 401 and succeeds with a new token.
 	before := r.TokenRequests()
-	if st := get(); st != 200 {
-		t.Fatalf("ggcr transport after expiry: %d", st)
+	for i := 0; i < 5; i++ {
+		if st := get(); st != 200 {
+			t.Fatalf("ggcr transport, request %d: %d", i, st)
+		}
 	}
-	if r.TokenRequests() != before+1 {
-		t.Errorf("token requests %d -> %d, want one refresh", before, r.TokenRequests())
+	if got := r.TokenRequests() - before; got != 2 {
+		t.Errorf("%d tokens fetched over 5 requests at 2 uses a token, want 2 refreshes", got)
 	}
 }
 

@@ -41,6 +41,16 @@ type TokenAuth struct {
 	// TTL is the token lifetime; 0 means 5 minutes. The registry refuses a
 	// token once TTL has passed (to within the second), however short TTL is.
 	TTL time.Duration
+	// Now is the token server's clock for the tokens it issues; nil means
+	// time.Now. The registry checks a token's expiry against the real
+	// clock, so a clock set back at least TTL+2s issues tokens the
+	// registry already refuses as expired: a test of expiry needs no sleep.
+	Now func() time.Time
+	// MaxUses, if positive, makes a token expire by use instead of by
+	// time: the registry answers its (MaxUses+1)th request 401 with a
+	// Bearer challenge naming error="invalid_token", as it answers an
+	// expired token, and the client must fetch a new one.
+	MaxUses int
 }
 
 // TokenUser is one user of TokenAuth.
@@ -71,6 +81,11 @@ type tokenServer struct {
 	done chan struct{}
 
 	issued atomic.Int64
+	now    func() time.Time
+
+	maxUses int
+	usesMu  sync.Mutex
+	uses    map[string]int // bearer token -> requests made with it; -1 for the seeding credentials' tokens
 
 	mu      sync.Mutex
 	refresh map[string]string // refresh token -> user
@@ -84,6 +99,12 @@ func startTokenServer(a TokenAuth, adminPass, dir string) (*tokenServer, error) 
 		issuer:  tokenIssuer,
 		done:    make(chan struct{}),
 		refresh: map[string]string{},
+		now:     a.Now,
+		maxUses: a.MaxUses,
+		uses:    map[string]int{},
+	}
+	if ts.now == nil {
+		ts.now = time.Now
 	}
 	if ts.ttl <= 0 {
 		ts.ttl = 5 * time.Minute
@@ -263,7 +284,7 @@ func (ts *tokenServer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	access := grantAccess(tu.Actions, reqScopes)
 
-	now := time.Now()
+	now := ts.now()
 	raw, err := ts.sign(user, access, now)
 	if err != nil {
 		tokenError(w, http.StatusInternalServerError, "UNKNOWN", err.Error())
@@ -281,6 +302,13 @@ func (ts *tokenServer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		ts.refresh[rt] = user
 		ts.mu.Unlock()
 		resp.RefreshToken = rt
+	}
+	if user == AdminUser && ts.maxUses > 0 {
+		// Seeding streams upload bodies a refresh cannot replay: its
+		// tokens never run out.
+		ts.usesMu.Lock()
+		ts.uses[raw] = -1
+		ts.usesMu.Unlock()
 	}
 	ts.issued.Add(1)
 	w.Header().Set("Content-Type", "application/json")
@@ -396,4 +424,30 @@ func randomHex(n int) string {
 		panic(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// limitUses wraps the registry's handler when tokens expire by use (see
+// TokenAuth.MaxUses): past its budget, a Bearer token is answered as the
+// registry answers an expired one.
+func (ts *tokenServer) limitUses(next http.Handler) http.Handler {
+	if ts.maxUses <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer "); ok {
+			ts.usesMu.Lock()
+			n := ts.uses[tok]
+			if n >= 0 {
+				n++
+				ts.uses[tok] = n
+			}
+			ts.usesMu.Unlock()
+			if n > ts.maxUses {
+				w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service=%q,error="invalid_token"`, ts.realm, ts.service))
+				writeRegistryError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
+				return
+			}
+		}
+		next.ServeHTTP(w, req)
+	})
 }
