@@ -48,6 +48,7 @@ func readsOf(c registrytest.Counts) reads {
 // one-request referrers probe and the ping; a run after new pushes fetches
 // only what is new; the plans do not depend on the cache.
 func TestCacheSecondRunSendsOnlyListAndHeads(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := registrytest.New(t, registrytest.Options{})
 	proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{})
@@ -111,6 +112,7 @@ func TestCacheSecondRunSendsOnlyListAndHeads(t *testing.T) {
 // Tags sharing digests: one HEAD per tag, but each shared manifest and
 // config is fetched once.
 func TestSharedDigestsFetchedOnce(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := registrytest.New(t, registrytest.Options{})
 	proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{})
@@ -136,6 +138,7 @@ func TestSharedDigestsFetchedOnce(t *testing.T) {
 // On a registry with the referrers API, each manifest's referrers are
 // asked for once: the capability probe's answer is used, not asked again.
 func TestReferrersAskedOncePerSubject(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := registrytest.New(t, registrytest.Options{})
 	const repo = "refs"
@@ -162,6 +165,7 @@ func TestReferrersAskedOncePerSubject(t *testing.T) {
 // A manifest without a mediaType field plans the same from the cache as
 // from the registry, whose Content-Type a cached body lacks.
 func TestCacheTransparentWithoutMediaTypeField(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := registrytest.New(t, registrytest.Options{})
 	proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{})

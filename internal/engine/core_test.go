@@ -38,6 +38,7 @@ func item(t *testing.T, r plan.Repository, digest string) plan.Item {
 // A digest shared by a kept tag and a stale tag: the kept tag survives,
 // only the stale tag goes, and the image stays pullable.
 func TestSharedDigestKeepsKeptTag(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := registrytest.New(t, registrytest.Options{})
 	const repo = "app"
@@ -59,6 +60,7 @@ func TestSharedDigestKeepsKeptTag(t *testing.T) {
 // keep-newest ranks by build time, not by tag name: the tags sort the
 // other way round from the ages.
 func TestKeepNewestByCreationTime(t *testing.T) {
+	t.Parallel()
 	reg := registrytest.New(t, registrytest.Options{})
 	const repo = "app"
 	newest := push(t, reg, repo, t0.Add(3*time.Hour), "a-old-name")
@@ -79,6 +81,7 @@ func TestKeepNewestByCreationTime(t *testing.T) {
 // older-than selects candidates by build time; an image of unknown age
 // (reproducible build pinned to 1970) is never deleted by it.
 func TestOlderThan(t *testing.T) {
+	t.Parallel()
 	reg := registrytest.New(t, registrytest.Options{})
 	const repo = "app"
 	now := t0.Add(30 * 24 * time.Hour) // what opts() passes as Now
@@ -98,6 +101,7 @@ func TestOlderThan(t *testing.T) {
 // A registry with delete disabled: a clear message, nothing retried,
 // nothing deleted, and the run classifies as "nothing could be done".
 func TestDeleteDisabled(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := registrytest.New(t, registrytest.Options{DeleteDisabled: true})
 	const repo = "app"
@@ -132,6 +136,7 @@ func TestDeleteDisabled(t *testing.T) {
 // A repository that cannot be read is reported and nothing in it is
 // deleted, while the others go on.
 func TestFailClosedPerRepository(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := registrytest.New(t, registrytest.Options{})
 	if _, err := reg.SeedCI(ctx, "good", 3, t0, time.Hour); err != nil {
@@ -158,6 +163,7 @@ func TestFailClosedPerRepository(t *testing.T) {
 // After an interrupt, repositories not yet started are reported as
 // interrupted, not as failed, and nothing in them is deleted.
 func TestApplyAfterInterruptSkipsUnstartedRepositories(t *testing.T) {
+	t.Parallel()
 	reg := registrytest.New(t, registrytest.Options{})
 	if _, err := reg.SeedCI(context.Background(), "app", 3, t0, time.Hour); err != nil {
 		t.Fatal(err)
@@ -180,6 +186,7 @@ func TestApplyAfterInterruptSkipsUnstartedRepositories(t *testing.T) {
 // keeps by tag sends no blob GET, one that keeps the newest reads each
 // config once.
 func TestConfigsReadOnlyForAgeRules(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := registrytest.New(t, registrytest.Options{})
 	if _, err := reg.SeedCI(ctx, "app", 4, t0, time.Hour); err != nil {

@@ -47,6 +47,7 @@ func tags(t *testing.T, reg *registrytest.Registry, repo string) []string {
 // The seed's case: keep latest, delete every other build; after GC the
 // blob store holds only the kept image's blobs.
 func TestSeedCase(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := registrytest.New(t, registrytest.Options{})
 	const repo = "libinput/libinput/fedora/28"

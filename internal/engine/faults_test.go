@@ -206,6 +206,7 @@ type fScenario struct {
 }
 
 func TestFaultyApplyMatchesFaultFree(t *testing.T) {
+	t.Parallel()
 	golden := fSeedDir(t)
 	ctx := context.Background()
 

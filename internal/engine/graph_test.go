@@ -233,6 +233,7 @@ func gWant(t *testing.T, pl *plan.Plan, action, kind string, ds ...string) {
 // An OCI index and a Docker manifest list kept by tag keep their
 // children; older ones go whole, children included.
 func TestGraphIndexesKeptByTag(t *testing.T) {
+	t.Parallel()
 	reg := registrytest.New(t, registrytest.Options{})
 	const repo = "multi/arch"
 	_, ociOld, ociOldKids := gIndex(t, reg, repo, types.OCIImageIndex, gKids(1, 2), nil, "oci-1")
@@ -261,6 +262,7 @@ func TestGraphIndexesKeptByTag(t *testing.T) {
 // keep-newest ranks indexes by their own created annotation, or else by
 // their children's configs; the older ones go whole.
 func TestGraphOldIndexesDeletedWhole(t *testing.T) {
+	t.Parallel()
 	reg := registrytest.New(t, registrytest.Options{})
 	const repo = "indexes"
 	var idx []string
@@ -294,6 +296,7 @@ func TestGraphOldIndexesDeletedWhole(t *testing.T) {
 // A child shared by a kept and a deleted index stays; the deleted
 // index's own child goes.
 func TestGraphSharedChild(t *testing.T) {
+	t.Parallel()
 	reg := registrytest.New(t, registrytest.Options{})
 	const repo = "shared"
 	for _, mt := range []types.MediaType{types.OCIImageIndex, types.DockerManifestList} {
@@ -329,6 +332,7 @@ func TestGraphSharedChild(t *testing.T) {
 // the child stays; a kept tag on a child of a deleted index keeps that
 // child while its index and siblings go.
 func TestGraphChildTaggedOnItsOwn(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := registrytest.New(t, registrytest.Options{})
 	const repo = "tagged/child"
@@ -361,6 +365,7 @@ func TestGraphChildTaggedOnItsOwn(t *testing.T) {
 // referrer) follow their subject: kept with a kept image, deleted with a
 // deleted one; none of them counts as an image.
 func TestGraphSignaturesAndReferrers(t *testing.T) {
+	t.Parallel()
 	reg := registrytest.New(t, registrytest.Options{})
 	const repo = "signed"
 	_, old := gImage(t, reg, repo, 1, "", "1001")
@@ -396,6 +401,7 @@ func TestGraphSignaturesAndReferrers(t *testing.T) {
 // Nested indexes: an index of an index of images. The old tree goes
 // whole; the kept one pulls in full.
 func TestGraphNestedIndexes(t *testing.T) {
+	t.Parallel()
 	reg := registrytest.New(t, registrytest.Options{})
 	const repo = "nested"
 	nest := func(h int) []registrytest.Child {
@@ -465,6 +471,7 @@ func (r *gAcceptRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 // regprune HEADs with the full Accept list, sees the list, and keeps it
 // with its children.
 func TestGraphDockerListLatestHazard(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := registrytest.New(t, registrytest.Options{})
 	const repo = "libinput/libinput/fedora/28"
@@ -598,6 +605,7 @@ var gMixedPolicy = keepTag("1002", "2002", "latest", "4002", "pinned")
 // with signed children and a pinned child, nested indexes, cosign tags,
 // fallback-tag referrers and referrers of referrers.
 func TestGraphGCAgreement(t *testing.T) {
+	t.Parallel()
 	reg := registrytest.New(t, registrytest.Options{})
 	const repo = "mixed"
 	keep, del := gMixed(t, reg, repo)
@@ -663,6 +671,7 @@ func (o *gOrderTarget) Delete(ctx context.Context, ref string) error {
 // deleted one: referrers before their subject, indexes (fallback indexes
 // included) before their children.
 func TestGraphDeleteOrder(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := registrytest.New(t, registrytest.Options{})
 	const repo = "mixed/order"
@@ -701,6 +710,7 @@ func TestGraphDeleteOrder(t *testing.T) {
 // apply skip the image, and it must then keep its signatures and
 // referrers too.
 func TestGraphArtifactChangedSinceThePlan(t *testing.T) {
+	t.Parallel()
 	for _, what := range []string{"sig", "referrer", "tag"} {
 		t.Run(what, func(t *testing.T) {
 			ctx := context.Background()
@@ -752,6 +762,7 @@ func TestGraphArtifactChangedSinceThePlan(t *testing.T) {
 // are found through the API, and so are their own referrers (a signature
 // of an SBOM): they go with a deleted image and stay with a kept one.
 func TestGraphReferrersAPI(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := registrytest.New(t, registrytest.Options{})
 	const repo = "api"

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -83,10 +84,23 @@ func seedInterrupt(t *testing.T, reg *registrytest.Registry, repo string) interr
 func TestInterruptAtEveryDeleteLeavesNoOrphan(t *testing.T) {
 	t.Parallel()
 	const repo = "ci/app"
+	// Seeded once; every run starts from a copy of the storage.
+	tmpl := shmDir(t)
+	seed := func() interruptSeed {
+		reg := registrytest.New(t, registrytest.Options{Dir: tmpl})
+		defer reg.Close()
+		return seedInterrupt(t, reg, repo)
+	}()
+	fresh := func(t *testing.T) *registrytest.Registry {
+		dir := shmDir(t)
+		if err := os.CopyFS(dir, os.DirFS(tmpl)); err != nil {
+			t.Fatal(err)
+		}
+		return registrytest.New(t, registrytest.Options{Dir: dir})
+	}
 	// One uninterrupted run counts the DELETEs.
 	total := func() int {
-		reg := registrytest.New(t, registrytest.Options{})
-		seedInterrupt(t, reg, repo)
+		reg := fresh(t)
 		var n atomic.Int64
 		proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{OnRequest: func(m, _ string) {
 			if m == "DELETE" {
@@ -108,8 +122,7 @@ func TestInterruptAtEveryDeleteLeavesNoOrphan(t *testing.T) {
 		t.Run(fmt.Sprint("at", at), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			reg := registrytest.New(t, registrytest.Options{})
-			seed := seedInterrupt(t, reg, repo)
+			reg := fresh(t)
 			ictx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			var n atomic.Int64
@@ -174,4 +187,20 @@ func clonePlan(t *testing.T, p *plan.Plan) *plan.Plan {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// shmDir is a temporary directory in memory where the machine has one
+// (as registrytest's own), removed at the end of the test.
+func shmDir(t *testing.T) string {
+	t.Helper()
+	base := ""
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		base = "/dev/shm"
+	}
+	dir, err := os.MkdirTemp(base, "regprune-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
 }

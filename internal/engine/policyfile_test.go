@@ -63,6 +63,7 @@ rules:
 // the first rule that matches a repository applies; what each repository
 // keeps follows its rule.
 func TestPolicyFileRules(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := registrytest.New(t, registrytest.Options{})
 	seedCI(t, reg, 4, "team/a", "team/b/c", "team/b/c/d")
@@ -120,6 +121,7 @@ func TestPolicyFileRules(t *testing.T) {
 // Patterns that match nothing are reported, each once, in the order of
 // the file; a literal name is never "unmatched" (it is not looked up).
 func TestPolicyFileUnmatched(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := registrytest.New(t, registrytest.Options{})
 	seedCI(t, reg, 2, "team/a")
@@ -150,6 +152,7 @@ rules:
 // allowed "*": for anyone else Discover fails with ErrCatalogRefused and
 // asks for literal names. Literal names need no catalog and still work.
 func TestPolicyFileCatalogRefused(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := registrytest.New(t, registrytest.Options{Auth: &registrytest.TokenAuth{Users: map[string]registrytest.TokenUser{
 		"ci": {Password: "ci-secret", Actions: []string{"pull", "push", "delete"}},

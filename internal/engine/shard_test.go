@@ -24,6 +24,7 @@ func repoList(n int) []engine.Target {
 // Every repository lands in exactly one shard, whatever the order of the
 // list each shard was given, for every total.
 func TestShardsPartitionExactly(t *testing.T) {
+	t.Parallel()
 	all := repoList(1000)
 	for _, total := range []int{1, 2, 3, 4, 7, 16, 100} {
 		owner := map[string]int{}
@@ -64,6 +65,7 @@ func TestShardsPartitionExactly(t *testing.T) {
 // vectors: pods of different builds, or a later run, agree. Changing the
 // hash would silently move repositories between pods.
 func TestShardAssignmentIsStable(t *testing.T) {
+	t.Parallel()
 	// FNV-1a 64 of "a" is 0xaf63dc4c8601ec8c; of "" the offset basis 0xcbf29ce484222325.
 	if got, want := engine.Of("a", 1000), int(uint64(0xaf63dc4c8601ec8c)%1000); got != want {
 		t.Fatalf("Of(a, 1000) = %d, want %d (FNV-1a 64)", got, want)
@@ -74,6 +76,7 @@ func TestShardAssignmentIsStable(t *testing.T) {
 }
 
 func TestParseShard(t *testing.T) {
+	t.Parallel()
 	env := func(v string) func(string) string {
 		return func(k string) string {
 			if k == engine.JobIndexEnv {
@@ -112,6 +115,7 @@ func TestParseShard(t *testing.T) {
 // engine.Plan with a Shard plans only that shard's repositories, and the
 // shards together plan every repository once.
 func TestPlanHonoursShard(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := registrytest.New(t, registrytest.Options{})
 	var targets []engine.Target
