@@ -43,10 +43,11 @@ func readsOf(c registrytest.Counts) reads {
 	return reads{c.TagList, c.ManifestHEAD, c.ManifestGET, c.BlobGET, c.Referrers, c.Other}
 }
 
-// A cold run fetches each manifest and config once; a second run over the
-// unchanged repository sends only the tag list, one HEAD per tag, the
-// one-request referrers probe and the ping; a run after new pushes fetches
-// only what is new; the plans do not depend on the cache.
+// A cold run resolves each tag with one GET (the body and its digest
+// together) and fetches each index child and config once; a second run
+// over the unchanged repository sends only the tag list, one HEAD per tag,
+// the one-request referrers probe and the ping; a run after new pushes
+// GETs only the new tags; the plans do not depend on the cache.
 func TestCacheSecondRunSendsOnlyListAndHeads(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -68,16 +69,18 @@ func TestCacheSecondRunSendsOnlyListAndHeads(t *testing.T) {
 	}
 	// 12 job tags, latest, multi, the .sig tag. Manifests: 12 images, the
 	// index and its 2 children, the signature; each but the index has a
-	// config.
-	const tags, manifests, configs = 15, 16, 15
+	// config. A cold run GETs every tag (latest and its job tag name the
+	// same image: that is one GET more than there are manifests) and the
+	// 2 children by digest.
+	const tags, manifests, configs, children = 15, 16, 15, 2
 
 	c, err := cache.Open(t.TempDir(), cache.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cold, n1 := counted(t, proxy, repo, c)
-	if got, want := readsOf(n1), (reads{1, tags, manifests, configs, 1, 1}); got != want {
-		t.Fatalf("cold run: %+v, want %+v (each manifest and config exactly once)", got, want)
+	if got, want := readsOf(n1), (reads{1, 0, tags + children, configs, 1, 1}); got != want {
+		t.Fatalf("cold run: %+v, want %+v (one GET a tag, no HEAD; each child and config exactly once)", got, want)
 	}
 	warm, n2 := counted(t, proxy, repo, c)
 	if got, want := readsOf(n2), (reads{1, tags, 0, 0, 1, 1}); got != want {
@@ -95,13 +98,13 @@ func TestCacheSecondRunSendsOnlyListAndHeads(t *testing.T) {
 		}
 	}
 	_, n3 := counted(t, proxy, repo, c)
-	if got, want := readsOf(n3), (reads{1, tags + 3, 3, 3, 1, 1}); got != want {
-		t.Fatalf("after 3 pushes: %+v, want %+v (only the new manifests and configs)", got, want)
+	if got, want := readsOf(n3), (reads{1, tags, 3, 3, 1, 1}); got != want {
+		t.Fatalf("after 3 pushes: %+v, want %+v (a HEAD for each known tag, a GET for each new one)", got, want)
 	}
 
 	// Without a cache every run pays in full.
 	_, n4 := counted(t, proxy, repo, nil)
-	if got, want := readsOf(n4), (reads{1, tags + 3, manifests + 3, configs + 3, 1, 1}); got != want {
+	if got, want := readsOf(n4), (reads{1, 0, tags + 3 + children, configs + 3, 1, 1}); got != want {
 		t.Fatalf("no cache: %+v, want %+v", got, want)
 	}
 	if s := c.Stats(); s.Puts != manifests+configs+6 {
@@ -109,8 +112,8 @@ func TestCacheSecondRunSendsOnlyListAndHeads(t *testing.T) {
 	}
 }
 
-// Tags sharing digests: one HEAD per tag, but each shared manifest and
-// config is fetched once.
+// Tags sharing digests, on a cold run: one GET per tag (no HEAD), and each
+// shared config is fetched once.
 func TestSharedDigestsFetchedOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -130,7 +133,7 @@ func TestSharedDigestsFetchedOnce(t *testing.T) {
 		}
 	}
 	_, n := counted(t, proxy, repo, nil)
-	if got, want := readsOf(n), (reads{1, 16, 3, 3, 1, 1}); got != want {
+	if got, want := readsOf(n), (reads{1, 0, 16, 3, 1, 1}); got != want {
 		t.Fatalf("%+v, want %+v", got, want)
 	}
 }
@@ -221,3 +224,40 @@ func TestCacheTransparentWithoutMediaTypeField(t *testing.T) {
 }
 
 func keepNewest(n int) policy.Policy { return policy.Policy{Keep: policy.Keep{Newest: n}} }
+
+// The request count of a plan of N single-platform tags, at the registry:
+// cold, one GET a tag plus the pages of the tag list (and the ping and
+// the referrers probe); warm, one HEAD a tag instead, and nothing else.
+func TestPlanRequestsPerTag(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{})
+	const repo, builds = "ci/app", 40
+	if _, err := reg.SeedCI(ctx, repo, builds, t0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	const tags, pages = builds + 1, 5 // the job tags and latest, 10 a page: 5 pages
+	c, err := cache.Open(t.TempDir(), cache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := engine.Options{Client: registry.New(registry.Options{PageSize: 10}), Now: t0.Add(30 * 24 * time.Hour), Cache: c}
+	target := []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}
+	for _, run := range []struct {
+		name string
+		want registrytest.Counts
+	}{
+		{"cold", registrytest.Counts{Total: tags + pages + 2, TagList: pages, ManifestGET: tags, Referrers: 1, Other: 1}},
+		{"warm", registrytest.Counts{Total: tags + pages + 2, TagList: pages, ManifestHEAD: tags, Referrers: 1, Other: 1}},
+	} {
+		proxy.Reset()
+		pl := engine.Plan(ctx, target, false, o)
+		if r := pl.Repositories[0]; r.Error != "" || r.Summary.Delete != builds-1 {
+			t.Fatalf("%s: plan %+v", run.name, r.Summary)
+		}
+		if got := proxy.Counts(); got != run.want {
+			t.Errorf("%s plan: %+v, want %+v", run.name, got, run.want)
+		}
+	}
+}

@@ -57,6 +57,7 @@ func Collect(ctx context.Context, src Source, o Options) (*graph.Repository, err
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &collector{src: src, o: o, repo: graph.NewRepository(src.Name())}
+	c.startHints()
 	if err := c.tags(ctx); err != nil {
 		return nil, fmt.Errorf("listing %s: %w", src.Name(), err)
 	}
@@ -66,6 +67,7 @@ func Collect(ctx context.Context, src Source, o Options) (*graph.Repository, err
 	if err := c.referrers(ctx); err != nil {
 		return nil, fmt.Errorf("reading referrers in %s: %w", src.Name(), err)
 	}
+	c.saveHints()
 	return c.repo, nil
 }
 
@@ -74,6 +76,10 @@ type collector struct {
 	o    Options
 	mu   sync.Mutex
 	repo *graph.Repository
+
+	hints    map[string]string // tag -> digest at the last run (see resolve.go)
+	headOnly bool              // resolve every tag with HEAD
+	claimed  map[string]bool   // digests read with their tags
 }
 
 // tags lists every tag and resolves each with HEAD, page by page.
@@ -83,7 +89,7 @@ func (c *collector) tags(ctx context.Context) error {
 	err := c.src.ListTags(gctx, func(page []string) error {
 		for _, t := range page {
 			g.Go(func() error {
-				d, err := c.src.Head(gctx, t)
+				d, err := c.resolve(gctx, t)
 				if errors.Is(err, registry.ErrNotFound) {
 					// Deleted between the listing and the HEAD: not there.
 					return nil
@@ -92,7 +98,7 @@ func (c *collector) tags(ctx context.Context) error {
 					return fmt.Errorf("tag %s: %w", t, err)
 				}
 				c.mu.Lock()
-				c.repo.Tags[t] = d.Digest
+				c.repo.Tags[t] = d
 				c.mu.Unlock()
 				return nil
 			})
@@ -122,8 +128,11 @@ func (c *collector) manifests(ctx context.Context) error {
 		}
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(c.o.Concurrency)
+		read := c.readWithTags(level)
 		for _, d := range level {
-			g.Go(func() error { return c.fetch(gctx, d, depth > 0) })
+			if !read[d] {
+				g.Go(func() error { return c.fetch(gctx, d, depth > 0) })
+			}
 		}
 		if err := g.Wait(); err != nil {
 			return err
@@ -194,6 +203,12 @@ func (c *collector) fetch(ctx context.Context, digest string, optional bool) err
 	if err != nil {
 		return fmt.Errorf("manifest %s: %w", digest, err)
 	}
+	return c.build(ctx, digest, body, ctype)
+}
+
+// build adds the manifest digest, whose verified body is body, to the
+// graph (reading its config when ages are needed).
+func (c *collector) build(ctx context.Context, digest string, body []byte, ctype string) error {
 	var raw rawManifest
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return fmt.Errorf("%w: manifest %s: %v", registry.ErrBadResponse, digest, err)

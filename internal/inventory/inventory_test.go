@@ -43,6 +43,12 @@ func (f *fakeSource) GetManifest(ctx context.Context, ref string) ([]byte, regis
 	f.mu.Lock()
 	f.gets[ref]++
 	f.mu.Unlock()
+	if err := f.headErr[ref]; err != nil { // a tag's error, whatever the method
+		return nil, registry.Descriptor{}, err
+	}
+	if d, ok := f.tags[ref]; ok { // a GET by tag
+		ref = d
+	}
 	b, ok := f.manifests[ref]
 	if !ok {
 		return nil, registry.Descriptor{}, &registry.Error{Status: 404}
