@@ -9,8 +9,8 @@
 //
 //  1. regprune apply REPO --keep-tag latest: the binary built from this
 //     tree, as a user runs it, with an empty cache;
-//  2. the original job: ../shared/bench/seed-clean.sh HOST REPO (bash, curl
-//     and jq, one request at a time);
+//  2. the original job: bench/original-job.sh HOST REPO, its algorithm
+//     written again in bash, curl and jq, one request at a time;
 //  3. an ideal client: tag list pages, one HEAD per tag, then the stale
 //     tags and digests deleted with the best strategy the registry allows
 //     (tags first, probed once, then untagged digests), at the same
@@ -19,11 +19,14 @@
 // It also runs regprune plan twice with one cache directory (cold, then
 // warm) and reports both request counts against the minimum. With -scale
 // it seeds a repository of that many tags sharing a few thousand digests
-// and measures regprune plan's peak memory on it.
+// and measures regprune plan's peak memory on it. With -apply-scale it
+// measures regprune apply at zero added latency over that many builds, all
+// deleted but latest: time per deletion and peak memory.
 //
 //	go run ./bench                          # the full table: N = 100, 1000, 10000
 //	go run ./bench -n 100,1000              # quicker
 //	go run ./bench -scale 100000 -n ''      # the memory measurement alone
+//	go run ./bench -n '' -apply-scale 1000,10000,100000
 package main
 
 import (
@@ -55,6 +58,7 @@ type config struct {
 	concurrency int
 	scale       int
 	scaleImages int
+	applyScale  []int
 	seedClean   string
 	baselineMax int
 	binary      string
@@ -76,7 +80,8 @@ func main() {
 	flag.IntVar(&c.concurrency, "concurrency", 8, "requests in flight for regprune and the ideal client")
 	flag.IntVar(&c.scale, "scale", 0, "also plan a repository of this many tags and report peak memory (e.g. 100000)")
 	flag.IntVar(&c.scaleImages, "scale-images", 2000, "distinct images the -scale tags share")
-	flag.StringVar(&c.seedClean, "seed-clean", "", "the original job's script (default: ../shared/bench/seed-clean.sh from the module root)")
+	flag.StringVar(&c.seedClean, "seed-clean", "", "the original job's script (default: bench/original-job.sh from the module root)")
+	applyScale := flag.String("apply-scale", "", "comma-separated build counts for regprune apply at zero added latency, every build deleted but latest (e.g. 1000,10000,100000)")
 	flag.IntVar(&c.baselineMax, "baseline-max", 1000, "skip the original job above this N (0: never skip; it needs over an hour at N=10000)")
 	flag.StringVar(&c.binary, "regprune", "", "a regprune binary to measure (default: go build ./cmd/regprune)")
 	flag.IntVar(&c.runs, "runs", 0, "runs of regprune and the ideal client at each N, on fresh copies, the fastest counting (0: 3 up to N=1000, 1 above; the original job runs once)")
@@ -92,6 +97,16 @@ func main() {
 			log.Fatalf("-n %q: want whole numbers of at least 2", s)
 		}
 		c.ns = append(c.ns, n)
+	}
+	for _, s := range strings.Split(*applyScale, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 2 {
+			log.Fatalf("-apply-scale %q: want whole numbers of at least 2", s)
+		}
+		c.applyScale = append(c.applyScale, n)
 	}
 	if c.concurrency < 1 || c.latency < 0 || c.scaleImages < 1 || c.runs < 0 {
 		log.Fatal("-concurrency, -runs and -scale-images must be positive, -latency not negative")
@@ -132,7 +147,7 @@ func run(ctx context.Context, c *config) (err error) {
 		}
 	}
 	if c.seedClean == "" {
-		c.seedClean = filepath.Join(root, "..", "shared", "bench", "seed-clean.sh")
+		c.seedClean = filepath.Join(root, "bench", "original-job.sh")
 	}
 	baselineWhyNot := baselineMissing(c.seedClean)
 	if baselineWhyNot != "" {
@@ -159,6 +174,11 @@ func run(ctx context.Context, c *config) (err error) {
 	if c.scale > 0 {
 		if _, err := benchScale(ctx, c); err != nil {
 			return fmt.Errorf("scale: %w", err)
+		}
+	}
+	if len(c.applyScale) > 0 {
+		if err := benchApplyScale(ctx, c); err != nil {
+			return fmt.Errorf("apply scale: %w", err)
 		}
 	}
 	return nil

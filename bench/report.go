@@ -270,7 +270,7 @@ func printTables(w io.Writer, c *config, rows []*row) {
 				mib(m.rssKB), ratio(r.original.wall, m.wall), ratio(m.wall, r.ideal.wall))
 		}
 		line("regprune apply", r.regprune)
-		line("original job (seed-clean.sh)", r.original)
+		line("original job (original-job.sh)", r.original)
 		line("ideal client", r.ideal)
 	}
 	fmt.Fprintf(w, "\n### Plan twice with one cache: cold, then warm over the unchanged repository\n\n")
