@@ -325,8 +325,9 @@ func (c *collector) referrers(ctx context.Context) error {
 		}
 	}
 	var subjects []string
+	tagsOf := c.repo.TagsByDigest() // once: per manifest it is quadratic
 	for d, m := range c.repo.Manifests {
-		if m.Subject == "" && !isArtifactOnly(c.repo, d) {
+		if m.Subject == "" && !isArtifactOnly(tagsOf[d]) {
 			subjects = append(subjects, d)
 		}
 	}
@@ -419,9 +420,9 @@ func (c *collector) referrersOf(ctx context.Context, subjects []string, answered
 	return dedupe(all), g.Wait()
 }
 
-// isArtifactOnly reports whether digest is named only by artifact tags.
-func isArtifactOnly(r *graph.Repository, digest string) bool {
-	tags := r.TagsOf(digest)
+// isArtifactOnly reports whether tags, the tags of a digest, are all
+// artifact tags.
+func isArtifactOnly(tags []string) bool {
 	for _, t := range tags {
 		if _, _, ok := graph.ArtifactTag(t); !ok {
 			return false
