@@ -41,7 +41,7 @@ func benchApplyScale(ctx context.Context, c *config) error {
 	for _, n := range c.applyScale {
 		r, err := applyScaleOne(ctx, c, n)
 		if err != nil {
-			return fmt.Errorf("N=%d: %w", n, err)
+			return fmt.Errorf("at %d builds: %w", n, err)
 		}
 		rows = append(rows, r)
 		fmt.Fprintf(os.Stderr, "apply at scale N=%d: %s, %s per deletion, %d requests, peak RSS %s\n",

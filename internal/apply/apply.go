@@ -461,12 +461,6 @@ func (a *run) markGone(digest string) {
 	a.mu.Unlock()
 }
 
-func (a *run) isGone(digest string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.gone[digest]
-}
-
 func (a *run) refused() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
