@@ -13,6 +13,7 @@ import (
 
 	"github.com/regprune/regprune/internal/apply"
 	"github.com/regprune/regprune/internal/inventory"
+	"github.com/regprune/regprune/internal/journal"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/policy"
 	"github.com/regprune/regprune/internal/registry"
@@ -37,6 +38,9 @@ type Options struct {
 	Shard  Shard
 	Logger *slog.Logger
 	Now    time.Time
+	// Journal, if set, records each deletion of Apply before it is sent,
+	// and lets Plan finish the work of interrupted runs (see journal.go).
+	Journal *journal.Journal
 }
 
 func (o *Options) defaults() {
@@ -103,6 +107,13 @@ func planOne(ctx context.Context, t Target, write bool, o Options) (plan.Reposit
 func Apply(ctx context.Context, p *plan.Plan, o Options) {
 	o.defaults()
 	p.Mode = "apply"
+	jr, err := startJournal(ctx, p, o)
+	if err != nil {
+		o.Logger.Error("journal: nothing deleted", "err", err)
+		journalSkip(p, err)
+		p.Recount()
+		return
+	}
 	forEach(len(p.Repositories), o.Parallel, func(i int) {
 		r := &p.Repositories[i]
 		if r.Error != "" {
@@ -116,7 +127,11 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 		}
 		repo, err := o.Client.Open(ctx, r.Repository, true)
 		if err == nil {
-			err = apply.Repository(ctx, repo, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger})
+			var t apply.Target = repo
+			if jr != nil {
+				t = jr.wrap(repo, r)
+			}
+			err = apply.Repository(ctx, t, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger})
 		}
 		if err != nil {
 			o.Logger.Error("apply failed; nothing more deleted in it", "repository", r.Repository, "err", err)
@@ -127,6 +142,7 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 		}
 	})
 	p.Recount()
+	jr.finish(ctx, p)
 }
 
 // skipPending marks every item of r that has work and no result skipped.

@@ -119,6 +119,10 @@ type Plan struct {
 	Repositories     []Repository `json:"repositories"`
 	ReclaimableBytes int64        `json:"reclaimable_bytes"`
 	Summary          Totals       `json:"summary"`
+
+	// RunID names an apply run in the journal; "" for a plan, and for an
+	// apply without a journal (nothing of it can be restored).
+	RunID string `json:"run_id,omitempty"`
 }
 
 // Failed returns the plan of a repository that could not be read: nothing

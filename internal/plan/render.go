@@ -89,6 +89,11 @@ func renderTable(w io.Writer, p *Plan) error {
 		t.Repositories, t.Failed, t.Images, t.Keep, t.Delete, t.Untag, HumanBytes(t.ReclaimableBytes))
 	if apply {
 		fmt.Fprintf(w, "result: %d deleted, %d untagged, %d skipped, %d failed\n", t.Deleted, t.Untagged, t.Skipped, t.FailedItems)
+		if p.RunID != "" {
+			fmt.Fprintf(w, "run id: %s (until the registry's garbage collector runs: regprune restore %s)\n", p.RunID, p.RunID)
+		} else {
+			fmt.Fprintln(w, "journal: off; nothing this run deleted can be restored")
+		}
 	}
 	return nil
 }
