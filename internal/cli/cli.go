@@ -94,6 +94,7 @@ DELETE; 'apply' runs the same steps, re-checks each target, then deletes.`,
 	pf.CountVarP(&g.verbose, "verbose", "v", "log progress to stderr (-v info, -vv debug)")
 
 	root.AddCommand(newPlanCmd(env, g, false), newPlanCmd(env, g, true), newValidateCmd(env), newVersionCmd(env), newDemoCmd(env, g))
+	root.AddCommand(newRunsCmd(env), newRestoreCmd(env, g))
 	return root
 }
 

@@ -22,6 +22,7 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 		planFile string
 		cf       cacheFlags
 		shard    string
+		jf       journalFlags
 	)
 	use, short := "plan REPOSITORY... [rules] | -f policy.yaml", "Decide what to delete and why; delete nothing"
 	if write {
@@ -39,6 +40,9 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 				return err
 			}
 			if err := checkFormat(output); err != nil {
+				return err
+			}
+			if err := jf.check(); err != nil {
 				return err
 			}
 			sh, shErr := engine.ParseShard(shard, env.Getenv)
@@ -108,6 +112,21 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 			if planFile == "" {
 				opts.Cache = cf.open(env, log)
 			}
+			if write {
+				j, err := jf.openWrite(ctx, env)
+				if err != nil {
+					return err
+				}
+				if j == nil {
+					fmt.Fprintln(env.Stderr, "warning: --no-journal: nothing this run deletes can be restored")
+				} else {
+					defer j.Close()
+				}
+				opts.Journal = j
+			} else if j := jf.openRead(ctx, env, log); j != nil {
+				defer j.Close()
+				opts.Journal = j
+			}
 			if cfg != nil {
 				t, unmatched, err := engine.Discover(ctx, opts.Client, cfg)
 				if err != nil {
@@ -139,6 +158,7 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json (json goes to stdout alone)")
 	cmd.Flags().StringVarP(&file, "file", "f", "", "policy file (see docs/policy.md)")
 	cf.add(cmd)
+	jf.add(cmd, write)
 	cmd.Flags().StringVar(&shard, "shard", "", "take only share I of N of the repositories (stable hash of the name): I/N, or /N to read I from $"+engine.JobIndexEnv)
 	if write {
 		cmd.Flags().StringVar(&planFile, "plan", "", "apply a plan saved with 'regprune plan -o json'")

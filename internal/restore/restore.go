@@ -214,6 +214,9 @@ func build(entries []journal.Entry, digest string) Repository {
 			if len(e.Manifest) > 0 {
 				m.body = e.Manifest
 			}
+			if e.Subject != "" {
+				m.subject = e.Subject // a cosign signature names it by tag only
+			}
 			for _, t := range e.Tags {
 				addTag(t, e.Digest, e.ID, false)
 			}
@@ -313,7 +316,7 @@ func parse(m *Manifest) {
 	for _, c := range b.Manifests {
 		m.children = append(m.children, c.Digest)
 	}
-	if b.Subject != nil {
+	if b.Subject != nil && b.Subject.Digest != "" {
 		m.subject = b.Subject.Digest
 	}
 }
