@@ -311,6 +311,9 @@ func (j *Journal) Record(ctx context.Context, e Entry) (int64, error) {
 	if e.Time.IsZero() {
 		e.Time = j.now()
 	}
+	if e.Size == 0 && e.Kind == KindManifest {
+		e.Size = int64(len(e.Manifest))
+	}
 	tags, err := json.Marshal(nonNil(e.Tags))
 	if err != nil {
 		return 0, err

@@ -1,0 +1,193 @@
+package engine_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/regprune/regprune/internal/engine"
+	"github.com/regprune/regprune/internal/journal"
+	"github.com/regprune/regprune/internal/plan"
+	"github.com/regprune/regprune/internal/registry"
+	"github.com/regprune/regprune/internal/registrytest"
+)
+
+// deleteWatcher is a reverse proxy in front of the registry that, for
+// each DELETE, checks that the journal already holds its entry (written
+// ahead), forwards it, records what the registry accepted, and cancels
+// the run after k accepted DELETEs.
+type deleteWatcher struct {
+	rp     *httputil.ReverseProxy
+	j      *journal.Journal
+	k      int
+	cancel context.CancelFunc
+	t      *testing.T
+
+	mu        sync.Mutex
+	accepted  map[string]bool // ref -> the registry answered 2xx
+	unwritten []string        // DELETEs that arrived before their entry
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
+
+func (w *deleteWatcher) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodDelete {
+		w.rp.ServeHTTP(rw, r)
+		return
+	}
+	_, ref, _ := strings.Cut(r.URL.Path, "/manifests/")
+	if !w.journaled(r.Context(), ref) {
+		w.mu.Lock()
+		w.unwritten = append(w.unwritten, ref)
+		w.mu.Unlock()
+	}
+	rec := &statusRecorder{ResponseWriter: rw, status: http.StatusOK}
+	w.rp.ServeHTTP(rec, r)
+	if rec.status/100 == 2 {
+		w.mu.Lock()
+		w.accepted[ref] = true
+		if len(w.accepted) == w.k {
+			w.cancel()
+		}
+		w.mu.Unlock()
+	}
+}
+
+// journaled reports whether some run has a pending entry for ref.
+func (w *deleteWatcher) journaled(ctx context.Context, ref string) bool {
+	runs, err := w.j.Runs(ctx)
+	if err != nil {
+		w.t.Error(err)
+		return false
+	}
+	for _, run := range runs {
+		es, err := w.j.Entries(ctx, run.ID, journal.Filter{})
+		if err != nil {
+			w.t.Error(err)
+			return false
+		}
+		for _, e := range es {
+			if (e.Kind == journal.KindTag && e.Tag == ref || e.Kind == journal.KindManifest && e.Digest == ref) && e.Result == journal.ResultPending {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// An apply cancelled after K DELETEs: every DELETE the registry accepted
+// is in the journal, as deleted, and was there before it was sent.
+func TestJournalCancelledApply(t *testing.T) {
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	const repo = "ci/app"
+	if _, err := reg.SeedCI(ctx, repo, 24, t0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	j, err := journal.Open(ctx, filepath.Join(t.TempDir(), "journal.db"), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	target, err := url.Parse(reg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	const k = 30 // 23 tag DELETEs, then 7 of the 23 digest DELETEs
+	w := &deleteWatcher{rp: httputil.NewSingleHostReverseProxy(target), j: j, k: k, cancel: cancel, t: t, accepted: map[string]bool{}}
+	srv := httptest.NewServer(w)
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+
+	o := engine.Options{Client: registry.New(registry.Options{Concurrency: 4}), Now: t0.Add(30 * 24 * time.Hour), Journal: j}
+	pl := engine.Plan(ctx, []engine.Target{{Repository: host + "/" + repo, Policy: keepTag("latest")}}, true, o)
+	if pl.Repositories[0].Error != "" {
+		t.Fatal(pl.Repositories[0].Error)
+	}
+	engine.Apply(runCtx, pl, o)
+	if runCtx.Err() == nil {
+		t.Fatal("the run was not cancelled")
+	}
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.unwritten) > 0 {
+		t.Errorf("DELETEs sent before their journal entry: %v", w.unwritten)
+	}
+	es, err := j.Entries(ctx, pl.RunID, journal.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := map[string]string{}
+	for _, e := range es {
+		ref := e.Digest
+		if e.Kind == journal.KindTag {
+			ref = e.Tag
+		}
+		recorded[ref] = e.Result
+	}
+	for ref := range w.accepted {
+		if recorded[ref] != journal.ResultDeleted {
+			t.Errorf("the registry deleted %s; the journal says %q", ref, recorded[ref])
+		}
+	}
+	for ref, res := range recorded {
+		if res == journal.ResultDeleted && !w.accepted[ref] {
+			t.Errorf("the journal says %s was deleted; the registry never accepted it", ref)
+		}
+		if res == journal.ResultPending {
+			t.Errorf("%s still pending after the run", ref)
+		}
+	}
+	deleted, skipped := 0, 0
+	for _, it := range pl.Repositories[0].Items {
+		switch it.Result {
+		case plan.ResultDeleted:
+			deleted++
+		case plan.ResultSkipped:
+			skipped++
+		}
+	}
+	if len(w.accepted) < k || skipped == 0 {
+		t.Errorf("%d DELETEs accepted, %d items skipped: the run was not cut short", len(w.accepted), skipped)
+	}
+	t.Logf("%d DELETEs accepted, %d journal entries, %d items deleted, %d skipped", len(w.accepted), len(es), deleted, skipped)
+}
+
+// A journal that cannot be written stops apply before any DELETE.
+func TestJournalFailClosed(t *testing.T) {
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	const repo = "ci/closed"
+	if _, err := reg.SeedCI(ctx, repo, 3, t0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	j, err := journal.Open(ctx, filepath.Join(t.TempDir(), "journal.db"), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Close() // every write now fails
+	o := engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour), Journal: j}
+	pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}, true, o)
+	engine.Apply(ctx, pl, o)
+	if pl.Summary.Deleted != 0 || pl.Summary.Untagged != 0 || pl.Summary.Skipped == 0 {
+		t.Fatalf("summary %+v: want nothing deleted", pl.Summary)
+	}
+	if got := tags(t, reg, repo); len(got) != 4 {
+		t.Fatalf("tags %v after a failed journal", got)
+	}
+}
