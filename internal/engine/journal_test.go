@@ -7,6 +7,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -189,5 +190,83 @@ func TestJournalFailClosed(t *testing.T) {
 	}
 	if got := tags(t, reg, repo); len(got) != 4 {
 		t.Fatalf("tags %v after a failed journal", got)
+	}
+}
+
+// An earlier run deleted an image and was interrupted before its
+// signature (the subject went first, as an older order allowed, or its
+// signature DELETE failed): the signature stays as an orphan. A re-run
+// with the journal deletes it, and only it: an orphan signature whose
+// subject someone else deleted stays, and without a journal both stay.
+func TestJournalFinishesInterruptedRun(t *testing.T) {
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	const repo = "ci/finish"
+	ds, err := reg.SeedCI(ctx, repo, 3, t0, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, theirs := ds[0].String(), ds[1].String()
+	oursSig := gSign(t, reg, repo, ours, "sig")
+	theirsSig := gSign(t, reg, repo, theirs, "sig")
+	j, err := journal.Open(ctx, filepath.Join(t.TempDir(), "journal.db"), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+
+	// The interrupted run: journaled, it deleted the tag and digest of
+	// ours. Someone else deleted theirs, unjournaled.
+	rp, err := registry.New(registry.Options{}).Open(ctx, reg.Ref(repo), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := journal.NewRunID(t0)
+	if err := j.BeginRun(ctx, run, "apply", t0); err != nil {
+		t.Fatal(err)
+	}
+	body, _, err := rp.GetManifest(ctx, ours)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := j.Record(ctx, journal.Entry{RunID: run, Repository: reg.Ref(repo), Kind: journal.KindManifest, Digest: ours, Manifest: body, Tags: []string{"1001"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{"1001", ours, "1002", theirs} {
+		if err := rp.Delete(ctx, ref); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Finish(ctx, id, journal.ResultDeleted, ""); err != nil {
+		t.Fatal(err)
+	}
+
+	target := []engine.Target{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}
+	o := opts(reg)
+	pl := engine.Plan(ctx, target, false, o)
+	gWant(t, pl, plan.ActionKeep, "", oursSig, theirsSig) // no journal: both stay
+
+	o.Journal = j
+	pl = engine.Plan(ctx, target, true, o)
+	gWant(t, pl, plan.ActionDelete, plan.KindSignature, oursSig)
+	gWant(t, pl, plan.ActionKeep, "", theirsSig)
+	if it := gItem(t, pl, oursSig); it.Subject != ours || !strings.Contains(strings.Join(it.Reasons, " "), run) {
+		t.Errorf("item %+v: want subject %s and the run %s in its reason", it, ours, run)
+	}
+	if s := pl.Repositories[0].Summary; s.DeleteManifests != 1 || s.ReclaimableBytes == 0 {
+		t.Errorf("summary %+v", s)
+	}
+	engine.Apply(ctx, pl, o)
+	if it := gItem(t, pl, oursSig); it.Result != plan.ResultDeleted {
+		t.Fatalf("signature %s: %s (%s)", oursSig, it.Result, it.ResultReason)
+	}
+	if gExists(t, reg, repo, oursSig) || !gExists(t, reg, repo, theirsSig) {
+		t.Fatal("want our orphan signature gone and theirs kept")
+	}
+	want := []string{"latest", registrytest.SignatureTag(gHash(t, theirs), "sig")}
+	slices.Sort(want)
+	if got := tags(t, reg, repo); !slices.Equal(got, want) {
+		t.Errorf("tags %v, want %v", got, want)
 	}
 }
