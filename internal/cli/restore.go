@@ -108,11 +108,18 @@ func restoreExit(p *restore.Plan) error {
 		return nil
 	}
 	s := p.Summary
-	if errors.Is(err, restore.ErrUnrecoverable) || s.Pushed+s.Tagged > 0 || p.DryRun {
-		return fmt.Errorf("%w: %w", engine.ErrPartial, err)
+	if errors.Is(err, restore.ErrUnrecoverable) || s.Pushed+s.Tagged > 0 || (p.DryRun && s.FailedRepos < s.Repositories) {
+		return partial{err}
 	}
 	return err
 }
+
+// partial is a restore error that exits 3 (engine.ErrPartial) without
+// engine's wording about deletions.
+type partial struct{ error }
+
+func (p partial) Is(target error) bool { return target == engine.ErrPartial }
+func (p partial) Unwrap() error        { return p.error }
 
 func validDigest(d string) bool {
 	hexpart, ok := strings.CutPrefix(d, "sha256:")

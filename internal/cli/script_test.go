@@ -25,6 +25,8 @@ package cli_test
 //	               to stdout (for the stdout command); none when the
 //	               registry no longer knows REPO.
 //	envsubst F...  replace $VAR in files with the script's environment.
+//	runid          set $RUN to the run id the last stdout names ("run id: X").
+//	gc             run the registry's garbage collector.
 
 import (
 	"bytes"
@@ -92,6 +94,8 @@ func TestScripts(t *testing.T) {
 			"jsonvalid": cmdJSONValid,
 			"tags":      cmdTags,
 			"envsubst":  cmdEnvsubst,
+			"runid":     cmdRunID,
+			"gc":        cmdGC,
 		},
 	})
 }
@@ -118,6 +122,8 @@ func setupScript(e *testscript.Env) error {
 	e.Setenv("REGISTRY", reg.Host)
 	e.Setenv("PROXY", proxy.Host)
 	e.Setenv(exitFileVar, filepath.Join(e.WorkDir, ".regprune-exit"))
+	// The journal of deletions lives in the script's own directory.
+	e.Setenv("XDG_STATE_HOME", filepath.Join(e.WorkDir, ".state"))
 	// A race-enabled binary sleeps 1 s at exit by default; each exec is one.
 	e.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	e.Values[registryKey{}] = reg
@@ -251,4 +257,28 @@ func TestOneJSONValue(t *testing.T) {
 			t.Errorf("oneJSONValue(%q) = %v, want ok=%v", in, err, ok)
 		}
 	}
+}
+
+// runid: set $RUN to the run id of the last apply's table ("run id: X").
+func cmdRunID(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: runid")
+	}
+	for _, line := range strings.Split(ts.ReadFile("stdout"), "\n") {
+		if rest, ok := strings.CutPrefix(line, "run id: "); ok {
+			id, _, _ := strings.Cut(rest, " ")
+			ts.Setenv("RUN", id)
+			return
+		}
+	}
+	ts.Fatalf("no run id in the last stdout")
+}
+
+// gc: run the registry's garbage collector (no request may be in flight).
+func cmdGC(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: gc")
+	}
+	_, err := ts.Value(registryKey{}).(*registrytest.Registry).GC(context.Background())
+	ts.Check(err)
 }
