@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
@@ -68,6 +69,11 @@ type Journal struct {
 	db   *sql.DB
 	path string
 	now  func() time.Time
+
+	ops       chan writeOp // to the writer (nil when read-only)
+	closing   chan struct{}
+	stopped   chan struct{}
+	closeOnce sync.Once
 }
 
 // Options configures Open.
@@ -131,7 +137,7 @@ func Open(ctx context.Context, path string, o Options) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal %s: %w", path, err)
 	}
-	j := &Journal{db: db, path: abs, now: o.Now}
+	j := &Journal{db: db, path: abs, now: o.Now, closing: make(chan struct{})}
 	if o.ReadOnly {
 		var v int
 		if err := db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v); err != nil {
@@ -148,14 +154,24 @@ func Open(ctx context.Context, path string, o Options) (*Journal, error) {
 		db.Close()
 		return nil, fmt.Errorf("journal %s: %w", path, err)
 	}
+	j.ops, j.stopped = make(chan writeOp), make(chan struct{})
+	go j.writer()
 	return j, nil
 }
 
 // Path is the journal's file.
 func (j *Journal) Path() string { return j.path }
 
-// Close closes the journal.
-func (j *Journal) Close() error { return j.db.Close() }
+// Close stops the writer and closes the journal. Writes after Close fail.
+func (j *Journal) Close() error {
+	j.closeOnce.Do(func() {
+		close(j.closing)
+		if j.ops != nil {
+			<-j.stopped
+		}
+	})
+	return j.db.Close()
+}
 
 // migrations[i] brings the schema from version i to i+1. Append only:
 // never edit a released migration.
@@ -298,9 +314,11 @@ func RegistryOf(repository string) string {
 	return host
 }
 
-// Record writes e (Result pending) and its manifest in one transaction,
-// committed before it returns: the write-ahead entry of a DELETE. It
-// returns the entry's id for Finish.
+// Record writes e (Result pending) and its manifest, committed to disk
+// (fsync) before it returns: the write-ahead entry of a DELETE. It returns
+// the entry's id for Finish. Records and results that arrive while another
+// commit is under way share the next one (group commit), so concurrent
+// deletes pay for one fsync between them.
 func (j *Journal) Record(ctx context.Context, e Entry) (int64, error) {
 	if e.RunID == "" || e.Repository == "" || e.Digest == "" {
 		return 0, errors.New("journal: entry without run, repository or digest")
@@ -318,43 +336,118 @@ func (j *Journal) Record(ctx context.Context, e Entry) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	tx, err := j.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("journal: %w", err)
-	}
-	defer tx.Rollback()
-	if len(e.Manifest) > 0 {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO manifests (digest, media_type, body) VALUES (?, ?, ?)`,
-			e.Digest, e.MediaType, e.Manifest); err != nil {
-			return 0, fmt.Errorf("journal: %w", err)
+	var id int64
+	err = j.write(ctx, func(tx *sql.Tx) error {
+		if len(e.Manifest) > 0 {
+			if _, err := tx.Exec(`INSERT OR IGNORE INTO manifests (digest, media_type, body) VALUES (?, ?, ?)`,
+				e.Digest, e.MediaType, e.Manifest); err != nil {
+				return err
+			}
 		}
-	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO entries
-		(run_id, time, registry, repository, kind, tag, digest, media_type, size, tags, item_kind, parent, subject, reason, result)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.RunID, e.Time.UTC().Format(timeFormat), e.Registry, e.Repository, e.Kind, e.Tag, e.Digest, e.MediaType,
-		e.Size, string(tags), e.ItemKind, e.Parent, e.Subject, e.Reason, ResultPending)
+		res, err := tx.Exec(`INSERT INTO entries
+			(run_id, time, registry, repository, kind, tag, digest, media_type, size, tags, item_kind, parent, subject, reason, result)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			e.RunID, e.Time.UTC().Format(timeFormat), e.Registry, e.Repository, e.Kind, e.Tag, e.Digest, e.MediaType,
+			e.Size, string(tags), e.ItemKind, e.Parent, e.Subject, e.Reason, ResultPending)
+		if err != nil {
+			return err
+		}
+		id, err = res.LastInsertId()
+		return err
+	})
 	if err != nil {
-		return 0, fmt.Errorf("journal: %w", err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return 0, fmt.Errorf("journal: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("journal: %w", err)
 	}
 	return id, nil
 }
 
-// Finish records the result of entry id.
+// Finish records the result of entry id, committed before it returns.
 func (j *Journal) Finish(ctx context.Context, id int64, result, detail string) error {
-	_, err := j.db.ExecContext(ctx, `UPDATE entries SET result = ?, result_detail = ?, result_time = ? WHERE id = ?`,
-		result, detail, j.now().UTC().Format(timeFormat), id)
+	t := j.now().UTC().Format(timeFormat)
+	err := j.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`UPDATE entries SET result = ?, result_detail = ?, result_time = ? WHERE id = ?`, result, detail, t, id)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	return nil
+}
+
+// errClosed is the answer to a write after Close.
+var errClosed = errors.New("journal closed")
+
+// maxBatch bounds the writes of one group commit.
+const maxBatch = 256
+
+type writeOp struct {
+	fn   func(*sql.Tx) error
+	done chan error
+}
+
+// write runs fn in a transaction of the writer and waits until it is
+// committed. It waits even when ctx is cancelled: the caller must know
+// whether its entry is on disk.
+func (j *Journal) write(_ context.Context, fn func(*sql.Tx) error) error {
+	if j.ops == nil {
+		return errors.New("opened read-only")
+	}
+	op := writeOp{fn: fn, done: make(chan error, 1)}
+	select {
+	case j.ops <- op:
+	case <-j.closing:
+		return errClosed
+	}
+	return <-op.done
+}
+
+// writer commits the queued writes, as many as are waiting in one
+// transaction. A transaction that fails is retried one write at a time,
+// so that one bad write fails alone.
+func (j *Journal) writer() {
+	defer close(j.stopped)
+	for {
+		var batch []writeOp
+		select {
+		case op := <-j.ops:
+			batch = append(batch, op)
+		case <-j.closing:
+			return
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case op := <-j.ops:
+				batch = append(batch, op)
+			default:
+				break more
+			}
+		}
+		err := j.commit(batch)
+		if err == nil || len(batch) == 1 {
+			for _, op := range batch {
+				op.done <- err
+			}
+			continue
+		}
+		for _, op := range batch {
+			op.done <- j.commit([]writeOp{op})
+		}
+	}
+}
+
+func (j *Journal) commit(batch []writeOp) error {
+	tx, err := j.db.Begin() // BEGIN IMMEDIATE (_txlock); waits busy_timeout for another process
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, op := range batch {
+		if err := op.fn(tx); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // MarkRestored records that entry id was pushed back.
