@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regprune/regprune/internal/cache"
 	"github.com/regprune/regprune/internal/engine"
 	"github.com/regprune/regprune/internal/journal"
 	"github.com/regprune/regprune/internal/plan"
@@ -268,5 +269,58 @@ func TestJournalFinishesInterruptedRun(t *testing.T) {
 	slices.Sort(want)
 	if got := tags(t, reg, repo); !slices.Equal(got, want) {
 		t.Errorf("tags %v, want %v", got, want)
+	}
+}
+
+// The journal's manifests come from the inventory cache when it has them
+// (no extra request), else from one GET by digest per deleted manifest.
+func TestJournalManifestReads(t *testing.T) {
+	ctx := context.Background()
+	for _, cached := range []bool{true, false} {
+		t.Run(map[bool]string{true: "cache", false: "no-cache"}[cached], func(t *testing.T) {
+			reg := registrytest.New(t, registrytest.Options{})
+			const repo = "ci/reads"
+			if _, err := reg.SeedCI(ctx, repo, 6, t0, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{})
+			j, err := journal.Open(ctx, filepath.Join(t.TempDir(), "journal.db"), journal.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.Close()
+			o := opts(reg)
+			if cached {
+				c, err := cache.Open(t.TempDir(), cache.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				o.Cache = c
+			}
+			target := []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}
+			pl := engine.Plan(ctx, target, true, o)
+			planned := proxy.Counts().ManifestGET
+			proxy.Reset()
+			o.Journal = j
+			engine.Apply(ctx, pl, o)
+			gets := proxy.Counts().ManifestGET
+			want := 0
+			if !cached {
+				want = pl.Summary.Deleted // 5
+			}
+			if pl.Summary.Deleted != 5 || gets != want {
+				t.Fatalf("%d deleted; apply sent %d manifest GETs, want %d (plan sent %d)", pl.Summary.Deleted, gets, want, planned)
+			}
+			es, err := j.Entries(ctx, pl.RunID, journal.Filter{WithManifests: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range es {
+				if e.Kind == journal.KindManifest && registry.Sha256(e.Manifest) != e.Digest {
+					t.Errorf("entry %s without its manifest", e.Digest)
+				}
+			}
+			t.Logf("apply: %d manifest GETs for the journal, %d entries", gets, len(es))
+		})
 	}
 }
