@@ -75,7 +75,11 @@ it, restores the rest, and exits 3.`,
 			o := restore.Options{Client: g.client(env, log), Journal: j, Logger: log}
 			p, err := restore.Build(ctx, args[0], restore.Filter{Repository: repository, Digest: digest}, o)
 			if errors.Is(err, restore.ErrNothing) {
-				return usagef("%v", err)
+				if repository != "" || digest != "" {
+					return usagef("%v", err)
+				}
+				_, err := fmt.Fprintf(env.Stdout, "%v: nothing to restore\n", err)
+				return err
 			}
 			if err != nil {
 				return err

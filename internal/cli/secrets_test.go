@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -83,6 +84,22 @@ func TestNoSecretInOutputLogsOrFiles(t *testing.T) {
 	}
 	if got, err := reg.Tags(ctx, "ci/app"); err != nil || len(got) != 1 {
 		t.Fatalf("tags after apply %v %v: the runs did not do their job", got, err)
+	}
+	// The journal (under HOME) is among the files scanned below, and
+	// restore pushes with the same credentials.
+	if _, err := os.Stat(filepath.Join(dir, "home", ".local", "state", "regprune", "journal.db")); err != nil {
+		t.Fatalf("no journal: %v", err)
+	}
+	out, err = run(password, "runs", "-o", "json")
+	var runs []struct {
+		ID      string
+		Deleted int `json:"manifests_deleted"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &runs) != nil || len(runs) != 2 || runs[1].Deleted == 0 {
+		t.Fatalf("runs: %v\n%s", err, out)
+	}
+	if _, err := run(password, "restore", runs[1].ID, "--yes", "-vv"); err != nil {
+		t.Fatalf("restore: %v", err)
 	}
 
 	secrets := rec.Credentials()

@@ -49,7 +49,7 @@ var ErrUnrecoverable = errors.New("some images cannot be restored: their blobs a
 var ErrFailed = errors.New("some manifests or tags could not be pushed")
 
 // ErrNothing means the run has nothing to restore under the filters.
-var ErrNothing = errors.New("nothing to restore")
+var ErrNothing = errors.New("nothing was deleted")
 
 // Options configures Build and Apply.
 type Options struct {
