@@ -80,7 +80,7 @@ func renderTable(w io.Writer, p *Plan) error {
 		fmt.Fprintf(w, "  %d images: keep %d, delete %d, untag %d; %d manifests to delete; frees %s\n",
 			s.Images, s.Keep, s.Delete, s.Untag, s.DeleteManifests, HumanBytes(s.ReclaimableBytes))
 		if apply {
-			fmt.Fprintf(w, "  result: %d deleted, %d untagged, %d skipped, %d failed\n", s.Deleted, s.Untagged, s.Skipped, s.Failed)
+			fmt.Fprintf(w, "  result: %d deleted, %d untagged, %d skipped, %d failed; %s\n", s.Deleted, s.Untagged, s.Skipped, s.Failed, freedText(s.FreedBytes, s.Deleted, s.DeleteManifests))
 		}
 		fmt.Fprintln(w)
 	}
@@ -88,9 +88,21 @@ func renderTable(w io.Writer, p *Plan) error {
 	fmt.Fprintf(w, "total: %d repositories (%d failed), %d images: keep %d, delete %d, untag %d; frees %s\n",
 		t.Repositories, t.Failed, t.Images, t.Keep, t.Delete, t.Untag, HumanBytes(t.ReclaimableBytes))
 	if apply {
-		fmt.Fprintf(w, "result: %d deleted, %d untagged, %d skipped, %d failed\n", t.Deleted, t.Untagged, t.Skipped, t.FailedItems)
+		fmt.Fprintf(w, "result: %d deleted, %d untagged, %d skipped, %d failed; %s\n", t.Deleted, t.Untagged, t.Skipped, t.FailedItems, freedText(t.FreedBytes, t.Deleted, t.DeleteManifests))
 	}
 	return nil
+}
+
+// freedText says what an apply let the garbage collector reclaim, and
+// claims nothing when no deletion succeeded.
+func freedText(freed *int64, deleted, planned int) string {
+	switch {
+	case freed == nil || deleted == 0:
+		return "nothing freed"
+	case deleted < planned:
+		return "freed at least " + HumanBytes(*freed) + " (not every planned deletion was done)"
+	}
+	return "freed " + HumanBytes(*freed) + " once the registry's garbage collector runs"
 }
 
 func tagList(tags []string) string {
