@@ -35,24 +35,56 @@ func item(t *testing.T, r plan.Repository, digest string) plan.Item {
 	return plan.Item{}
 }
 
-// A digest shared by a kept tag and a stale tag: the kept tag survives,
-// only the stale tag goes, and the image stays pullable.
-func TestSharedDigestKeepsKeptTag(t *testing.T) {
+// A digest shared by a kept tag and another tag: the image is the unit,
+// so both tags stay, and no DELETE is sent. With the untag_unkept opt-in
+// the other tag goes where the registry can delete a tag alone (v3); on
+// distribution 2.x, which cannot, the untag is skipped with the reason
+// and the image keeps both tags. Either way the image pulls after GC.
+func TestSharedDigestKeepsKeptTag(t *testing.T) { onBackends(t, testSharedDigestKeepsKeptTag) }
+
+func testSharedDigestKeepsKeptTag(t *testing.T, newReg newRegistry) {
 	ctx := context.Background()
-	reg := registrytest.New(t, registrytest.Options{})
+	reg := newReg(t, registrytest.Options{})
 	const repo = "app"
 	shared := push(t, reg, repo, t0, "1001", "stable")
 	push(t, reg, repo, t0.Add(time.Hour), "1002", "latest")
 	pl := run(t, reg, repo, keepTag("latest", "stable"))
-	if got := tags(t, reg, repo); !slices.Equal(got, []string{"latest", "stable"}) {
-		t.Fatalf("tags = %v, want [latest stable]", got)
+	if got := tags(t, reg, repo); !slices.Equal(got, []string{"1001", "1002", "latest", "stable"}) {
+		t.Fatalf("tags = %v, want every tag of the kept images", got)
 	}
 	it := item(t, pl.Repositories[0], shared)
-	if it.Action != plan.ActionKeep || it.Result != plan.ResultUntagged || !slices.Equal(it.Untag, []string{"1001"}) {
+	if it.Action != plan.ActionKeep || it.Result != "" || len(it.Untag) != 0 {
 		t.Fatalf("shared item = %+v", it)
 	}
-	if err := reg.Pullable(ctx, repo+":stable"); err != nil {
+
+	p := keepTag("latest", "stable")
+	p.UntagUnkept = true
+	pl = run(t, reg, repo, p)
+	it = item(t, pl.Repositories[0], shared)
+	want := []string{"latest", "stable"}
+	switch reg.Flavour {
+	case registrytest.FlavourV3:
+		if it.Result != plan.ResultUntagged || !slices.Equal(it.Untag, []string{"1001"}) {
+			t.Fatalf("with untag_unkept: shared item = %+v", it)
+		}
+	default:
+		// No image is deleted, so there is no tag to probe with: the
+		// untags are skipped, not tried on a kept image.
+		if it.Result != plan.ResultSkipped {
+			t.Fatalf("with untag_unkept on %s: shared item = %+v, want skipped", reg.Flavour, it)
+		}
+		want = []string{"1001", "1002", "latest", "stable"}
+	}
+	if got := tags(t, reg, repo); !slices.Equal(got, want) {
+		t.Fatalf("with untag_unkept: tags = %v, want %v", got, want)
+	}
+	if _, err := reg.GC(ctx); err != nil {
 		t.Fatal(err)
+	}
+	for _, ref := range []string{":stable", ":latest", "@" + shared} {
+		if err := reg.Pullable(ctx, repo+ref); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -97,9 +129,11 @@ func TestOlderThan(t *testing.T) {
 
 // A registry with delete disabled: a clear message, nothing retried,
 // nothing deleted, and the run classifies as "nothing could be done".
-func TestDeleteDisabled(t *testing.T) {
+func TestDeleteDisabled(t *testing.T) { onBackends(t, testDeleteDisabled) }
+
+func testDeleteDisabled(t *testing.T, newReg newRegistry) {
 	ctx := context.Background()
-	reg := registrytest.New(t, registrytest.Options{DeleteDisabled: true})
+	reg := newReg(t, registrytest.Options{DeleteDisabled: true})
 	const repo = "app"
 	if _, err := reg.SeedCI(ctx, repo, 3, t0, time.Hour); err != nil {
 		t.Fatal(err)
