@@ -362,6 +362,23 @@ func (g GCResult) Freed() int64 { return g.BytesBefore - g.BytesAfter }
 // indexes. The caller guarantees that the registry is idle: no request may
 // be in flight while GC runs.
 func (r *Registry) GC(ctx context.Context) (GCResult, error) {
+	return r.gc(ctx, r.dist2 == nil)
+}
+
+// GCKeepUntagged runs the garbage collector without --delete-untagged on
+// either flavour: untagged manifests and what they reference stay.
+func (r *Registry) GCKeepUntagged(ctx context.Context) (GCResult, error) {
+	return r.gc(ctx, false)
+}
+
+// GCDeleteUntagged runs the garbage collector with --delete-untagged on
+// either flavour (on distribution 2.x it destroys the untagged children
+// of kept indexes).
+func (r *Registry) GCDeleteUntagged(ctx context.Context) (GCResult, error) {
+	return r.gc(ctx, true)
+}
+
+func (r *Registry) gc(ctx context.Context, untagged bool) (GCResult, error) {
 	var res GCResult
 	var err error
 	res.BlobsBefore, res.BytesBefore, err = r.BlobStore()
@@ -369,7 +386,7 @@ func (r *Registry) GC(ctx context.Context) (GCResult, error) {
 		return res, err
 	}
 	if r.dist2 != nil {
-		if err := r.dist2.gc(ctx, false); err != nil {
+		if err := r.dist2.gc(ctx, untagged); err != nil {
 			return res, err
 		}
 		res.BlobsAfter, res.BytesAfter, err = r.BlobStore()
@@ -379,7 +396,7 @@ func (r *Registry) GC(ctx context.Context) (GCResult, error) {
 	if err != nil {
 		return res, err
 	}
-	if err := storage.MarkAndSweep(ctx, r.driver, ns, storage.GCOpts{RemoveUntagged: true, Quiet: true}); err != nil {
+	if err := storage.MarkAndSweep(ctx, r.driver, ns, storage.GCOpts{RemoveUntagged: untagged, Quiet: true}); err != nil {
 		return res, err
 	}
 	res.BlobsAfter, res.BytesAfter, err = r.BlobStore()
