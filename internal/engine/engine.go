@@ -93,6 +93,12 @@ func planOne(ctx context.Context, t Target, write bool, o Options) (plan.Reposit
 	ds := policy.Evaluate(g, t.Policy, o.Now)
 	r := plan.Build(g, ds, t.Policy)
 	r.AgesRead = t.Policy.NeedsAges()
+	if g.ReferrersProbed {
+		r.Capabilities = &plan.Capabilities{Referrers: plan.ReferrersFallback}
+		if g.ReferrersAPI {
+			r.Capabilities.Referrers = plan.ReferrersAPI
+		}
+	}
 	o.Logger.Info("planned", "repository", t.Repository, "images", r.Summary.Images, "delete", r.Summary.Delete,
 		"reclaimable_bytes", r.Summary.ReclaimableBytes, "took", time.Since(start).Round(time.Millisecond))
 	return r, nil

@@ -1,0 +1,71 @@
+package apply
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/regprune/regprune/internal/plan"
+	"github.com/regprune/regprune/internal/registry"
+)
+
+// answerOf is the status and error code of a registry answer, without the
+// path: "400 DIGEST_INVALID".
+func answerOf(err error) string {
+	var e *registry.Error
+	if errors.As(err, &e) {
+		s := fmt.Sprintf("%d %s", e.Status, http.StatusText(e.Status))
+		if e.Code != "" {
+			s = fmt.Sprintf("%d %s", e.Status, e.Code)
+		}
+		return s
+	}
+	return err.Error()
+}
+
+func (a *run) deletesWork() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.digestOK || a.tagDelete == 1
+}
+
+// capabilities records in the plan what the registry showed it can do
+// during this apply, with a note on each refusal: its cause and its fix.
+func (a *run) capabilities() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := a.r.Capabilities
+	if c == nil {
+		c = &plan.Capabilities{}
+		a.r.Capabilities = c
+	}
+	switch a.tagDelete {
+	case 1:
+		c.TagDelete = plan.CapWorks
+	case -1:
+		c.TagDelete = plan.CapRefused
+	default:
+		if c.TagDelete == "" {
+			c.TagDelete = plan.CapUnknown
+		}
+	}
+	switch {
+	case a.noDelete != nil:
+		c.Deletes = plan.CapRefused
+		c.Notes = append(c.Notes, "deletes refused: the registry answered "+answerOf(a.noDelete)+" to a DELETE; "+fixFor(a.noDelete)+"; no further DELETE was sent")
+	case a.digestOK || a.tagDelete == 1:
+		c.Deletes = plan.CapWorks
+	}
+	if a.tagDelete == -1 && a.noDelete == nil {
+		c.Notes = append(c.Notes, "the registry cannot delete a tag alone (it answered "+answerOf(a.tagAnswer)+
+			" to DELETE /manifests/<tag>, as distribution 2.x does): regprune deleted by digest instead, which removes every tag of each deleted image")
+	}
+}
+
+// fixFor says how to let regprune delete after a refusal.
+func fixFor(err error) string {
+	if deniedDelete(err) {
+		return "the credentials need the delete permission on this repository"
+	}
+	return "enable deletes in the registry (distribution: storage.delete.enabled: true, or REGISTRY_STORAGE_DELETE_ENABLED=true)"
+}
