@@ -57,9 +57,14 @@ func testSharedDigestKeepsKeptTag(t *testing.T, newReg newRegistry) {
 		t.Fatalf("shared item = %+v", it)
 	}
 
+	// An old build to delete: its tag is the probe of tag deletes.
+	old := push(t, reg, repo, t0.Add(-time.Hour), "1000")
 	p := keepTag("latest", "stable")
 	p.UntagUnkept = true
 	pl = run(t, reg, repo, p)
+	if it := item(t, pl.Repositories[0], old); it.Result != plan.ResultDeleted {
+		t.Fatalf("old build: %+v", it)
+	}
 	it = item(t, pl.Repositories[0], shared)
 	want := []string{"latest", "stable"}
 	switch reg.Flavour {
@@ -68,8 +73,11 @@ func testSharedDigestKeepsKeptTag(t *testing.T, newReg newRegistry) {
 			t.Fatalf("with untag_unkept: shared item = %+v", it)
 		}
 	default:
-		// No image is deleted, so there is no tag to probe with: the
-		// untags are skipped, not tried on a kept image.
+		// The probe (the old build's tag) answered 400: the old build
+		// went by digest, and the untag is skipped.
+		if c := pl.Repositories[0].Capabilities; c == nil || c.TagDelete != plan.CapRefused || c.Deletes != plan.CapWorks {
+			t.Errorf("capabilities %+v, want tag delete refused, deletes work", c)
+		}
 		if it.Result != plan.ResultSkipped {
 			t.Fatalf("with untag_unkept on %s: shared item = %+v, want skipped", reg.Flavour, it)
 		}
