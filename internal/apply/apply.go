@@ -578,6 +578,9 @@ func (a *run) tagsPhase(jobs []*plan.Item, tagsOf func(*plan.Item) []string, don
 	}
 	if a.tagDelete == 0 && a.ctx.Err() == nil {
 		one(jobs[0])
+		if a.tagDelete == 1 {
+			a.checkProbe(jobs[0])
+		}
 		jobs = jobs[1:]
 	}
 	a.each(jobs, one)

@@ -56,7 +56,9 @@ func (a *run) capabilities() {
 	case a.digestOK || a.tagDelete == 1:
 		c.Deletes = plan.CapWorks
 	}
-	if a.tagDelete == -1 && a.noDelete == nil {
+	if a.tagAnswer == errTagDeleteTakesManifest {
+		c.Notes = append(c.Notes, "the registry removed the whole manifest for DELETE /manifests/<tag> (probed with a tag of an image being deleted): regprune deleted the rest by digest and removed no tag from a kept image")
+	} else if a.tagDelete == -1 && a.noDelete == nil {
 		c.Notes = append(c.Notes, "the registry cannot delete a tag alone (it answered "+answerOf(a.tagAnswer)+
 			" to DELETE /manifests/<tag>, as distribution 2.x does): regprune deleted by digest instead, which removes every tag of each deleted image")
 	}
@@ -68,4 +70,25 @@ func fixFor(err error) string {
 		return "the credentials need the delete permission on this repository"
 	}
 	return "enable deletes in the registry (distribution: storage.delete.enabled: true, or REGISTRY_STORAGE_DELETE_ENABLED=true)"
+}
+
+// errTagDeleteTakesManifest is why tag deletes stop when the probe's
+// manifest went with its tag.
+var errTagDeleteTakesManifest = errors.New("DELETE /manifests/<tag> removed the whole manifest")
+
+// checkProbe runs after the first tag delete succeeded. The probe's tags
+// belong to an image being deleted anyway; if its manifest went with them,
+// the registry deletes manifests, not tags, on DELETE by tag: no further
+// tag is deleted (an untag would destroy a kept image), and the remaining
+// deletions go by digest in their safe order.
+func (a *run) checkProbe(it *plan.Item) {
+	if _, err := a.t.Head(a.req, it.Digest); !errors.Is(err, registry.ErrNotFound) {
+		return
+	}
+	a.markGone(it.Digest)
+	set(it, plan.ResultDeleted, "the registry deleted the manifest with its tag")
+	a.mu.Lock()
+	a.tagDelete, a.tagAnswer, a.digestOK = -1, errTagDeleteTakesManifest, true
+	a.mu.Unlock()
+	a.o.Logger.Warn("the registry deletes the whole manifest for DELETE by tag; deleting by digest from now on and leaving kept images' tags alone", "repository", a.t.Name())
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 )
 
@@ -46,6 +47,7 @@ func (l *listing) run(ctx context.Context, fn func(page []string) error) error {
 	seenURL := map[string]bool{}
 	seen := map[string]bool{}
 	u := l.first
+	var prev []string // the previous page, when the next URL is regprune's own
 	for pages := 1; u != ""; pages++ {
 		if seenURL[u] {
 			return fmt.Errorf("%w: %s: pagination loops at %s", ErrBadResponse, l.what, redactQuery(u))
@@ -69,6 +71,20 @@ func (l *listing) run(ctx context.Context, fn func(page []string) error) error {
 		if err != nil {
 			return fmt.Errorf("%w: %s: %v", ErrBadResponse, l.what, err)
 		}
+		if prev != nil && slices.Equal(entries, prev) {
+			// The same page again for ?last=: the registry ignores last
+			// (distribution 2.x does for tag lists). The listing is
+			// complete only if it ignores n as well: ask for more once.
+			done, err := l.ignoresN(ctx, base, prev)
+			if err != nil {
+				return err
+			}
+			if done {
+				return nil
+			}
+			return fmt.Errorf("%w: %s: the registry ignores ?last= but honours ?n=, so the listing cannot be completed past %d entries", ErrBadResponse, l.what, len(prev))
+		}
+		prev = nil
 		for _, e := range entries {
 			if seen[e] {
 				return fmt.Errorf("%w: %s lists %q twice (page %d): the pages do not add up to one listing", ErrBadResponse, l.what, e, pages)
@@ -88,6 +104,7 @@ func (l *listing) run(ctx context.Context, fn func(page []string) error) error {
 			nu := *base
 			nu.RawQuery = q.Encode()
 			next = nu.String()
+			prev = entries
 		}
 		if err := fn(entries); err != nil {
 			return err
@@ -95,4 +112,27 @@ func (l *listing) run(ctx context.Context, fn func(page []string) error) error {
 		u = next
 	}
 	return nil
+}
+
+// ignoresN asks for the first page with twice the page size: a registry
+// that answers with the same entries again, fewer than asked for, has
+// listed everything it has.
+func (l *listing) ignoresN(ctx context.Context, base *url.URL, page []string) (bool, error) {
+	nu := *base
+	nu.RawQuery = url.Values{"n": {strconv.Itoa(2 * l.n)}}.Encode()
+	resp, err := l.r.do(ctx, http.MethodGet, nu.String(), "application/json")
+	if err != nil {
+		return false, err
+	}
+	var body map[string]json.RawMessage
+	err = json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&body)
+	resp.Body.Close()
+	var entries []string
+	if err == nil && body[l.key] != nil {
+		err = json.Unmarshal(body[l.key], &entries)
+	}
+	if err != nil {
+		return false, fmt.Errorf("%w: %s: %v", ErrBadResponse, l.what, err)
+	}
+	return slices.Equal(entries, page), nil
 }
