@@ -137,18 +137,24 @@ func TestOlderThan(t *testing.T) {
 
 // A registry with delete disabled: a clear message, nothing retried,
 // nothing deleted, and the run classifies as "nothing could be done".
+// The first DELETE of each kind tells (a 405 to a tag delete may also mean
+// "no tag delete", which the spec allows; the first digest delete, sent
+// alone, settles it): 2 DELETEs reach the registry, where 9 went before.
+// The refusal is recorded once per registry with its cause and fix, and no
+// freed bytes are claimed.
 func TestDeleteDisabled(t *testing.T) { onBackends(t, testDeleteDisabled) }
 
 func testDeleteDisabled(t *testing.T, newReg newRegistry) {
 	ctx := context.Background()
 	reg := newReg(t, registrytest.Options{DeleteDisabled: true})
+	proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{})
 	const repo = "app"
-	if _, err := reg.SeedCI(ctx, repo, 3, t0, time.Hour); err != nil {
+	if _, err := reg.SeedCI(ctx, repo, 10, t0, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	client := registry.New(registry.Options{})
 	o := engine.Options{Client: client, Now: t0.Add(24 * time.Hour)}
-	pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}, true, o)
+	pl := engine.Plan(ctx, []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}, true, o)
 	engine.Apply(ctx, pl, o)
 	outcome, err := engine.Result(pl)
 	if outcome != engine.Nothing || !errors.Is(err, engine.ErrNothing) {
@@ -166,8 +172,31 @@ func testDeleteDisabled(t *testing.T, newReg newRegistry) {
 	if s := client.Stats().Snapshot(); s.Retries != 0 {
 		t.Fatalf("retried %d requests; an UNSUPPORTED answer must not be retried", s.Retries)
 	}
-	if got := tags(t, reg, repo); len(got) != 4 {
-		t.Fatalf("tags = %v, want all 4 still there", got)
+	if got := tags(t, reg, repo); len(got) != 11 {
+		t.Fatalf("tags = %v, want all 11 still there", got)
+	}
+	if c := proxy.Counts(); c.ManifestDELETE != 2 {
+		t.Errorf("%d DELETEs reached the registry, want 2 (the first tag delete and the first digest delete)", c.ManifestDELETE)
+	}
+	regs := pl.Registries
+	if len(regs) != 1 || regs[0].Deletes != plan.CapRefused || len(regs[0].Notes) != 1 ||
+		!strings.Contains(regs[0].Notes[0], "405") || !strings.Contains(regs[0].Notes[0], "storage.delete.enabled: true") {
+		t.Errorf("registries %+v, want deletes refused, one note naming 405 and the fix", regs)
+	}
+	if f := pl.Summary.FreedBytes; f == nil || *f != 0 {
+		t.Errorf("freed bytes %v, want 0 claimed", f)
+	}
+	var buf strings.Builder
+	if err := plan.Render(&buf, pl, "table"); err != nil || !strings.Contains(buf.String(), "nothing freed") {
+		t.Errorf("table claims freed bytes: %v\n%s", err, buf.String())
+	}
+	if _, err := reg.GC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range tags(t, reg, repo) {
+		if err := reg.Pullable(ctx, repo+":"+tag); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
