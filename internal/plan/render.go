@@ -100,9 +100,9 @@ func freedText(freed *int64, deleted, planned int) string {
 	case freed == nil || deleted == 0:
 		return "nothing freed"
 	case deleted < planned:
-		return "freed at least " + HumanBytes(*freed) + " (not every planned deletion was done)"
+		return "at least " + HumanBytes(*freed) + " for the registry's garbage collector to free (not every planned deletion was done)"
 	}
-	return "freed " + HumanBytes(*freed) + " once the registry's garbage collector runs"
+	return HumanBytes(*freed) + " for the registry's garbage collector to free"
 }
 
 func tagList(tags []string) string {
