@@ -386,9 +386,10 @@ func TestKeepRuleMatchesNothing(t *testing.T) {
 	}
 }
 
-// The GC advice, measured on distribution 2.8.2: `garbage-collect
-// --delete-untagged` destroys the untagged children of a kept index
-// (nothing of regprune involved), plain `garbage-collect` keeps them.
+// The GC advice, measured on distribution 2.8.2 with nothing of regprune
+// involved: `garbage-collect --delete-untagged` destroys the untagged
+// children of a tagged index and an OCI 1.1 artifact of a tagged image
+// that only its fallback tag lists; plain `garbage-collect` keeps both.
 func TestDist2DeleteUntaggedDestroysKeptIndexChildren(t *testing.T) {
 	ctx := context.Background()
 	for _, untagged := range []bool{false, true} {
@@ -398,6 +399,8 @@ func TestDist2DeleteUntaggedDestroysKeptIndexChildren(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		_, img := gImage(t, reg, repo, 2, "", "v1")
+		sbom := gRefer(t, reg, repo, img)
 		gc := reg.GCKeepUntagged
 		if untagged {
 			gc = reg.GCDeleteUntagged
@@ -405,12 +408,14 @@ func TestDist2DeleteUntaggedDestroysKeptIndexChildren(t *testing.T) {
 		if _, err := gc(ctx); err != nil {
 			t.Fatal(err)
 		}
-		err = reg.Pullable(ctx, repo+"@"+idx.String())
-		if untagged && err == nil {
-			t.Error("garbage-collect --delete-untagged kept the children of a tagged index on distribution 2.x; the README's advice is wrong")
-		}
-		if !untagged && err != nil {
-			t.Errorf("plain garbage-collect broke a tagged index: %v", err)
+		for what, ref := range map[string]string{"the children of a tagged index": "@" + idx.String(), "an artifact listed by a fallback tag": "@" + sbom} {
+			err = reg.Pullable(ctx, repo+ref)
+			if untagged && err == nil {
+				t.Errorf("garbage-collect --delete-untagged kept %s on distribution 2.x; the README's advice is wrong", what)
+			}
+			if !untagged && err != nil {
+				t.Errorf("plain garbage-collect broke %s: %v", what, err)
+			}
 		}
 	}
 }
