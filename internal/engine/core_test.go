@@ -221,7 +221,7 @@ func TestFailClosedPerRepository(t *testing.T) {
 	if outcome, err := engine.Result(pl); outcome != engine.Partial || !errors.Is(err, engine.ErrPartial) {
 		t.Fatalf("outcome %v, err %v; want Partial", outcome, err)
 	}
-	if got := tags(t, reg, "good"); !slices.Equal(got, []string{"latest"}) {
+	if got := tags(t, reg, "good"); !slices.Equal(got, []string{"1003", "latest"}) {
 		t.Fatalf("good tags = %v", got)
 	}
 }

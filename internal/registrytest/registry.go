@@ -268,7 +268,9 @@ func tempBase() string {
 func (r *Registry) Close() error {
 	r.closeOnce.Do(func() {
 		r.closeErr = r.cleanup()
-		restoreLogs()
+		if r.dist2 == nil { // a child process never quietened this process' logs
+			restoreLogs()
+		}
 	})
 	return r.closeErr
 }
