@@ -419,3 +419,40 @@ func TestDist2DeleteUntaggedDestroysKeptIndexChildren(t *testing.T) {
 		}
 	}
 }
+
+// _catalog is paged by the same helper: without Link, 5 repositories at 2
+// a page are all found (pages of 2, 2 and 1), on both registries.
+func TestCatalogWithoutLink(t *testing.T) { onBackends(t, testCatalogWithoutLink) }
+
+func testCatalogWithoutLink(t *testing.T, newReg newRegistry) {
+	ctx := context.Background()
+	reg := newReg(t, registrytest.Options{})
+	repos := []string{"a/1", "a/2", "a/3", "a/4", "a/5"}
+	seedCI(t, reg, 1, repos...)
+	proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{Rewrite: registrytest.StripLink})
+	cfg, _ := writePolicy(t, proxy.Host, "version: 1\nrules:\n  - repositories: [HOST/a/*]\n    keep: {tags: [latest]}\n")
+	targets, _, err := engine.Discover(ctx, registry.New(registry.Options{PageSize: 2}), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, tg := range targets {
+		got = append(got, strings.TrimPrefix(tg.Repository, proxy.Host+"/"))
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, repos) {
+		t.Fatalf("discovered %v, want %v", got, repos)
+	}
+	t.Logf("%s: %d catalog requests", reg.Flavour, proxy.Counts().Catalog)
+	if c := proxy.Counts().Catalog; c != 3 {
+		t.Errorf("%d catalog requests, want 3 (2, 2 and 1 repositories)", c)
+	}
+	if _, err := reg.GC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range repos {
+		if err := reg.Pullable(ctx, r+":latest"); err != nil {
+			t.Error(err)
+		}
+	}
+}
