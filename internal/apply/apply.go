@@ -43,6 +43,10 @@ type Options struct {
 	// Grace bounds how long in-flight requests may run after ctx is
 	// cancelled; default 30s.
 	Grace time.Duration
+	// Refusals, shared by the repositories of one run, carries a
+	// registry's refusal of every delete from one repository to the next,
+	// so that no further DELETE goes to it; nil: per repository.
+	Refusals *Refusals
 }
 
 // ErrNothingDone means every deletion of a repository failed or was
@@ -517,6 +521,7 @@ func (a *run) refuse(err error) {
 		a.noDelete = err
 	}
 	a.mu.Unlock()
+	a.o.Refusals.set(a.t.Name(), err)
 }
 
 func (a *run) markGone(digest string) {
@@ -534,6 +539,10 @@ func (a *run) isGone(digest string) bool {
 func (a *run) refused() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.noDelete == nil {
+		// Another repository of this registry learnt it already.
+		a.noDelete = a.o.Refusals.get(a.t.Name())
+	}
 	return a.noDelete
 }
 
@@ -601,7 +610,7 @@ func failOrSkip(it *plan.Item, err error) {
 	var re *refusedError
 	switch {
 	case errors.As(err, &re):
-		set(it, plan.ResultSkipped, "not attempted: an earlier delete in this repository was refused: "+refusedReason(re.err))
+		set(it, plan.ResultSkipped, "not attempted: an earlier delete was refused: "+refusedReason(re.err))
 	case deniedDelete(err) || errors.Is(err, registry.ErrUnsupported):
 		set(it, plan.ResultFailed, refusedReason(err))
 	default:

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+	"sync"
 
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
@@ -91,4 +93,41 @@ func (a *run) checkProbe(it *plan.Item) {
 	a.tagDelete, a.tagAnswer, a.digestOK = -1, errTagDeleteTakesManifest, true
 	a.mu.Unlock()
 	a.o.Logger.Warn("the registry deletes the whole manifest for DELETE by tag; deleting by digest from now on and leaving kept images' tags alone", "repository", a.t.Name())
+}
+
+// Refusals records the registries that refuse every delete (405
+// UNSUPPORTED: deletes disabled), by host. A denial for lack of
+// permission (401, 403) is per repository and is not shared. Safe for
+// concurrent use; the nil *Refusals records nothing.
+type Refusals struct {
+	mu    sync.Mutex
+	hosts map[string]error
+}
+
+func hostOf(repo string) string {
+	h, _, _ := strings.Cut(repo, "/")
+	return h
+}
+
+func (r *Refusals) set(repo string, err error) {
+	if r == nil || deniedDelete(err) || !errors.Is(err, registry.ErrUnsupported) {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.hosts == nil {
+		r.hosts = map[string]error{}
+	}
+	if _, ok := r.hosts[hostOf(repo)]; !ok {
+		r.hosts[hostOf(repo)] = err
+	}
+}
+
+func (r *Refusals) get(repo string) error {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.hosts[hostOf(repo)]
 }

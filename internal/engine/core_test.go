@@ -139,22 +139,29 @@ func TestOlderThan(t *testing.T) {
 // nothing deleted, and the run classifies as "nothing could be done".
 // The first DELETE of each kind tells (a 405 to a tag delete may also mean
 // "no tag delete", which the spec allows; the first digest delete, sent
-// alone, settles it): 2 DELETEs reach the registry, where 9 went before.
+// alone, settles it): 2 DELETEs reach the registry, where the previous
+// tree sent 6 for the first repository alone (9 in the layout).
 // The refusal is recorded once per registry with its cause and fix, and no
-// freed bytes are claimed.
+// freed bytes are claimed. A second repository of the same registry sends
+// no DELETE at all.
 func TestDeleteDisabled(t *testing.T) { onBackends(t, testDeleteDisabled) }
 
 func testDeleteDisabled(t *testing.T, newReg newRegistry) {
 	ctx := context.Background()
 	reg := newReg(t, registrytest.Options{DeleteDisabled: true})
 	proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{})
-	const repo = "app"
-	if _, err := reg.SeedCI(ctx, repo, 10, t0, time.Hour); err != nil {
-		t.Fatal(err)
+	const repo, repo2 = "app", "app2"
+	for _, r := range []string{repo, repo2} {
+		if _, err := reg.SeedCI(ctx, r, 10, t0, time.Hour); err != nil {
+			t.Fatal(err)
+		}
 	}
 	client := registry.New(registry.Options{})
-	o := engine.Options{Client: client, Now: t0.Add(24 * time.Hour)}
-	pl := engine.Plan(ctx, []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}, true, o)
+	o := engine.Options{Client: client, Now: t0.Add(24 * time.Hour), Parallel: 1}
+	pl := engine.Plan(ctx, []engine.Target{
+		{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")},
+		{Repository: proxy.Host + "/" + repo2, Policy: keepTag("latest")},
+	}, true, o)
 	engine.Apply(ctx, pl, o)
 	outcome, err := engine.Result(pl)
 	if outcome != engine.Nothing || !errors.Is(err, engine.ErrNothing) {
@@ -172,11 +179,13 @@ func testDeleteDisabled(t *testing.T, newReg newRegistry) {
 	if s := client.Stats().Snapshot(); s.Retries != 0 {
 		t.Fatalf("retried %d requests; an UNSUPPORTED answer must not be retried", s.Retries)
 	}
-	if got := tags(t, reg, repo); len(got) != 11 {
-		t.Fatalf("tags = %v, want all 11 still there", got)
+	for _, r := range []string{repo, repo2} {
+		if got := tags(t, reg, r); len(got) != 11 {
+			t.Fatalf("%s: tags = %v, want all 11 still there", r, got)
+		}
 	}
 	if c := proxy.Counts(); c.ManifestDELETE != 2 {
-		t.Errorf("%d DELETEs reached the registry, want 2 (the first tag delete and the first digest delete)", c.ManifestDELETE)
+		t.Errorf("%d DELETEs reached the registry, want 2 (the first tag delete and the first digest delete of the first repository)", c.ManifestDELETE)
 	}
 	regs := pl.Registries
 	if len(regs) != 1 || regs[0].Deletes != plan.CapRefused || len(regs[0].Notes) != 1 ||

@@ -109,6 +109,7 @@ func planOne(ctx context.Context, t Target, write bool, o Options) (plan.Reposit
 func Apply(ctx context.Context, p *plan.Plan, o Options) {
 	o.defaults()
 	p.Mode = "apply"
+	refusals := &apply.Refusals{} // a registry that refuses deletes is asked once
 	forEach(len(p.Repositories), o.Parallel, func(i int) {
 		r := &p.Repositories[i]
 		if r.Error != "" {
@@ -122,7 +123,7 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 		}
 		repo, err := o.Client.Open(ctx, r.Repository, true)
 		if err == nil {
-			err = apply.Repository(ctx, repo, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger})
+			err = apply.Repository(ctx, repo, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger, Refusals: refusals})
 		}
 		if err != nil {
 			o.Logger.Error("apply failed; nothing more deleted in it", "repository", r.Repository, "err", err)
