@@ -149,6 +149,9 @@ func renderMarkdown(w io.Writer, p *Plan) error {
 	fmt.Fprintf(w, "## regprune %s\n\n", p.Mode)
 	fmt.Fprintf(w, "%d repositories (%d failed), %d images: keep %d, delete %d, untag %d; frees **%s**\n\n",
 		t.Repositories, t.Failed, t.Images, t.Keep, t.Delete, t.Untag, HumanBytes(t.ReclaimableBytes))
+	if p.Mode == "apply" {
+		fmt.Fprintf(w, "result: %d deleted, %d untagged, %d skipped, %d failed; %s\n\n", t.Deleted, t.Untagged, t.Skipped, t.FailedItems, freedText(t.FreedBytes, t.Deleted, t.DeleteManifests))
+	}
 	fmt.Fprintln(w, "| repository | images | keep | delete | untag | frees | status |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---|")
 	for _, r := range p.Repositories {
