@@ -165,7 +165,7 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 		for _, n := range neighbours(repo, d) {
 			if !keep[n.digest] {
 				keep[n.digest] = true
-				keepReason[n.digest] = "kept: " + relation(repo, n, tagsOf) + " of kept " + describe(repo, d, tagsOf, via)
+				keepReason[n.digest] = "kept: " + relation(n, tagsOf) + " of kept " + describe(repo, d, tagsOf, via)
 				via[n.digest] = viaTag(d, tagsOf, via)
 				queue = append(queue, n.digest)
 			}
@@ -206,7 +206,7 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 			if r.kind == KindReferrer && isSignature(tagsOf[n.digest]) {
 				r.kind = KindSignature
 			}
-			delReason[n.digest] = "delete: " + relation(repo, n, tagsOf) + " of deleted " + describe(repo, d, tagsOf, delVia)
+			delReason[n.digest] = "delete: " + relation(n, tagsOf) + " of deleted " + describe(repo, d, tagsOf, delVia)
 			delVia[n.digest] = viaTag(d, tagsOf, delVia)
 			del[n.digest] = r
 			order = append(order, n.digest)
@@ -384,7 +384,7 @@ func neighbours(repo *graph.Repository, d string) []edge {
 
 // relation names what n is to the manifest that reaches it: a child, a
 // signature (cosign .sig/.att/.sbom tag) or a referrer.
-func relation(repo *graph.Repository, n edge, tagsOf map[string][]string) string {
+func relation(n edge, tagsOf map[string][]string) string {
 	if n.kind == KindChild {
 		return "child"
 	}
