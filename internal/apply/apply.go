@@ -622,7 +622,7 @@ func (a *run) untag() {
 	jobs := a.items(func(it *plan.Item) bool { return it.Action == plan.ActionKeep && len(it.Untag) > 0 })
 	if len(jobs) > 0 && a.tagDelete == 0 && a.refused() == nil {
 		for _, it := range jobs {
-			set(it, plan.ResultSkipped, "tags left in place: no image is deleted here, so no tag could safely show whether the registry deletes a tag alone; a kept image's tag is never the probe")
+			set(it, plan.ResultSkipped, "tags left in place: whether the registry deletes a tag alone is unknown, as no tag of an image being deleted was removed first (none here, or interrupted); a kept image's tag is never the probe")
 		}
 		return
 	}
