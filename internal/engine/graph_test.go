@@ -403,6 +403,17 @@ func testGraphSignaturesAndReferrers(t *testing.T, newReg newRegistry) {
 	gWant(t, pl, plan.ActionKeep, "", keepDs...)
 	gWant(t, pl, plan.ActionDelete, plan.KindImage, old)
 	gWant(t, pl, plan.ActionDelete, plan.KindSignature, delDs[:2]...)
+	// One vocabulary both ways, the final action and its cause first.
+	for d, want := range map[string]string{
+		keepDs[0]: "kept: signature of kept image " + cur[:19] + " (tag 1002)",
+		delDs[0]:  "delete: signature of deleted image " + old[:19] + " (tag 1001)",
+		keepDs[2]: "kept: referrer of kept image " + cur[:19] + " (tag 1002)",
+		delDs[2]:  "delete: referrer of deleted image " + old[:19] + " (tag 1001)",
+	} {
+		if got := gItem(t, pl, d).Reasons; len(got) == 0 || got[0] != want {
+			t.Errorf("%s: reasons %q, want %q first", d, got, want)
+		}
+	}
 	gWant(t, pl, plan.ActionDelete, plan.KindReferrer, delDs[2:]...)
 	wantTags := []string{"1002", "latest",
 		graph.FallbackTag(cur), graph.FallbackTag(cur) + ".att", graph.FallbackTag(cur) + ".sig", graph.FallbackTag(keepDs[2])}
