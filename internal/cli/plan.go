@@ -147,6 +147,7 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 			if err := plan.Render(env.Stdout, p, output); err != nil {
 				return err
 			}
+			report(env.Stderr, p)
 			if ctx.Err() != nil {
 				return fmt.Errorf("interrupted: %w", ctx.Err())
 			}

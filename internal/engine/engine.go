@@ -98,6 +98,12 @@ func planOne(ctx context.Context, t Target, write bool, o Options) (plan.Reposit
 	r := plan.Build(g, ds, t.Policy)
 	finishInterrupted(ctx, g, &r, o)
 	r.AgesRead = t.Policy.NeedsAges()
+	if g.ReferrersProbed {
+		r.Capabilities = &plan.Capabilities{Referrers: plan.ReferrersFallback}
+		if g.ReferrersAPI {
+			r.Capabilities.Referrers = plan.ReferrersAPI
+		}
+	}
 	o.Logger.Info("planned", "repository", t.Repository, "images", r.Summary.Images, "delete", r.Summary.Delete,
 		"reclaimable_bytes", r.Summary.ReclaimableBytes, "took", time.Since(start).Round(time.Millisecond))
 	return r, nil
@@ -115,6 +121,7 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 		p.Recount()
 		return
 	}
+	refusals := &apply.Refusals{} // a registry that refuses deletes is asked once
 	forEach(len(p.Repositories), o.Parallel, func(i int) {
 		r := &p.Repositories[i]
 		if r.Error != "" {
@@ -132,7 +139,7 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 			if jr != nil {
 				t = jr.wrap(repo, r)
 			}
-			err = apply.Repository(ctx, t, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger})
+			err = apply.Repository(ctx, t, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger, Refusals: refusals})
 		}
 		if err != nil {
 			o.Logger.Error("apply failed; nothing more deleted in it", "repository", r.Repository, "err", err)

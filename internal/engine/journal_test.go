@@ -265,7 +265,7 @@ func TestJournalFinishesInterruptedRun(t *testing.T) {
 	if gExists(t, reg, repo, oursSig) || !gExists(t, reg, repo, theirsSig) {
 		t.Fatal("want our orphan signature gone and theirs kept")
 	}
-	want := []string{"latest", registrytest.SignatureTag(gHash(t, theirs), "sig")}
+	want := []string{"latest", "1003", registrytest.SignatureTag(gHash(t, theirs), "sig")}
 	slices.Sort(want)
 	if got := tags(t, reg, repo); !slices.Equal(got, want) {
 		t.Errorf("tags %v, want %v", got, want)

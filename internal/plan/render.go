@@ -80,7 +80,7 @@ func renderTable(w io.Writer, p *Plan) error {
 		fmt.Fprintf(w, "  %d images: keep %d, delete %d, untag %d; %d manifests to delete; frees %s\n",
 			s.Images, s.Keep, s.Delete, s.Untag, s.DeleteManifests, HumanBytes(s.ReclaimableBytes))
 		if apply {
-			fmt.Fprintf(w, "  result: %d deleted, %d untagged, %d skipped, %d failed\n", s.Deleted, s.Untagged, s.Skipped, s.Failed)
+			fmt.Fprintf(w, "  result: %d deleted, %d untagged, %d skipped, %d failed; %s\n", s.Deleted, s.Untagged, s.Skipped, s.Failed, freedText(s.FreedBytes, s.Deleted, s.DeleteManifests))
 		}
 		fmt.Fprintln(w)
 	}
@@ -88,7 +88,7 @@ func renderTable(w io.Writer, p *Plan) error {
 	fmt.Fprintf(w, "total: %d repositories (%d failed), %d images: keep %d, delete %d, untag %d; frees %s\n",
 		t.Repositories, t.Failed, t.Images, t.Keep, t.Delete, t.Untag, HumanBytes(t.ReclaimableBytes))
 	if apply {
-		fmt.Fprintf(w, "result: %d deleted, %d untagged, %d skipped, %d failed\n", t.Deleted, t.Untagged, t.Skipped, t.FailedItems)
+		fmt.Fprintf(w, "result: %d deleted, %d untagged, %d skipped, %d failed; %s\n", t.Deleted, t.Untagged, t.Skipped, t.FailedItems, freedText(t.FreedBytes, t.Deleted, t.DeleteManifests))
 		if p.RunID != "" {
 			fmt.Fprintf(w, "run id: %s (until the registry's garbage collector runs: regprune restore %s)\n", p.RunID, p.RunID)
 		} else {
@@ -96,6 +96,18 @@ func renderTable(w io.Writer, p *Plan) error {
 		}
 	}
 	return nil
+}
+
+// freedText says what an apply let the garbage collector reclaim, and
+// claims nothing when no deletion succeeded.
+func freedText(freed *int64, deleted, planned int) string {
+	switch {
+	case freed == nil || deleted == 0:
+		return "nothing freed"
+	case deleted < planned:
+		return "at least " + HumanBytes(*freed) + " for the registry's garbage collector to free (not every planned deletion was done)"
+	}
+	return HumanBytes(*freed) + " for the registry's garbage collector to free"
 }
 
 func tagList(tags []string) string {
@@ -142,6 +154,9 @@ func renderMarkdown(w io.Writer, p *Plan) error {
 	fmt.Fprintf(w, "## regprune %s\n\n", p.Mode)
 	fmt.Fprintf(w, "%d repositories (%d failed), %d images: keep %d, delete %d, untag %d; frees **%s**\n\n",
 		t.Repositories, t.Failed, t.Images, t.Keep, t.Delete, t.Untag, HumanBytes(t.ReclaimableBytes))
+	if p.Mode == "apply" {
+		fmt.Fprintf(w, "result: %d deleted, %d untagged, %d skipped, %d failed; %s\n\n", t.Deleted, t.Untagged, t.Skipped, t.FailedItems, freedText(t.FreedBytes, t.Deleted, t.DeleteManifests))
+	}
 	fmt.Fprintln(w, "| repository | images | keep | delete | untag | frees | status |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---|")
 	for _, r := range p.Repositories {
