@@ -53,7 +53,8 @@ func runRegprune(ctx context.Context, c *config, e *env, args ...string) (measur
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, c.binary, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerCfg)
+	// The journal of deletions goes to the work directory, not the user's.
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerCfg, "XDG_STATE_HOME="+filepath.Join(c.work, "state"))
 	e.proxy.Reset()
 	start := time.Now()
 	err := cmd.Run()

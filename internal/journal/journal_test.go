@@ -267,3 +267,84 @@ func TestJournalTwoProcesses(t *testing.T) {
 		t.Logf("run-0's %d entries span ids %d..%d: the writers interleaved", len(a), a[0].ID, a[len(a)-1].ID)
 	}
 }
+
+const killEnv = "REGPRUNE_JOURNAL_TEST_KILLED"
+
+// TestJournalKilledProcess is the child of TestJournalSurvivesKill: it
+// writes entries without end, printing each id once Record returned.
+func TestJournalKilledProcess(t *testing.T) {
+	path := os.Getenv(killEnv)
+	if path == "" {
+		t.Skip("the child of TestJournalSurvivesKill")
+	}
+	ctx := context.Background()
+	j, err := journal.Open(ctx, path, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.BeginRun(ctx, "killed", "apply", t0); err != nil {
+		t.Fatal(err)
+	}
+	for n := 0; ; n++ {
+		id, err := j.Record(ctx, entry("killed", "registry.example.com/group/app", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Println(id) // the DELETE would be sent now
+	}
+}
+
+// A regprune process killed (SIGKILL) mid-run: every entry whose Record
+// had returned, that is every DELETE that could have been sent, is in the
+// journal when it is opened again.
+func TestJournalSurvivesKill(t *testing.T) {
+	if os.Getenv(killEnv) != "" {
+		t.Skip("in the child")
+	}
+	path := filepath.Join(t.TempDir(), "journal.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestJournalKilledProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), killEnv+"="+path)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out := bufio.NewReader(stdout)
+	var ids []int64
+	for len(ids) < 200 {
+		line, err := out.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := strconv.ParseInt(line[:len(line)-1], 10, 64)
+		if err != nil {
+			t.Fatalf("child printed %q", line)
+		}
+		ids = append(ids, id)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
+	j := open(t, path)
+	es, err := j.Entries(context.Background(), "killed", journal.Filter{WithManifests: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[int64]bool{}
+	for _, e := range es {
+		if registry.Sha256(e.Manifest) != e.Digest {
+			t.Errorf("entry %d: torn manifest", e.ID)
+		}
+		have[e.ID] = true
+	}
+	for _, id := range ids {
+		if !have[id] {
+			t.Errorf("entry %d was acknowledged but is not in the journal after the kill", id)
+		}
+	}
+	t.Logf("killed after %d acknowledged entries; the journal holds %d", len(ids), len(es))
+}
