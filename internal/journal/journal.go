@@ -120,6 +120,9 @@ func Open(ctx context.Context, path string, o Options) (*Journal, error) {
 			return nil, fmt.Errorf("journal %s: %w", path, err)
 		}
 		f.Close()
+		if err := os.Chmod(abs, 0o600); err != nil { // a file made by hand, say
+			return nil, fmt.Errorf("journal %s: %w", path, err)
+		}
 	}
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.BusyTimeout.Milliseconds()))
