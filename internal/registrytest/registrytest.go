@@ -1,0 +1,100 @@
+package registrytest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/regprune/regprune/internal/sandbox"
+)
+
+// The types of internal/sandbox, under the names tests use.
+type (
+	Options      = sandbox.Options
+	Registry     = sandbox.Registry
+	TokenAuth    = sandbox.TokenAuth
+	TokenUser    = sandbox.TokenUser
+	GCResult     = sandbox.GCResult
+	ImageSpec    = sandbox.ImageSpec
+	Child        = sandbox.Child
+	Proxy        = sandbox.Proxy
+	ProxyOptions = sandbox.ProxyOptions
+	Counts       = sandbox.Counts
+	ReferrersAPI = sandbox.ReferrersAPI
+)
+
+// AdminUser is sandbox.AdminUser.
+const AdminUser = sandbox.AdminUser
+
+// LabelCreated is sandbox.LabelCreated.
+const LabelCreated = sandbox.LabelCreated
+
+// ManifestAccept is sandbox.ManifestAccept.
+var ManifestAccept = sandbox.ManifestAccept
+
+// New starts a registry (sandbox.Start), fails the test on error and closes
+// the registry with t.Cleanup.
+func New(t testing.TB, o Options) *Registry {
+	t.Helper()
+	r, err := sandbox.Start(context.Background(), o)
+	if err != nil {
+		t.Fatalf("registrytest: start registry: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Errorf("registrytest: close registry: %v", err)
+		}
+	})
+	return r
+}
+
+// Start is sandbox.Start: the caller closes the registry.
+func Start(ctx context.Context, o Options) (*Registry, error) { return sandbox.Start(ctx, o) }
+
+// NewProxy is sandbox.NewProxy: the caller closes the proxy.
+func NewProxy(target string, o ProxyOptions) (*Proxy, error) { return sandbox.NewProxy(target, o) }
+
+// NewTestProxy starts a proxy in front of target (sandbox.NewProxy), fails
+// the test on error and closes the proxy with t.Cleanup.
+func NewTestProxy(t testing.TB, target string, o ProxyOptions) *Proxy {
+	t.Helper()
+	p, err := sandbox.NewProxy(target, o)
+	if err != nil {
+		t.Fatalf("registrytest: start proxy: %v", err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+// NewTestReferrersAPI starts a ReferrersAPI in front of target (such as
+// Registry.URL), closed when the test ends.
+func NewTestReferrersAPI(t testing.TB, target string) *ReferrersAPI {
+	t.Helper()
+	a, err := sandbox.NewReferrersAPI(target)
+	if err != nil {
+		t.Fatalf("registrytest: start referrers API: %v", err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	return a
+}
+
+// BuildImage is sandbox.BuildImage.
+func BuildImage(spec ImageSpec, mt types.MediaType) (v1.Image, error) {
+	return sandbox.BuildImage(spec, mt)
+}
+
+// SignatureTag is sandbox.SignatureTag.
+func SignatureTag(subject v1.Hash, suffix string) string {
+	return sandbox.SignatureTag(subject, suffix)
+}
+
+// FallbackTag is sandbox.FallbackTag.
+func FallbackTag(subject v1.Hash) string { return sandbox.FallbackTag(subject) }
+
+// PullableAt is sandbox.PullableAt.
+func PullableAt(ctx context.Context, host string, auth authn.Authenticator, ref string) error {
+	return sandbox.PullableAt(ctx, host, auth, ref)
+}
