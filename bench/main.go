@@ -2,7 +2,7 @@
 // and against an ideal client, at the protocol's limit.
 //
 // For each N it seeds an in-process distribution registry (internal/
-// registrytest) with N builds tagged like the seed's CI (job ids
+// sandbox) with N builds tagged like the seed's CI (job ids
 // 1001..1000+N, the last one also "latest"), then runs each contender on
 // its own copy of that storage, behind a proxy that adds a set latency to
 // every request and counts them:
