@@ -71,3 +71,12 @@ func TestPolicyDeps(t *testing.T) {
 		}
 	}
 }
+
+// The harness the demo and the benchmark use is not test code.
+func TestSandboxDeps(t *testing.T) {
+	for _, p := range deps(t, module+"/internal/sandbox") {
+		if p == "testing" || p == "net/http/httptest" {
+			t.Errorf("internal/sandbox depends on %s", p)
+		}
+	}
+}
