@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -15,6 +14,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"golang.org/x/time/rate"
 )
 
 // RetryPolicy bounds retries of transient failures.
@@ -87,16 +89,21 @@ func (s *Stats) count(r *http.Request) {
 }
 
 // hostLimiter paces one host: a concurrency limit that halves on 429 and
-// grows back by one per limit successes (AIMD), an optional request rate
-// cap, and a pause honouring Retry-After for every request to the host.
+// grows back by one per limit successes (AIMD), a pause honouring
+// Retry-After for every request to the host, and an optional request
+// rate cap (a golang.org/x/time/rate token bucket of burst 1).
+//
+// The AIMD limit is written here: no library at hand adjusts a
+// concurrency limit from the answers (x/sync/semaphore and x/time/rate
+// have fixed sizes and rates).
 type hostLimiter struct {
 	mu       sync.Mutex
 	limit    float64
 	max      float64
 	inflight int
 	wake     chan struct{}
-	next     time.Time     // earliest start of the next request
-	interval time.Duration // 1/rps, 0 = no cap
+	next     time.Time     // paused until (Retry-After)
+	rate     *rate.Limiter // nil: no cap
 	sleep    func(context.Context, time.Duration) error
 }
 
@@ -107,13 +114,18 @@ func (h *hostLimiter) acquire(ctx context.Context) error {
 			h.inflight++
 			now := time.Now()
 			wait := h.next.Sub(now)
-			if h.next.Before(now) {
-				h.next = now
+			var res *rate.Reservation
+			if h.rate != nil {
+				// Reserved under the lock, so slots are taken in order.
+				res = h.rate.ReserveN(now, 1)
+				wait = max(wait, res.DelayFrom(now))
 			}
-			h.next = h.next.Add(h.interval)
 			h.mu.Unlock()
 			if wait > 0 {
 				if err := h.sleep(ctx, wait); err != nil {
+					if res != nil {
+						res.Cancel()
+					}
 					h.release()
 					return err
 				}
@@ -156,11 +168,29 @@ func (h *hostLimiter) succeeded() {
 	h.mu.Unlock()
 }
 
-// pacer is the transport under authentication: it refuses plain HTTP to
-// non-loopback hosts unless allowed, paces each host, retries transient
-// failures with backoff and jitter, and counts requests.
+// The transport under authentication is a stack of small RoundTrippers,
+// outermost first (newPacer builds it):
+//
+//	schemeGuard  refuses plain HTTP to non-loopback hosts unless allowed
+//	retrier      retries transient failures: backoff with jitter
+//	             (cenkalti/backoff), Retry-After, a dial failure only once
+//	hostGate     per-host AIMD concurrency, Retry-After pause, rate cap
+//	counter      counts every attempt by kind (Stats)
+//	timeout      bounds one attempt, the body read included
+//	inner        the http.Transport
+//
+// Each layer sees every attempt of the layer above it.
+
+// pacer holds the stack and its parts (for the tests).
 type pacer struct {
-	inner    http.RoundTripper
+	http.RoundTripper // the outermost layer
+	inner             http.RoundTripper
+	gate              *hostGate
+	retry             *retrier
+}
+
+// pacerOptions configure newPacer.
+type pacerOptions struct {
 	insecure bool
 	retry    RetryPolicy
 	maxConc  int
@@ -168,24 +198,28 @@ type pacer struct {
 	timeout  time.Duration
 	stats    *Stats
 	log      *slog.Logger
-	sleep    func(context.Context, time.Duration) error
-
-	mu    sync.Mutex
-	hosts map[string]*hostLimiter
 }
 
-func (p *pacer) host(h string) *hostLimiter {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	l := p.hosts[h]
-	if l == nil {
-		l = &hostLimiter{limit: float64(p.maxConc), max: float64(p.maxConc), wake: make(chan struct{}), sleep: p.sleep}
-		if p.rps > 0 {
-			l.interval = time.Duration(float64(time.Second) / p.rps)
-		}
-		p.hosts[h] = l
+func newPacer(inner http.RoundTripper, o pacerOptions) *pacer {
+	var rt http.RoundTripper = inner
+	if o.timeout > 0 {
+		rt = &timeoutTransport{next: rt, timeout: o.timeout}
 	}
-	return l
+	rt = &counter{next: rt, stats: o.stats}
+	gate := &hostGate{next: rt, retry: o.retry, maxConc: o.maxConc, rps: o.rps, sleep: sleepCtx, hosts: map[string]*hostLimiter{}}
+	r := &retrier{next: gate, retry: o.retry, stats: o.stats, log: o.log, sleep: sleepCtx}
+	return &pacer{RoundTripper: &schemeGuard{next: r, insecure: o.insecure}, inner: inner, gate: gate, retry: r}
+}
+
+// host returns the limiter of host h.
+func (p *pacer) host(h string) *hostLimiter { return p.gate.host(h) }
+
+// setSleep replaces the sleep of every layer that waits.
+func (p *pacer) setSleep(f func(context.Context, time.Duration) error) {
+	p.gate.mu.Lock()
+	p.gate.sleep = f
+	p.gate.mu.Unlock()
+	p.retry.sleep = f
 }
 
 // IsLoopback reports whether host (with or without port) is localhost or a
@@ -202,62 +236,138 @@ func IsLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func (p *pacer) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme == "http" && !p.insecure && !IsLoopback(req.URL.Host) {
+// schemeGuard refuses plain HTTP to a host that is not loopback, unless
+// insecure.
+type schemeGuard struct {
+	next     http.RoundTripper
+	insecure bool
+}
+
+func (g *schemeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && !g.insecure && !IsLoopback(req.URL.Host) {
 		return nil, fmt.Errorf("%w: http://%s is not a loopback address; use --insecure to allow it", ErrInsecure, req.URL.Host)
 	}
-	lim := p.host(req.URL.Host)
-	ctx := req.Context()
-	for attempt := 0; ; attempt++ {
-		if err := lim.acquire(ctx); err != nil {
-			return nil, err
+	return g.next.RoundTrip(req)
+}
+
+// retryableStatus reports the answers that are accidents, worth another
+// attempt: 408, 429 and the 5xx of an overloaded or restarting server.
+func retryableStatus(code int) bool {
+	switch code {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// hostGate runs each attempt under its host's hostLimiter and tells the
+// limiter how it went: a 429 throttles the host, an answer that is not an
+// accident lets its limit grow.
+type hostGate struct {
+	next    http.RoundTripper
+	retry   RetryPolicy
+	maxConc int
+	rps     float64
+
+	mu    sync.Mutex
+	sleep func(context.Context, time.Duration) error
+	hosts map[string]*hostLimiter
+}
+
+func (g *hostGate) host(h string) *hostLimiter {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	l := g.hosts[h]
+	if l == nil {
+		l = &hostLimiter{limit: float64(g.maxConc), max: float64(g.maxConc), wake: make(chan struct{}), sleep: g.sleep}
+		if g.rps > 0 {
+			l.rate = rate.NewLimiter(rate.Limit(g.rps), 1)
 		}
+		g.hosts[h] = l
+	}
+	return l
+}
+
+func (g *hostGate) RoundTrip(req *http.Request) (*http.Response, error) {
+	lim := g.host(req.URL.Host)
+	if err := lim.acquire(req.Context()); err != nil {
+		return nil, err
+	}
+	resp, err := g.next.RoundTrip(req)
+	lim.release()
+	switch {
+	case err != nil:
+	case resp.StatusCode == http.StatusTooManyRequests:
+		// A Retry-After beyond MaxWait is capped like any wait, for the
+		// host's pause too: one answer cannot stall the run.
+		wait := min(retryAfter(resp.Header.Get("Retry-After"), time.Now()), g.retry.MaxWait)
+		lim.throttled(max(wait, g.retry.Base))
+	case !retryableStatus(resp.StatusCode):
+		lim.succeeded()
+	}
+	return resp, err
+}
+
+// retrier retries transient failures (see retryableStatus and
+// transientNetError) up to RetryPolicy.Max times, waiting Retry-After or
+// an exponential backoff with jitter, [ceil/2, 3*ceil/2) of a ceiling
+// that doubles from Base up to MaxWait. A host that cannot be reached
+// (refused, unknown, dial timeout) gets one retry, not Max: waiting longer
+// rarely helps and hides the cause.
+type retrier struct {
+	next  http.RoundTripper
+	retry RetryPolicy
+	stats *Stats
+	log   *slog.Logger
+	sleep func(context.Context, time.Duration) error
+}
+
+func (p *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	bo := &backoff.ExponentialBackOff{
+		InitialInterval: p.retry.Base, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: p.retry.MaxWait,
+	}
+	limit := p.retry.Max
+	for attempt := 0; ; attempt++ {
 		try := req
 		if attempt > 0 {
 			try = req.Clone(ctx)
 			if req.GetBody != nil {
 				b, err := req.GetBody()
 				if err != nil {
-					lim.release()
 					return nil, err
 				}
 				try.Body = b
 			}
 		}
-		p.stats.count(try)
-		resp, err := p.send(try)
-		lim.release()
+		resp, err := p.next.RoundTrip(try)
 
 		wait, retryable := time.Duration(0), false
 		switch {
 		case err != nil:
 			retryable = transientNetError(ctx, err)
-		case resp.StatusCode == http.StatusTooManyRequests:
-			p.stats.RateLimited.Add(1)
-			retryable = true
-			// A Retry-After beyond MaxWait is capped like any wait, for
-			// the host's pause too: one answer cannot stall the run.
-			wait = min(retryAfter(resp.Header.Get("Retry-After"), time.Now()), p.retry.MaxWait)
-			lim.throttled(max(wait, p.retry.Base))
-		case resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusInternalServerError,
-			resp.StatusCode == http.StatusBadGateway, resp.StatusCode == http.StatusServiceUnavailable,
-			resp.StatusCode == http.StatusGatewayTimeout:
+			if unreachable(err) {
+				// One retry at most, and none for a name that does
+				// not exist.
+				retryable = ctx.Err() == nil && !notFoundHost(err)
+				limit = min(limit, 1)
+			}
+		case retryableStatus(resp.StatusCode):
 			retryable = true
 			wait = retryAfter(resp.Header.Get("Retry-After"), time.Now())
 		default:
-			lim.succeeded()
 			return resp, nil
 		}
-		if !retryable || attempt >= p.retry.Max || (req.Body != nil && req.GetBody == nil) {
+		if !retryable || attempt >= limit || (req.Body != nil && req.GetBody == nil) {
+			if err != nil {
+				p.log.Debug("request failed", "method", req.Method, "host", req.URL.Host, "path", req.URL.Path, "attempts", attempt+1, "err", err)
+			}
 			return resp, err
 		}
+		backoffWait := bo.NextBackOff()
 		if wait <= 0 {
-			// Jitter over an exponential ceiling: [ceil/2, 3*ceil/2).
-			ceil := p.retry.Base << min(attempt, 20)
-			if ceil <= 0 || ceil > p.retry.MaxWait {
-				ceil = p.retry.MaxWait
-			}
-			wait = time.Duration(rand.Int64N(int64(ceil))) + ceil/2
+			wait = backoffWait
 		}
 		wait = min(wait, p.retry.MaxWait)
 		what := "error"
@@ -267,20 +377,56 @@ func (p *pacer) RoundTrip(req *http.Request) (*http.Response, error) {
 			resp.Body.Close()
 		}
 		p.stats.Retries.Add(1)
-		p.log.Debug("retrying", "method", req.Method, "path", req.URL.Path, "after", what, "wait", wait, "attempt", attempt+1)
+		if err != nil {
+			p.log.Debug("retrying", "method", req.Method, "host", req.URL.Host, "path", req.URL.Path, "after", what, "err", err, "wait", wait, "attempt", attempt+1)
+		} else {
+			p.log.Debug("retrying", "method", req.Method, "path", req.URL.Path, "after", what, "wait", wait, "attempt", attempt+1)
+		}
 		if err := p.sleep(ctx, wait); err != nil {
 			return nil, err
 		}
 	}
 }
 
-// send applies the per-request timeout to the round trip and the body read.
-func (p *pacer) send(req *http.Request) (*http.Response, error) {
-	if p.timeout <= 0 {
-		return p.inner.RoundTrip(req)
+// unreachable reports a failure to connect: the dial failed (refused,
+// timed out, no route) or the host name did not resolve.
+func unreachable(err error) bool {
+	var op *net.OpError
+	var dns *net.DNSError
+	return (errors.As(err, &op) && op.Op == "dial") || errors.As(err, &dns)
+}
+
+// notFoundHost reports a host name that does not exist (NXDOMAIN): no
+// retry helps.
+func notFoundHost(err error) bool {
+	var dns *net.DNSError
+	return errors.As(err, &dns) && dns.IsNotFound
+}
+
+// counter counts every attempt by kind, and the 429s.
+type counter struct {
+	next  http.RoundTripper
+	stats *Stats
+}
+
+func (c *counter) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.stats.count(req)
+	resp, err := c.next.RoundTrip(req)
+	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
+		c.stats.RateLimited.Add(1)
 	}
-	ctx, cancel := context.WithTimeout(req.Context(), p.timeout)
-	resp, err := p.inner.RoundTrip(req.WithContext(ctx))
+	return resp, err
+}
+
+// timeoutTransport bounds one attempt, the round trip and the body read.
+type timeoutTransport struct {
+	next    http.RoundTripper
+	timeout time.Duration
+}
+
+func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
+	resp, err := t.next.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		cancel()
 		return nil, err

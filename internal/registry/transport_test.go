@@ -69,7 +69,7 @@ func newTestClient(t *testing.T, o Options) (*Client, *pacer, *sleeper) {
 		t.Fatalf("client base is %T, want *pacer (no UserAgent in tests)", c.base)
 	}
 	s := &sleeper{}
-	p.sleep = s.sleep
+	p.setSleep(s.sleep)
 	return c, p, s
 }
 
