@@ -23,7 +23,8 @@ func TestParseSemver(t *testing.T) {
 		{"1.2.3_build.5", true, "1.2.3"}, // Helm's spelling of +build in OCI tags
 		{"10.20.30", true, "10.20.30"},
 		{"1.2.18446744073709551615", true, "1.2.18446744073709551615"},
-		{"1.2.18446744073709551616", false, ""}, // beyond uint64: Masterminds/semver's bound
+		// Beyond uint64, Masterminds/semver's bound, is not a version.
+		{"1.2.18446744073709551616", false, ""},
 		{"1.2", false, ""},      // partial versions are aliases, not versions
 		{"1", false, ""},        // same
 		{"v1", false, ""},       // same
