@@ -1,6 +1,6 @@
 package registry
 
-// Unit tests of the pacer (transport.go): Retry-After, which answers are
+// Unit tests of the pacer (transport.go, retry.go, hostgate.go): Retry-After, which answers are
 // retried, the bounded backoff, AIMD concurrency per host, the request
 // rate cap, per-request and whole-run timeouts, TLS verification, plain
 // HTTP refusal and Authorization on redirects.
