@@ -3,11 +3,7 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/regprune/regprune/internal/cli"
 )
@@ -16,11 +12,5 @@ import (
 // any request; 3 finished, but some repositories or deletions failed
 // (see cli.ExitCode).
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := cli.Run(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr})
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "regprune:", err)
-	}
-	os.Exit(cli.ExitCode(err))
+	os.Exit(cli.Main())
 }

@@ -93,7 +93,7 @@ DELETE; 'apply' runs the same steps, re-checks each target, then deletes.`,
 	pf.Float64Var(&g.maxRPS, "max-requests-per-second", 0, "cap on requests per second per registry host (0: no cap)")
 	pf.CountVarP(&g.verbose, "verbose", "v", "log progress to stderr (-v info, -vv debug)")
 
-	root.AddCommand(newPlanCmd(env, g, false), newPlanCmd(env, g, true), newValidateCmd(env), newVersionCmd(env), newDemoCmd(env, g))
+	root.AddCommand(newPlanCmd(env, g, false), newPlanCmd(env, g, true), newValidateCmd(env), newVersionCmd(env))
 	root.AddCommand(newRunsCmd(env), newRestoreCmd(env, g))
 	return root
 }

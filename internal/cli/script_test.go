@@ -1,7 +1,7 @@
 package cli_test
 
 // The CLI contract tests: testdata/script/*.txtar, run by testscript. Each
-// script runs the real regprune command line (cli.Run in a copy of this test
+// script runs the real regprune main (cli.Main, in a copy of this test
 // binary, registered with testscript.Main) against its own in-process
 // distribution v3 registry.
 //
@@ -36,12 +36,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -59,15 +57,10 @@ func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){"regprune": regpruneMain})
 }
 
-// regpruneMain is cmd/regprune's main, plus the exit-code file.
+// regpruneMain runs the real main (cli.Main, all cmd/regprune does) and
+// records its exit code for the exitcode command.
 func regpruneMain() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := cli.Run(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr})
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "regprune:", err)
-	}
-	code := cli.ExitCode(err)
+	code := cli.Main()
 	if f := os.Getenv(exitFileVar); f != "" {
 		if werr := os.WriteFile(f, []byte(strconv.Itoa(code)), 0o644); werr != nil {
 			fmt.Fprintln(os.Stderr, "regprune test: writing the exit code:", werr)
