@@ -56,10 +56,6 @@ func (jr *journalRun) finish(ctx context.Context, p *plan.Plan) {
 	jr.log.Info("journal", "run", jr.id, "path", jr.j.Path(), "manifests_read_for_journal", jr.gets.Load())
 }
 
-// ManifestReads is the number of manifests the run read from the registry
-// only for its journal (the others came from the cache).
-func (jr *journalRun) ManifestReads() int64 { return jr.gets.Load() }
-
 // wrap returns t with every Delete journaled.
 func (jr *journalRun) wrap(t apply.Target, r *plan.Repository) apply.Target {
 	jt := &journalTarget{Target: t, run: jr, repo: r.Repository, items: map[string]*plan.Item{}, tags: map[string]*plan.Item{}, planTags: r.Tags}

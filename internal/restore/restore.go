@@ -115,11 +115,14 @@ type Summary struct {
 	Unrecoverable int `json:"unrecoverable"`
 	Tag           int `json:"tag"`
 	Leave         int `json:"leave"`
-	Pushed        int `json:"pushed,omitempty"`
-	Tagged        int `json:"tagged,omitempty"`
-	Failed        int `json:"failed,omitempty"`
-	Repositories  int `json:"repositories"`
-	FailedRepos   int `json:"failed_repositories,omitempty"`
+	// UnrecoverableTags are the tags that cannot come back: those of
+	// unrecoverable manifests, and tags whose manifest is gone.
+	UnrecoverableTags int `json:"unrecoverable_tags"`
+	Pushed            int `json:"pushed,omitempty"`
+	Tagged            int `json:"tagged,omitempty"`
+	Failed            int `json:"failed,omitempty"`
+	Repositories      int `json:"repositories"`
+	FailedRepos       int `json:"failed_repositories,omitempty"`
 }
 
 // Plan is a restore, before and after Apply.
@@ -454,6 +457,20 @@ func check(ctx context.Context, r *Repository, o Options) {
 			t.Action, t.Reason = ActionUnrecoverable, "its image "+t.Digest+" cannot come back"
 			continue
 		}
+		if _, ours := idx[t.Digest]; !ours && !present[t.Digest] {
+			// Only the tag was deleted in this run: its manifest must
+			// still be there.
+			_, ok, err := exists(t.Digest)
+			if err != nil {
+				fail(err)
+				return
+			}
+			if !ok {
+				t.Action, t.Reason = ActionUnrecoverable, "its manifest "+t.Digest+" is gone too, deleted outside this run; restore the run that deleted it first"
+				continue
+			}
+			present[t.Digest] = true
+		}
 		now, ok, err := exists(t.Tag)
 		if err != nil {
 			fail(err)
@@ -655,6 +672,8 @@ func (p *Plan) count() {
 				s.Tag++
 			case ActionLeave:
 				s.Leave++
+			case ActionUnrecoverable:
+				s.UnrecoverableTags++
 			}
 			switch t.Result {
 			case ResultTagged:
@@ -672,24 +691,11 @@ func (p *Plan) count() {
 func (p *Plan) Err() error {
 	s := p.Summary
 	var errs []error
-	if s.Unrecoverable > 0 {
-		errs = append(errs, fmt.Errorf("%w: %d manifests", ErrUnrecoverable, s.Unrecoverable))
+	if s.Unrecoverable > 0 || s.UnrecoverableTags > 0 {
+		errs = append(errs, fmt.Errorf("%w: %d manifests, %d tags", ErrUnrecoverable, s.Unrecoverable, s.UnrecoverableTags))
 	}
 	if s.Failed > 0 || s.FailedRepos > 0 {
 		errs = append(errs, fmt.Errorf("%w: %d pushes failed, %d repositories failed", ErrFailed, s.Failed, s.FailedRepos))
 	}
 	return errors.Join(errs...)
-}
-
-// Unrecoverable lists the manifests of p that cannot come back.
-func (p *Plan) Unrecoverable() []Manifest {
-	var out []Manifest
-	for _, r := range p.Repositories {
-		for _, m := range r.Manifests {
-			if m.Action == ActionUnrecoverable {
-				out = append(out, m)
-			}
-		}
-	}
-	return out
 }
