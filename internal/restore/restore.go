@@ -23,6 +23,9 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/regprune/regprune/internal/journal"
 	"github.com/regprune/regprune/internal/registry"
@@ -350,62 +353,70 @@ func check(ctx context.Context, r *Repository, o Options) {
 	for i := range r.Manifests {
 		idx[r.Manifests[i].Digest] = i
 	}
-	blobs := map[string]bool{}
+	var mu sync.Mutex
+	blobs := map[string]bool{}   // blob -> the repository serves it
 	present := map[string]bool{} // manifests the registry has, beyond ours
-	for i := range r.Manifests {
+	// known answers what the registry said of key, asking it once.
+	known := func(cache map[string]bool, key string, ask func() (bool, error)) (bool, error) {
+		mu.Lock()
+		ok, seen := cache[key]
+		mu.Unlock()
+		if seen {
+			return ok, nil
+		}
+		ok, err := ask()
+		if err != nil {
+			return false, err
+		}
+		mu.Lock()
+		cache[key] = ok
+		mu.Unlock()
+		return ok, nil
+	}
+	err = forEach(ctx, len(r.Manifests), o.Client.Concurrency(), func(i int) error {
 		m := &r.Manifests[i]
 		if _, ok, err := exists(m.Digest); err != nil {
-			fail(err)
-			return
+			return err
 		} else if ok {
-			m.Action = ActionPresent
-			m.Reason = "the registry has it"
-			continue
+			m.Action, m.Reason = ActionPresent, "the registry has it"
+			return nil
 		}
 		if len(m.body) == 0 || registry.Sha256(m.body) != m.Digest {
 			m.Action, m.Reason = ActionUnrecoverable, "the journal holds no intact copy of the manifest"
-			continue
+			return nil
 		}
 		m.Action = ActionPush
 		for _, b := range m.blobs {
-			ok, seen := blobs[b.digest]
-			if !seen {
-				var err error
-				if ok, err = repo.BlobExists(ctx, b.digest); err != nil {
-					fail(err)
-					return
-				}
-				blobs[b.digest] = ok
+			ok, err := known(blobs, b.digest, func() (bool, error) { return repo.BlobExists(ctx, b.digest) })
+			if err != nil {
+				return err
 			}
 			if !ok {
 				m.Action = ActionUnrecoverable
 				m.Reason = fmt.Sprintf("its %s blob %s is gone (the registry's garbage collector has run)", b.what, b.digest)
-				break
+				return nil
 			}
-		}
-		if m.Action != ActionPush {
-			continue
 		}
 		// What it needs and the run did not delete must be there now.
 		for _, d := range append(slices.Clone(m.children), m.subject) {
 			if _, ours := idx[d]; d == "" || ours {
 				continue
 			}
-			ok, seen := present[d]
-			if !seen {
-				var err error
-				if _, ok, err = exists(d); err != nil {
-					fail(err)
-					return
-				}
-				present[d] = ok
+			ok, err := known(present, d, func() (bool, error) { _, ok, err := exists(d); return ok, err })
+			if err != nil {
+				return err
 			}
 			if !ok {
 				m.Action = ActionUnrecoverable
 				m.Reason = fmt.Sprintf("it needs %s, which is gone and not in this run's journal", d)
-				break
+				return nil
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		fail(err)
+		return
 	}
 	// An index whose child cannot come back, or a referrer whose subject
 	// cannot, cannot either.
@@ -451,30 +462,27 @@ func check(ctx context.Context, r *Repository, o Options) {
 	for i := range r.Manifests {
 		idx[r.Manifests[i].Digest] = i
 	}
-	for i := range r.Tags {
+	err = forEach(ctx, len(r.Tags), o.Client.Concurrency(), func(i int) error {
 		t := &r.Tags[i]
 		if j, ok := idx[t.Digest]; ok && r.Manifests[j].Action == ActionUnrecoverable {
 			t.Action, t.Reason = ActionUnrecoverable, "its image "+t.Digest+" cannot come back"
-			continue
+			return nil
 		}
-		if _, ours := idx[t.Digest]; !ours && !present[t.Digest] {
+		if _, ours := idx[t.Digest]; !ours {
 			// Only the tag was deleted in this run: its manifest must
 			// still be there.
-			_, ok, err := exists(t.Digest)
+			ok, err := known(present, t.Digest, func() (bool, error) { _, ok, err := exists(t.Digest); return ok, err })
 			if err != nil {
-				fail(err)
-				return
+				return err
 			}
 			if !ok {
 				t.Action, t.Reason = ActionUnrecoverable, "its manifest "+t.Digest+" is gone too, deleted outside this run; restore the run that deleted it first"
-				continue
+				return nil
 			}
-			present[t.Digest] = true
 		}
 		now, ok, err := exists(t.Tag)
 		if err != nil {
-			fail(err)
-			return
+			return err
 		}
 		switch {
 		case !ok:
@@ -484,7 +492,28 @@ func check(ctx context.Context, r *Repository, o Options) {
 		default:
 			t.Action, t.Reason = ActionLeave, "the tag now names "+now+" (pushed since); left alone"
 		}
+		return nil
+	})
+	if err != nil {
+		fail(err)
 	}
+}
+
+// forEach runs fn(0..n-1), limit at once, and returns the first error;
+// after an error or a cancelled ctx, calls not started are not made.
+func forEach(ctx context.Context, n, limit int, fn func(i int) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, limit))
+	for i := range n {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error { return fn(i) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 // Apply pushes what p says, filling in results. It re-checks each tag
@@ -514,6 +543,7 @@ func Apply(ctx context.Context, p *Plan, o Options) {
 }
 
 func applyRepo(ctx context.Context, repo *registry.Repo, r *Repository, o Options) {
+	var mu sync.Mutex
 	done := map[string]bool{} // pushed or present
 	byDigest := map[string]*Manifest{}
 	for i := range r.Manifests {
@@ -523,52 +553,71 @@ func applyRepo(ctx context.Context, repo *registry.Repo, r *Repository, o Option
 			done[m.Digest] = true
 		}
 	}
-	for i := range r.Manifests {
-		m := &r.Manifests[i]
-		if m.Action != ActionPush {
-			continue
-		}
+	push := func(m *Manifest) {
 		if ctx.Err() != nil {
 			m.Result, m.ResultReason = ResultFailed, "interrupted"
-			continue
+			return
 		}
-		blocked := ""
+		mu.Lock()
 		for _, d := range append(slices.Clone(m.children), m.subject) {
 			if n := byDigest[d]; n != nil && !done[d] {
-				blocked = "not pushed: " + d + ", which it needs, was not"
+				if n.Action == ActionUnrecoverable {
+					m.Action, m.Reason = ActionUnrecoverable, "it needs "+d+", which cannot come back"
+				} else {
+					m.Result, m.ResultReason = ResultFailed, "not pushed: "+d+", which it needs, was not"
+				}
 				break
 			}
 		}
-		if blocked != "" {
-			m.Result, m.ResultReason = ResultFailed, blocked
-			continue
+		mu.Unlock()
+		if m.Action != ActionPush || m.Result != "" {
+			return
 		}
 		if _, err := repo.PutManifest(ctx, m.Digest, m.MediaType, m.body); err != nil {
 			var re *registry.Error
 			if errors.As(err, &re) && (re.Code == "MANIFEST_BLOB_UNKNOWN" || re.Code == "BLOB_UNKNOWN" || re.Code == "MANIFEST_UNKNOWN") {
 				// A blob went since the check: the garbage collector ran.
 				m.Action, m.Reason = ActionUnrecoverable, "the registry refused it for a missing blob or manifest: "+err.Error()
-				continue
+				return
 			}
 			m.Result, m.ResultReason = ResultFailed, err.Error()
-			continue
+			return
 		}
 		m.Result = ResultPushed
+		mu.Lock()
 		done[m.Digest] = true
+		mu.Unlock()
 		for _, id := range m.entries {
 			if err := o.Journal.MarkRestored(context.WithoutCancel(ctx), id); err != nil {
 				o.Logger.Warn("journal: recording a restore failed", "err", err)
 			}
 		}
 	}
-	for i := range r.Tags {
+	// One level at a time (Manifests is sorted by level): what a manifest
+	// needs is pushed in an earlier level.
+	for i := 0; i < len(r.Manifests); {
+		j := i
+		for j < len(r.Manifests) && r.Manifests[j].level == r.Manifests[i].level {
+			j++
+		}
+		level := r.Manifests[i:j]
+		_ = forEach(context.WithoutCancel(ctx), len(level), o.Client.Concurrency(), func(k int) error {
+			if level[k].Action == ActionPush {
+				push(&level[k])
+			}
+			return nil
+		})
+		i = j
+	}
+	// The tags, once every manifest is pushed.
+	_ = forEach(context.WithoutCancel(ctx), len(r.Tags), o.Client.Concurrency(), func(i int) error {
 		t := &r.Tags[i]
 		if t.Action != ActionTag {
-			continue
+			return nil
 		}
 		if ctx.Err() != nil {
 			t.Result, t.ResultReason = ResultFailed, "interrupted"
-			continue
+			return nil
 		}
 		if m := byDigest[t.Digest]; m != nil && !done[t.Digest] {
 			if m.Action == ActionUnrecoverable {
@@ -576,29 +625,29 @@ func applyRepo(ctx context.Context, repo *registry.Repo, r *Repository, o Option
 			} else {
 				t.Result, t.ResultReason = ResultFailed, "its image "+t.Digest+" was not pushed"
 			}
-			continue
+			return nil
 		}
 		// Right before: a tag that exists now stays as it is.
 		d, err := repo.Head(ctx, t.Tag)
 		switch {
 		case err == nil && d.Digest == t.Digest:
 			t.Action, t.Reason = ActionPresent, "the tag names it already"
-			continue
+			return nil
 		case err == nil:
 			t.Action, t.Reason = ActionLeave, "the tag now names "+d.Digest+" (pushed since); left alone"
-			continue
+			return nil
 		case !errors.Is(err, registry.ErrNotFound):
 			t.Result, t.ResultReason = ResultFailed, err.Error()
-			continue
+			return nil
 		}
 		body, mt, err := tagBody(ctx, repo, byDigest[t.Digest], t.Digest, o)
 		if err != nil {
 			t.Result, t.ResultReason = ResultFailed, err.Error()
-			continue
+			return nil
 		}
 		if _, err := repo.PutManifest(ctx, t.Tag, mt, body); err != nil {
 			t.Result, t.ResultReason = ResultFailed, err.Error()
-			continue
+			return nil
 		}
 		t.Result = ResultTagged
 		for _, id := range t.entries {
@@ -606,7 +655,8 @@ func applyRepo(ctx context.Context, repo *registry.Repo, r *Repository, o Option
 				o.Logger.Warn("journal: recording a restore failed", "err", err)
 			}
 		}
-	}
+		return nil
+	})
 }
 
 // tagBody is the manifest a tag is re-created with: the run's copy, else
