@@ -182,12 +182,20 @@ func mediaTypeOf(body []byte) string {
 	return m.MediaType
 }
 
-// journalSkip marks every pending item of p skipped: the journal could not
-// record the start of the run, so nothing is deleted.
+// journalSkip fails every repository of p that has work: the journal
+// could not record the start of the run, so nothing is deleted.
 func journalSkip(p *plan.Plan, err error) {
 	for i := range p.Repositories {
-		if r := &p.Repositories[i]; r.Error == "" {
-			skipPending(r, "not started: the journal could not be written ("+err.Error()+"); nothing was deleted")
+		r := &p.Repositories[i]
+		if r.Error != "" {
+			continue
 		}
+		for _, it := range r.Items {
+			if it.Action == plan.ActionDelete || len(it.Untag) > 0 {
+				r.Error = "the journal could not be written, nothing deleted: " + err.Error()
+				break
+			}
+		}
+		skipPending(r, "not started: the journal could not be written; nothing was deleted")
 	}
 }

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -191,6 +192,9 @@ func TestJournalFailClosed(t *testing.T) {
 	}
 	if got := tags(t, reg, repo); len(got) != 4 {
 		t.Fatalf("tags %v after a failed journal", got)
+	}
+	if _, err := engine.Result(pl); !errors.Is(err, engine.ErrNothing) {
+		t.Fatalf("result %v, want ErrNothing (exit 1)", err)
 	}
 }
 
