@@ -137,10 +137,12 @@ type Plan struct {
 	Summary      Summary      `json:"summary"`
 }
 
-// restorable: the results under which a DELETE may have reached the
-// registry (pending: written, no answer recorded).
+// restorable: the results under which the run's DELETE may have taken
+// effect: deleted; pending (written, no answer recorded: a crash); failed
+// (the answer may have been lost after the registry acted). What is still
+// there is found present and left alone.
 func restorable(result string) bool {
-	return result == journal.ResultDeleted || result == journal.ResultPending
+	return result == journal.ResultDeleted || result == journal.ResultPending || result == journal.ResultFailed
 }
 
 // Build reads run id's entries and checks the registry as it is now. It
