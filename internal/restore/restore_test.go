@@ -111,9 +111,19 @@ func deletedItems(pl *plan.Plan) map[string]plan.Item {
 	return out
 }
 
+// On CNCF distribution v3 in process and distribution 2.8.2 as a child
+// process (skipped where docker-registry is not installed).
 func TestRestoreAfterApplyAndAfterGC(t *testing.T) {
+	for _, b := range []struct {
+		name  string
+		start func(testing.TB, registrytest.Options) *registrytest.Registry
+	}{{"v3", registrytest.New}, {"dist2", registrytest.NewDist2}} {
+		t.Run(b.name, func(t *testing.T) { testRestore(t, b.start(t, registrytest.Options{})) })
+	}
+}
+
+func testRestore(t *testing.T, reg *registrytest.Registry) {
 	ctx := context.Background()
-	reg := registrytest.New(t, registrytest.Options{})
 	// distribution's GC removes a repository's links to blobs no manifest
 	// marked so far references, walking repositories in name order: the
 	// repository that keeps the shared image's blobs must come first.
