@@ -40,7 +40,11 @@ func (r *Repo) PutManifest(ctx context.Context, ref, mediaType string, body []by
 		return "", err
 	}
 	req.Header.Set("Content-Type", mediaType)
-	resp, err := r.hc.Do(req)
+	// A manifest PUT is never redirected by a registry: a redirect is
+	// answered as the error it is, not followed with the body.
+	hc := *r.hc
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := hc.Do(req)
 	if err != nil {
 		return "", authError(err)
 	}
