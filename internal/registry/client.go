@@ -52,6 +52,10 @@ type Options struct {
 	Transport            http.RoundTripper // nil: a tuned http.Transport
 	UserAgent            string
 	PageSize             int // tags per list page; default 1000 (ECR refuses more)
+	// PlainHTTPCredentials lets Basic credentials go over plain HTTP to a
+	// host that is not loopback (with Insecure); off, such a request is
+	// refused before it is sent.
+	PlainHTTPCredentials bool
 }
 
 // Client talks to registries. Safe for concurrent use.
@@ -123,6 +127,11 @@ func ParseRepository(s string, insecure bool) (name.Repository, error) {
 	if strings.ContainsAny(s, "@") || strings.Contains(s[i:], ":") {
 		return name.Repository{}, fmt.Errorf("repository %q: give a repository, not an image reference (no :tag or @digest)", s)
 	}
+	for _, seg := range strings.Split(s[i+1:], "/") {
+		if seg == "." || seg == ".." {
+			return name.Repository{}, fmt.Errorf("repository %q: path segment %q refused; name the repository without . or .. segments", s, seg)
+		}
+	}
 	opts := []name.Option{name.StrictValidation}
 	if insecure {
 		opts = append(opts, name.Insecure)
@@ -168,11 +177,17 @@ func (c *Client) authClient(ctx context.Context, reg name.Registry, scopes []str
 	if err != nil {
 		return nil, fmt.Errorf("reading credentials for %s: %w", reg.RegistryStr(), err)
 	}
-	tr, err := transport.NewWithContext(ctx, reg, auth, c.base, scopes)
+	base := &scopeGuard{inner: c.base, scopes: scopes, plainCreds: c.opts.PlainHTTPCredentials}
+	tr, err := transport.NewWithContext(ctx, reg, auth, base, scopes)
 	if err != nil {
 		return nil, authError(err)
 	}
 	return &http.Client{Transport: tr, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if via[0].Method == http.MethodDelete {
+			// Never follow a redirect on DELETE: the 3xx is the answer,
+			// and do turns it into that item's failure.
+			return http.ErrUseLastResponse
+		}
 		if len(via) >= 10 {
 			return errors.New("too many redirects")
 		}
@@ -226,6 +241,9 @@ func (r *Repo) do(ctx context.Context, method, u, accept string) (*http.Response
 		return resp, nil
 	}
 	defer resp.Body.Close()
+	if method == http.MethodDelete && resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return nil, redirectError(resp)
+	}
 	return nil, newError(resp)
 }
 
@@ -250,6 +268,9 @@ func (r *Repo) ListTags(ctx context.Context, fn func(tags []string) error) error
 		resp.Body.Close()
 		if err != nil {
 			return fmt.Errorf("%w: tag list of %s: %v", ErrBadResponse, r.Name(), err)
+		}
+		if err := checkTags(r.Name(), page.Tags); err != nil {
+			return err
 		}
 		next, err := nextLink(resp, r.ref.RegistryStr())
 		if err != nil {
@@ -307,6 +328,9 @@ type Descriptor struct {
 // Head resolves a tag or digest with HEAD (free against pull limits).
 // Where the registry omits Docker-Content-Digest it falls back to a GET.
 func (r *Repo) Head(ctx context.Context, ref string) (Descriptor, error) {
+	if err := CheckRef(ref); err != nil {
+		return Descriptor{}, err
+	}
 	resp, err := r.do(ctx, http.MethodHead, r.base+"/manifests/"+ref, acceptedManifests)
 	if err != nil {
 		return Descriptor{}, err
@@ -316,6 +340,12 @@ func (r *Repo) Head(ctx context.Context, ref string) (Descriptor, error) {
 	if d.Digest == "" {
 		_, d, err = r.GetManifest(ctx, ref)
 		return d, err
+	}
+	if err := checkDigest("Docker-Content-Digest of "+ref+" in "+r.Name(), d.Digest); err != nil {
+		return Descriptor{}, err
+	}
+	if ValidDigest(ref) && d.Digest != ref {
+		return Descriptor{}, fmt.Errorf("%w: HEAD of %s in %s answers digest %s", ErrBadResponse, ref, r.Name(), quoteValue(d.Digest))
 	}
 	return d, nil
 }
@@ -333,6 +363,9 @@ const MaxManifestSize = 4 << 20
 
 // GetManifest fetches a manifest by tag or digest and verifies its digest.
 func (r *Repo) GetManifest(ctx context.Context, ref string) ([]byte, Descriptor, error) {
+	if err := CheckRef(ref); err != nil {
+		return nil, Descriptor{}, err
+	}
 	resp, err := r.do(ctx, http.MethodGet, r.base+"/manifests/"+ref, acceptedManifests)
 	if err != nil {
 		return nil, Descriptor{}, err
@@ -345,11 +378,16 @@ func (r *Repo) GetManifest(ctx context.Context, ref string) ([]byte, Descriptor,
 	if len(body) > MaxManifestSize {
 		return nil, Descriptor{}, fmt.Errorf("%w: manifest %s is larger than %d bytes", ErrBadResponse, ref, MaxManifestSize)
 	}
-	got := Sha256(body)
 	want := resp.Header.Get("Docker-Content-Digest")
-	if strings.HasPrefix(ref, "sha256:") {
+	if want != "" {
+		if err := checkDigest("Docker-Content-Digest of "+ref+" in "+r.Name(), want); err != nil {
+			return nil, Descriptor{}, err
+		}
+	}
+	if ValidDigest(ref) {
 		want = ref
 	}
+	got := digestOf(want, body)
 	if want != "" && want != got {
 		return nil, Descriptor{}, fmt.Errorf("%w: manifest %s has digest %s", ErrBadResponse, want, got)
 	}
@@ -358,6 +396,9 @@ func (r *Repo) GetManifest(ctx context.Context, ref string) ([]byte, Descriptor,
 
 // GetBlob fetches a small blob (an image config) by digest, verified.
 func (r *Repo) GetBlob(ctx context.Context, digest string, limit int64) ([]byte, error) {
+	if err := checkDigest("blob", digest); err != nil {
+		return nil, err
+	}
 	resp, err := r.do(ctx, http.MethodGet, r.base+"/blobs/"+digest, "")
 	if err != nil {
 		return nil, err
@@ -370,7 +411,7 @@ func (r *Repo) GetBlob(ctx context.Context, digest string, limit int64) ([]byte,
 	if int64(len(body)) > limit {
 		return nil, fmt.Errorf("%w: blob %s is larger than %d bytes", ErrBadResponse, digest, limit)
 	}
-	if strings.HasPrefix(digest, "sha256:") && Sha256(body) != digest {
+	if !Verify(digest, body) {
 		return nil, fmt.Errorf("%w: blob %s does not match its digest", ErrBadResponse, digest)
 	}
 	return body, nil
@@ -380,6 +421,9 @@ func (r *Repo) GetBlob(ctx context.Context, digest string, limit int64) ([]byte,
 // when the registry has no referrers API (it answered 404), in which case
 // the caller falls back to the sha256-<hex> tag.
 func (r *Repo) Referrers(ctx context.Context, digest string) (body []byte, ok bool, err error) {
+	if err := checkDigest("subject", digest); err != nil {
+		return nil, false, err
+	}
 	resp, err := r.do(ctx, http.MethodGet, r.base+"/referrers/"+digest, MediaOCIIndex)
 	if errors.Is(err, ErrNotFound) {
 		return nil, false, nil
@@ -399,6 +443,9 @@ func (r *Repo) Referrers(ctx context.Context, digest string) (body []byte, ok bo
 // Delete deletes a manifest by digest (the manifest and every tag naming
 // it) or a tag by name (that tag only, where the registry supports it).
 func (r *Repo) Delete(ctx context.Context, ref string) error {
+	if err := CheckRef(ref); err != nil {
+		return err
+	}
 	resp, err := r.do(ctx, http.MethodDelete, r.base+"/manifests/"+ref, "")
 	if err != nil {
 		return err
