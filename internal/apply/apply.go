@@ -10,7 +10,6 @@ package apply
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,6 +60,7 @@ type run struct {
 	kids      map[string][]string
 	gone      map[string]bool   // digests deleted, or found gone, in this run
 	now       map[string]string // tags and digests at the re-check
+	latest    map[string]string // tags and digests at the last listing (for the guard)
 }
 
 // Repository applies the plan of one repository, filling in each item's
@@ -113,8 +113,11 @@ func (a *run) apply() error {
 	// 1. Re-check everything against the registry as it is now.
 	now, err := a.resolve()
 	if err == nil {
-		a.now = now
+		a.now, a.latest = now, now
 		err = a.verify(work, now)
+	}
+	if err == nil {
+		err = a.verifyKept(now)
 	}
 	if err != nil {
 		for _, it := range work {
@@ -135,6 +138,7 @@ func (a *run) apply() error {
 		targets := a.items(func(it *plan.Item) bool { return it.Action == plan.ActionDelete })
 		remaining, err := a.resolve()
 		if err == nil {
+			a.latest = remaining
 			err = a.verify(targets, remaining)
 		}
 		if err != nil {
@@ -147,6 +151,7 @@ func (a *run) apply() error {
 			return err
 		}
 	}
+	a.guard() // the final guard: nothing a tag that stays reaches is deleted
 	a.hold()
 	a.deleteDigests()
 	return nil
@@ -409,16 +414,8 @@ func (a *run) children(ctx context.Context, digest string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var m struct {
-		Manifests []struct {
-			Digest string `json:"digest"`
-		} `json:"manifests"`
-	}
-	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, fmt.Errorf("%w: %v", registry.ErrBadResponse, err)
-	}
-	for _, d := range m.Manifests {
-		c = append(c, d.Digest)
+	if c, err = registry.ParseChildren("manifest "+digest, body); err != nil {
+		return nil, err
 	}
 	a.mu.Lock()
 	a.kids[digest] = c

@@ -92,6 +92,9 @@ type Repository struct {
 	// apply can tell what changed since.
 	Tags    map[string]string `json:"tags,omitempty"`
 	Summary Summary           `json:"summary"`
+	// VerifiedTags is graph.Repository.VerifiedTags of the inventory of
+	// this run; never read from or written to a plan file.
+	VerifiedTags map[string]string `json:"-"`
 }
 
 // Totals sums the repositories.
@@ -129,7 +132,7 @@ func Failed(name string, err error) Repository {
 
 // Build closes the decisions over repo. It is pure.
 func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Repository {
-	out := Repository{Repository: repo.Name, Tags: repo.Tags}
+	out := Repository{Repository: repo.Name, Tags: repo.Tags, VerifiedTags: repo.VerifiedTags}
 	tagsOf := repo.TagsByDigest()
 
 	keep := map[string]bool{}
