@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -113,8 +114,18 @@ func (g *globals) check() error {
 	if g.maxRPS < 0 {
 		return usagef("--max-requests-per-second %g: must not be negative", g.maxRPS)
 	}
+	if math.IsNaN(g.maxRPS) || math.IsInf(g.maxRPS, 0) || (g.maxRPS != 0 && (g.maxRPS < minRPS || g.maxRPS > maxRPS)) {
+		return usagef("--max-requests-per-second %g: want 0 (no cap) or %g to %g", g.maxRPS, minRPS, float64(maxRPS))
+	}
 	return nil
 }
+
+// Bounds of --max-requests-per-second: below one request in 100 s a run
+// never ends; above 100,000 a cap means nothing.
+const (
+	minRPS = 0.01
+	maxRPS = 100_000
+)
 
 func (g *globals) logger(w io.Writer) *slog.Logger {
 	level := slog.LevelWarn
@@ -162,6 +173,7 @@ type ruleFlags struct {
 	groupNewest                      int
 	allowEmpty                       bool
 	ageFrom                          string
+	deleteOrphans                    bool
 }
 
 func (r *ruleFlags) add(cmd *cobra.Command) {
@@ -177,6 +189,7 @@ func (r *ruleFlags) add(cmd *cobra.Command) {
 	f.StringArrayVar(&r.deleteRegex, "delete-regex", nil, "only images all of whose tags match this RE2 expression are candidates (repeatable)")
 	f.StringVar(&r.olderThan, "older-than", "", "only images built longer ago than this are candidates (36h, 30d, 2w)")
 	f.BoolVar(&r.allowEmpty, "allow-empty", false, "allow a plan that deletes every image of a repository")
+	f.BoolVar(&r.deleteOrphans, "delete-orphan-artifacts", false, "delete signatures and referrers whose subject is in no image of the repository (listed as orphans otherwise)")
 	f.StringVar(&r.ageFrom, "age-from", "", "age source: created, label or annotation (default: created, then label, then annotation)")
 }
 
@@ -185,13 +198,13 @@ var flagOf = map[string]string{
 	"keep.newer_than": "--keep-newer-than", "keep.semver": "--keep-semver", "keep.semver.newest": "--keep-semver",
 	"keep.semver.per": "--semver-per", "keep.group": "--keep-group-regex", "keep.group.regex": "--keep-group-regex",
 	"keep.group.newest": "--keep-group-newest", "delete.regex": "--delete-regex", "delete.older_than": "--older-than",
-	"allow_empty": "--allow-empty", "age_from": "--age-from",
+	"allow_empty": "--allow-empty", "age_from": "--age-from", "delete_orphan_artifacts": "--delete-orphan-artifacts",
 }
 
 // any reports whether a rule flag was given.
 func (r *ruleFlags) any(cmd *cobra.Command) bool {
 	for _, n := range []string{"keep-tag", "keep-regex", "keep-newest", "keep-newer-than", "keep-semver", "semver-per",
-		"keep-group-regex", "keep-group-newest", "delete-regex", "older-than", "allow-empty", "age-from"} {
+		"keep-group-regex", "keep-group-newest", "delete-regex", "older-than", "allow-empty", "age-from", "delete-orphan-artifacts"} {
 		if cmd.Flags().Changed(n) {
 			return true
 		}
@@ -204,7 +217,7 @@ func (r *ruleFlags) rule(cmd *cobra.Command, repos []string) (config.Rule, error
 		Repositories: repos,
 		Keep:         config.KeepSpec{Tags: r.keepTags, Regex: r.keepRegex, NewerThan: r.keepNewerThan},
 		Delete:       config.DeleteSpec{Regex: r.deleteRegex, OlderThan: r.olderThan},
-		AllowEmpty:   r.allowEmpty, AgeFrom: r.ageFrom,
+		AllowEmpty:   r.allowEmpty, AgeFrom: r.ageFrom, DeleteOrphanArtifacts: r.deleteOrphans,
 	}
 	if cmd.Flags().Changed("keep-newest") {
 		n := r.keepNewest

@@ -300,9 +300,12 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 	}
 	sort.Strings(rest)
 	parents, subjects := relations(repo, keep)
+	orphans := orphansOf(repo, rest, keepReason, tagsOf)
 	for _, d := range rest {
 		it := Item{Digest: d, Kind: kindOf(repo, d, tagsOf[d], parents), Tags: tagsOf[d], Action: ActionKeep}
-		if why, ok := keepReason[d]; ok {
+		if o, ok := orphans[d]; ok {
+			orphanItem(&it, o, p.DeleteOrphanArtifacts)
+		} else if why, ok := keepReason[d]; ok {
 			it.Reasons = []string{why}
 			it.Parent, it.Subject = parents[d], subjects[d]
 		} else {
@@ -432,10 +435,10 @@ func summarize(repo *graph.Repository, items []Item) Summary {
 		if it.Action == ActionDelete {
 			s.DeleteManifests++
 			deleted[it.Digest] = true
-			s.ReclaimableBytes += it.Size
+			s.ReclaimableBytes = SatAdd(s.ReclaimableBytes, it.Size)
 		}
 	}
-	s.ReclaimableBytes += ReclaimableBlobs(repo, deleted)
+	s.ReclaimableBytes = SatAdd(s.ReclaimableBytes, ReclaimableBlobs(repo, deleted))
 	return s
 }
 
@@ -460,7 +463,7 @@ func ReclaimableBlobs(repo *graph.Repository, deleted map[string]bool) int64 {
 		for _, b := range m.Blobs {
 			if !held[b.Digest] && !counted[b.Digest] {
 				counted[b.Digest] = true
-				n += b.Size
+				n = SatAdd(n, b.Size)
 			}
 		}
 	}
@@ -502,7 +505,7 @@ func (p *Plan) Recount() {
 		t.Delete += s.Delete
 		t.Untag += s.Untag
 		t.DeleteManifests += s.DeleteManifests
-		t.ReclaimableBytes += s.ReclaimableBytes
+		t.ReclaimableBytes = SatAdd(t.ReclaimableBytes, s.ReclaimableBytes)
 		t.Deleted += s.Deleted
 		t.Untagged += s.Untagged
 		t.Skipped += s.Skipped

@@ -22,6 +22,9 @@ type Policy struct {
 	Delete Delete
 	// AllowEmpty permits a plan that deletes every image of a repository.
 	AllowEmpty bool
+	// DeleteOrphanArtifacts deletes signatures and referrers whose subject
+	// is in no image of the repository; off, they are listed and kept.
+	DeleteOrphanArtifacts bool
 	// AgeFrom lists the age sources to try in order; nil means config
 	// created, then label, then annotation.
 	AgeFrom []graph.AgeSource
