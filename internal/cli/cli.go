@@ -63,6 +63,7 @@ type globals struct {
 	concurrency    int
 	parallel       int
 	insecure       bool
+	plainCreds     bool
 	timeout        time.Duration
 	requestTimeout time.Duration
 	maxRPS         float64
@@ -89,6 +90,7 @@ DELETE; 'apply' runs the same steps, re-checks each target, then deletes.`,
 	pf.IntVar(&g.concurrency, "concurrency", 8, "requests in flight per registry host (1-256)")
 	pf.IntVar(&g.parallel, "parallel", 4, "repositories processed at once (1-64)")
 	pf.BoolVar(&g.insecure, "insecure", false, "allow plain HTTP to non-loopback hosts and skip TLS verification")
+	pf.BoolVar(&g.plainCreds, "insecure-plain-http-credentials", false, "with --insecure: allow sending credentials over plain HTTP to a host that is not loopback")
 	pf.DurationVar(&g.timeout, "timeout", 0, "give up the whole run after this long (0: no limit)")
 	pf.DurationVar(&g.requestTimeout, "request-timeout", 60*time.Second, "give up one request after this long")
 	pf.Float64Var(&g.maxRPS, "max-requests-per-second", 0, "cap on requests per second per registry host (0: no cap)")
@@ -104,6 +106,9 @@ func (g *globals) check() error {
 	}
 	if g.parallel < 1 || g.parallel > 64 {
 		return usagef("--parallel %d: want 1 to 64", g.parallel)
+	}
+	if g.plainCreds && !g.insecure {
+		return usagef("--insecure-plain-http-credentials goes with --insecure: without it plain HTTP is allowed to loopback hosts only")
 	}
 	if g.timeout < 0 {
 		return usagef("--timeout %s: must not be negative", g.timeout)
@@ -142,6 +147,7 @@ func (g *globals) client(env *Env, log *slog.Logger) *registry.Client {
 	return registry.New(registry.Options{
 		Keychain:             registry.Keychain(env.Getenv),
 		Insecure:             g.insecure,
+		PlainHTTPCredentials: g.plainCreds,
 		Concurrency:          g.concurrency,
 		MaxRequestsPerSecond: g.maxRPS,
 		RequestTimeout:       g.requestTimeout,

@@ -60,7 +60,8 @@ type Options struct {
 
 // Client talks to registries. Safe for concurrent use.
 type Client struct {
-	opts  Options
+	opts    Options
+	secrets secrets
 	base  http.RoundTripper
 	stats *Stats
 	log   *slog.Logger
@@ -167,7 +168,7 @@ func (c *Client) Open(ctx context.Context, s string, write bool) (*Repo, error) 
 	}
 	hc, err := c.authClient(ctx, ref.Registry, []string{ref.Scope(actions)})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ref.Name(), err)
+		return nil, c.secrets.wrap(fmt.Errorf("%s: %w", ref.Name(), err))
 	}
 	return &Repo{ref: ref, hc: hc, c: c, base: ref.Registry.Scheme() + "://" + ref.RegistryStr() + "/v2/" + ref.RepositoryStr()}, nil
 }
@@ -175,9 +176,15 @@ func (c *Client) Open(ctx context.Context, s string, write bool) (*Repo, error) 
 func (c *Client) authClient(ctx context.Context, reg name.Registry, scopes []string) (*http.Client, error) {
 	auth, err := authn.Resolve(ctx, c.opts.Keychain, reg)
 	if err != nil {
-		return nil, fmt.Errorf("reading credentials for %s: %w", reg.RegistryStr(), err)
+		return nil, fmt.Errorf("reading credentials for %s: %w", reg.RegistryStr(), helperOutput(err))
 	}
-	base := &scopeGuard{inner: c.base, scopes: scopes, plainCreds: c.opts.PlainHTTPCredentials}
+	if cfg, err := authn.Authorization(ctx, auth); err == nil {
+		c.secrets.addCredentials(cfg.Username, cfg.Password)
+		c.secrets.add(encodings(cfg.IdentityToken)...)
+		c.secrets.add(encodings(cfg.RegistryToken)...)
+		c.secrets.add(cfg.Auth)
+	}
+	base := &scopeGuard{inner: c.base, scopes: scopes, plainCreds: c.opts.PlainHTTPCredentials, secrets: &c.secrets}
 	tr, err := transport.NewWithContext(ctx, reg, auth, base, scopes)
 	if err != nil {
 		return nil, authError(err)
@@ -219,6 +226,7 @@ func authError(err error) error {
 		}
 		if te.Request != nil && te.Request.URL != nil {
 			e.Method, e.Path = te.Request.Method, te.Request.URL.Path
+			e.Message = redactCredential(e.Message, te.Request.Header.Get("Authorization"))
 		}
 		return e
 	}
@@ -235,16 +243,18 @@ func (r *Repo) do(ctx context.Context, method, u, accept string) (*http.Response
 	}
 	resp, err := r.hc.Do(req)
 	if err != nil {
-		return nil, authError(err)
+		return nil, r.c.secrets.wrap(authError(err))
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return resp, nil
 	}
 	defer resp.Body.Close()
 	if method == http.MethodDelete && resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		return nil, redirectError(resp)
+		return nil, r.c.secrets.wrap(redirectError(resp))
 	}
-	return nil, newError(resp)
+	e := newError(resp)
+	e.Message = r.c.secrets.redact(e.Message)
+	return nil, e
 }
 
 // ListTags calls fn with each page of tags, following Link headers until
@@ -468,7 +478,7 @@ func (c *Client) Catalog(ctx context.Context, host string, fn func(repos []strin
 	}
 	hc, err := c.authClient(ctx, reg, []string{"registry:catalog:*"})
 	if err != nil {
-		return err
+		return c.secrets.wrap(err)
 	}
 	r := &Repo{hc: hc, c: c}
 	u := fmt.Sprintf("%s://%s/v2/_catalog?n=%d", reg.Scheme(), reg.RegistryStr(), c.opts.PageSize)

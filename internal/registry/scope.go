@@ -1,7 +1,10 @@
 package registry
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -33,9 +36,13 @@ type scopeGuard struct {
 	inner      http.RoundTripper
 	scopes     []string // as opened: "repository:NAME:pull,delete", "registry:catalog:*"
 	plainCreds bool
+	secrets    *secrets // records every credential sent, for redaction
 }
 
 func (g *scopeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
+	if a := req.Header.Get("Authorization"); a != "" && g.secrets != nil {
+		g.secrets.addAuthorization(a)
+	}
 	if req.URL.Scheme == "http" && !g.plainCreds && !IsLoopback(req.URL.Host) && sendsCredentials(req) {
 		return nil, fmt.Errorf("%w: refusing to send credentials over plain HTTP to %s; pass --insecure-plain-http-credentials to allow it", ErrInsecure, req.URL.Host)
 	}
@@ -45,6 +52,27 @@ func (g *scopeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	resp, err := g.inner.RoundTrip(req)
+	if err == nil && g.secrets != nil && !strings.HasPrefix(req.URL.Path, "/v2/") && resp.StatusCode == http.StatusOK {
+		// A token endpoint's answer: record the tokens it hands out.
+		body, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		if rerr != nil {
+			return nil, rerr
+		}
+		var tok struct {
+			Token        string `json:"token"`
+			AccessToken  string `json:"access_token"`
+			RefreshToken string `json:"refresh_token"`
+		}
+		if json.Unmarshal(body, &tok) == nil {
+			for _, t := range []string{tok.Token, tok.AccessToken, tok.RefreshToken} {
+				if t != "" {
+					g.secrets.addAuthorization("Bearer " + t)
+				}
+			}
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+	}
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
