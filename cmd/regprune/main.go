@@ -16,11 +16,18 @@ import (
 // any request; 3 finished, but some repositories or deletions failed
 // (see cli.ExitCode).
 func main() {
+	if code, ok := supervise(); ok {
+		os.Exit(code)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := cli.Run(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr})
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "regprune:", err)
 	}
-	os.Exit(cli.ExitCode(err))
+	code := cli.ExitCode(err)
+	if code == cli.ExitUsage {
+		markUsage()
+	}
+	os.Exit(code)
 }
