@@ -62,9 +62,9 @@ type Options struct {
 type Client struct {
 	opts    Options
 	secrets secrets
-	base  http.RoundTripper
-	stats *Stats
-	log   *slog.Logger
+	base    http.RoundTripper
+	stats   *Stats
+	log     *slog.Logger
 }
 
 // New returns a Client.
