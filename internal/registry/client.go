@@ -60,11 +60,12 @@ type Options struct {
 
 // Client talks to registries. Safe for concurrent use.
 type Client struct {
-	opts    Options
-	secrets secrets
-	base    http.RoundTripper
-	stats   *Stats
-	log     *slog.Logger
+	opts  Options
+	base  http.RoundTripper
+	stats *Stats
+	log   *slog.Logger
+
+	secrets secrets // credentials handled, redacted from every error
 }
 
 // New returns a Client.
