@@ -60,7 +60,10 @@ type run struct {
 	kids      map[string][]string
 	gone      map[string]bool   // digests deleted, or found gone, in this run
 	now       map[string]string // tags and digests at the re-check
-	latest    map[string]string // tags and digests at the last listing (for the guard)
+
+	// For the final guard (guard.go).
+	latest map[string]string   // tags and digests at the last listing
+	refs   map[string][]string // referrers API answers read
 }
 
 // Repository applies the plan of one repository, filling in each item's
@@ -83,7 +86,7 @@ func Repository(ctx context.Context, t Target, r *plan.Repository, o Options) er
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(o.Grace, cancel) })
 	defer stop()
-	a := &run{t: t, r: r, o: o, ctx: ctx, req: req, kids: map[string][]string{}, gone: map[string]bool{}}
+	a := &run{t: t, r: r, o: o, ctx: ctx, req: req, kids: map[string][]string{}, refs: map[string][]string{}, gone: map[string]bool{}}
 	return a.apply()
 }
 
@@ -127,6 +130,9 @@ func (a *run) apply() error {
 		return err
 	}
 
+	if err := a.guard(); err != nil { // before any tag goes: a signature tag a kept tag reaches stays
+		return err
+	}
 	a.hold()
 
 	// 2. Stale tags: untag kept images; drop the tags of deleted ones.
@@ -151,7 +157,9 @@ func (a *run) apply() error {
 			return err
 		}
 	}
-	a.guard() // the final guard: nothing a tag that stays reaches is deleted
+	if err := a.guard(); err != nil { // the final guard: nothing a tag that stays reaches is deleted
+		return err
+	}
 	a.hold()
 	a.deleteDigests()
 	return nil

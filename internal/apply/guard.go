@@ -105,26 +105,30 @@ func (a *run) verifyKept(now map[string]string) error {
 
 // guard skips every planned digest delete that a tag staying reaches, in
 // the registry as it is now (a.latest: the last listing of this apply).
-// When it cannot tell, it skips them all and fails the repository.
-func (a *run) guard() {
-	pending := a.items(func(it *plan.Item) bool { return it.Action == plan.ActionDelete })
+// When it cannot tell, it skips them all and fails the repository. It
+// runs before the tag phase (so that no tag of such a digest, a signature
+// tag say, is removed) and again right before the digest deletes; the
+// second run reads only what changed.
+func (a *run) guard() error {
+	pending := a.items(func(it *plan.Item) bool { return it.Action == plan.ActionDelete || len(it.Untag) > 0 })
 	if len(pending) == 0 {
-		return
+		return nil
 	}
 	via, err := a.reachable(a.latest, a.staying(a.latest))
 	if err != nil {
 		for _, it := range pending {
-			set(it, plan.ResultSkipped, "final guard could not read what the kept tags reach, nothing deleted: "+err.Error())
+			set(it, plan.ResultSkipped, "final guard could not read what the kept tags reach, nothing more deleted in this repository: "+err.Error())
 		}
 		a.r.Error = "final guard before deleting failed: " + err.Error()
-		return
+		return err
 	}
 	for _, it := range pending {
-		if t, ok := via[it.Digest]; ok {
+		if t, ok := via[it.Digest]; ok && it.Action == plan.ActionDelete {
 			a.o.Logger.Warn("final guard kept a planned delete", "repository", a.t.Name(), "digest", it.Digest, "tag", t)
 			set(it, plan.ResultSkipped, "final guard: tag "+t+", which stays, reaches it")
 		}
 	}
+	return nil
 }
 
 // reachable maps each digest that a tag of stay reaches to that tag (the
@@ -187,6 +191,13 @@ func (a *run) reachable(all, stay map[string]string) (map[string]string, error) 
 				if !api {
 					return nil
 				}
+				a.mu.Lock()
+				r, done := a.refs[d]
+				a.mu.Unlock()
+				if done {
+					found[i] = r
+					return nil
+				}
 				body, ok, err := refs.Referrers(gctx, d)
 				if err != nil || !ok {
 					if err == nil {
@@ -194,8 +205,13 @@ func (a *run) reachable(all, stay map[string]string) (map[string]string, error) 
 					}
 					return fmt.Errorf("tag %s: referrers of %s: %w", via[d], d, err)
 				}
-				found[i], err = registry.ParseChildren("referrers of "+d, body)
-				return err
+				if found[i], err = registry.ParseChildren("referrers of "+d, body); err != nil {
+					return err
+				}
+				a.mu.Lock()
+				a.refs[d] = found[i]
+				a.mu.Unlock()
+				return nil
 			})
 		}
 		if err := g.Wait(); err != nil {

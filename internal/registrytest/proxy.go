@@ -37,6 +37,13 @@ type ProxyOptions struct {
 	// FaultMethods limits faults to these methods (e.g. "DELETE"); nil
 	// means all methods. Requests of other methods draw no random number.
 	FaultMethods []string
+
+	// Hostile answers, for tests of what regprune trusts. Intercept sees
+	// every request after it is counted; when it returns true it has
+	// answered, and nothing is forwarded. ModifyResponse may rewrite
+	// every forwarded answer (headers and body).
+	Intercept      func(w http.ResponseWriter, r *http.Request) bool
+	ModifyResponse func(*http.Response) error
 }
 
 // Counts are the requests that reached a Proxy, by kind, faulted ones
@@ -97,6 +104,15 @@ func NewProxy(target string, o ProxyOptions) (*Proxy, error) {
 		},
 		Transport: p.tr,
 		ErrorLog:  discardLogger(),
+		ModifyResponse: func(resp *http.Response) error {
+			p.mu.Lock()
+			f := p.opts.ModifyResponse
+			p.mu.Unlock()
+			if f == nil {
+				return nil
+			}
+			return f(resp)
+		},
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -273,6 +289,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.mu.Unlock()
 	}
 	latency, f, retryAfter := p.classify(r)
+	p.mu.Lock()
+	intercept := p.opts.Intercept
+	p.mu.Unlock()
+	if intercept != nil && intercept(w, r) {
+		return
+	}
 	if latency > 0 {
 		if err := sleepCtx(r.Context(), latency); err != nil {
 			return
