@@ -22,8 +22,11 @@ func redirectError(resp *http.Response) error {
 			loc = redactQuery(u.String())
 		}
 	}
-	return fmt.Errorf("%w: DELETE %s answered %d redirecting to %s; regprune never follows a redirect on DELETE",
-		ErrBadResponse, path, resp.StatusCode, quoteValue(loc))
+	if len(loc) > 1024 {
+		loc = loc[:1024] + "…"
+	}
+	return fmt.Errorf("%w: DELETE %s answered %d redirecting to %q; regprune never follows a redirect on DELETE",
+		ErrBadResponse, path, resp.StatusCode, loc)
 }
 
 // scopeGuard sits under go-containerregistry's token transport. It
