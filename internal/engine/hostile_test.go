@@ -224,7 +224,7 @@ func TestHostileHeadDigestIsATag(t *testing.T) {
 		return nil
 	}})
 	pl := e.run(registry.New(registry.Options{}), keepTag("latest"))
-	e.failedClosed(pl, `"latest"`, "not a sha256 or sha512 digest")
+	e.failedClosed(pl, "Docker-Content-Digest of v1", `"latest"`, "not a sha256 or sha512 digest")
 	e.intact(pl)
 }
 
