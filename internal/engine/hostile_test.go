@@ -296,7 +296,7 @@ func TestHostileChallengeWidensScope(t *testing.T) {
 		return map[string]string{"REGPRUNE_USERNAME": "bot", "REGPRUNE_PASSWORD": "bot-password-1"}[k]
 	})})
 	pl := e.run(c, keepTag("latest"))
-	e.failedClosed(pl, `"repository:victim:pull,delete"`, "refused")
+	e.failedClosed(pl, "401 challenge", `"repository:victim:pull,delete"`, "refused")
 	// One token for the plan's pull and one for apply's pull,delete at
 	// most: none for the challenge.
 	if n := e.reg.TokenRequests() - before; n > 2 {
