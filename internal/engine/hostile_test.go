@@ -147,7 +147,9 @@ func (e *hEnv) intact(pl *plan.Plan) {
 }
 
 // keychainOf answers the registry's own credentials for every host.
-func keychainOf(reg *registrytest.Registry) authn.Keychain { return staticKeychain{reg.Authenticator()} }
+func keychainOf(reg *registrytest.Registry) authn.Keychain {
+	return staticKeychain{reg.Authenticator()}
+}
 
 type staticKeychain struct{ a authn.Authenticator }
 
