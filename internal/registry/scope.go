@@ -30,9 +30,9 @@ func redirectError(resp *http.Response) error {
 }
 
 // scopeGuard sits under go-containerregistry's token transport. It
-// refuses a 401 challenge, or a token request, that asks for a scope
-// beyond the ones the client opened with (another repository, or more
-// actions), so that a redirect or a hostile challenge cannot widen a
+// refuses a 401 challenge, or a token request, that asks for a scope on
+// another resource than the ones the client opened with (another
+// repository), so that a redirect or a hostile challenge cannot widen a
 // token; and it refuses Basic credentials over plain HTTP to a host that
 // is not loopback unless plainCreds allows it.
 type scopeGuard struct {
@@ -110,28 +110,17 @@ func (g *scopeGuard) check(scope, where string) error {
 	return nil
 }
 
+// allowed reports whether s names a resource the client opened with:
+// the same type and name. Actions may differ (a registry may ask for "*"
+// on a DELETE of the repository being worked on); the token server
+// grants only what the credentials allow.
 func (g *scopeGuard) allowed(s string) bool {
-	typ, name, acts, ok := splitScope(s)
+	typ, name, _, ok := splitScope(s)
 	if !ok {
 		return false
 	}
 	for _, have := range g.scopes {
-		ht, hn, ha, _ := splitScope(have)
-		if ht != typ || hn != name {
-			continue
-		}
-		if ha == "*" {
-			return true
-		}
-		granted := map[string]bool{}
-		for _, a := range strings.Split(ha, ",") {
-			granted[a] = true
-		}
-		all := true
-		for _, a := range strings.Split(acts, ",") {
-			all = all && granted[a]
-		}
-		if all {
+		if ht, hn, _, _ := splitScope(have); ht == typ && hn == name {
 			return true
 		}
 	}

