@@ -62,8 +62,9 @@ type run struct {
 	now       map[string]string // tags and digests at the re-check
 
 	// For the final guard (guard.go).
-	latest map[string]string   // tags and digests at the last listing
-	refs   map[string][]string // referrers API answers read
+	latest  map[string]string   // tags and digests at the last listing
+	refs    map[string][]string // referrers API answers read
+	refsAPI int                 // 0 not probed, 1 the registry has one, -1 not
 }
 
 // Repository applies the plan of one repository, filling in each item's

@@ -165,14 +165,18 @@ func (a *run) reachable(all, stay map[string]string) (map[string]string, error) 
 		}
 	}
 	refs, api := a.t.(referrerser)
-	if api && len(level) > 0 {
-		// Probe once: a registry without the API answers 404.
+	if api && a.refsAPI == 0 && len(level) > 0 {
+		// Probe once per apply: a registry without the API answers 404.
 		_, ok, err := refs.Referrers(a.req, level[0])
 		if err != nil {
 			return nil, fmt.Errorf("referrers of %s: %w", level[0], err)
 		}
-		api = ok
+		a.refsAPI = -1
+		if ok {
+			a.refsAPI = 1
+		}
 	}
+	api = api && a.refsAPI == 1
 	for depth := 0; len(level) > 0; depth++ {
 		if depth > 32 {
 			return nil, fmt.Errorf("%w: indexes and referrers nested deeper than 32", registry.ErrBadResponse)
