@@ -688,3 +688,28 @@ func TestRerunIsIdempotent(t *testing.T) {
 	}
 	check("third run", third)
 }
+
+// A tag the inventory of this run already resolved by a GET is not read
+// by tag again; the guard reads its manifest by digest.
+func TestVerifiedTagNotReadAgain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	e.index(specs(2, t0), "v1")
+	latest := e.image(t0.Add(time.Hour), "latest")
+	r := e.plan(keep("latest"))
+	r.VerifiedTags = map[string]string{"latest": latest.String()}
+	var byTag atomic.Int64
+	h := &hooked{Repo: e.open(), get: func(ref string) error {
+		if !strings.HasPrefix(ref, "sha256:") {
+			byTag.Add(1)
+		}
+		return nil
+	}}
+	if err := e.apply(h, r); err != nil {
+		t.Fatal(err)
+	}
+	if byTag.Load() != 0 || r.Summary.DeleteManifests != 3 {
+		t.Fatalf("GETs by tag %d (want 0), plan deletes %d", byTag.Load(), r.Summary.DeleteManifests)
+	}
+	e.pullable(":latest")
+}
