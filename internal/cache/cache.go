@@ -104,13 +104,19 @@ func Open(dir string, o Options) (*Cache, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	// Another user who owns or may write the directory could plant
-	// entries or symlinks: refuse it.
-	if err := checkPrivate(dir); err != nil {
-		return nil, fmt.Errorf("cache: %w", err)
-	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	// Another user who owns or may write the directory could plant
+	// entries or symlinks: refuse it. The directory checked is the one
+	// opened, whatever happens to the path afterwards.
+	fi, err := root.Stat(".")
+	if err == nil {
+		err = checkPrivate(dir, fi)
+	}
+	if err != nil {
+		root.Close()
 		return nil, fmt.Errorf("cache: %w", err)
 	}
 	c := &Cache{dir: dir, root: root, log: o.Logger}

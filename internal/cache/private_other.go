@@ -2,8 +2,10 @@
 
 package cache
 
+import "io/fs"
+
 // checkPrivate has no owner to check outside Unix.
-func checkPrivate(string) error { return nil }
+func checkPrivate(string, fs.FileInfo) error { return nil }
 
 // oNoFollow: os.Root already keeps every access inside the directory.
 const oNoFollow = 0

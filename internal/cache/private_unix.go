@@ -4,17 +4,14 @@ package cache
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"syscall"
 )
 
 // checkPrivate refuses a cache directory owned by another user or
 // writable by group or others.
-func checkPrivate(dir string) error {
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return err
-	}
+func checkPrivate(dir string, fi fs.FileInfo) error {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
 		return fmt.Errorf("%s is owned by uid %d, not by this user (uid %d); not using it", dir, st.Uid, os.Getuid())
 	}
