@@ -125,7 +125,11 @@ func (a *run) guard() error {
 	for _, it := range pending {
 		if t, ok := via[it.Digest]; ok && it.Action == plan.ActionDelete {
 			a.o.Logger.Warn("final guard kept a planned delete", "repository", a.t.Name(), "digest", it.Digest, "tag", t)
-			set(it, plan.ResultSkipped, "final guard: tag "+t+", which stays, reaches it")
+			why := "final guard: tag " + t + ", which stays, reaches it"
+			if it.ResultReason != "" { // what was done of it already
+				why += " (" + it.ResultReason + ")"
+			}
+			set(it, plan.ResultSkipped, why)
 		}
 	}
 	return nil
