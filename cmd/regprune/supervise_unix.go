@@ -26,6 +26,9 @@ const childEnv = "REGPRUNE_SUPERVISED_FD"
 // (it then runs in this process).
 func supervise() (code int, ok bool) {
 	if os.Getenv(childEnv) != "" {
+		// The pipe must not outlive this process in a credential helper
+		// it runs: the parent waits for its end.
+		syscall.CloseOnExec(3)
 		return 0, false
 	}
 	self, err := os.Executable()
