@@ -483,3 +483,28 @@ func TestOrphanSignature(t *testing.T) {
 		t.Error("orphan still there with the option")
 	}
 }
+
+// A tag list that leaves out a tag a keep rule names (a stale or partial
+// listing): the plan would delete what the hidden tag names through its
+// other tag. A HEAD of the literal keep tag catches it.
+func TestHostileTagListHidesKeptTag(t *testing.T) {
+	t.Parallel()
+	e := hSetup(t, registrytest.Options{})
+	_, prod := gImage(t, e.reg, "app", 30, types.OCIManifestSchema1, "1.9", "prod")
+	e.all = append(e.all, prod)
+	e.before = e.state()
+	e.px.SetOptions(registrytest.ProxyOptions{ModifyResponse: func(resp *http.Response) error {
+		if !isTagList(resp.Request, "app") {
+			return nil
+		}
+		return rewriteJSON(resp, func(v map[string]any) {
+			v["tags"] = slices.DeleteFunc(v["tags"].([]any), func(t any) bool { return t == "prod" })
+		})
+	}})
+	pl := e.run(registry.New(registry.Options{}), keepTag("latest", "prod"))
+	e.failedClosed(pl, "tag prod names "+prod, "tag list", "leaves it out")
+	e.intact(pl)
+	if err := e.reg.Pullable(e.ctx, "app:prod"); err != nil {
+		t.Error(err)
+	}
+}
