@@ -12,5 +12,12 @@ import (
 // any request; 3 finished, but some repositories or deletions failed
 // (see cli.ExitCode).
 func main() {
-	os.Exit(cli.Main())
+	if code, ok := supervise(); ok {
+		os.Exit(code)
+	}
+	code := cli.Main()
+	if code == cli.ExitUsage {
+		markUsage()
+	}
+	os.Exit(code)
 }

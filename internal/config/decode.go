@@ -15,7 +15,7 @@ import (
 // Valid keys, in the order the documentation lists them.
 var (
 	fileKeys   = []string{"version", "rules"}
-	ruleKeys   = []string{"repositories", "keep", "delete", "allow_empty", "age_from", "untag_unkept"}
+	ruleKeys   = []string{"repositories", "keep", "delete", "allow_empty", "age_from", "untag_unkept", "delete_orphan_artifacts"}
 	keepKeys   = []string{"tags", "regex", "newest", "newer_than", "semver", "group"}
 	deleteKeys = []string{"regex", "older_than"}
 	semverKeys = []string{"newest", "per"}
@@ -345,6 +345,12 @@ func (d *decoder) rule(n *yaml.Node) (RuleSpec, error) {
 	if vn := m.value("untag_unkept"); vn != nil {
 		spec.at("untag_unkept", deref(vn))
 		if spec.UntagUnkept, err = d.boolean(vn, "untag_unkept"); err != nil {
+			return spec, err
+		}
+	}
+	if vn := m.value("delete_orphan_artifacts"); vn != nil {
+		spec.at("delete_orphan_artifacts", deref(vn))
+		if spec.DeleteOrphanArtifacts, err = d.boolean(vn, "delete_orphan_artifacts"); err != nil {
 			return spec, err
 		}
 	}

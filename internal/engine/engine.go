@@ -87,6 +87,9 @@ func planOne(ctx context.Context, t Target, write bool, o Options) (plan.Reposit
 	g, err := inventory.Collect(ctx, repo, inventory.Options{
 		Concurrency: o.Client.Concurrency(), NeedAges: t.Policy.NeedsAges(), Cache: o.Cache, Logger: o.Logger,
 	})
+	if err == nil {
+		err = hiddenKeptTags(ctx, repo, g, t.Policy)
+	}
 	if err != nil {
 		return plan.Repository{}, err
 	}

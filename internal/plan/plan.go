@@ -103,6 +103,9 @@ type Repository struct {
 	// and applying this repository.
 	Capabilities *Capabilities `json:"capabilities,omitempty"`
 	Summary      Summary       `json:"summary"`
+	// VerifiedTags is graph.Repository.VerifiedTags of the inventory of
+	// this run; never read from or written to a plan file.
+	VerifiedTags map[string]string `json:"-"`
 }
 
 // Totals sums the repositories.
@@ -144,7 +147,7 @@ func Failed(name string, err error) Repository {
 
 // Build closes the decisions over repo. It is pure.
 func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Repository {
-	out := Repository{Repository: repo.Name, Tags: repo.Tags}
+	out := Repository{Repository: repo.Name, Tags: repo.Tags, VerifiedTags: repo.VerifiedTags}
 	tagsOf := repo.TagsByDigest()
 
 	keep := map[string]bool{}
@@ -325,9 +328,12 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 	}
 	sort.Strings(rest)
 	parents, subjects := relations(repo, keep)
+	orphans := orphansOf(repo, rest, keepReason, tagsOf)
 	for _, d := range rest {
 		it := Item{Digest: d, Kind: kindOf(repo, d, tagsOf[d], parents), Tags: tagsOf[d], Action: ActionKeep}
-		if why, ok := keepReason[d]; ok {
+		if o, ok := orphans[d]; ok {
+			orphanItem(&it, o, p.DeleteOrphanArtifacts)
+		} else if why, ok := keepReason[d]; ok {
 			it.Reasons = []string{why}
 			it.Parent, it.Subject = parents[d], subjects[d]
 		} else {
@@ -518,10 +524,10 @@ func summarize(repo *graph.Repository, items []Item) Summary {
 		if it.Action == ActionDelete {
 			s.DeleteManifests++
 			deleted[it.Digest] = true
-			s.ReclaimableBytes += it.Size
+			s.ReclaimableBytes = SatAdd(s.ReclaimableBytes, it.Size)
 		}
 	}
-	s.ReclaimableBytes += ReclaimableBlobs(repo, deleted)
+	s.ReclaimableBytes = SatAdd(s.ReclaimableBytes, ReclaimableBlobs(repo, deleted))
 	return s
 }
 
@@ -546,7 +552,7 @@ func ReclaimableBlobs(repo *graph.Repository, deleted map[string]bool) int64 {
 		for _, b := range m.Blobs {
 			if !held[b.Digest] && !counted[b.Digest] {
 				counted[b.Digest] = true
-				n += b.Size
+				n = SatAdd(n, b.Size)
 			}
 		}
 	}
@@ -605,7 +611,7 @@ func (p *Plan) Recount() {
 		t.Delete += s.Delete
 		t.Untag += s.Untag
 		t.DeleteManifests += s.DeleteManifests
-		t.ReclaimableBytes += s.ReclaimableBytes
+		t.ReclaimableBytes = SatAdd(t.ReclaimableBytes, s.ReclaimableBytes)
 		t.Deleted += s.Deleted
 		t.Untagged += s.Untagged
 		t.Skipped += s.Skipped
