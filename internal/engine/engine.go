@@ -37,6 +37,11 @@ type Options struct {
 	Shard  Shard
 	Logger *slog.Logger
 	Now    time.Time
+	// Explain, if set, may add context to a repository's failure before
+	// it is logged and recorded (the CLI names the credential source).
+	Explain func(repository string, err error) error
+	// Done, if set, is called as each repository is planned or applied.
+	Done func(repository string)
 }
 
 func (o *Options) defaults() {
@@ -64,6 +69,12 @@ func Plan(ctx context.Context, targets []Target, write bool, o Options) *plan.Pl
 	forEach(len(targets), o.Parallel, func(i int) {
 		t := targets[i]
 		r, err := planOne(ctx, t, write, o)
+		if err != nil && o.Explain != nil {
+			err = o.Explain(t.Repository, err)
+		}
+		if o.Done != nil {
+			defer o.Done(t.Repository)
+		}
 		if err != nil {
 			o.Logger.Error("repository failed; nothing will be deleted in it", "repository", t.Repository, "err", err)
 			r = plan.Failed(t.Repository, err)
@@ -117,6 +128,12 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 		repo, err := o.Client.Open(ctx, r.Repository, true)
 		if err == nil {
 			err = apply.Repository(ctx, repo, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger})
+		}
+		if err != nil && o.Explain != nil {
+			err = o.Explain(r.Repository, err)
+		}
+		if o.Done != nil {
+			defer o.Done(r.Repository)
 		}
 		if err != nil {
 			o.Logger.Error("apply failed; nothing more deleted in it", "repository", r.Repository, "err", err)

@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/term"
+)
+
+// ErrInterrupted is the cause of a run stopped by SIGINT or SIGTERM.
+var ErrInterrupted = errors.New("interrupted")
+
+// signalError is ErrInterrupted for one signal.
+type signalError struct{ sig os.Signal }
+
+func (e signalError) Error() string { return "interrupted by " + e.sig.String() }
+func (e signalError) Unwrap() error { return ErrInterrupted }
+
+// Main is regprune's main: it runs the command line of the process,
+// reports an error once on stderr and returns the exit code. The first
+// SIGINT or SIGTERM cancels the run (deletions in flight finish, nothing
+// new starts; exit 130 or 143); a second one exits at once.
+func Main() int {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		s, ok := <-sigs
+		if !ok {
+			return
+		}
+		cancel(signalError{s})
+		if _, ok := <-sigs; ok {
+			fmt.Fprintln(os.Stderr, "regprune: interrupted twice, exiting now")
+			os.Exit(signalCode(s))
+		}
+	}()
+	env := Env{
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		Interactive:    isTerminal(os.Stdin) && isTerminal(os.Stdout),
+		StderrTerminal: isTerminal(os.Stderr),
+	}
+	err := Run(ctx, os.Args[1:], env)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
+		err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "regprune:", err)
+	}
+	return ExitCode(err)
+}
+
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+func signalCode(s os.Signal) int {
+	if s == syscall.SIGTERM {
+		return 128 + int(syscall.SIGTERM)
+	}
+	return 128 + int(syscall.SIGINT)
+}
+
+// interruptedCode is the exit code of a run stopped by a signal.
+func interruptedCode(err error) int {
+	var se signalError
+	if errors.As(err, &se) {
+		return signalCode(se.sig)
+	}
+	return ExitInterrupted
+}
