@@ -154,7 +154,9 @@ func flagRule(fe *config.FieldError) error {
 		keys = append(keys, k)
 	}
 	// Longest first, so that keep.semver.per is not read as keep.semver.
-	sort.Slice(keys, func(i, j int) bool { return len(keys[i]) > len(keys[j]) || (len(keys[i]) == len(keys[j]) && keys[i] < keys[j]) })
+	sort.Slice(keys, func(i, j int) bool {
+		return len(keys[i]) > len(keys[j]) || (len(keys[i]) == len(keys[j]) && keys[i] < keys[j])
+	})
 	for _, k := range keys {
 		pairs = append(pairs, k, flagOf[k])
 	}

@@ -324,4 +324,3 @@ func writeAtomic(name string, fill func(io.Writer) error) error {
 	}
 	return os.Rename(f.Name(), name)
 }
-

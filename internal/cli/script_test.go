@@ -34,12 +34,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -59,13 +57,7 @@ func TestMain(m *testing.M) {
 
 // regpruneMain is cmd/regprune's main, plus the exit-code file.
 func regpruneMain() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := cli.Run(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr})
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "regprune:", err)
-	}
-	code := cli.ExitCode(err)
+	code := cli.Main()
 	if f := os.Getenv(exitFileVar); f != "" {
 		if werr := os.WriteFile(f, []byte(strconv.Itoa(code)), 0o644); werr != nil {
 			fmt.Fprintln(os.Stderr, "regprune test: writing the exit code:", werr)
@@ -87,11 +79,13 @@ func TestScripts(t *testing.T) {
 		RequireUniqueNames:  true,
 		Setup:               setupScript,
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
-			"exitcode":  cmdExitcode,
-			"requests":  cmdRequests,
-			"jsonvalid": cmdJSONValid,
-			"tags":      cmdTags,
-			"envsubst":  cmdEnvsubst,
+			"exitcode":     cmdExitcode,
+			"requests":     cmdRequests,
+			"jsonvalid":    cmdJSONValid,
+			"tags":         cmdTags,
+			"envsubst":     cmdEnvsubst,
+			"authregistry": cmdAuthRegistry,
+			"waitrequests": cmdWaitRequests,
 		},
 	})
 }

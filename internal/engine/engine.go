@@ -76,7 +76,9 @@ func Plan(ctx context.Context, targets []Target, write bool, o Options) *plan.Pl
 			defer o.Done(t.Repository)
 		}
 		if err != nil {
-			o.Logger.Error("repository failed; nothing will be deleted in it", "repository", t.Repository, "err", err)
+			// Info: the failure is in the plan the caller reports; an
+			// error log would print it a second time.
+			o.Logger.Info("repository failed; nothing will be deleted in it", "repository", t.Repository, "err", err)
 			r = plan.Failed(t.Repository, err)
 		}
 		r.Rule = t.Rule
@@ -136,7 +138,7 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 			defer o.Done(r.Repository)
 		}
 		if err != nil {
-			o.Logger.Error("apply failed; nothing more deleted in it", "repository", r.Repository, "err", err)
+			o.Logger.Info("apply failed; nothing more deleted in it", "repository", r.Repository, "err", err)
 			if r.Error == "" {
 				r.Error = err.Error()
 			}

@@ -25,10 +25,10 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 
 type htmlRow struct {
 	Action, Kind, Digest, Short, Tags, AllTags, Created, Reason, Result string
-	CreatedUnix                                                           int64
-	Depth                                                                 int
-	Frees                                                                 int64
-	Image                                                                 bool
+	CreatedUnix                                                         int64
+	Depth                                                               int
+	Frees                                                               int64
+	Image                                                               bool
 }
 
 type htmlGroup struct {
