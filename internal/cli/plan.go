@@ -201,7 +201,7 @@ func newValidateCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return usagef("%v", err)
 			}
-			_, err = fmt.Fprintf(env.Stdout, "%s: valid, %s\n", file, plural(len(c.Rules), "rule", "rules"))
+			_, err = fmt.Fprintf(env.Stdout, "%s: valid, %s\n", c.Source, plural(len(c.Rules), "rule", "rules"))
 			return err
 		},
 	}

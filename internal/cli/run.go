@@ -278,13 +278,8 @@ func (r *runUI) confirm(p *plan.Plan) (bool, error) {
 	return true, nil
 }
 
-// finish writes the report and metrics files and, after apply, the bytes
-// actually freed.
+// finish writes the report and metrics files.
 func (r *runUI) finish(ctx context.Context, p *plan.Plan) error {
-	if r.write && p.Mode == "apply" {
-		fmt.Fprintf(r.env.Stderr, "freed about %s: %s deleted, %d skipped, %d failed (the registry's garbage collector reclaims the blobs)\n",
-			plan.HumanBytes(p.FreedBytes()), plural(p.Summary.Deleted, "manifest", "manifests"), p.Summary.Skipped, p.Summary.FailedItems)
-	}
 	var errs []error
 	if r.o.report != "" {
 		errs = append(errs, writeReport(r.o.report, p))

@@ -77,6 +77,9 @@ type Summary struct {
 	Untagged         int   `json:"untagged,omitempty"`
 	Skipped          int   `json:"skipped,omitempty"`
 	Failed           int   `json:"failed,omitempty"`
+	// FreedBytes is what apply freed: ReclaimableBytes less what skipped
+	// and failed deletions would have freed.
+	FreedBytes int64 `json:"freed_bytes,omitempty"`
 }
 
 // Repository is the plan for one repository.
@@ -112,6 +115,7 @@ type Totals struct {
 	Untagged         int   `json:"untagged,omitempty"`
 	Skipped          int   `json:"skipped,omitempty"`
 	FailedItems      int   `json:"failed,omitempty"`
+	FreedBytes       int64 `json:"freed_bytes,omitempty"`
 }
 
 // Plan is the whole document.
@@ -496,6 +500,7 @@ func (p *Plan) Recount() {
 			}
 		}
 		r.Summary.Deleted, r.Summary.Untagged, r.Summary.Skipped, r.Summary.Failed = ok, untagged, skipped, failed
+		r.Summary.FreedBytes = r.FreedBytes()
 		if r.Error != "" {
 			t.Failed++
 		}
@@ -510,6 +515,7 @@ func (p *Plan) Recount() {
 		t.Untagged += s.Untagged
 		t.Skipped += s.Skipped
 		t.FailedItems += s.Failed
+		t.FreedBytes += s.FreedBytes
 	}
 	p.Summary = t
 	p.ReclaimableBytes = t.ReclaimableBytes

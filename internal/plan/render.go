@@ -16,6 +16,7 @@ func Render(w io.Writer, p *Plan, format string) error {
 	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(p)
 	case "table", "":
 		return renderTable(w, p)
