@@ -30,8 +30,8 @@ var ErrInvalid = errors.New("invalid policy")
 // YAML one to one; the CLI fills a RuleSpec from flags so that both go
 // through the same validation (FromSpec).
 type File struct {
-	Version int        `yaml:"version"`
-	Rules   []RuleSpec `yaml:"rules"`
+	Version int           `yaml:"version"`
+	Rules   []RuleSpec    `yaml:"rules"`
 	errs    []*FieldError // rules left out by decode, for Parse
 }
 
