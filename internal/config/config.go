@@ -30,9 +30,11 @@ var ErrInvalid = errors.New("invalid policy")
 // YAML one to one; the CLI fills a RuleSpec from flags so that both go
 // through the same validation (FromSpec).
 type File struct {
-	Version int           `yaml:"version"`
-	Rules   []RuleSpec    `yaml:"rules"`
-	errs    []*FieldError // rules left out by decode, for Parse
+	Version int        `yaml:"version"`
+	Rules   []RuleSpec `yaml:"rules"`
+
+	// errs are the errors of the rules decode left out, for Parse.
+	errs []*FieldError
 }
 
 // RuleSpec is one rule as written.

@@ -181,26 +181,45 @@ func digitRun(s string) int {
 	return i
 }
 
-// TagSummary renders tags for a table cell: the keeping tags first, at
-// most n, then "… (+N more)"; removed tags are marked.
+// TagSummary renders tags for a table cell: the tags that keep the image
+// first, then the tags apply removes ("latest; untag: 1399, 1398, 1397,
+// … (+297 more)"), at most n of each.
 func TagSummary(it *Item, n int) string {
 	tags := OrderedTags(it)
 	if len(tags) == 0 {
 		return "-"
 	}
 	untag := map[string]bool{}
-	for _, t := range it.Untag {
-		untag[t] = true
+	if it.Action == ActionKeep {
+		for _, t := range it.Untag {
+			untag[t] = true
+		}
+	}
+	var kept, gone []string
+	for _, t := range tags {
+		if untag[t] {
+			gone = append(gone, t)
+		} else {
+			kept = append(kept, t)
+		}
 	}
 	var parts []string
-	for i, t := range tags {
-		if i == n {
-			parts = append(parts, fmt.Sprintf("… (+%d more)", len(tags)-n))
+	if len(kept) > 0 {
+		parts = append(parts, summarizeList(kept, n))
+	}
+	if len(gone) > 0 {
+		parts = append(parts, "untag: "+summarizeList(gone, n))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// summarizeList joins at most n of list, then "… (+N more)".
+func summarizeList(list []string, n int) string {
+	var parts []string
+	for i, t := range list {
+		if i == n && len(list) > n+1 {
+			parts = append(parts, fmt.Sprintf("… (+%d more)", len(list)-n))
 			break
-		}
-		if untag[t] && it.Action == ActionKeep {
-			parts = append(parts, shortArtifactTag(t)+" (untag)")
-			continue
 		}
 		parts = append(parts, shortArtifactTag(t))
 	}
@@ -229,8 +248,7 @@ var listRE = regexp.MustCompile(`(?:[^\s,;]+, ){4,}[^\s,;]+`)
 func ReasonSummary(reasons []string, max int) string {
 	s := strings.Join(reasons, "; ")
 	s = listRE.ReplaceAllStringFunc(s, func(list string) string {
-		words := strings.Split(list, ", ")
-		return strings.Join(words[:tableTags], ", ") + fmt.Sprintf(", … (+%d more)", len(words)-tableTags)
+		return summarizeList(strings.Split(list, ", "), tableTags)
 	})
 	if max > 0 && utf8.RuneCountInString(s) > max {
 		r := []rune(s)
@@ -307,6 +325,9 @@ func renderTable(w io.Writer, p *Plan) error {
 					TagSummary(it, tableTags), created, size, ReasonSummary(it.Reasons, tableReasonMax))
 				if apply {
 					res := it.Result
+					if res == "" {
+						res = "-"
+					}
 					if it.ResultReason != "" {
 						res += " (" + it.ResultReason + ")"
 					}
