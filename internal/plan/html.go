@@ -66,7 +66,7 @@ type htmlData struct {
 }
 
 func renderHTML(w io.Writer, p *Plan) error {
-	d := htmlData{Plan: p, Title: "regprune " + p.Mode, Header: header(p), Apply: p.Mode == "apply", Freed: p.FreedBytes(), ChartW: 760, BarMaxW: 420}
+	d := htmlData{Plan: p, Title: "regprune " + p.Mode, Header: header(p), Apply: p.Mode == "apply", Freed: p.FreedBytes(), ChartW: 760, BarMaxW: 640}
 	var maxBytes int64 = 1
 	for i := range p.Repositories {
 		maxBytes = max(maxBytes, p.Repositories[i].Summary.ReclaimableBytes)
@@ -99,8 +99,8 @@ func renderHTML(w io.Writer, p *Plan) error {
 		}
 		d.Repos = append(d.Repos, hr)
 		d.Bars = append(d.Bars, htmlBar{Repository: r.Repository, Bytes: r.Summary.ReclaimableBytes,
-			Y: 10 + 28*i, Width: int(int64(d.BarMaxW) * r.Summary.ReclaimableBytes / maxBytes)})
+			Y: 6 + 44*i, Width: int(int64(d.BarMaxW) * r.Summary.ReclaimableBytes / maxBytes)})
 	}
-	d.ChartH = 20 + 28*len(p.Repositories)
+	d.ChartH = 12 + 44*len(p.Repositories)
 	return reportTmpl.Execute(w, d)
 }
