@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
@@ -121,7 +122,7 @@ func previousSuccess(path string) float64 {
 		return 0
 	}
 	defer f.Close()
-	var parser expfmt.TextParser
+	parser := expfmt.NewTextParser(model.LegacyValidation)
 	families, err := parser.TextToMetricFamilies(f)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return 0

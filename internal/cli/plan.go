@@ -144,12 +144,8 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 			g.stamp(p, saved != nil)
 			run.planned(p)
 			if write && ctx.Err() == nil {
-				ok, err := run.confirm(p)
-				if err != nil {
+				if _, err := run.confirm(p); err != nil {
 					return err
-				}
-				if !ok {
-					return nil
 				}
 				run.applying(p)
 				engine.Apply(ctx, p, opts)

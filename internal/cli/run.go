@@ -248,6 +248,9 @@ func (r *runUI) stop() {
 	}
 }
 
+// errCancelled is the answer "no" to apply's question: exit 1, nothing done.
+var errCancelled = errors.New("apply cancelled: nothing was deleted")
+
 // confirm asks before apply deletes, as terraform apply does: only when
 // stdin and stdout are a terminal and --yes is not given.
 func (r *runUI) confirm(p *plan.Plan) (bool, error) {
@@ -271,8 +274,7 @@ func (r *runUI) confirm(p *plan.Plan) (bool, error) {
 		return false, err
 	}
 	if strings.TrimSpace(line) != "yes" {
-		fmt.Fprintln(r.env.Stdout, "\nApply cancelled: nothing was deleted.")
-		return false, nil
+		return false, errCancelled
 	}
 	fmt.Fprintln(r.env.Stdout)
 	return true, nil
