@@ -136,14 +136,14 @@ func failures(err error, p *plan.Plan, output string) error {
 // outputFlags are the flags about what a run leaves behind besides its
 // report on stdout: a report file, a metrics file, and --yes.
 type outputFlags struct {
-	report      string
+	reports     []string
 	metricsFile string
 	yes         bool
 }
 
 func (o *outputFlags) add(cmd *cobra.Command, write bool) {
 	f := cmd.Flags()
-	f.StringVar(&o.report, "report", "", "also write the report to FILE: .html (self-contained page), .md, .json or .txt")
+	f.StringArrayVar(&o.reports, "report", nil, "also write the report to FILE: .html (self-contained page), .md, .json or .txt (repeatable)")
 	f.StringVar(&o.metricsFile, "metrics-file", "", "write Prometheus metrics of the run to FILE (node_exporter textfile collector)")
 	if write {
 		f.BoolVarP(&o.yes, "yes", "y", false, "do not ask before deleting (apply asks only when stdin and stdout are a terminal)")
@@ -154,8 +154,8 @@ func (o *outputFlags) add(cmd *cobra.Command, write bool) {
 }
 
 func (o *outputFlags) check(bool) error {
-	if o.report != "" {
-		if _, err := reportFormat(o.report); err != nil {
+	for _, r := range o.reports {
+		if _, err := reportFormat(r); err != nil {
 			return err
 		}
 	}
@@ -283,8 +283,8 @@ func (r *runUI) confirm(p *plan.Plan) (bool, error) {
 // finish writes the report and metrics files.
 func (r *runUI) finish(ctx context.Context, p *plan.Plan) error {
 	var errs []error
-	if r.o.report != "" {
-		errs = append(errs, writeReport(r.o.report, p))
+	for _, name := range r.o.reports {
+		errs = append(errs, writeReport(name, p))
 	}
 	if r.o.metricsFile != "" {
 		errs = append(errs, writeMetrics(r.o.metricsFile, p, r.stats.Snapshot(), time.Since(r.start), ctx.Err() == nil, time.Now()))
