@@ -21,12 +21,13 @@ type progress struct {
 	stats *registry.Stats
 	start time.Time
 
-	mu   sync.Mutex
-	p    *mpb.Progress
-	bar  *mpb.Bar
-	tick *time.Ticker
-	quit chan struct{}
-	wg   sync.WaitGroup
+	mu    sync.Mutex
+	p     *mpb.Progress
+	bar   *mpb.Bar
+	tick  *time.Ticker
+	quit  chan struct{}
+	final func() int64 // the last count of the running bar
+	wg    sync.WaitGroup
 }
 
 func newProgress(w io.Writer, stats *registry.Stats) *progress {
@@ -43,7 +44,7 @@ func (pr *progress) counters() string {
 
 func (pr *progress) container() *mpb.Progress {
 	if pr.p == nil {
-		pr.p = mpb.New(mpb.WithOutput(pr.w), mpb.WithWidth(24), mpb.WithRefreshRate(150*time.Millisecond))
+		pr.p = mpb.New(mpb.WithOutput(pr.w), mpb.WithAutoRefresh(), mpb.WithWidth(24), mpb.WithRefreshRate(150*time.Millisecond))
 	}
 	return pr.p
 }
@@ -57,9 +58,21 @@ func (pr *progress) planning(n int) {
 	}
 	pr.bar = pr.container().AddBar(int64(n),
 		mpb.PrependDecorators(decor.Name("plan  "), decor.CountersNoUnit("%d/%d repositories", decor.WCSyncSpace)),
-		mpb.AppendDecorators(decor.AverageETA(decor.ET_STYLE_GO, decor.WCSyncSpace),
-			decor.Any(func(decor.Statistics) string { return "  " + pr.counters() })),
+		mpb.AppendDecorators(pr.eta(), decor.Any(func(decor.Statistics) string { return "  " + pr.counters() })),
 	)
+}
+
+// eta estimates the time left from the average so far, and shows nothing
+// before the first unit is done (an ETA of 0s would mislead).
+func (pr *progress) eta() decor.Decorator {
+	start := time.Now()
+	return decor.Any(func(s decor.Statistics) string {
+		if s.Current <= 0 || s.Completed || s.Total <= 0 {
+			return ""
+		}
+		left := time.Duration(float64(time.Since(start)) * float64(s.Total-s.Current) / float64(s.Current))
+		return "ETA " + left.Round(time.Second).String()
+	}, decor.WCSyncSpace)
 }
 
 func (pr *progress) repoDone() {
@@ -88,10 +101,10 @@ func (pr *progress) applying(total int, base int64) {
 	}
 	bar := pr.container().AddBar(int64(total),
 		mpb.PrependDecorators(decor.Name("apply "), decor.CountersNoUnit("%d/%d deletions", decor.WCSyncSpace)),
-		mpb.AppendDecorators(decor.AverageETA(decor.ET_STYLE_GO, decor.WCSyncSpace),
-			decor.Any(func(decor.Statistics) string { return "  " + pr.counters() })),
+		mpb.AppendDecorators(pr.eta(), decor.Any(func(decor.Statistics) string { return "  " + pr.counters() })),
 	)
 	pr.bar, pr.tick, pr.quit = bar, time.NewTicker(150*time.Millisecond), make(chan struct{})
+	pr.final = func() int64 { return min(pr.stats.Delete.Load()-base, int64(total)) }
 	pr.wg.Add(1)
 	go func(tick *time.Ticker, quit chan struct{}) {
 		defer pr.wg.Done()
@@ -117,6 +130,11 @@ func (pr *progress) stop() {
 	}
 	pr.mu.Unlock()
 	pr.wg.Wait()
+	pr.mu.Lock()
+	if pr.bar != nil && pr.final != nil {
+		pr.bar.SetCurrent(pr.final())
+	}
+	pr.mu.Unlock()
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
 	if pr.bar != nil {
