@@ -53,6 +53,7 @@ func TestApplyAsksAtATerminal(t *testing.T) {
 		{name: "yes", interactive: true, answer: "yes\n", asked: true, deleted: true},
 		{name: "--yes", interactive: true, flags: []string{"--yes"}, deleted: true},
 		{name: "off a terminal", interactive: false, answer: "no\n", deleted: true},
+		{name: "json yes", interactive: true, answer: "yes\n", flags: []string{"-o", "json"}, asked: true, deleted: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := seededRegistry(t)
@@ -60,12 +61,20 @@ func TestApplyAsksAtATerminal(t *testing.T) {
 			args := append([]string{"apply", reg.Host + "/ci/app", "--keep-tag", "latest", "--no-cache"}, tc.flags...)
 			err := cli.Run(context.Background(), args, cli.Env{Stdout: &stdout, Stderr: &stderr,
 				Stdin: strings.NewReader(tc.answer), Interactive: tc.interactive})
-			asked := strings.Contains(stdout.String(), "Enter a value:")
-			if asked != tc.asked {
-				t.Errorf("asked %v, want %v:\n%s", asked, tc.asked, stdout.String())
+			question := stdout.String()
+			if slices.Contains(tc.flags, "json") {
+				// The question goes to stderr; stdout is the JSON alone.
+				question = stderr.String()
+				if oneJSONValue(stdout.Bytes()) != nil {
+					t.Errorf("stdout is not one JSON value:\n%s", stdout.String())
+				}
 			}
-			if asked && !strings.Contains(stdout.String(), "regprune will delete 4 images (4 manifests) and remove tags from 1 image in 1 repository, freeing about") {
-				t.Errorf("the question does not show the totals:\n%s", stdout.String())
+			asked := strings.Contains(question, "Enter a value:")
+			if asked != tc.asked {
+				t.Errorf("asked %v, want %v:\n%s", asked, tc.asked, question)
+			}
+			if asked && !strings.Contains(question, "regprune will delete 4 images (4 manifests) and remove tags from 1 image in 1 repository, freeing about") {
+				t.Errorf("the question does not show the totals:\n%s", question)
 			}
 			tags := tagsOf(t, reg)
 			if tc.deleted {

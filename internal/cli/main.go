@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,8 +24,9 @@ func (e signalError) Unwrap() error { return ErrInterrupted }
 
 // Main is regprune's main: it runs the command line of the process,
 // reports an error once on stderr and returns the exit code. The first
-// SIGINT or SIGTERM cancels the run (deletions in flight finish, nothing
-// new starts; exit 130 or 143); a second one exits at once.
+// SIGINT or SIGTERM cancels the run: nothing new starts, the report says
+// what was done, and the exit code is 130 (143 for SIGTERM). A second one
+// exits at once.
 func Main() int {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
@@ -50,10 +53,36 @@ func Main() int {
 	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
 		err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
 	}
+	code := ExitCode(err)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "regprune:", err)
+		reportError(os.Stderr, os.Args[1:], err, code)
 	}
-	return ExitCode(err)
+	return code
+}
+
+// reportError prints the error a run ended with, once: a plain
+// "regprune: ..." line, or a JSON log record with --log-format json.
+func reportError(w io.Writer, args []string, err error, code int) {
+	if !jsonLogs(args) {
+		fmt.Fprintln(w, "regprune:", err)
+		return
+	}
+	slog.New(slog.NewJSONHandler(w, nil)).Error("regprune failed", "err", err.Error(), "exit_code", code)
+}
+
+// jsonLogs reports whether args ask for --log-format json.
+func jsonLogs(args []string) bool {
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return false
+		case a == "--log-format=json":
+			return true
+		case a == "--log-format" && i+1 < len(args) && args[i+1] == "json":
+			return true
+		}
+	}
+	return false
 }
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }

@@ -118,7 +118,7 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 			opts.Explain = func(repo string, err error) error {
 				return explain(ctx, func(host string) string { return registry.CredentialSource(env.Getenv, host) }, repo, err)
 			}
-			run := ox.start(env, g, opts.Client, log, cmd)
+			run := ox.start(env, g, opts.Client, log, cmd, output)
 			defer run.stop()
 			opts.Done = run.done
 			if planFile == "" {

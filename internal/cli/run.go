@@ -191,10 +191,16 @@ type runUI struct {
 	write bool
 	prog  *progress
 	base  registry.StatsSnapshot
+	// ask is where the confirmation goes: stdout with the table, stderr
+	// when stdout carries JSON, Markdown or HTML.
+	ask io.Writer
 }
 
-func (o *outputFlags) start(env *Env, g *globals, c *registry.Client, log *slog.Logger, cmd *cobra.Command) *runUI {
-	r := &runUI{env: env, o: o, log: log, stats: c.Stats(), start: time.Now(), write: cmd.Name() == "apply"}
+func (o *outputFlags) start(env *Env, g *globals, c *registry.Client, log *slog.Logger, cmd *cobra.Command, output string) *runUI {
+	r := &runUI{env: env, o: o, log: log, stats: c.Stats(), start: time.Now(), write: cmd.Name() == "apply", ask: env.Stdout}
+	if output != "table" {
+		r.ask = env.Stderr
+	}
 	if g.showProgress() {
 		r.prog = newProgress(env.Stderr, r.stats)
 	}
@@ -262,13 +268,13 @@ func (r *runUI) confirm(p *plan.Plan) (bool, error) {
 		return true, nil
 	}
 	r.stop()
-	if err := plan.Render(r.env.Stdout, p, "table"); err != nil {
+	if err := plan.Render(r.ask, p, "table"); err != nil {
 		return false, err
 	}
-	fmt.Fprintf(r.env.Stdout, "\nregprune will delete %s (%s) and remove tags from %s in %s, freeing about %s.\n",
+	fmt.Fprintf(r.ask, "\nregprune will delete %s (%s) and remove tags from %s in %s, freeing about %s.\n",
 		plural(t.Delete, "image", "images"), plural(t.DeleteManifests, "manifest", "manifests"),
 		plural(t.Untag, "image", "images"), plural(t.Repositories, "repository", "repositories"), plan.HumanBytes(t.ReclaimableBytes))
-	fmt.Fprint(r.env.Stdout, "Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
+	fmt.Fprint(r.ask, "Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
 	line, err := bufio.NewReader(r.env.Stdin).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return false, err
@@ -276,7 +282,7 @@ func (r *runUI) confirm(p *plan.Plan) (bool, error) {
 	if strings.TrimSpace(line) != "yes" {
 		return false, errCancelled
 	}
-	fmt.Fprintln(r.env.Stdout)
+	fmt.Fprintln(r.ask)
 	return true, nil
 }
 
