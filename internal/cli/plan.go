@@ -134,17 +134,19 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 				}
 				targets = t
 			}
-			run.planning(len(targets))
+			if sh.Total > 1 {
+				run.planning(len(sh.Filter(targets)))
+			} else {
+				run.planning(len(targets))
+			}
 			p := saved
 			if p == nil {
 				p = engine.Plan(ctx, targets, write, opts)
-			} else {
-				run.planning(len(p.Repositories))
 			}
-			g.stamp(p, saved != nil)
+			g.stamp(p)
 			run.planned(p)
 			if write && ctx.Err() == nil {
-				if _, err := run.confirm(p); err != nil {
+				if err := run.confirm(ctx, p); err != nil {
 					return err
 				}
 				run.applying(p)

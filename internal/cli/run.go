@@ -110,7 +110,7 @@ func shellQuote(s string) string {
 }
 
 // stamp records which regprune made the document.
-func (g *globals) stamp(p *plan.Plan, _ bool) {
+func (g *globals) stamp(p *plan.Plan) {
 	p.Generator = "regprune " + g.build.String()
 }
 
@@ -259,31 +259,47 @@ var errCancelled = errors.New("apply cancelled: nothing was deleted")
 
 // confirm asks before apply deletes, as terraform apply does: only when
 // stdin and stdout are a terminal and --yes is not given.
-func (r *runUI) confirm(p *plan.Plan) (bool, error) {
+func (r *runUI) confirm(ctx context.Context, p *plan.Plan) error {
 	if r.o.yes || !r.env.Interactive {
-		return true, nil
+		return nil
 	}
 	t := p.Summary
 	if t.DeleteManifests == 0 && t.Untag == 0 {
-		return true, nil
+		return nil
 	}
 	r.stop()
 	if err := plan.Render(r.ask, p, "table"); err != nil {
-		return false, err
+		return err
 	}
 	fmt.Fprintf(r.ask, "\nregprune will delete %s (%s) and remove tags from %s in %s, freeing about %s.\n",
 		plural(t.Delete, "image", "images"), plural(t.DeleteManifests, "manifest", "manifests"),
 		plural(t.Untag, "image", "images"), plural(t.Repositories, "repository", "repositories"), plan.HumanBytes(t.ReclaimableBytes))
 	fmt.Fprint(r.ask, "Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
-	line, err := bufio.NewReader(r.env.Stdin).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return false, err
+	// The answer is read aside, so that Ctrl-C at the question stops the run.
+	type answer struct {
+		line string
+		err  error
 	}
-	if strings.TrimSpace(line) != "yes" {
-		return false, errCancelled
+	ch := make(chan answer, 1)
+	go func() {
+		line, err := bufio.NewReader(r.env.Stdin).ReadString('\n')
+		ch <- answer{line, err}
+	}()
+	var a answer
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(r.ask)
+		return context.Cause(ctx)
+	case a = <-ch:
+	}
+	if a.err != nil && !errors.Is(a.err, io.EOF) {
+		return a.err
+	}
+	if strings.TrimSpace(a.line) != "yes" {
+		return errCancelled
 	}
 	fmt.Fprintln(r.ask)
-	return true, nil
+	return nil
 }
 
 // finish writes the report and metrics files.
