@@ -160,6 +160,7 @@ type ruleFlags struct {
 	groupRegex                       string
 	groupNewest                      int
 	allowEmpty                       bool
+	untagUnkept                      bool
 	ageFrom                          string
 }
 
@@ -176,6 +177,7 @@ func (r *ruleFlags) add(cmd *cobra.Command) {
 	f.StringArrayVar(&r.deleteRegex, "delete-regex", nil, "only images all of whose tags match this RE2 expression are candidates (repeatable)")
 	f.StringVar(&r.olderThan, "older-than", "", "only images built longer ago than this are candidates (36h, 30d, 2w)")
 	f.BoolVar(&r.allowEmpty, "allow-empty", false, "allow a plan that deletes every image of a repository")
+	f.BoolVar(&r.untagUnkept, "untag-unkept", false, "also remove, from kept images, the tags no rule holds (default: a kept image keeps every tag)")
 	f.StringVar(&r.ageFrom, "age-from", "", "age source: created, label or annotation (default: created, then label, then annotation)")
 }
 
@@ -184,13 +186,13 @@ var flagOf = map[string]string{
 	"keep.newer_than": "--keep-newer-than", "keep.semver": "--keep-semver", "keep.semver.newest": "--keep-semver",
 	"keep.semver.per": "--semver-per", "keep.group": "--keep-group-regex", "keep.group.regex": "--keep-group-regex",
 	"keep.group.newest": "--keep-group-newest", "delete.regex": "--delete-regex", "delete.older_than": "--older-than",
-	"allow_empty": "--allow-empty", "age_from": "--age-from",
+	"allow_empty": "--allow-empty", "age_from": "--age-from", "untag_unkept": "--untag-unkept",
 }
 
 // any reports whether a rule flag was given.
 func (r *ruleFlags) any(cmd *cobra.Command) bool {
 	for _, n := range []string{"keep-tag", "keep-regex", "keep-newest", "keep-newer-than", "keep-semver", "semver-per",
-		"keep-group-regex", "keep-group-newest", "delete-regex", "older-than", "allow-empty", "age-from"} {
+		"keep-group-regex", "keep-group-newest", "delete-regex", "older-than", "allow-empty", "age-from", "untag-unkept"} {
 		if cmd.Flags().Changed(n) {
 			return true
 		}
@@ -203,7 +205,7 @@ func (r *ruleFlags) rule(cmd *cobra.Command, repos []string) (config.Rule, error
 		Repositories: repos,
 		Keep:         config.KeepSpec{Tags: r.keepTags, Regex: r.keepRegex, NewerThan: r.keepNewerThan},
 		Delete:       config.DeleteSpec{Regex: r.deleteRegex, OlderThan: r.olderThan},
-		AllowEmpty:   r.allowEmpty, AgeFrom: r.ageFrom,
+		AllowEmpty:   r.allowEmpty, AgeFrom: r.ageFrom, UntagUnkept: r.untagUnkept,
 	}
 	if cmd.Flags().Changed("keep-newest") {
 		n := r.keepNewest

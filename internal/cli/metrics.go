@@ -36,7 +36,7 @@ func writeMetrics(path string, p *plan.Plan, s registry.StatsSnapshot, took time
 	}, []string{"repository"})
 	freed := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "regprune_repository_freed_bytes",
-		Help: "Bytes apply freed in a repository (estimate; deletions that were skipped or failed are left out).",
+		Help: "Bytes apply let the garbage collector free in a repository (a lower bound when deletions were skipped or failed).",
 	}, []string{"repository"})
 	repoFailed := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "regprune_repository_failed",

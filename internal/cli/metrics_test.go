@@ -88,8 +88,8 @@ func TestMetricsFile(t *testing.T) {
 	if got := value(t, fams, "regprune_repository_reclaimable_bytes", map[string]string{"repository": repo}); got != float64(r.Summary.ReclaimableBytes) || got == 0 {
 		t.Errorf("reclaimable %g, plan %d", got, r.Summary.ReclaimableBytes)
 	}
-	if got := value(t, fams, "regprune_repository_freed_bytes", map[string]string{"repository": repo}); got != float64(r.Summary.FreedBytes) || got == 0 {
-		t.Errorf("freed %g, plan %d", got, r.Summary.FreedBytes)
+	if got := value(t, fams, "regprune_repository_freed_bytes", map[string]string{"repository": repo}); got != float64(r.FreedBytes()) || got == 0 {
+		t.Errorf("freed %g, plan %d", got, r.FreedBytes())
 	}
 	// Four image DELETEs plus the untag of latest's job tag.
 	if got := value(t, fams, "regprune_requests_total", map[string]string{"kind": "delete"}); got < 4 {

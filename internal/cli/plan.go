@@ -130,7 +130,7 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 					return err
 				}
 				for _, p := range unmatched {
-					log.Warn("pattern matches no repository", "file", file, "pattern", p)
+					fmt.Fprintf(g.notices(env.Stderr), "warning: %s: pattern %s matches no repository\n", file, p)
 				}
 				targets = t
 			}
@@ -157,6 +157,7 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 			if err := plan.Render(env.Stdout, p, output); err != nil {
 				return err
 			}
+			report(g.notices(env.Stderr), p)
 			if err := run.finish(ctx, p); err != nil {
 				return err
 			}

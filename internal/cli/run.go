@@ -72,7 +72,7 @@ func plural(n int, one, many string) string {
 
 // ruleFlagOrder is the order rule flags are rendered back in.
 var ruleFlagOrder = []string{"keep-tag", "keep-regex", "keep-newest", "keep-newer-than", "keep-semver", "semver-per",
-	"keep-group-regex", "keep-group-newest", "delete-regex", "older-than", "allow-empty", "age-from"}
+	"keep-group-regex", "keep-group-newest", "delete-regex", "older-than", "allow-empty", "age-from", "untag-unkept"}
 
 // render writes the rule flags back as the user gave them, quoted for a
 // POSIX shell: the provenance of a plan made from flags.
@@ -271,9 +271,13 @@ func (r *runUI) confirm(ctx context.Context, p *plan.Plan) error {
 	if err := plan.Render(r.ask, p, "table"); err != nil {
 		return err
 	}
-	fmt.Fprintf(r.ask, "\nregprune will delete %s (%s) and remove tags from %s in %s, freeing about %s.\n",
+	untag := ""
+	if t.Untag > 0 {
+		untag = " and remove tags from " + plural(t.Untag, "image", "images")
+	}
+	fmt.Fprintf(r.ask, "\nregprune will delete %s (%s)%s in %s, freeing about %s.\n",
 		plural(t.Delete, "image", "images"), plural(t.DeleteManifests, "manifest", "manifests"),
-		plural(t.Untag, "image", "images"), plural(t.Repositories, "repository", "repositories"), plan.HumanBytes(t.ReclaimableBytes))
+		untag, plural(t.Repositories, "repository", "repositories"), plan.HumanBytes(t.ReclaimableBytes))
 	fmt.Fprint(r.ask, "Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
 	// The answer is read aside, so that Ctrl-C at the question stops the run.
 	type answer struct {

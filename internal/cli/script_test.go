@@ -109,6 +109,16 @@ func setupScript(e *testscript.Env) error {
 		return err
 	}
 	e.Defer(func() { proxy.Close() })
+	// A registry that refuses deletes ($NODELETE), seeded alike.
+	nodel, err := registrytest.Start(ctx, registrytest.Options{DeleteDisabled: true})
+	if err != nil {
+		return err
+	}
+	e.Defer(func() { nodel.Close() })
+	if _, err := nodel.SeedCI(ctx, "ci/app", 5, time.Now().Add(-6*day), day); err != nil {
+		return err
+	}
+	e.Setenv("NODELETE", nodel.Host)
 	e.Setenv("REGISTRY", reg.Host)
 	e.Setenv("PROXY", proxy.Host)
 	e.Setenv(exitFileVar, filepath.Join(e.WorkDir, ".regprune-exit"))

@@ -81,8 +81,8 @@ func TestNoSecretInOutputLogsOrFiles(t *testing.T) {
 	if _, err := run(wrong, "plan", repo, "--keep-tag", "latest", "-vv"); err == nil {
 		t.Fatal("plan with a wrong password succeeded")
 	}
-	if got, err := reg.Tags(ctx, "ci/app"); err != nil || len(got) != 1 {
-		t.Fatalf("tags after apply %v %v: the runs did not do their job", got, err)
+	if got, err := reg.Tags(ctx, "ci/app"); err != nil || len(got) != 2 {
+		t.Fatalf("tags after apply %v %v: the runs did not do their job (want latest and its job tag)", got, err)
 	}
 
 	secrets := rec.Credentials()

@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -70,4 +72,42 @@ func newVersionCmdUX(env *Env, u *ux) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	return cmd
+}
+
+// notices is where the plain notices of a run go (warnings, registry
+// refusals, GC advice): stderr as "warning: ..." and "regprune: ..."
+// lines with --log-format text, one JSON log record per line with
+// --log-format json, nowhere with --quiet.
+func (u *ux) notices(w io.Writer) io.Writer {
+	switch {
+	case u.quiet:
+		return io.Discard
+	case u.logFormat == "json":
+		return &jsonLines{log: slog.New(slog.NewJSONHandler(w, nil))}
+	}
+	return w
+}
+
+// jsonLines logs each line written to it: "warning: X" at WARN, other
+// lines (without a "regprune: " prefix) at INFO.
+type jsonLines struct {
+	log  *slog.Logger
+	part []byte
+}
+
+func (j *jsonLines) Write(p []byte) (int, error) {
+	j.part = append(j.part, p...)
+	for {
+		i := bytes.IndexByte(j.part, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := string(j.part[:i])
+		j.part = j.part[i+1:]
+		if rest, ok := strings.CutPrefix(line, "warning: "); ok {
+			j.log.Warn(rest)
+		} else if line != "" {
+			j.log.Info(strings.TrimPrefix(line, "regprune: "))
+		}
+	}
 }

@@ -150,6 +150,7 @@ func compile(source string, spec RuleSpec) (Rule, error) {
 	}
 
 	p.AllowEmpty = spec.AllowEmpty
+	p.UntagUnkept = spec.UntagUnkept
 	src, ok := ageSources[spec.AgeFrom]
 	if !ok {
 		return Rule{}, c.fail("age_from", spec.AgeFrom, "want created, label or annotation (or leave it out to try them in that order)")

@@ -46,6 +46,8 @@ type RuleSpec struct {
 	AllowEmpty   bool       `yaml:"allow_empty,omitempty"`
 	// AgeFrom is "", "created", "label" or "annotation".
 	AgeFrom string `yaml:"age_from,omitempty"`
+	// UntagUnkept opts in to removing tags no rule holds from kept images.
+	UntagUnkept bool `yaml:"untag_unkept,omitempty"`
 
 	// pos locates the rule ("") and its values ("keep.newest",
 	// "keep.regex#1", ...) in a file; nil for a spec built from flags.
@@ -173,7 +175,7 @@ func FromSpec(source string, spec RuleSpec) (Rule, error) {
 // "version", "rules", "repositories", "keep", "keep.tags", "keep.regex",
 // "keep.newest", "keep.newer_than", "keep.semver", "keep.semver.newest",
 // "keep.semver.per", "keep.group", "keep.group.regex", "keep.group.newest",
-// "delete", "delete.regex", "delete.older_than", "allow_empty", "age_from";
+// "delete", "delete.regex", "delete.older_than", "allow_empty", "age_from", "untag_unkept";
 // an unknown key's own path ("keep.newset"); "" for the whole rule or file.
 type FieldError struct {
 	Source    string // file name, or the source given to FromSpec

@@ -15,7 +15,7 @@ import (
 // Valid keys, in the order the documentation lists them.
 var (
 	fileKeys   = []string{"version", "rules"}
-	ruleKeys   = []string{"repositories", "keep", "delete", "allow_empty", "age_from"}
+	ruleKeys   = []string{"repositories", "keep", "delete", "allow_empty", "age_from", "untag_unkept"}
 	keepKeys   = []string{"tags", "regex", "newest", "newer_than", "semver", "group"}
 	deleteKeys = []string{"regex", "older_than"}
 	semverKeys = []string{"newest", "per"}
@@ -358,6 +358,12 @@ func (d *decoder) rule(n *yaml.Node) (RuleSpec, error) {
 	if vn := m.value("allow_empty"); vn != nil {
 		spec.at("allow_empty", deref(vn))
 		if spec.AllowEmpty, err = d.boolean(vn, "allow_empty"); err != nil {
+			return spec, err
+		}
+	}
+	if vn := m.value("untag_unkept"); vn != nil {
+		spec.at("untag_unkept", deref(vn))
+		if spec.UntagUnkept, err = d.boolean(vn, "untag_unkept"); err != nil {
 			return spec, err
 		}
 	}

@@ -106,6 +106,12 @@ func planOne(ctx context.Context, t Target, write bool, o Options) (plan.Reposit
 	ds := policy.Evaluate(g, t.Policy, o.Now)
 	r := plan.Build(g, ds, t.Policy)
 	r.AgesRead = t.Policy.NeedsAges()
+	if g.ReferrersProbed {
+		r.Capabilities = &plan.Capabilities{Referrers: plan.ReferrersFallback}
+		if g.ReferrersAPI {
+			r.Capabilities.Referrers = plan.ReferrersAPI
+		}
+	}
 	o.Logger.Info("planned", "repository", t.Repository, "images", r.Summary.Images, "delete", r.Summary.Delete,
 		"reclaimable_bytes", r.Summary.ReclaimableBytes, "took", time.Since(start).Round(time.Millisecond))
 	return r, nil
@@ -116,6 +122,7 @@ func planOne(ctx context.Context, t Target, write bool, o Options) (plan.Reposit
 func Apply(ctx context.Context, p *plan.Plan, o Options) {
 	o.defaults()
 	p.Mode = "apply"
+	refusals := &apply.Refusals{} // a registry that refuses deletes is asked once
 	forEach(len(p.Repositories), o.Parallel, func(i int) {
 		r := &p.Repositories[i]
 		if r.Error != "" {
@@ -129,7 +136,7 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 		}
 		repo, err := o.Client.Open(ctx, r.Repository, true)
 		if err == nil {
-			err = apply.Repository(ctx, repo, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger})
+			err = apply.Repository(ctx, repo, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger, Refusals: refusals})
 		}
 		if err != nil && o.Explain != nil {
 			err = o.Explain(r.Repository, err)

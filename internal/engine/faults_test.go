@@ -391,7 +391,7 @@ func TestInterruptReportsWhatWasDone(t *testing.T) {
 	if out, err := engine.Result(p2); out != engine.Done {
 		t.Fatalf("re-run: %v", err)
 	}
-	if got := tags(t, reg, "ci/app"); !slices.Equal(got, []string{"latest"}) {
+	if got := tags(t, reg, "ci/app"); !slices.Equal(got, []string{"1012", "latest"}) {
 		t.Fatalf("tags after re-run %v", got)
 	}
 	if err := reg.Pullable(ctx, "ci/app:latest"); err != nil {

@@ -80,12 +80,17 @@ type collector struct {
 func (c *collector) tags(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.o.Concurrency)
+	var missing []string
 	err := c.src.ListTags(gctx, func(page []string) error {
 		for _, t := range page {
 			g.Go(func() error {
 				d, err := c.src.Head(gctx, t)
 				if errors.Is(err, registry.ErrNotFound) {
-					// Deleted between the listing and the HEAD: not there.
+					// Deleted between the listing and the HEAD, or an
+					// inconsistent registry: Unresolved tells which.
+					c.mu.Lock()
+					missing = append(missing, t)
+					c.mu.Unlock()
 					return nil
 				}
 				if err != nil {
@@ -101,6 +106,13 @@ func (c *collector) tags(ctx context.Context) error {
 	})
 	if werr := g.Wait(); werr != nil {
 		return werr
+	}
+	if err != nil {
+		return err
+	}
+	found, err := Unresolved(ctx, c.src, missing)
+	for t, d := range found {
+		c.repo.Tags[t] = d
 	}
 	return err
 }
@@ -323,6 +335,7 @@ func (c *collector) referrers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.repo.ReferrersProbed, c.repo.ReferrersAPI = true, ok
 	if !ok {
 		return nil // no referrers API: the fallback tags above are the truth
 	}

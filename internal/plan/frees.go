@@ -42,23 +42,19 @@ func attributeFrees(repo *graph.Repository, items []Item) {
 	}
 }
 
-// FreedBytes is what an apply of r freed: the Frees of the items it
-// deleted. Deletions skipped or failed free nothing. Before apply it is 0.
+// FreedBytes is what an apply of r let the garbage collector reclaim
+// (Summary.FreedBytes, a lower bound for a partial apply); 0 before apply.
 func (r *Repository) FreedBytes() int64 {
-	var n int64
-	for _, it := range r.Items {
-		if it.Result == ResultDeleted {
-			n += it.Frees
-		}
+	if r.Summary.FreedBytes == nil {
+		return 0
 	}
-	return n
+	return *r.Summary.FreedBytes
 }
 
-// FreedBytes sums the repositories' FreedBytes.
+// FreedBytes is the total of the repositories' FreedBytes.
 func (p *Plan) FreedBytes() int64 {
-	var n int64
-	for i := range p.Repositories {
-		n += p.Repositories[i].FreedBytes()
+	if p.Summary.FreedBytes == nil {
+		return 0
 	}
-	return n
+	return *p.Summary.FreedBytes
 }

@@ -77,9 +77,11 @@ type Summary struct {
 	Untagged         int   `json:"untagged,omitempty"`
 	Skipped          int   `json:"skipped,omitempty"`
 	Failed           int   `json:"failed,omitempty"`
-	// FreedBytes is what apply freed: ReclaimableBytes less what skipped
-	// and failed deletions would have freed.
-	FreedBytes int64 `json:"freed_bytes,omitempty"`
+	// FreedBytes, after apply only, is what the deletions done let the
+	// garbage collector reclaim: reclaimable_bytes when every planned
+	// deletion succeeded, 0 when none did, and for a partial apply the
+	// deleted manifests' own bytes (a lower bound).
+	FreedBytes *int64 `json:"freed_bytes,omitempty"`
 }
 
 // Repository is the plan for one repository.
@@ -97,25 +99,31 @@ type Repository struct {
 	Items    []Item `json:"images"`
 	// Tags is every tag and its digest when the plan was made, so that
 	// apply can tell what changed since.
-	Tags    map[string]string `json:"tags,omitempty"`
-	Summary Summary           `json:"summary"`
+	Tags map[string]string `json:"tags,omitempty"`
+	// Warnings are keep rules that hold nothing here (a keep tag naming
+	// no tag, a keep regex matching none): likely typos.
+	Warnings []string `json:"warnings,omitempty"`
+	// Capabilities is what the registry showed it can do while reading
+	// and applying this repository.
+	Capabilities *Capabilities `json:"capabilities,omitempty"`
+	Summary      Summary       `json:"summary"`
 }
 
 // Totals sums the repositories.
 type Totals struct {
-	Repositories     int   `json:"repositories"`
-	Failed           int   `json:"failed_repositories"`
-	Images           int   `json:"images"`
-	Keep             int   `json:"keep"`
-	Delete           int   `json:"delete"`
-	Untag            int   `json:"untag"`
-	DeleteManifests  int   `json:"delete_manifests"`
-	ReclaimableBytes int64 `json:"reclaimable_bytes"`
-	Deleted          int   `json:"deleted,omitempty"`
-	Untagged         int   `json:"untagged,omitempty"`
-	Skipped          int   `json:"skipped,omitempty"`
-	FailedItems      int   `json:"failed,omitempty"`
-	FreedBytes       int64 `json:"freed_bytes,omitempty"`
+	Repositories     int    `json:"repositories"`
+	Failed           int    `json:"failed_repositories"`
+	Images           int    `json:"images"`
+	Keep             int    `json:"keep"`
+	Delete           int    `json:"delete"`
+	Untag            int    `json:"untag"`
+	DeleteManifests  int    `json:"delete_manifests"`
+	ReclaimableBytes int64  `json:"reclaimable_bytes"`
+	Deleted          int    `json:"deleted,omitempty"`
+	Untagged         int    `json:"untagged,omitempty"`
+	Skipped          int    `json:"skipped,omitempty"`
+	FailedItems      int    `json:"failed,omitempty"`
+	FreedBytes       *int64 `json:"freed_bytes,omitempty"` // after apply; see Summary
 }
 
 // Plan is the whole document.
@@ -127,7 +135,10 @@ type Plan struct {
 	Mode             string       `json:"mode"` // plan or apply
 	Repositories     []Repository `json:"repositories"`
 	ReclaimableBytes int64        `json:"reclaimable_bytes"`
-	Summary          Totals       `json:"summary"`
+	// Registries is what each registry host showed it can do (tag
+	// delete, referrers API, deletes refused), from the repositories.
+	Registries []Registry `json:"registries,omitempty"`
+	Summary    Totals     `json:"summary"`
 }
 
 // Failed returns the plan of a repository that could not be read: nothing
@@ -143,10 +154,12 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 
 	keep := map[string]bool{}
 	var keepReason = map[string]string{}
+	via := map[string]string{} // the tag through which a dependant is reached
 	var queue []string
 	for _, d := range ds {
 		if d.Keep {
 			keep[d.Digest] = true
+			via[d.Digest] = heldTag(d, p)
 			queue = append(queue, d.Digest)
 		}
 	}
@@ -157,7 +170,8 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 		for _, n := range neighbours(repo, d) {
 			if !keep[n.digest] {
 				keep[n.digest] = true
-				keepReason[n.digest] = fmt.Sprintf("kept: %s of kept %s", n.rel, short(d))
+				keepReason[n.digest] = "kept: " + relation(n, tagsOf) + " of kept " + describe(repo, d, tagsOf, via)
+				via[n.digest] = viaTag(d, tagsOf, via)
 				queue = append(queue, n.digest)
 			}
 		}
@@ -168,6 +182,8 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 		kind, parent, subject string
 	}
 	del := map[string]reach{}
+	delReason := map[string]string{}
+	delVia := map[string]string{}
 	var order []string
 	for _, d := range ds {
 		if !d.Keep && !keep[d.Digest] {
@@ -195,6 +211,8 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 			if r.kind == KindReferrer && isSignature(tagsOf[n.digest]) {
 				r.kind = KindSignature
 			}
+			delReason[n.digest] = "delete: " + relation(n, tagsOf) + " of deleted " + describe(repo, d, tagsOf, delVia)
+			delVia[n.digest] = viaTag(d, tagsOf, delVia)
 			del[n.digest] = r
 			order = append(order, n.digest)
 			queue = append(queue, n.digest)
@@ -261,11 +279,18 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 			it.Untag = d.StaleTags
 		case keep[d.Digest]:
 			// The policy would delete it, but something kept reaches it:
-			// keep the digest and drop only its own tags.
+			// the final action and its cause first, then what the policy
+			// alone decided. The image keeps its tags; only with the
+			// untag_unkept opt-in do its own tags go.
 			it.Action = ActionKeep
-			it.Reasons = append(append([]string{}, d.Reasons...), keepReason[d.Digest])
-			it.Untag = d.Tags
-			it.Reasons = append(it.Reasons, fmt.Sprintf("untag: %s; the digest stays for what keeps it", strings.Join(d.Tags, ", ")))
+			it.Reasons = []string{keepReason[d.Digest]}
+			for _, r := range d.Reasons {
+				it.Reasons = append(it.Reasons, "policy alone: "+r)
+			}
+			if p.UntagUnkept && len(d.Tags) > 0 {
+				it.Untag = d.Tags
+				it.Reasons = append(it.Reasons, fmt.Sprintf("untag: %s held by no rule (untag_unkept); the digest stays for what keeps it", strings.Join(d.Tags, ", ")))
+			}
 		default:
 			it.Action = ActionDelete
 			if p := del[d.Digest].parent; p != "" {
@@ -283,10 +308,9 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 		}
 		decided[d] = true
 		it := Item{Digest: d, Kind: r.kind, Tags: tagsOf[d], Action: ActionDelete, Parent: r.parent, Subject: r.subject}
-		if r.parent != "" {
-			it.Reasons = []string{"delete: child of deleted " + short(r.parent)}
-		} else {
-			it.Reasons = []string{"delete: " + r.kind + " of deleted " + short(r.subject)}
+		it.Reasons = []string{delReason[d]}
+		if r.parent != "" && !strings.Contains(delReason[d], short(r.parent)) {
+			it.Reasons = append(it.Reasons, "listed by deleted "+short(r.parent)+", deleted after it")
 		}
 		fill(&it, repo.Manifests[d])
 		out.Items = append(out.Items, it)
@@ -334,11 +358,12 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 		for i := range out.Items {
 			if out.Items[i].Action == ActionDelete {
 				out.Items[i].Action = ActionKeep
-				out.Items[i].Reasons = append(out.Items[i].Reasons, "kept: plan refused")
+				out.Items[i].Reasons = append([]string{"kept: plan refused (it would delete every image)"}, out.Items[i].Reasons...)
 			}
 		}
 	}
 	attributeFrees(repo, out.Items)
+	out.Warnings = policy.Warnings(repo, p)
 	out.Summary = summarize(repo, out.Items)
 	return out
 }
@@ -361,6 +386,66 @@ func neighbours(repo *graph.Repository, d string) []edge {
 		out = append(out, edge{r, KindReferrer, "referrer"})
 	}
 	return out
+}
+
+// relation names what n is to the manifest that reaches it: a child, a
+// signature (cosign .sig/.att/.sbom tag) or a referrer.
+func relation(n edge, tagsOf map[string][]string) string {
+	if n.kind == KindChild {
+		return "child"
+	}
+	if isSignature(tagsOf[n.digest]) {
+		return "signature"
+	}
+	return "referrer"
+}
+
+// describe names d for a reason: "index sha256:… (tag latest)", with the
+// tag through which d itself is reached when it has none of its own.
+func describe(repo *graph.Repository, d string, tagsOf map[string][]string, via map[string]string) string {
+	what := "image"
+	switch m := repo.Manifests[d]; {
+	case isSignature(tagsOf[d]):
+		what = "signature"
+	case m != nil && m.Subject != "":
+		what = "referrer"
+	case m != nil && m.IsIndex():
+		what = "index"
+	}
+	s := what + " " + short(d)
+	if t := viaTag(d, tagsOf, via); t != "" {
+		s += " (tag " + t + ")"
+	}
+	return s
+}
+
+// viaTag is d's first tag that is not a signature or fallback tag, or else
+// the tag through which d was reached.
+func viaTag(d string, tagsOf map[string][]string, via map[string]string) string {
+	if t := via[d]; t != "" {
+		return t
+	}
+	for _, t := range tagsOf[d] {
+		if _, _, ok := graph.ArtifactTag(t); !ok {
+			return t
+		}
+	}
+	return via[d]
+}
+
+// heldTag is the tag of a kept image that a tag rule holds, if any.
+func heldTag(d policy.Decision, p policy.Policy) string {
+	for _, t := range d.Tags {
+		if slices.Contains(p.Keep.Tags, t) {
+			return t
+		}
+		for _, re := range p.Keep.Regex {
+			if re.MatchString(t) {
+				return t
+			}
+		}
+	}
+	return ""
 }
 
 func isSignature(tags []string) bool {
@@ -487,10 +572,12 @@ func (p *Plan) Recount() {
 	for i := range p.Repositories {
 		r := &p.Repositories[i]
 		var ok, skipped, failed, untagged int
+		var deletedBytes int64
 		for _, it := range r.Items {
 			switch it.Result {
 			case ResultDeleted:
 				ok++
+				deletedBytes += it.Size
 			case ResultUntagged:
 				untagged++
 			case ResultSkipped:
@@ -500,7 +587,21 @@ func (p *Plan) Recount() {
 			}
 		}
 		r.Summary.Deleted, r.Summary.Untagged, r.Summary.Skipped, r.Summary.Failed = ok, untagged, skipped, failed
-		r.Summary.FreedBytes = r.FreedBytes()
+		r.Summary.FreedBytes = nil
+		if p.Mode == "apply" {
+			freed := deletedBytes // partial: the manifests' own bytes, at least
+			switch {
+			case ok == 0:
+				freed = 0
+			case ok == r.Summary.DeleteManifests:
+				freed = r.Summary.ReclaimableBytes
+			}
+			r.Summary.FreedBytes = &freed
+			if t.FreedBytes == nil {
+				t.FreedBytes = new(int64)
+			}
+			*t.FreedBytes += freed
+		}
 		if r.Error != "" {
 			t.Failed++
 		}
@@ -515,10 +616,10 @@ func (p *Plan) Recount() {
 		t.Untagged += s.Untagged
 		t.Skipped += s.Skipped
 		t.FailedItems += s.Failed
-		t.FreedBytes += s.FreedBytes
 	}
 	p.Summary = t
 	p.ReclaimableBytes = t.ReclaimableBytes
+	p.Registries = registries(p.Repositories)
 }
 
 func short(d string) string {

@@ -28,6 +28,18 @@ func Render(w io.Writer, p *Plan, format string) error {
 	return fmt.Errorf("unknown output format %q (want %s)", format, strings.Join(Formats, ", "))
 }
 
+// freedText says what an apply let the garbage collector reclaim, and
+// claims nothing when no deletion succeeded.
+func freedText(freed *int64, deleted, planned int) string {
+	switch {
+	case freed == nil || deleted == 0:
+		return "nothing freed"
+	case deleted < planned:
+		return "at least " + HumanBytes(*freed) + " for the registry's garbage collector to free (not every planned deletion was done)"
+	}
+	return HumanBytes(*freed) + " for the registry's garbage collector to free"
+}
+
 // HumanBytes renders n in IEC units: 512 B, 1.5 KiB, 3.2 GiB.
 func HumanBytes(n int64) string {
 	const unit = 1024
@@ -57,8 +69,8 @@ func renderMarkdown(w io.Writer, p *Plan) error {
 		plural(t.Repositories, "repository", "repositories"), t.Failed, plural(t.Images, "image", "images"),
 		t.Keep, t.Delete, t.Untag, HumanBytes(t.ReclaimableBytes))
 	if apply {
-		fmt.Fprintf(w, "; result: %d deleted, %d untagged, %d skipped, %d failed; freed **%s**",
-			t.Deleted, t.Untagged, t.Skipped, t.FailedItems, HumanBytes(p.FreedBytes()))
+		fmt.Fprintf(w, "; result: %d deleted, %d untagged, %d skipped, %d failed; %s",
+			t.Deleted, t.Untagged, t.Skipped, t.FailedItems, freedText(t.FreedBytes, t.Deleted, t.DeleteManifests))
 	}
 	fmt.Fprint(w, "\n\n")
 	fmt.Fprintln(w, "| repository | rule | images | keep | delete | untag | frees | status |")

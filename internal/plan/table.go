@@ -344,8 +344,8 @@ func renderTable(w io.Writer, p *Plan) error {
 			plural(s.Images, "image", "images"), s.Keep, s.Delete, s.Untag,
 			plural(s.DeleteManifests, "manifest", "manifests"), HumanBytes(s.ReclaimableBytes))
 		if apply {
-			fmt.Fprintf(w, "  result: %d deleted, %d untagged, %d skipped, %d failed; freed %s\n",
-				s.Deleted, s.Untagged, s.Skipped, s.Failed, HumanBytes(r.FreedBytes()))
+			fmt.Fprintf(w, "  result: %d deleted, %d untagged, %d skipped, %d failed; %s\n",
+				s.Deleted, s.Untagged, s.Skipped, s.Failed, freedText(s.FreedBytes, s.Deleted, s.DeleteManifests))
 		}
 		fmt.Fprintln(w)
 	}
@@ -354,8 +354,8 @@ func renderTable(w io.Writer, p *Plan) error {
 		plural(t.Repositories, "repository", "repositories"), t.Failed, plural(t.Images, "image", "images"),
 		t.Keep, t.Delete, t.Untag, HumanBytes(t.ReclaimableBytes))
 	if apply {
-		fmt.Fprintf(w, "result: %d deleted, %d untagged, %d skipped, %d failed; freed %s\n",
-			t.Deleted, t.Untagged, t.Skipped, t.FailedItems, HumanBytes(p.FreedBytes()))
+		fmt.Fprintf(w, "result: %d deleted, %d untagged, %d skipped, %d failed; %s\n",
+			t.Deleted, t.Untagged, t.Skipped, t.FailedItems, freedText(t.FreedBytes, t.Deleted, t.DeleteManifests))
 	}
 	return nil
 }

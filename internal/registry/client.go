@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -229,38 +228,13 @@ func (r *Repo) do(ctx context.Context, method, u, accept string) (*http.Response
 	return nil, newError(resp)
 }
 
-// ListTags calls fn with each page of tags, following Link headers until
-// there is none (a short page is not the end). It holds one page at a time.
+// ListTags calls fn with each page of tags. It follows Link headers, and
+// continues after a full page without one; a listing that does not add
+// up fails (see listing).
 func (r *Repo) ListTags(ctx context.Context, fn func(tags []string) error) error {
-	u := fmt.Sprintf("%s/tags/list?n=%d", r.base, r.c.opts.PageSize)
-	seen := map[string]bool{}
-	for u != "" {
-		if seen[u] {
-			return fmt.Errorf("%w: tag list pagination loops at %s", ErrBadResponse, redactQuery(u))
-		}
-		seen[u] = true
-		resp, err := r.do(ctx, http.MethodGet, u, "application/json")
-		if err != nil {
-			return err
-		}
-		var page struct {
-			Tags []string `json:"tags"`
-		}
-		err = json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&page)
-		resp.Body.Close()
-		if err != nil {
-			return fmt.Errorf("%w: tag list of %s: %v", ErrBadResponse, r.Name(), err)
-		}
-		next, err := nextLink(resp, r.ref.RegistryStr())
-		if err != nil {
-			return err
-		}
-		if err := fn(page.Tags); err != nil {
-			return err
-		}
-		u = next
-	}
-	return nil
+	l := &listing{r: r, first: fmt.Sprintf("%s/tags/list?n=%d", r.base, r.c.opts.PageSize), host: r.ref.RegistryStr(),
+		what: "tag list of " + r.Name(), key: "tags", n: r.c.opts.PageSize}
+	return l.run(ctx, fn)
 }
 
 // nextLink resolves a Link rel="next" header (relative or absolute) against
@@ -424,35 +398,9 @@ func (c *Client) Catalog(ctx context.Context, host string, fn func(repos []strin
 		return err
 	}
 	r := &Repo{hc: hc, c: c}
-	u := fmt.Sprintf("%s://%s/v2/_catalog?n=%d", reg.Scheme(), reg.RegistryStr(), c.opts.PageSize)
-	seen := map[string]bool{}
-	for u != "" {
-		if seen[u] {
-			return fmt.Errorf("%w: catalog pagination loops", ErrBadResponse)
-		}
-		seen[u] = true
-		resp, err := r.do(ctx, http.MethodGet, u, "application/json")
-		if err != nil {
-			return err
-		}
-		var page struct {
-			Repositories []string `json:"repositories"`
-		}
-		err = json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&page)
-		resp.Body.Close()
-		if err != nil {
-			return fmt.Errorf("%w: catalog of %s: %v", ErrBadResponse, host, err)
-		}
-		next, err := nextLink(resp, reg.RegistryStr())
-		if err != nil {
-			return err
-		}
-		if err := fn(page.Repositories); err != nil {
-			return err
-		}
-		u = next
-	}
-	return nil
+	l := &listing{r: r, first: fmt.Sprintf("%s://%s/v2/_catalog?n=%d", reg.Scheme(), reg.RegistryStr(), c.opts.PageSize),
+		host: reg.RegistryStr(), what: "catalog of " + host, key: "repositories", n: c.opts.PageSize}
+	return l.run(ctx, fn)
 }
 
 // Sha256 returns "sha256:<hex>" of b.

@@ -37,6 +37,22 @@ type ProxyOptions struct {
 	// FaultMethods limits faults to these methods (e.g. "DELETE"); nil
 	// means all methods. Requests of other methods draw no random number.
 	FaultMethods []string
+	// Intercept, if set, sees every request after it is counted; when it
+	// returns true it has answered the request itself and nothing is
+	// forwarded (e.g. a 404 for one tag's HEAD).
+	Intercept func(w http.ResponseWriter, r *http.Request) bool
+	// Rewrite, if set, may change each response of the registry before
+	// it is returned (e.g. strip Link headers, as some registries never
+	// send them).
+	Rewrite func(resp *http.Response) error
+}
+
+// StripLink is a ProxyOptions.Rewrite that removes Link headers: the
+// registry then answers tag lists and catalogs like go-containerregistry's
+// registry does, with full pages and no Link.
+func StripLink(resp *http.Response) error {
+	resp.Header.Del("Link")
+	return nil
 }
 
 // Counts are the requests that reached a Proxy, by kind, faulted ones
@@ -97,6 +113,15 @@ func NewProxy(target string, o ProxyOptions) (*Proxy, error) {
 		},
 		Transport: p.tr,
 		ErrorLog:  discardLogger(),
+		ModifyResponse: func(resp *http.Response) error {
+			p.mu.Lock()
+			rw := p.opts.Rewrite
+			p.mu.Unlock()
+			if rw == nil {
+				return nil
+			}
+			return rw(resp)
+		},
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -277,6 +302,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err := sleepCtx(r.Context(), latency); err != nil {
 			return
 		}
+	}
+	p.mu.Lock()
+	intercept := p.opts.Intercept
+	p.mu.Unlock()
+	if intercept != nil && intercept(w, r) {
+		return
 	}
 	switch f {
 	case fault429:

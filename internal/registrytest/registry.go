@@ -64,7 +64,11 @@ type Registry struct {
 	Host string
 	// URL is "http://127.0.0.1:PORT".
 	URL string
+	// Flavour is FlavourV3 (in-process) or FlavourDist2 (a child
+	// process, see StartDist2).
+	Flavour string
 
+	dist2   *dist2 // the child process of a distribution 2.x registry
 	opts    Options
 	dir     string
 	ownDir  bool
@@ -80,6 +84,12 @@ type Registry struct {
 	closeOnce sync.Once
 	closeErr  error
 }
+
+// Registry flavours.
+const (
+	FlavourV3    = "distribution v3"
+	FlavourDist2 = "distribution 2.8"
+)
 
 // New is Start for tests: it fails the test on error and closes the
 // registry with t.Cleanup.
@@ -107,7 +117,7 @@ func Start(ctx context.Context, o Options) (_ *Registry, err error) {
 		return nil, err
 	}
 	quietLogs()
-	r := &Registry{opts: o, srvDone: make(chan struct{})}
+	r := &Registry{opts: o, srvDone: make(chan struct{}), Flavour: FlavourV3}
 	defer func() {
 		if err != nil {
 			r.cleanup()
@@ -258,13 +268,20 @@ func tempBase() string {
 func (r *Registry) Close() error {
 	r.closeOnce.Do(func() {
 		r.closeErr = r.cleanup()
-		restoreLogs()
+		if r.dist2 == nil { // a child process never quietened this process' logs
+			restoreLogs()
+		}
 	})
 	return r.closeErr
 }
 
 func (r *Registry) cleanup() error {
 	var errs []error
+	if r.dist2 != nil {
+		if err := r.dist2.stop(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if r.srv != nil {
 		if err := r.srv.Close(); err != nil {
 			errs = append(errs, err)
@@ -339,22 +356,49 @@ type GCResult struct {
 // Freed is the number of bytes the collection removed.
 func (g GCResult) Freed() int64 { return g.BytesBefore - g.BytesAfter }
 
-// GC runs distribution's garbage collector (storage.MarkAndSweep with
-// RemoveUntagged, i.e. `registry garbage-collect --delete-untagged`) on the
-// registry's storage. The caller guarantees that the registry is idle: no
-// request may be in flight while GC runs.
+// GC runs the registry's own garbage collector with the command this
+// project advises for it: on distribution v3 storage.MarkAndSweep with
+// RemoveUntagged (`registry garbage-collect --delete-untagged`), on
+// distribution 2.x `docker-registry garbage-collect CONFIG` without
+// --delete-untagged, which on 2.x destroys the untagged children of kept
+// indexes. The caller guarantees that the registry is idle: no request may
+// be in flight while GC runs.
 func (r *Registry) GC(ctx context.Context) (GCResult, error) {
+	return r.gc(ctx, r.dist2 == nil)
+}
+
+// GCKeepUntagged runs the garbage collector without --delete-untagged on
+// either flavour: untagged manifests and what they reference stay.
+func (r *Registry) GCKeepUntagged(ctx context.Context) (GCResult, error) {
+	return r.gc(ctx, false)
+}
+
+// GCDeleteUntagged runs the garbage collector with --delete-untagged on
+// either flavour (on distribution 2.x it destroys the untagged children
+// of kept indexes).
+func (r *Registry) GCDeleteUntagged(ctx context.Context) (GCResult, error) {
+	return r.gc(ctx, true)
+}
+
+func (r *Registry) gc(ctx context.Context, untagged bool) (GCResult, error) {
 	var res GCResult
 	var err error
 	res.BlobsBefore, res.BytesBefore, err = r.BlobStore()
 	if err != nil {
 		return res, err
 	}
+	if r.dist2 != nil {
+		if err := r.dist2.gc(ctx, untagged); err != nil {
+			return res, err
+		}
+		res.BlobsAfter, res.BytesAfter, err = r.BlobStore()
+		return res, err
+	}
 	ns, err := storage.NewRegistry(ctx, r.driver)
 	if err != nil {
 		return res, err
 	}
-	if err := storage.MarkAndSweep(ctx, r.driver, ns, storage.GCOpts{RemoveUntagged: true, Quiet: true}); err != nil {
+	if err := storage.MarkAndSweep(ctx, r.driver, ns, storage.GCOpts{RemoveUntagged: untagged, Quiet: true}); err != nil {
 		return res, err
 	}
 	res.BlobsAfter, res.BytesAfter, err = r.BlobStore()
