@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/regprune/regprune/internal/graph"
@@ -164,5 +165,25 @@ func TestGolden(t *testing.T) {
 				t.Errorf("%s differs from %s (run with -update and review the diff):\n%s", tc.name, path, b.String())
 			}
 		})
+	}
+}
+
+// The tag a keep rule named comes first, whatever its order.
+func TestOrderedTagsKeepingTagFirst(t *testing.T) {
+	it := plan.Item{Action: plan.ActionKeep, Tags: []string{"1004", "zz-1", "alpha", "1003"}, Untag: []string{"1003"},
+		Reasons: []string{"kept: tag alpha matches keep regex a.*"}}
+	got := strings.Join(plan.OrderedTags(&it), " ")
+	if want := "alpha zz-1 1004 1003"; got != want {
+		t.Errorf("OrderedTags = %q, want %q", got, want)
+	}
+	if got, want := plan.TagSummary(&it, 3), "alpha, zz-1, 1004; untag: 1003"; got != want {
+		t.Errorf("TagSummary = %q, want %q", got, want)
+	}
+	many := plan.Item{Action: plan.ActionDelete}
+	for i := 1001; i <= 1300; i++ {
+		many.Tags = append(many.Tags, fmt.Sprint(i))
+	}
+	if got, want := plan.TagSummary(&many, 3), "1300, 1299, 1298, … (+297 more)"; got != want {
+		t.Errorf("TagSummary = %q, want %q", got, want)
 	}
 }

@@ -125,27 +125,54 @@ func primaryTag(it *Item) string {
 	return ""
 }
 
-// OrderedTags lists an item's tags, the tags it keeps first (in natural
-// order, highest first), then the tags apply removes.
+// OrderedTags lists an item's tags: first the tags a keep rule named
+// (the ones that keep the image), then its other tags, then the tags apply
+// removes, each group in natural order, highest first.
 func OrderedTags(it *Item) []string {
 	untag := map[string]bool{}
 	for _, t := range it.Untag {
 		untag[t] = true
 	}
-	var kept, gone []string
+	var keeping, kept, gone []string
 	for _, t := range it.Tags {
-		if untag[t] {
+		switch {
+		case untag[t]:
 			gone = append(gone, t)
-		} else {
+		case it.Action == ActionKeep && namedByReason(it.Reasons, t):
+			keeping = append(keeping, t)
+		default:
 			kept = append(kept, t)
 		}
 	}
 	byNatural := func(s []string) {
 		sort.SliceStable(s, func(i, j int) bool { return naturalLess(s[j], s[i]) })
 	}
+	byNatural(keeping)
 	byNatural(kept)
 	byNatural(gone)
-	return append(kept, gone...)
+	return append(append(keeping, kept...), gone...)
+}
+
+// namedByReason reports whether a "kept:" reason names tag t ("kept: tag
+// latest", "kept: tag release-1 matches keep regex ...").
+func namedByReason(reasons []string, t string) bool {
+	for _, r := range reasons {
+		if !strings.HasPrefix(r, "kept:") {
+			continue
+		}
+		for rest := r; ; {
+			i := strings.Index(rest, "tag "+t)
+			if i < 0 {
+				break
+			}
+			end := i + len("tag "+t)
+			if end == len(rest) || strings.ContainsRune(" ;,)", rune(rest[end])) {
+				return true
+			}
+			rest = rest[end:]
+		}
+	}
+	return false
 }
 
 // naturalLess compares strings with runs of digits as numbers: 9 < 10.
