@@ -104,7 +104,7 @@ DELETE; 'apply' runs the same steps, re-checks each target, then deletes.`,
 	pf.CountVarP(&g.verbose, "verbose", "v", "log progress to stderr (-v info, -vv debug)")
 	g.ux.add(root, env)
 
-	root.AddCommand(newPlanCmd(env, g, false), newPlanCmd(env, g, true), newValidateCmd(env), newVersionCmdUX(env, &g.ux), newDemoCmd(env, g))
+	root.AddCommand(newPlanCmd(env, g, false), newPlanCmd(env, g, true), newValidateCmd(env), newVersionCmdUX(env, &g.ux))
 	return root
 }
 

@@ -23,7 +23,9 @@ func (e signalError) Error() string { return "interrupted by " + e.sig.String() 
 func (e signalError) Unwrap() error { return ErrInterrupted }
 
 // Main is regprune's main: it runs the command line of the process,
-// reports an error once on stderr and returns the exit code. The first
+// reports an error once on stderr and returns the exit code (see
+// ExitCode). cmd/regprune calls it, and so do the testscript tests, so
+// that they run the real main and not a copy. The first
 // SIGINT or SIGTERM cancels the run: nothing new starts, the report says
 // what was done, and the exit code is 130 (143 for SIGTERM). A second one
 // exits at once.

@@ -1,7 +1,7 @@
 package cli_test
 
 // The CLI contract tests: testdata/script/*.txtar, run by testscript. Each
-// script runs the real regprune command line (cli.Run in a copy of this test
+// script runs the real regprune main (cli.Main, in a copy of this test
 // binary, registered with testscript.Main) against its own in-process
 // distribution v3 registry.
 //
@@ -55,7 +55,8 @@ func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){"regprune": regpruneMain})
 }
 
-// regpruneMain is cmd/regprune's main, plus the exit-code file.
+// regpruneMain runs the real main (cli.Main, all cmd/regprune does) and
+// records its exit code for the exitcode command.
 func regpruneMain() {
 	code := cli.Main()
 	if f := os.Getenv(exitFileVar); f != "" {

@@ -19,7 +19,7 @@ import (
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/policy"
 	"github.com/regprune/regprune/internal/registry"
-	"github.com/regprune/regprune/internal/registrytest"
+	"github.com/regprune/regprune/internal/sandbox"
 )
 
 // Options configures the demo.
@@ -47,7 +47,7 @@ func Run(ctx context.Context, o Options) error {
 		o.Now = time.Now()
 	}
 	w := o.Out
-	reg, err := registrytest.Start(ctx, registrytest.Options{})
+	reg, err := sandbox.Start(ctx, sandbox.Options{})
 	if err != nil {
 		return fmt.Errorf("starting the demo registry: %w", err)
 	}
@@ -120,7 +120,7 @@ func Run(ctx context.Context, o Options) error {
 	return nil
 }
 
-func seed(ctx context.Context, reg *registrytest.Registry, builds int, start time.Time) error {
+func seed(ctx context.Context, reg *sandbox.Registry, builds int, start time.Time) error {
 	if _, err := reg.SeedCI(ctx, fedora, builds, start, 24*time.Hour); err != nil {
 		return err
 	}
@@ -133,13 +133,13 @@ func seed(ctx context.Context, reg *registrytest.Registry, builds int, start tim
 		if i == builds {
 			tags = append(tags, "latest")
 		}
-		spec := func(arch string) *registrytest.ImageSpec {
-			return &registrytest.ImageSpec{Created: created, Layers: 2, LayerSize: 32 << 10,
+		spec := func(arch string) *sandbox.ImageSpec {
+			return &sandbox.ImageSpec{Created: created, Layers: 2, LayerSize: 32 << 10,
 				Platform: &v1.Platform{OS: "linux", Architecture: arch}}
 		}
 		_, h, err := reg.PushIndex(ctx, ubuntu, types.OCIImageIndex,
-			[]registrytest.Child{{Spec: spec("amd64")}, {Spec: spec("arm64")}},
-			map[string]string{registrytest.LabelCreated: created.Format(time.RFC3339)}, tags...)
+			[]sandbox.Child{{Spec: spec("amd64")}, {Spec: spec("arm64")}},
+			map[string]string{sandbox.LabelCreated: created.Format(time.RFC3339)}, tags...)
 		if err != nil {
 			return err
 		}

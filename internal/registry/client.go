@@ -83,7 +83,7 @@ func New(o Options) *Client {
 	if inner == nil {
 		inner = &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext, // an unreachable host fails within seconds
 			ForceAttemptHTTP2:     true,
 			MaxIdleConns:          100,
 			MaxIdleConnsPerHost:   max(16, 2*o.Concurrency),
@@ -94,11 +94,10 @@ func New(o Options) *Client {
 		}
 	}
 	st := &Stats{}
-	p := &pacer{
-		inner: inner, insecure: o.Insecure, retry: o.Retry.withDefaults(), maxConc: o.Concurrency,
+	p := newPacer(inner, pacerOptions{
+		insecure: o.Insecure, retry: o.Retry.withDefaults(), maxConc: o.Concurrency,
 		rps: o.MaxRequestsPerSecond, timeout: o.RequestTimeout, stats: st, log: log,
-		sleep: sleepCtx, hosts: map[string]*hostLimiter{},
-	}
+	})
 	var base http.RoundTripper = p
 	if o.UserAgent != "" {
 		base = transport.NewUserAgent(base, o.UserAgent)

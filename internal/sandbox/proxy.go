@@ -1,4 +1,4 @@
-package registrytest
+package sandbox
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -135,18 +134,6 @@ func NewProxy(target string, o ProxyOptions) (*Proxy, error) {
 		_ = p.srv.Serve(ln)
 	}()
 	return p, nil
-}
-
-// NewTestProxy is NewProxy for tests: it fails the test on error and closes
-// the proxy with t.Cleanup.
-func NewTestProxy(t testing.TB, target string, o ProxyOptions) *Proxy {
-	t.Helper()
-	p, err := NewProxy(target, o)
-	if err != nil {
-		t.Fatalf("registrytest: start proxy: %v", err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	return p
 }
 
 // Close stops the proxy.

@@ -1,4 +1,4 @@
-package registrytest
+package sandbox
 
 import (
 	"bytes"
@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -66,29 +65,6 @@ func Dist2Path() (string, error) {
 		return "", ErrNoDist2
 	}
 	return p, nil
-}
-
-// NewDist2 is StartDist2 for tests: where the binary is missing it skips
-// the test (fails it when REGPRUNE_REQUIRE_DIST2=1), and it stops the
-// registry with t.Cleanup.
-func NewDist2(t testing.TB, o Options) *Registry {
-	t.Helper()
-	if _, err := Dist2Path(); err != nil {
-		if os.Getenv(RequireDist2Env) == "1" {
-			t.Fatalf("%v (%s=1 requires it)", err, RequireDist2Env)
-		}
-		t.Skipf("%v", err)
-	}
-	r, err := StartDist2(context.Background(), o)
-	if err != nil {
-		t.Fatalf("registrytest: start distribution 2.x: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := r.Close(); err != nil {
-			t.Errorf("registrytest: stop distribution 2.x: %v", err)
-		}
-	})
-	return r
 }
 
 // StartDist2 runs `docker-registry serve CONFIG` as a child process on

@@ -1,4 +1,4 @@
-package registrytest
+package sandbox
 
 import (
 	"context"
@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/distribution/distribution/v3/configuration"
@@ -90,22 +89,6 @@ const (
 	FlavourV3    = "distribution v3"
 	FlavourDist2 = "distribution 2.8"
 )
-
-// New is Start for tests: it fails the test on error and closes the
-// registry with t.Cleanup.
-func New(t testing.TB, o Options) *Registry {
-	t.Helper()
-	r, err := Start(context.Background(), o)
-	if err != nil {
-		t.Fatalf("registrytest: start registry: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := r.Close(); err != nil {
-			t.Errorf("registrytest: close registry: %v", err)
-		}
-	})
-	return r
-}
 
 // Start runs a registry on 127.0.0.1 with a random port. ctx bounds the
 // start-up only; the registry runs until Close.

@@ -1,6 +1,9 @@
-// Package registrytest runs a real CNCF distribution v3 registry in process
-// for integration tests and `regprune demo`, and adds helpers to seed it,
-// garbage-collect it, put auth in front of it and inject faults.
+// Package sandbox runs a real CNCF distribution v3 registry in process
+// for integration tests (through internal/registrytest's testing.TB
+// wrappers), regprune-demo and the benchmark, and adds helpers to seed it,
+// garbage-collect it, put auth in front of it and inject faults. It
+// imports neither testing nor net/http/httptest: its functions return
+// errors and what they start has a Close.
 //
 // What is real:
 //
@@ -50,4 +53,4 @@
 // standard logger; while any Registry of this package runs, that logger is
 // set to the error level with its output discarded, and restored when the
 // last one closes.
-package registrytest
+package sandbox

@@ -1,14 +1,14 @@
-package registrytest
+package sandbox
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"strings"
 	"sync"
-	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -28,21 +28,36 @@ type ReferrersAPI struct {
 	refs  map[string][]v1.Descriptor
 	asked map[string]int
 	next  http.Handler
+	srv   *http.Server
+	done  chan struct{}
 }
 
-// NewTestReferrersAPI starts a ReferrersAPI in front of target (such as
-// Registry.URL), closed when the test ends.
-func NewTestReferrersAPI(t testing.TB, target string) *ReferrersAPI {
-	t.Helper()
+// NewReferrersAPI starts a ReferrersAPI on 127.0.0.1 in front of target
+// (such as Registry.URL). Close stops it.
+func NewReferrersAPI(target string) (*ReferrersAPI, error) {
 	u, err := url.Parse(target)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	a := &ReferrersAPI{refs: map[string][]v1.Descriptor{}, asked: map[string]int{}, next: httputil.NewSingleHostReverseProxy(u)}
-	srv := httptest.NewServer(a)
-	t.Cleanup(srv.Close)
-	a.Host = strings.TrimPrefix(srv.URL, "http://")
-	return a
+	a := &ReferrersAPI{refs: map[string][]v1.Descriptor{}, asked: map[string]int{}, next: httputil.NewSingleHostReverseProxy(u), done: make(chan struct{})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	a.Host = ln.Addr().String()
+	a.srv = &http.Server{Handler: a, ReadHeaderTimeout: 30 * time.Second, ErrorLog: discardLogger()}
+	go func() {
+		defer close(a.done)
+		_ = a.srv.Serve(ln)
+	}()
+	return a, nil
+}
+
+// Close stops the ReferrersAPI.
+func (a *ReferrersAPI) Close() error {
+	err := a.srv.Close()
+	<-a.done
+	return err
 }
 
 // Add lists d among the referrers of subject.

@@ -1,4 +1,4 @@
-package registrytest
+package sandbox
 
 import (
 	"crypto/ecdsa"
