@@ -24,11 +24,11 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 }).Parse(reportTemplate))
 
 type htmlRow struct {
-	Action, Kind, Digest, Short, Tags, AllTags, Created, Reason, Result string
-	CreatedUnix                                                         int64
-	Depth                                                               int
-	Frees                                                               int64
-	Image                                                               bool
+	Action, Kind, Digest, Short, Tags, AllTags, Created, Age, Reason, Result string
+	CreatedUnix                                                              int64
+	Depth                                                                    int
+	Frees                                                                    int64
+	Image                                                                    bool
 }
 
 type htmlGroup struct {
@@ -91,6 +91,9 @@ func renderHTML(w io.Writer, p *Plan) error {
 			if it.Created != nil {
 				hrow.Created = it.Created.UTC().Format(time.DateTime)
 				hrow.CreatedUnix = it.Created.Unix()
+				if !p.Generated.IsZero() {
+					hrow.Age = age(p.Generated.Sub(*it.Created))
+				}
 			}
 			if it.Result != "" {
 				hrow.Result = strings.TrimSpace(it.Result + " " + it.ResultReason)
@@ -103,4 +106,15 @@ func renderHTML(w io.Writer, p *Plan) error {
 	}
 	d.ChartH = 12 + 44*len(p.Repositories)
 	return reportTmpl.Execute(w, d)
+}
+
+// age renders how long before the plan an image was built: 36h, 12d.
+func age(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "-"
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }
