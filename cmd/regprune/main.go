@@ -9,8 +9,8 @@ import (
 )
 
 // Exit codes: 0 done; 1 a runtime failure; 2 bad input, reported before
-// any request; 3 finished, but some repositories or deletions failed
-// (see cli.ExitCode).
+// any request; 3 finished, but some repositories or deletions failed;
+// 130 interrupted by Ctrl-C (see cli.ExitCode).
 func main() {
 	if code, ok := supervise(); ok {
 		os.Exit(code)

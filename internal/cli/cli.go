@@ -39,6 +39,12 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
 	Now            func() time.Time
+	// Stdin is read for "-f -" and "--plan -", and for apply's question.
+	Stdin io.Reader
+	// Interactive: stdin and stdout are a terminal, so apply asks first.
+	Interactive bool
+	// StderrTerminal: stderr is a terminal, so progress is shown there.
+	StderrTerminal bool
 }
 
 // Run executes regprune with args (without the program name).
@@ -49,12 +55,15 @@ func Run(ctx context.Context, args []string, env Env) error {
 	if env.Now == nil {
 		env.Now = time.Now
 	}
+	if env.Stdin == nil {
+		env.Stdin = strings.NewReader("")
+	}
 	root := newRoot(&env)
 	usageArgs(root)
 	root.SetArgs(args)
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%v", err) })
+	root.SetFlagErrorFunc(flagError)
 	_, err := root.ExecuteContextC(ctx)
 	return err
 }
@@ -68,6 +77,7 @@ type globals struct {
 	requestTimeout time.Duration
 	maxRPS         float64
 	verbose        int
+	ux
 }
 
 func newRoot(env *Env) *cobra.Command {
@@ -95,8 +105,9 @@ DELETE; 'apply' runs the same steps, re-checks each target, then deletes.`,
 	pf.DurationVar(&g.requestTimeout, "request-timeout", 60*time.Second, "give up one request after this long")
 	pf.Float64Var(&g.maxRPS, "max-requests-per-second", 0, "cap on requests per second per registry host (0: no cap)")
 	pf.CountVarP(&g.verbose, "verbose", "v", "log progress to stderr (-v info, -vv debug)")
+	g.ux.add(root, env)
 
-	root.AddCommand(newPlanCmd(env, g, false), newPlanCmd(env, g, true), newValidateCmd(env), newVersionCmd(env))
+	root.AddCommand(newPlanCmd(env, g, false), newPlanCmd(env, g, true), newValidateCmd(env), newVersionCmdUX(env, &g.ux))
 	return root
 }
 
@@ -122,7 +133,7 @@ func (g *globals) check() error {
 	if math.IsNaN(g.maxRPS) || math.IsInf(g.maxRPS, 0) || (g.maxRPS != 0 && (g.maxRPS < minRPS || g.maxRPS > maxRPS)) {
 		return usagef("--max-requests-per-second %g: want 0 (no cap) or %g to %g", g.maxRPS, minRPS, float64(maxRPS))
 	}
-	return nil
+	return g.ux.check()
 }
 
 // Bounds of --max-requests-per-second: below one request in 100 s a run
@@ -140,7 +151,7 @@ func (g *globals) logger(w io.Writer) *slog.Logger {
 	case g.verbose > 1:
 		level = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	return g.ux.logger(w, level)
 }
 
 func (g *globals) client(env *Env, log *slog.Logger) *registry.Client {
@@ -152,20 +163,8 @@ func (g *globals) client(env *Env, log *slog.Logger) *registry.Client {
 		MaxRequestsPerSecond: g.maxRPS,
 		RequestTimeout:       g.requestTimeout,
 		Logger:               log,
-		UserAgent:            "regprune/" + Version,
+		UserAgent:            "regprune/" + g.build.userAgentVersion(),
 	})
-}
-
-func newVersionCmd(env *Env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintf(env.Stdout, "regprune %s\n", Version)
-			return err
-		},
-	}
 }
 
 // ruleFlags are the one-off rule flags; they fill a config.RuleSpec.
@@ -243,11 +242,7 @@ func (r *ruleFlags) rule(cmd *cobra.Command, repos []string) (config.Rule, error
 	if err != nil {
 		var fe *config.FieldError
 		if errors.As(err, &fe) {
-			name := flagOf[fe.Field]
-			if name == "" {
-				name = fe.Field
-			}
-			return config.Rule{}, usagef("%s", fe.Named(name))
+			return config.Rule{}, flagRule(fe)
 		}
 		return config.Rule{}, usagef("%v", err)
 	}
@@ -269,6 +264,9 @@ func targetsFromArgs(args []string, rule config.Rule, insecure bool) ([]engine.T
 	seen := map[string]bool{}
 	var out []engine.Target
 	for _, a := range args {
+		if err := schemeHint(a); err != nil {
+			return nil, err
+		}
 		ref, err := registry.ParseRepository(a, insecure)
 		if err != nil {
 			return nil, usagef("%v", err)

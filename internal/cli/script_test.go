@@ -80,11 +80,13 @@ func TestScripts(t *testing.T) {
 		RequireUniqueNames:  true,
 		Setup:               setupScript,
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
-			"exitcode":  cmdExitcode,
-			"requests":  cmdRequests,
-			"jsonvalid": cmdJSONValid,
-			"tags":      cmdTags,
-			"envsubst":  cmdEnvsubst,
+			"exitcode":     cmdExitcode,
+			"requests":     cmdRequests,
+			"jsonvalid":    cmdJSONValid,
+			"tags":         cmdTags,
+			"envsubst":     cmdEnvsubst,
+			"authregistry": cmdAuthRegistry,
+			"waitrequests": cmdWaitRequests,
 		},
 	})
 }

@@ -33,6 +33,9 @@ var ErrInvalid = errors.New("invalid policy")
 type File struct {
 	Version int        `yaml:"version"`
 	Rules   []RuleSpec `yaml:"rules"`
+
+	// errs are the errors of the rules decode left out, for Parse.
+	errs []*FieldError
 }
 
 // RuleSpec is one rule as written.
@@ -145,17 +148,27 @@ const MaxFileSize = 4 << 20
 
 // Parse parses and validates a policy file; name is used in errors.
 func Parse(name string, data []byte) (*Config, error) {
-	f, err := Decode(name, data)
+	f, err := decode(name, data)
 	if err != nil {
 		return nil, err
 	}
+	// Every rule is checked, so that one run reports all their errors.
+	errs := f.errs
 	c := &Config{Source: name, Rules: make([]Rule, 0, len(f.Rules))}
 	for _, spec := range f.Rules {
 		r, err := compile(name, spec)
 		if err != nil {
-			return nil, err
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				return nil, err
+			}
+			errs = append(errs, fe)
+			continue
 		}
 		c.Rules = append(c.Rules, r)
+	}
+	if len(errs) > 0 {
+		return nil, joinErrors(errs)
 	}
 	return c, nil
 }

@@ -26,6 +26,20 @@ var (
 // (keys, types, the version) but not its values; Parse also validates and
 // compiles each rule.
 func Decode(name string, data []byte) (*File, error) {
+	f, err := decode(name, data)
+	if err != nil {
+		return nil, err
+	}
+	if len(f.errs) > 0 {
+		return nil, joinErrors(f.errs)
+	}
+	return f, nil
+}
+
+// decode is Decode, except that a rule that fails to decode is left out
+// of the file and its error recorded in f.errs, so that Parse can report
+// every rule's error at once. err is a problem of the whole file.
+func decode(name string, data []byte) (*File, error) {
 	d := &decoder{name: name}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
@@ -83,7 +97,12 @@ func Decode(name string, data []byte) (*File, error) {
 	for _, item := range items {
 		spec, err := d.rule(item)
 		if err != nil {
-			return nil, err
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				return nil, err
+			}
+			f.errs = append(f.errs, fe)
+			continue
 		}
 		f.Rules = append(f.Rules, spec)
 	}

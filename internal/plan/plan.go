@@ -55,6 +55,10 @@ type Item struct {
 	Subject   string     `json:"subject,omitempty"`
 	MediaType string     `json:"media_type,omitempty"`
 	Size      int64      `json:"size"`
+	// Frees is what deleting this manifest frees: its own size and the
+	// blobs only deleted manifests reference, each blob counted once in
+	// the repository (see attributeFrees). 0 for kept items.
+	Frees int64 `json:"frees,omitempty"`
 	// Set by apply.
 	Result       string `json:"result,omitempty"`
 	ResultReason string `json:"result_reason,omitempty"`
@@ -129,6 +133,7 @@ type Totals struct {
 type Plan struct {
 	Kind             string       `json:"kind"`
 	Version          int          `json:"version"`
+	Generator        string       `json:"generator,omitempty"` // the regprune that wrote it, with its VCS revision
 	Generated        time.Time    `json:"generated"`
 	Mode             string       `json:"mode"` // plan or apply
 	Repositories     []Repository `json:"repositories"`
@@ -363,6 +368,7 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 			}
 		}
 	}
+	attributeFrees(repo, out.Items)
 	out.Warnings = policy.Warnings(repo, p)
 	out.Summary = summarize(repo, out.Items)
 	return out
