@@ -10,7 +10,6 @@ package apply
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -68,6 +67,11 @@ type run struct {
 	kids      map[string][]string
 	gone      map[string]bool   // digests deleted, or found gone, in this run
 	now       map[string]string // tags and digests at the re-check
+
+	// For the final guard (guard.go).
+	latest  map[string]string   // tags and digests at the last listing
+	refs    map[string][]string // referrers API answers read
+	refsAPI int                 // 0 not probed, 1 the registry has one, -1 not
 }
 
 // Repository applies the plan of one repository, filling in each item's
@@ -90,7 +94,7 @@ func Repository(ctx context.Context, t Target, r *plan.Repository, o Options) er
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(o.Grace, cancel) })
 	defer stop()
-	a := &run{t: t, r: r, o: o, ctx: ctx, req: req, kids: map[string][]string{}, gone: map[string]bool{}}
+	a := &run{t: t, r: r, o: o, ctx: ctx, req: req, kids: map[string][]string{}, refs: map[string][]string{}, gone: map[string]bool{}}
 	return a.apply()
 }
 
@@ -120,8 +124,11 @@ func (a *run) apply() error {
 	// 1. Re-check everything against the registry as it is now.
 	now, err := a.resolve()
 	if err == nil {
-		a.now = now
+		a.now, a.latest = now, now
 		err = a.verify(work, now)
+	}
+	if err == nil {
+		err = a.verifyKept(now)
 	}
 	if err != nil {
 		for _, it := range work {
@@ -131,6 +138,9 @@ func (a *run) apply() error {
 		return err
 	}
 
+	if err := a.guard(); err != nil { // before any tag goes: a signature tag a kept tag reaches stays
+		return err
+	}
 	a.hold()
 	defer a.capabilities()
 
@@ -147,6 +157,7 @@ func (a *run) apply() error {
 		targets := a.items(func(it *plan.Item) bool { return it.Action == plan.ActionDelete })
 		remaining, err := a.resolve()
 		if err == nil {
+			a.latest = remaining
 			err = a.verify(targets, remaining)
 		}
 		if err != nil {
@@ -158,6 +169,9 @@ func (a *run) apply() error {
 			a.r.Error = "re-check after removing tags failed: " + err.Error()
 			return err
 		}
+	}
+	if err := a.guard(); err != nil { // the final guard: nothing a tag that stays reaches is deleted
+		return err
 	}
 	a.hold()
 	a.deleteDigests()
@@ -433,16 +447,8 @@ func (a *run) children(ctx context.Context, digest string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var m struct {
-		Manifests []struct {
-			Digest string `json:"digest"`
-		} `json:"manifests"`
-	}
-	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, fmt.Errorf("%w: %v", registry.ErrBadResponse, err)
-	}
-	for _, d := range m.Manifests {
-		c = append(c, d.Digest)
+	if c, err = registry.ParseChildren("manifest "+digest, body); err != nil {
+		return nil, err
 	}
 	a.mu.Lock()
 	a.kids[digest] = c

@@ -361,8 +361,9 @@ func TestMovedTagNestedIndex(t *testing.T) {
 	e.pullable(":latest")
 }
 
-// Without any change since the plan, apply reads no manifest at all: the
-// walk costs requests only when tags changed.
+// Without any change since the plan, apply reads one manifest per kept
+// tag (the GET that verifies it, whose body also seeds the final guard)
+// and no other: the walk costs requests only when tags changed.
 func TestUnchangedPlanReadsNoManifest(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "app")
@@ -370,12 +371,18 @@ func TestUnchangedPlanReadsNoManifest(t *testing.T) {
 	e.image(t0.Add(time.Hour), "latest")
 	r := e.plan(keep("latest"))
 	var gets atomic.Int64
-	h := &hooked{Repo: e.open(), get: func(string) error { gets.Add(1); return nil }}
+	h := &hooked{Repo: e.open(), get: func(ref string) error {
+		if ref != "latest" {
+			t.Errorf("GET %s: only the kept tag is read", ref)
+		}
+		gets.Add(1)
+		return nil
+	}}
 	if err := e.apply(h, r); err != nil {
 		t.Fatal(err)
 	}
-	if gets.Load() != 0 || r.Summary.DeleteManifests != 3 {
-		t.Fatalf("manifest GETs %d (want 0), plan deletes %d", gets.Load(), r.Summary.DeleteManifests)
+	if gets.Load() != 1 || r.Summary.DeleteManifests != 3 {
+		t.Fatalf("manifest GETs %d (want 1), plan deletes %d", gets.Load(), r.Summary.DeleteManifests)
 	}
 	for _, it := range r.Items {
 		if it.Action == plan.ActionDelete && it.Result != plan.ResultDeleted {
@@ -680,4 +687,29 @@ func TestRerunIsIdempotent(t *testing.T) {
 		}
 	}
 	check("third run", third)
+}
+
+// A tag the inventory of this run already resolved by a GET is not read
+// by tag again; the guard reads its manifest by digest.
+func TestVerifiedTagNotReadAgain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	e.index(specs(2, t0), "v1")
+	latest := e.image(t0.Add(time.Hour), "latest")
+	r := e.plan(keep("latest"))
+	r.VerifiedTags = map[string]string{"latest": latest.String()}
+	var byTag atomic.Int64
+	h := &hooked{Repo: e.open(), get: func(ref string) error {
+		if !strings.HasPrefix(ref, "sha256:") {
+			byTag.Add(1)
+		}
+		return nil
+	}}
+	if err := e.apply(h, r); err != nil {
+		t.Fatal(err)
+	}
+	if byTag.Load() != 0 || r.Summary.DeleteManifests != 3 {
+		t.Fatalf("GETs by tag %d (want 0), plan deletes %d", byTag.Load(), r.Summary.DeleteManifests)
+	}
+	e.pullable(":latest")
 }

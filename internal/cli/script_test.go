@@ -82,13 +82,15 @@ func TestScripts(t *testing.T) {
 		RequireUniqueNames:  true,
 		Setup:               setupScript,
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
-			"exitcode":  cmdExitcode,
-			"requests":  cmdRequests,
-			"jsonvalid": cmdJSONValid,
-			"tags":      cmdTags,
-			"envsubst":  cmdEnvsubst,
-			"runid":     cmdRunID,
-			"gc":        cmdGC,
+			"exitcode":     cmdExitcode,
+			"requests":     cmdRequests,
+			"jsonvalid":    cmdJSONValid,
+			"tags":         cmdTags,
+			"envsubst":     cmdEnvsubst,
+			"authregistry": cmdAuthRegistry,
+			"waitrequests": cmdWaitRequests,
+			"runid":        cmdRunID,
+			"gc":           cmdGC,
 		},
 	})
 }

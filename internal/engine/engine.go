@@ -41,6 +41,11 @@ type Options struct {
 	// Journal, if set, records each deletion of Apply before it is sent,
 	// and lets Plan finish the work of interrupted runs (see journal.go).
 	Journal *journal.Journal
+	// Explain, if set, may add context to a repository's failure before
+	// it is logged and recorded (the CLI names the credential source).
+	Explain func(repository string, err error) error
+	// Done, if set, is called as each repository is planned or applied.
+	Done func(repository string)
 }
 
 func (o *Options) defaults() {
@@ -68,8 +73,16 @@ func Plan(ctx context.Context, targets []Target, write bool, o Options) *plan.Pl
 	forEach(len(targets), o.Parallel, func(i int) {
 		t := targets[i]
 		r, err := planOne(ctx, t, write, o)
+		if err != nil && o.Explain != nil {
+			err = o.Explain(t.Repository, err)
+		}
+		if o.Done != nil {
+			defer o.Done(t.Repository)
+		}
 		if err != nil {
-			o.Logger.Error("repository failed; nothing will be deleted in it", "repository", t.Repository, "err", err)
+			// Info: the failure is in the plan the caller reports; an
+			// error log would print it a second time.
+			o.Logger.Info("repository failed; nothing will be deleted in it", "repository", t.Repository, "err", err)
 			r = plan.Failed(t.Repository, err)
 		}
 		r.Rule = t.Rule
@@ -91,6 +104,9 @@ func planOne(ctx context.Context, t Target, write bool, o Options) (plan.Reposit
 	g, err := inventory.Collect(ctx, repo, inventory.Options{
 		Concurrency: o.Client.Concurrency(), NeedAges: t.Policy.NeedsAges(), Cache: o.Cache, Logger: o.Logger,
 	})
+	if err == nil {
+		err = hiddenKeptTags(ctx, repo, g, t.Policy)
+	}
 	if err != nil {
 		return plan.Repository{}, err
 	}
@@ -141,8 +157,14 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 			}
 			err = apply.Repository(ctx, t, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger, Refusals: refusals})
 		}
+		if err != nil && o.Explain != nil {
+			err = o.Explain(r.Repository, err)
+		}
+		if o.Done != nil {
+			defer o.Done(r.Repository)
+		}
 		if err != nil {
-			o.Logger.Error("apply failed; nothing more deleted in it", "repository", r.Repository, "err", err)
+			o.Logger.Info("apply failed; nothing more deleted in it", "repository", r.Repository, "err", err)
 			if r.Error == "" {
 				r.Error = err.Error()
 			}

@@ -1,8 +1,11 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -277,54 +280,71 @@ func TestJournalFinishesInterruptedRun(t *testing.T) {
 }
 
 // The journal's manifests come from the inventory cache when it has them
-// (no extra request), else from one GET by digest per deleted manifest.
+// (no extra request), else from one GET by digest per deleted manifest:
+// apply with the journal sends exactly that many more manifest GETs than
+// the journal's own count says, and the count is 0 with the cache.
 func TestJournalManifestReads(t *testing.T) {
 	ctx := context.Background()
 	for _, cached := range []bool{true, false} {
 		t.Run(map[bool]string{true: "cache", false: "no-cache"}[cached], func(t *testing.T) {
-			reg := registrytest.New(t, registrytest.Options{})
-			const repo = "ci/reads"
-			if _, err := reg.SeedCI(ctx, repo, 6, t0, time.Hour); err != nil {
-				t.Fatal(err)
-			}
-			proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{})
-			j, err := journal.Open(ctx, filepath.Join(t.TempDir(), "journal.db"), journal.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer j.Close()
-			o := opts(reg)
-			if cached {
-				c, err := cache.Open(t.TempDir(), cache.Options{})
-				if err != nil {
+			gets := map[bool]int{}
+			var reads int64
+			for _, journaled := range []bool{false, true} {
+				reg := registrytest.New(t, registrytest.Options{})
+				const repo = "ci/reads"
+				if _, err := reg.SeedCI(ctx, repo, 6, t0, time.Hour); err != nil {
 					t.Fatal(err)
 				}
-				o.Cache = c
-			}
-			target := []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}
-			pl := engine.Plan(ctx, target, true, o)
-			planned := proxy.Counts().ManifestGET
-			proxy.Reset()
-			o.Journal = j
-			engine.Apply(ctx, pl, o)
-			gets := proxy.Counts().ManifestGET
-			want := 0
-			if !cached {
-				want = pl.Summary.Deleted // 5
-			}
-			if pl.Summary.Deleted != 5 || gets != want {
-				t.Fatalf("%d deleted; apply sent %d manifest GETs, want %d (plan sent %d)", pl.Summary.Deleted, gets, want, planned)
-			}
-			es, err := j.Entries(ctx, pl.RunID, journal.Filter{WithManifests: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, e := range es {
-				if e.Kind == journal.KindManifest && registry.Sha256(e.Manifest) != e.Digest {
-					t.Errorf("entry %s without its manifest", e.Digest)
+				proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{})
+				o := opts(reg)
+				var logs bytes.Buffer
+				o.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+				if cached {
+					c, err := cache.Open(t.TempDir(), cache.Options{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					o.Cache = c
+				}
+				target := []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}
+				pl := engine.Plan(ctx, target, true, o)
+				proxy.Reset()
+				if journaled {
+					j, err := journal.Open(ctx, filepath.Join(t.TempDir(), "journal.db"), journal.Options{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer j.Close()
+					o.Journal = j
+				}
+				engine.Apply(ctx, pl, o)
+				if pl.Summary.Deleted != 5 {
+					t.Fatalf("%d deleted, want 5", pl.Summary.Deleted)
+				}
+				gets[journaled] = proxy.Counts().ManifestGET
+				dec := json.NewDecoder(&logs)
+				for dec.More() {
+					var rec struct {
+						Msg   string `json:"msg"`
+						Reads int64  `json:"manifests_read_for_journal"`
+					}
+					if err := dec.Decode(&rec); err != nil {
+						t.Fatal(err)
+					}
+					if rec.Msg == "journal" {
+						reads = rec.Reads
+					}
 				}
 			}
-			t.Logf("apply: %d manifest GETs for the journal, %d entries", gets, len(es))
+			want := int64(0)
+			if !cached {
+				want = 5
+			}
+			if extra := int64(gets[true] - gets[false]); extra != reads || reads != want {
+				t.Fatalf("apply sent %d manifest GETs with the journal, %d without; the journal counted %d reads, want %d",
+					gets[true], gets[false], reads, want)
+			}
+			t.Logf("manifest GETs in apply: %d without the journal, %d with it", gets[false], gets[true])
 		})
 	}
 }

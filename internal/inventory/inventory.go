@@ -223,7 +223,13 @@ func (c *collector) fetch(ctx context.Context, digest string, optional bool) err
 		// from the cache plans exactly what a cold run plans.
 		m.MediaType = registry.MediaOCIManifest
 	}
+	if len(raw.Manifests) > registry.MaxIndexChildren {
+		return fmt.Errorf("%w: manifest %s lists %d manifests, more than the bound of %d", registry.ErrBadResponse, digest, len(raw.Manifests), registry.MaxIndexChildren)
+	}
 	for _, ch := range raw.Manifests {
+		if err := registry.CheckDigest("child of "+digest, ch.Digest); err != nil {
+			return err
+		}
 		m.Children = append(m.Children, ch.Digest)
 	}
 	if raw.Config != nil {
@@ -236,6 +242,9 @@ func (c *collector) fetch(ctx context.Context, digest string, optional bool) err
 		m.Blobs = append(m.Blobs, graph.Blob{Digest: l.Digest, Size: l.Size})
 	}
 	if raw.Subject != nil {
+		if err := registry.CheckDigest("subject of "+digest, raw.Subject.Digest); err != nil {
+			return err
+		}
 		m.Subject = raw.Subject.Digest
 	}
 	m.CreatedAnnotation = parseTime(raw.Annotations[createdKey])
@@ -245,6 +254,10 @@ func (c *collector) fetch(ctx context.Context, digest string, optional bool) err
 		}
 	}
 	c.mu.Lock()
+	if len(c.repo.Manifests) >= registry.MaxManifests {
+		c.mu.Unlock()
+		return fmt.Errorf("%w: more than %d manifests in %s, the bound of one repository", registry.ErrBadResponse, registry.MaxManifests, c.src.Name())
+	}
 	c.repo.Manifests[digest] = m
 	if m.Subject != "" {
 		c.repo.AddReferrer(m.Subject, digest)
@@ -383,14 +396,12 @@ func (c *collector) referrersOf(ctx context.Context, subjects []string, answered
 					return err
 				}
 			}
-			var idx rawManifest
-			if err := json.Unmarshal(body, &idx); err != nil {
-				return fmt.Errorf("%w: referrers of %s: %v", registry.ErrBadResponse, s, err)
+			refs, err := registry.ParseChildren("referrers of "+s, body)
+			if err != nil {
+				return err
 			}
 			mu.Lock()
-			for _, r := range idx.Manifests {
-				found[s] = append(found[s], r.Digest)
-			}
+			found[s] = append(found[s], refs...)
 			mu.Unlock()
 			return nil
 		})

@@ -55,6 +55,10 @@ type Item struct {
 	Subject   string     `json:"subject,omitempty"`
 	MediaType string     `json:"media_type,omitempty"`
 	Size      int64      `json:"size"`
+	// Frees is what deleting this manifest frees: its own size and the
+	// blobs only deleted manifests reference, each blob counted once in
+	// the repository (see attributeFrees). 0 for kept items.
+	Frees int64 `json:"frees,omitempty"`
 	// Set by apply.
 	Result       string `json:"result,omitempty"`
 	ResultReason string `json:"result_reason,omitempty"`
@@ -103,6 +107,9 @@ type Repository struct {
 	// and applying this repository.
 	Capabilities *Capabilities `json:"capabilities,omitempty"`
 	Summary      Summary       `json:"summary"`
+	// VerifiedTags is graph.Repository.VerifiedTags of the inventory of
+	// this run; never read from or written to a plan file.
+	VerifiedTags map[string]string `json:"-"`
 }
 
 // Totals sums the repositories.
@@ -126,6 +133,7 @@ type Totals struct {
 type Plan struct {
 	Kind             string       `json:"kind"`
 	Version          int          `json:"version"`
+	Generator        string       `json:"generator,omitempty"` // the regprune that wrote it, with its VCS revision
 	Generated        time.Time    `json:"generated"`
 	Mode             string       `json:"mode"` // plan or apply
 	Repositories     []Repository `json:"repositories"`
@@ -148,7 +156,7 @@ func Failed(name string, err error) Repository {
 
 // Build closes the decisions over repo. It is pure.
 func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Repository {
-	out := Repository{Repository: repo.Name, Tags: repo.Tags}
+	out := Repository{Repository: repo.Name, Tags: repo.Tags, VerifiedTags: repo.VerifiedTags}
 	tagsOf := repo.TagsByDigest()
 
 	keep := map[string]bool{}
@@ -329,9 +337,12 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 	}
 	sort.Strings(rest)
 	parents, subjects := relations(repo, keep)
+	orphans := orphansOf(repo, rest, keepReason, tagsOf)
 	for _, d := range rest {
 		it := Item{Digest: d, Kind: kindOf(repo, d, tagsOf[d], parents), Tags: tagsOf[d], Action: ActionKeep}
-		if why, ok := keepReason[d]; ok {
+		if o, ok := orphans[d]; ok {
+			orphanItem(&it, o, p.DeleteOrphanArtifacts)
+		} else if why, ok := keepReason[d]; ok {
 			it.Reasons = []string{why}
 			it.Parent, it.Subject = parents[d], subjects[d]
 		} else {
@@ -361,6 +372,7 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 			}
 		}
 	}
+	attributeFrees(repo, out.Items)
 	out.Warnings = policy.Warnings(repo, p)
 	out.Summary = summarize(repo, out.Items)
 	return out
@@ -522,10 +534,10 @@ func summarize(repo *graph.Repository, items []Item) Summary {
 		if it.Action == ActionDelete {
 			s.DeleteManifests++
 			deleted[it.Digest] = true
-			s.ReclaimableBytes += it.Size
+			s.ReclaimableBytes = SatAdd(s.ReclaimableBytes, it.Size)
 		}
 	}
-	s.ReclaimableBytes += ReclaimableBlobs(repo, deleted)
+	s.ReclaimableBytes = SatAdd(s.ReclaimableBytes, ReclaimableBlobs(repo, deleted))
 	return s
 }
 
@@ -550,7 +562,7 @@ func ReclaimableBlobs(repo *graph.Repository, deleted map[string]bool) int64 {
 		for _, b := range m.Blobs {
 			if !held[b.Digest] && !counted[b.Digest] {
 				counted[b.Digest] = true
-				n += b.Size
+				n = SatAdd(n, b.Size)
 			}
 		}
 	}
@@ -609,7 +621,7 @@ func (p *Plan) Recount() {
 		t.Delete += s.Delete
 		t.Untag += s.Untag
 		t.DeleteManifests += s.DeleteManifests
-		t.ReclaimableBytes += s.ReclaimableBytes
+		t.ReclaimableBytes = SatAdd(t.ReclaimableBytes, s.ReclaimableBytes)
 		t.Deleted += s.Deleted
 		t.Untagged += s.Untagged
 		t.Skipped += s.Skipped

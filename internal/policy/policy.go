@@ -27,6 +27,9 @@ type Policy struct {
 	// acr purge). Without it the image is the unit: a kept image keeps
 	// every tag it has.
 	UntagUnkept bool
+	// DeleteOrphanArtifacts deletes signatures and referrers whose subject
+	// is in no image of the repository; off, they are listed and kept.
+	DeleteOrphanArtifacts bool
 	// AgeFrom lists the age sources to try in order; nil means config
 	// created, then label, then annotation.
 	AgeFrom []graph.AgeSource

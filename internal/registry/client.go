@@ -51,6 +51,10 @@ type Options struct {
 	Transport            http.RoundTripper // nil: a tuned http.Transport
 	UserAgent            string
 	PageSize             int // tags per list page; default 1000 (ECR refuses more)
+	// PlainHTTPCredentials lets Basic credentials go over plain HTTP to a
+	// host that is not loopback (with Insecure); off, such a request is
+	// refused before it is sent.
+	PlainHTTPCredentials bool
 }
 
 // Client talks to registries. Safe for concurrent use.
@@ -59,6 +63,8 @@ type Client struct {
 	base  http.RoundTripper
 	stats *Stats
 	log   *slog.Logger
+
+	secrets secrets // credentials handled, redacted from every error
 }
 
 // New returns a Client.
@@ -121,6 +127,11 @@ func ParseRepository(s string, insecure bool) (name.Repository, error) {
 	if strings.ContainsAny(s, "@") || strings.Contains(s[i:], ":") {
 		return name.Repository{}, fmt.Errorf("repository %q: give a repository, not an image reference (no :tag or @digest)", s)
 	}
+	for _, seg := range strings.Split(s[i+1:], "/") {
+		if seg == "." || seg == ".." {
+			return name.Repository{}, fmt.Errorf("repository %q: path segment %q refused; name the repository without . or .. segments", s, seg)
+		}
+	}
 	opts := []name.Option{name.StrictValidation}
 	if insecure {
 		opts = append(opts, name.Insecure)
@@ -156,7 +167,7 @@ func (c *Client) Open(ctx context.Context, s string, write bool) (*Repo, error) 
 	}
 	hc, err := c.authClient(ctx, ref.Registry, []string{ref.Scope(actions)})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ref.Name(), err)
+		return nil, c.secrets.wrap(fmt.Errorf("%s: %w", ref.Name(), err))
 	}
 	return &Repo{ref: ref, hc: hc, c: c, base: ref.Registry.Scheme() + "://" + ref.RegistryStr() + "/v2/" + ref.RepositoryStr()}, nil
 }
@@ -164,13 +175,25 @@ func (c *Client) Open(ctx context.Context, s string, write bool) (*Repo, error) 
 func (c *Client) authClient(ctx context.Context, reg name.Registry, scopes []string) (*http.Client, error) {
 	auth, err := authn.Resolve(ctx, c.opts.Keychain, reg)
 	if err != nil {
-		return nil, fmt.Errorf("reading credentials for %s: %w", reg.RegistryStr(), err)
+		return nil, fmt.Errorf("reading credentials for %s: %w", reg.RegistryStr(), helperOutput(err))
 	}
-	tr, err := transport.NewWithContext(ctx, reg, auth, c.base, scopes)
+	if cfg, err := authn.Authorization(ctx, auth); err == nil {
+		c.secrets.addCredentials(cfg.Username, cfg.Password)
+		c.secrets.add(encodings(cfg.IdentityToken)...)
+		c.secrets.add(encodings(cfg.RegistryToken)...)
+		c.secrets.add(cfg.Auth)
+	}
+	base := &scopeGuard{inner: c.base, scopes: scopes, plainCreds: c.opts.PlainHTTPCredentials, secrets: &c.secrets}
+	tr, err := transport.NewWithContext(ctx, reg, auth, base, scopes)
 	if err != nil {
 		return nil, authError(err)
 	}
 	return &http.Client{Transport: tr, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if via[0].Method == http.MethodDelete {
+			// Never follow a redirect on DELETE: the 3xx is the answer,
+			// and do turns it into that item's failure.
+			return http.ErrUseLastResponse
+		}
 		if len(via) >= 10 {
 			return errors.New("too many redirects")
 		}
@@ -202,6 +225,7 @@ func authError(err error) error {
 		}
 		if te.Request != nil && te.Request.URL != nil {
 			e.Method, e.Path = te.Request.Method, te.Request.URL.Path
+			e.Message = redactCredential(e.Message, te.Request.Header.Get("Authorization"))
 		}
 		return e
 	}
@@ -218,13 +242,18 @@ func (r *Repo) do(ctx context.Context, method, u, accept string) (*http.Response
 	}
 	resp, err := r.hc.Do(req)
 	if err != nil {
-		return nil, authError(err)
+		return nil, r.c.secrets.wrap(authError(err))
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	return nil, newError(resp)
+	if method == http.MethodDelete && resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return nil, r.c.secrets.wrap(redirectError(resp))
+	}
+	e := newError(resp)
+	e.Message = r.c.secrets.redact(e.Message)
+	return nil, e
 }
 
 // ListTags calls fn with each page of tags. It follows Link headers, and
@@ -232,7 +261,8 @@ func (r *Repo) do(ctx context.Context, method, u, accept string) (*http.Response
 // up fails (see listing).
 func (r *Repo) ListTags(ctx context.Context, fn func(tags []string) error) error {
 	l := &listing{r: r, first: fmt.Sprintf("%s/tags/list?n=%d", r.base, r.c.opts.PageSize), host: r.ref.RegistryStr(),
-		what: "tag list of " + r.Name(), key: "tags", n: r.c.opts.PageSize}
+		what: "tag list of " + r.Name(), key: "tags", n: r.c.opts.PageSize,
+		check: func(tags []string) error { return checkTags(r.Name(), tags) }}
 	return l.run(ctx, fn)
 }
 
@@ -280,6 +310,9 @@ type Descriptor struct {
 // Head resolves a tag or digest with HEAD (free against pull limits).
 // Where the registry omits Docker-Content-Digest it falls back to a GET.
 func (r *Repo) Head(ctx context.Context, ref string) (Descriptor, error) {
+	if err := CheckRef(ref); err != nil {
+		return Descriptor{}, err
+	}
 	resp, err := r.do(ctx, http.MethodHead, r.base+"/manifests/"+ref, acceptedManifests)
 	if err != nil {
 		return Descriptor{}, err
@@ -289,6 +322,12 @@ func (r *Repo) Head(ctx context.Context, ref string) (Descriptor, error) {
 	if d.Digest == "" {
 		_, d, err = r.GetManifest(ctx, ref)
 		return d, err
+	}
+	if err := checkDigest("Docker-Content-Digest of "+ref+" in "+r.Name(), d.Digest); err != nil {
+		return Descriptor{}, err
+	}
+	if ValidDigest(ref) && d.Digest != ref {
+		return Descriptor{}, fmt.Errorf("%w: HEAD of %s in %s answers digest %s", ErrBadResponse, ref, r.Name(), quoteValue(d.Digest))
 	}
 	return d, nil
 }
@@ -306,6 +345,9 @@ const MaxManifestSize = 4 << 20
 
 // GetManifest fetches a manifest by tag or digest and verifies its digest.
 func (r *Repo) GetManifest(ctx context.Context, ref string) ([]byte, Descriptor, error) {
+	if err := CheckRef(ref); err != nil {
+		return nil, Descriptor{}, err
+	}
 	resp, err := r.do(ctx, http.MethodGet, r.base+"/manifests/"+ref, acceptedManifests)
 	if err != nil {
 		return nil, Descriptor{}, err
@@ -318,11 +360,16 @@ func (r *Repo) GetManifest(ctx context.Context, ref string) ([]byte, Descriptor,
 	if len(body) > MaxManifestSize {
 		return nil, Descriptor{}, fmt.Errorf("%w: manifest %s is larger than %d bytes", ErrBadResponse, ref, MaxManifestSize)
 	}
-	got := Sha256(body)
 	want := resp.Header.Get("Docker-Content-Digest")
-	if strings.HasPrefix(ref, "sha256:") {
+	if want != "" {
+		if err := checkDigest("Docker-Content-Digest of "+ref+" in "+r.Name(), want); err != nil {
+			return nil, Descriptor{}, err
+		}
+	}
+	if ValidDigest(ref) {
 		want = ref
 	}
+	got := digestOf(want, body)
 	if want != "" && want != got {
 		return nil, Descriptor{}, fmt.Errorf("%w: manifest %s has digest %s", ErrBadResponse, want, got)
 	}
@@ -331,6 +378,9 @@ func (r *Repo) GetManifest(ctx context.Context, ref string) ([]byte, Descriptor,
 
 // GetBlob fetches a small blob (an image config) by digest, verified.
 func (r *Repo) GetBlob(ctx context.Context, digest string, limit int64) ([]byte, error) {
+	if err := checkDigest("blob", digest); err != nil {
+		return nil, err
+	}
 	resp, err := r.do(ctx, http.MethodGet, r.base+"/blobs/"+digest, "")
 	if err != nil {
 		return nil, err
@@ -343,7 +393,7 @@ func (r *Repo) GetBlob(ctx context.Context, digest string, limit int64) ([]byte,
 	if int64(len(body)) > limit {
 		return nil, fmt.Errorf("%w: blob %s is larger than %d bytes", ErrBadResponse, digest, limit)
 	}
-	if strings.HasPrefix(digest, "sha256:") && Sha256(body) != digest {
+	if !Verify(digest, body) {
 		return nil, fmt.Errorf("%w: blob %s does not match its digest", ErrBadResponse, digest)
 	}
 	return body, nil
@@ -353,6 +403,9 @@ func (r *Repo) GetBlob(ctx context.Context, digest string, limit int64) ([]byte,
 // when the registry has no referrers API (it answered 404), in which case
 // the caller falls back to the sha256-<hex> tag.
 func (r *Repo) Referrers(ctx context.Context, digest string) (body []byte, ok bool, err error) {
+	if err := checkDigest("subject", digest); err != nil {
+		return nil, false, err
+	}
 	resp, err := r.do(ctx, http.MethodGet, r.base+"/referrers/"+digest, MediaOCIIndex)
 	if errors.Is(err, ErrNotFound) {
 		return nil, false, nil
@@ -372,6 +425,9 @@ func (r *Repo) Referrers(ctx context.Context, digest string) (body []byte, ok bo
 // Delete deletes a manifest by digest (the manifest and every tag naming
 // it) or a tag by name (that tag only, where the registry supports it).
 func (r *Repo) Delete(ctx context.Context, ref string) error {
+	if err := CheckRef(ref); err != nil {
+		return err
+	}
 	resp, err := r.do(ctx, http.MethodDelete, r.base+"/manifests/"+ref, "")
 	if err != nil {
 		return err
@@ -394,7 +450,7 @@ func (c *Client) Catalog(ctx context.Context, host string, fn func(repos []strin
 	}
 	hc, err := c.authClient(ctx, reg, []string{"registry:catalog:*"})
 	if err != nil {
-		return err
+		return c.secrets.wrap(err)
 	}
 	r := &Repo{hc: hc, c: c}
 	l := &listing{r: r, first: fmt.Sprintf("%s://%s/v2/_catalog?n=%d", reg.Scheme(), reg.RegistryStr(), c.opts.PageSize),

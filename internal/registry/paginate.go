@@ -36,6 +36,8 @@ type listing struct {
 	what  string // "tag list of host/path", "catalog of host", for errors
 	key   string // "tags" or "repositories"
 	n     int
+	// check, if set, refuses a page holding an invalid entry.
+	check func(entries []string) error
 }
 
 func (l *listing) run(ctx context.Context, fn func(page []string) error) error {
@@ -83,6 +85,11 @@ func (l *listing) run(ctx context.Context, fn func(page []string) error) error {
 				return nil
 			}
 			return fmt.Errorf("%w: %s: the registry ignores ?last= but honours ?n=, so the listing cannot be completed past %d entries", ErrBadResponse, l.what, len(prev))
+		}
+		if l.check != nil {
+			if err := l.check(entries); err != nil {
+				return err
+			}
 		}
 		prev = nil
 		for _, e := range entries {

@@ -46,8 +46,9 @@
 //     finds that distribution has no referrers API (404).
 //   - Pullable is a hand-written full pull that checks every digest.
 //   - Proxy is an httputil reverse proxy that counts requests and injects
-//     latency, 429, 503 and dropped connections; nothing of it is
-//     distribution's.
+//     latency, 429, 503 and dropped connections, and, through its
+//     Intercept and Rewrite hooks, hostile answers; nothing of it
+//     is distribution's.
 //
 // distribution and its GC log every request and deletion through logrus'
 // standard logger; while any Registry of this package runs, that logger is

@@ -285,16 +285,16 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.mu.Unlock()
 	}
 	latency, f, retryAfter := p.classify(r)
-	if latency > 0 {
-		if err := sleepCtx(r.Context(), latency); err != nil {
-			return
-		}
-	}
 	p.mu.Lock()
 	intercept := p.opts.Intercept
 	p.mu.Unlock()
 	if intercept != nil && intercept(w, r) {
 		return
+	}
+	if latency > 0 {
+		if err := sleepCtx(r.Context(), latency); err != nil {
+			return
+		}
 	}
 	switch f {
 	case fault429:
