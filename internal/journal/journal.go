@@ -153,9 +153,26 @@ func Open(ctx context.Context, path string, o Options) (*Journal, error) {
 		}
 		return j, nil
 	}
-	if err := j.migrate(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("journal %s: %w", path, err)
+	// Two processes opening a new journal at once: the switch to WAL and
+	// the migration take locks that SQLite's busy handler does not always
+	// wait for (it answers SQLITE_BUSY at once where waiting could
+	// deadlock). Try again until the busy timeout.
+	deadline := time.Now().Add(o.BusyTimeout)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 250*time.Millisecond) {
+		err := j.migrate(ctx)
+		if err == nil {
+			break
+		}
+		if !isBusy(err) || time.Now().After(deadline) {
+			db.Close()
+			return nil, fmt.Errorf("journal %s: %w", path, err)
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			db.Close()
+			return nil, fmt.Errorf("journal %s: %w", path, ctx.Err())
+		}
 	}
 	j.ops, j.stopped = make(chan writeOp), make(chan struct{})
 	go j.writer()
@@ -174,6 +191,13 @@ func (j *Journal) Close() error {
 		}
 	})
 	return j.db.Close()
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY (or one of its
+// extended codes).
+func isBusy(err error) bool {
+	var e interface{ Code() int }
+	return errors.As(err, &e) && e.Code()&0xff == 5
 }
 
 // migrations[i] brings the schema from version i to i+1. Append only:
