@@ -130,7 +130,10 @@ func finishInterrupted(ctx context.Context, g *graph.Repository, r *plan.Reposit
 		for cand[root] != "" {
 			root = cand[root]
 		}
-		it.Action, it.Subject, it.Parent = plan.ActionDelete, s, ""
+		it.Action = plan.ActionDelete
+		if it.Subject == "" && it.Parent == "" { // else plan's orphan chain says it
+			it.Subject = s
+		}
 		it.Reasons = []string{"delete: " + it.Kind + " of " + s + ", left behind by regprune run " + byRun[root] +
 			", which deleted " + root + " (journal); finishing that run's work"}
 		del[it.Digest] = true

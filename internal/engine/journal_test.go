@@ -216,6 +216,11 @@ func TestJournalFinishesInterruptedRun(t *testing.T) {
 	}
 	ours, theirs := ds[0].String(), ds[1].String()
 	oursSig := gSign(t, reg, repo, ours, "sig")
+	oursRef := gRefer(t, reg, repo, ours) // an OCI 1.1 artifact, through the fallback tag
+	oursIdx := gFallback(t, reg, repo, ours)
+	if _, err := reg.GC(ctx); err != nil { // the fallback index ggcr replaced
+		t.Fatal(err)
+	}
 	theirsSig := gSign(t, reg, repo, theirs, "sig")
 	j, err := journal.Open(ctx, filepath.Join(t.TempDir(), "journal.db"), journal.Options{})
 	if err != nil {
@@ -253,24 +258,30 @@ func TestJournalFinishesInterruptedRun(t *testing.T) {
 	target := []engine.Target{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}
 	o := opts(reg)
 	pl := engine.Plan(ctx, target, false, o)
-	gWant(t, pl, plan.ActionKeep, "", oursSig, theirsSig) // no journal: both stay
+	gWant(t, pl, plan.ActionKeep, "", oursSig, oursRef, oursIdx, theirsSig) // no journal: all stay
 
 	o.Journal = j
 	pl = engine.Plan(ctx, target, true, o)
 	gWant(t, pl, plan.ActionDelete, plan.KindSignature, oursSig)
+	gWant(t, pl, plan.ActionDelete, "", oursRef, oursIdx)
 	gWant(t, pl, plan.ActionKeep, "", theirsSig)
 	if it := gItem(t, pl, oursSig); it.Subject != ours || !strings.Contains(strings.Join(it.Reasons, " "), run) {
 		t.Errorf("item %+v: want subject %s and the run %s in its reason", it, ours, run)
 	}
-	if s := pl.Repositories[0].Summary; s.DeleteManifests != 1 || s.ReclaimableBytes == 0 {
+	if s := pl.Repositories[0].Summary; s.DeleteManifests != 3 || s.ReclaimableBytes == 0 {
 		t.Errorf("summary %+v", s)
 	}
 	engine.Apply(ctx, pl, o)
 	if it := gItem(t, pl, oursSig); it.Result != plan.ResultDeleted {
 		t.Fatalf("signature %s: %s (%s)", oursSig, it.Result, it.ResultReason)
 	}
-	if gExists(t, reg, repo, oursSig) || !gExists(t, reg, repo, theirsSig) {
-		t.Fatal("want our orphan signature gone and theirs kept")
+	for _, d := range []string{oursRef, oursIdx} {
+		if it := gItem(t, pl, d); it.Result != plan.ResultDeleted {
+			t.Fatalf("referrer %s: %s (%s)", d, it.Result, it.ResultReason)
+		}
+	}
+	if gExists(t, reg, repo, oursSig) || gExists(t, reg, repo, oursRef) || gExists(t, reg, repo, oursIdx) || !gExists(t, reg, repo, theirsSig) {
+		t.Fatal("want our orphan signature and referrers gone and theirs kept")
 	}
 	want := []string{"latest", "1003", registrytest.SignatureTag(gHash(t, theirs), "sig")}
 	slices.Sort(want)
