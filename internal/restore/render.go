@@ -55,7 +55,7 @@ func Render(w io.Writer, p *Plan, format string) error {
 		fmt.Fprintln(w)
 	}
 	s := p.Summary
-	fmt.Fprintf(w, "total: %d manifests to push, %d present, %d cannot come back; %d tags to re-create, %d left alone (they name another digest now), %d cannot come back\n",
+	fmt.Fprintf(w, "total: %d manifests to push, %d present, %d cannot come back; %d tags to re-create, %d left alone (they name another digest now), %d tags cannot come back\n",
 		s.Push, s.Present, s.Unrecoverable, s.Tag, s.Leave, s.UnrecoverableTags)
 	if !p.DryRun {
 		fmt.Fprintf(w, "result: %d manifests pushed, %d tags re-created, %d failed\n", s.Pushed, s.Tagged, s.Failed)
