@@ -132,7 +132,7 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 	p.Mode = "apply"
 	jr, err := startJournal(ctx, p, o)
 	if err != nil {
-		o.Logger.Error("journal: nothing deleted", "err", err)
+		o.Logger.Info("journal: nothing deleted", "err", err)
 		journalSkip(p, err)
 		p.Recount()
 		return
