@@ -22,27 +22,8 @@ const MaxFileSize = 256 << 20
 // not in the file: the figure is kept, clamped to at least the deleted
 // manifests' own bytes and never negative.
 func (r *Repository) recount() {
-	var s Summary
-	var manifests int64
-	for _, it := range r.Items {
-		s.Manifests++
-		if it.Kind == KindImage {
-			s.Images++
-			if it.Action == ActionKeep {
-				s.Keep++
-			} else {
-				s.Delete++
-			}
-		}
-		if len(it.Untag) > 0 {
-			s.Untag++
-		}
-		if it.Action == ActionDelete {
-			s.DeleteManifests++
-			manifests = SatAdd(manifests, it.Size)
-		}
-	}
-	s.ReclaimableBytes = max(r.Summary.ReclaimableBytes, manifests)
+	s, _ := countItems(r.Items)
+	s.ReclaimableBytes = max(r.Summary.ReclaimableBytes, s.ReclaimableBytes)
 	if s.DeleteManifests == 0 {
 		s.ReclaimableBytes = 0
 	}

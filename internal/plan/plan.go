@@ -516,8 +516,15 @@ func fill(it *Item, m *graph.Manifest) {
 // summarize counts items and the bytes that deleting frees: the deleted
 // manifests, plus every blob that only deleted manifests reference.
 func summarize(repo *graph.Repository, items []Item) Summary {
-	var s Summary
-	deleted := map[string]bool{}
+	s, deleted := countItems(items)
+	s.ReclaimableBytes = SatAdd(s.ReclaimableBytes, ReclaimableBlobs(repo, deleted))
+	return s
+}
+
+// countItems counts items, and sums the bytes of the deleted manifests
+// themselves into ReclaimableBytes; deleted holds their digests.
+func countItems(items []Item) (s Summary, deleted map[string]bool) {
+	deleted = map[string]bool{}
 	for _, it := range items {
 		s.Manifests++
 		if it.Kind == KindImage {
@@ -537,8 +544,7 @@ func summarize(repo *graph.Repository, items []Item) Summary {
 			s.ReclaimableBytes = SatAdd(s.ReclaimableBytes, it.Size)
 		}
 	}
-	s.ReclaimableBytes = SatAdd(s.ReclaimableBytes, ReclaimableBlobs(repo, deleted))
-	return s
+	return s, deleted
 }
 
 // ReclaimableBlobs is the size of the blobs referenced by deleted
