@@ -17,13 +17,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/regprune/regprune/internal/registrytest"
+	"github.com/regprune/regprune/internal/sandbox"
 )
 
 // measure is one contender's run.
 type measure struct {
 	wall    time.Duration
-	counts  registrytest.Counts
+	counts  sandbox.Counts
 	rssKB   int64  // peak resident set of the process; 0 when not measured
 	skipped string // why it did not run
 }
@@ -53,7 +53,8 @@ func runRegprune(ctx context.Context, c *config, e *env, args ...string) (measur
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, c.binary, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerCfg)
+	// The journal of deletions goes to the work directory, not the user's.
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerCfg, "XDG_STATE_HOME="+filepath.Join(c.work, "state"))
 	e.proxy.Reset()
 	start := time.Now()
 	err := cmd.Run()
@@ -100,7 +101,7 @@ func runOriginal(ctx context.Context, script string, e *env) (measure, error) {
 
 // manifestAccept is the full Accept list: OCI index and manifest, Docker
 // list and v2 manifest.
-var manifestAccept = strings.Join(registrytest.ManifestAccept, ", ")
+var manifestAccept = strings.Join(sandbox.ManifestAccept, ", ")
 
 // ideal is the minimal client: it sends the tag list pages, one HEAD per
 // tag and one DELETE per stale tag and stale digest, Concurrency at a

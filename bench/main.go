@@ -2,7 +2,7 @@
 // and against an ideal client, at the protocol's limit.
 //
 // For each N it seeds an in-process distribution registry (internal/
-// registrytest) with N builds tagged like the seed's CI (job ids
+// sandbox) with N builds tagged like the seed's CI (job ids
 // 1001..1000+N, the last one also "latest"), then runs each contender on
 // its own copy of that storage, behind a proxy that adds a set latency to
 // every request and counts them:
@@ -46,7 +46,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/regprune/regprune/internal/registrytest"
+	"github.com/regprune/regprune/internal/sandbox"
 )
 
 // repo is the repository the bench seeds, the seed's own CI image name.
@@ -284,8 +284,8 @@ func copyFile(src, dst string) error {
 // env is a registry on a copy of the seeded storage, behind a latency
 // proxy.
 type env struct {
-	reg   *registrytest.Registry
-	proxy *registrytest.Proxy
+	reg   *sandbox.Registry
+	proxy *sandbox.Proxy
 	dir   string
 }
 
@@ -294,11 +294,11 @@ func startEnv(ctx context.Context, c *config, template, name string) (*env, erro
 	if err := copyStorage(template, dir); err != nil {
 		return nil, fmt.Errorf("copying the seeded storage: %w", err)
 	}
-	reg, err := registrytest.Start(ctx, registrytest.Options{Dir: dir})
+	reg, err := sandbox.Start(ctx, sandbox.Options{Dir: dir})
 	if err != nil {
 		return nil, err
 	}
-	proxy, err := registrytest.NewProxy(reg.URL, registrytest.ProxyOptions{Latency: c.latency})
+	proxy, err := sandbox.NewProxy(reg.URL, sandbox.ProxyOptions{Latency: c.latency})
 	if err != nil {
 		reg.Close()
 		return nil, err
@@ -316,7 +316,7 @@ func (e *env) close() {
 // until ctx ends.
 func serve(ctx context.Context, c *config) error {
 	dir := filepath.Join(c.work, "serve")
-	reg, err := registrytest.Start(ctx, registrytest.Options{Dir: dir})
+	reg, err := sandbox.Start(ctx, sandbox.Options{Dir: dir})
 	if err != nil {
 		return err
 	}
@@ -325,7 +325,7 @@ func serve(ctx context.Context, c *config) error {
 	if err := seedCI(ctx, reg, c.serve); err != nil {
 		return err
 	}
-	proxy, err := registrytest.NewProxy(reg.URL, registrytest.ProxyOptions{Latency: c.latency})
+	proxy, err := sandbox.NewProxy(reg.URL, sandbox.ProxyOptions{Latency: c.latency})
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/regprune/regprune/internal/registrytest"
+	"github.com/regprune/regprune/internal/sandbox"
 )
 
 // row is everything measured at one N.
@@ -33,7 +33,7 @@ func benchN(ctx context.Context, c *config, n int, baselineWhyNot string) (*row,
 	defer os.RemoveAll(template)
 	log.Printf("N=%d: seeding %d builds", n, n)
 	start := time.Now()
-	reg, err := registrytest.Start(ctx, registrytest.Options{Dir: template})
+	reg, err := sandbox.Start(ctx, sandbox.Options{Dir: template})
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +164,7 @@ func benchScale(ctx context.Context, c *config) (*scaleResult, error) {
 	defer os.RemoveAll(template)
 	log.Printf("scale: seeding %d tags over %d images", s.tags, s.images)
 	start := time.Now()
-	reg, err := registrytest.Start(ctx, registrytest.Options{Dir: template})
+	reg, err := sandbox.Start(ctx, sandbox.Options{Dir: template})
 	if err != nil {
 		return nil, err
 	}
@@ -228,13 +228,13 @@ func mib(kb int64) string {
 	return fmt.Sprintf("%.0f MiB", float64(kb)/1024)
 }
 
-func reqs(c registrytest.Counts) string {
+func reqs(c sandbox.Counts) string {
 	return fmt.Sprintf("%d", c.Total)
 }
 
 // breakdown lists the requests by kind: list pages / HEAD / GET
 // manifest+blob / DELETE / other.
-func breakdown(c registrytest.Counts) string {
+func breakdown(c sandbox.Counts) string {
 	return fmt.Sprintf("%d / %d / %d+%d / %d / %d", c.TagList, c.ManifestHEAD, c.ManifestGET, c.BlobGET, c.ManifestDELETE,
 		c.Referrers+c.Catalog+c.Other)
 }
@@ -277,7 +277,7 @@ func printTables(w io.Writer, c *config, rows []*row) {
 	fmt.Fprintf(w, "| N | cold plan | cold requests (list / HEAD / GET m+b / other) | warm plan | warm requests (list / HEAD / GET m+b / other) | minimum (pages + HEADs) | warm over minimum | ideal list+HEAD phase | peak RSS cold / warm |\n")
 	fmt.Fprintf(w, "|---:|---:|---|---:|---|---:|---:|---:|---:|\n")
 	for _, r := range rows {
-		pb := func(c registrytest.Counts) string {
+		pb := func(c sandbox.Counts) string {
 			return fmt.Sprintf("%d (%d / %d / %d+%d / %d)", c.Total, c.TagList, c.ManifestHEAD, c.ManifestGET, c.BlobGET, c.Referrers+c.Catalog+c.Other+c.ManifestDELETE)
 		}
 		over := float64(r.planWarm.counts.Total-r.minimumRead) / float64(r.minimumRead) * 100

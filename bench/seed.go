@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/regprune/regprune/internal/registrytest"
+	"github.com/regprune/regprune/internal/sandbox"
 )
 
 // seedStart is the build time of job 1000; builds are an hour apart.
@@ -21,10 +21,10 @@ var seedStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // proxy).
 const seedWorkers = 16
 
-// seedCI pushes builds like registrytest.SeedCI, concurrently: build i
+// seedCI pushes builds like sandbox.SeedCI, concurrently: build i
 // (1..n) is tagged 1000+i, created at seedStart+i hours (config "created"
 // and label), and the last is also tagged latest.
-func seedCI(ctx context.Context, reg *registrytest.Registry, n int) error {
+func seedCI(ctx context.Context, reg *sandbox.Registry, n int) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(seedWorkers)
 	for i := 1; i <= n; i++ {
@@ -34,9 +34,9 @@ func seedCI(ctx context.Context, reg *registrytest.Registry, n int) error {
 			if i == n {
 				tags = append(tags, "latest")
 			}
-			_, _, err := reg.PushImage(gctx, repo, registrytest.ImageSpec{
+			_, _, err := reg.PushImage(gctx, repo, sandbox.ImageSpec{
 				Created: created,
-				Labels:  map[string]string{registrytest.LabelCreated: created.Format(time.RFC3339)},
+				Labels:  map[string]string{sandbox.LabelCreated: created.Format(time.RFC3339)},
 			}, tags...)
 			if err != nil {
 				return fmt.Errorf("build %d: %w", i, err)
@@ -51,7 +51,7 @@ func seedCI(ctx context.Context, reg *registrytest.Registry, n int) error {
 // tags (1001..1000+tags; tag k names image k mod images) plus latest on
 // the last job's image. Each image is pushed once; every further tag is a
 // single manifest PUT of the bytes already stored, many at once.
-func seedShared(ctx context.Context, reg *registrytest.Registry, tags, images int) error {
+func seedShared(ctx context.Context, reg *sandbox.Registry, tags, images int) error {
 	images = min(images, tags)
 	type stored struct {
 		raw []byte
@@ -63,9 +63,9 @@ func seedShared(ctx context.Context, reg *registrytest.Registry, tags, images in
 	for i := range images {
 		g.Go(func() error {
 			created := seedStart.Add(time.Duration(i) * time.Hour)
-			img, _, err := reg.PushImage(gctx, repo, registrytest.ImageSpec{
+			img, _, err := reg.PushImage(gctx, repo, sandbox.ImageSpec{
 				Created: created,
-				Labels:  map[string]string{registrytest.LabelCreated: created.Format(time.RFC3339)},
+				Labels:  map[string]string{sandbox.LabelCreated: created.Format(time.RFC3339)},
 			}, strconv.Itoa(1001+i))
 			if err != nil {
 				return fmt.Errorf("image %d: %w", i, err)

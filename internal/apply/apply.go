@@ -12,7 +12,6 @@ package apply
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/regprune/regprune/internal/graph"
+	"github.com/regprune/regprune/internal/inventory"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
 )
@@ -44,6 +44,10 @@ type Options struct {
 	// Grace bounds how long in-flight requests may run after ctx is
 	// cancelled; default 30s.
 	Grace time.Duration
+	// Refusals, shared by the repositories of one run, carries a
+	// registry's refusal of every delete from one repository to the next,
+	// so that no further DELETE goes to it; nil: per repository.
+	Refusals *Refusals
 }
 
 // ErrNothingDone means every deletion of a repository failed or was
@@ -59,11 +63,18 @@ type run struct {
 
 	mu        sync.Mutex
 	tagDelete int   // 0 unknown, 1 supported, -1 refused
+	tagAnswer error // the answer that refused a tag delete
 	noDelete  error // the registry refuses every delete here (UNSUPPORTED, 401, 403)
+	digestOK  bool  // a digest delete succeeded
 	kids      map[string][]string
 	gone      map[string]bool   // digests deleted, or found gone, in this run
 	now       map[string]string // tags and digests at the re-check
 	anchor    map[*plan.Item]string
+
+	// For the final guard (guard.go).
+	latest  map[string]string   // tags and digests at the last listing
+	refs    map[string][]string // referrers API answers read
+	refsAPI int                 // 0 not probed, 1 the registry has one, -1 not
 }
 
 // Repository applies the plan of one repository, filling in each item's
@@ -86,7 +97,7 @@ func Repository(ctx context.Context, t Target, r *plan.Repository, o Options) er
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(o.Grace, cancel) })
 	defer stop()
-	a := &run{t: t, r: r, o: o, ctx: ctx, req: req, kids: map[string][]string{}, gone: map[string]bool{}}
+	a := &run{t: t, r: r, o: o, ctx: ctx, req: req, kids: map[string][]string{}, refs: map[string][]string{}, gone: map[string]bool{}}
 	return a.apply()
 }
 
@@ -116,8 +127,11 @@ func (a *run) apply() error {
 	// 1. Re-check everything against the registry as it is now.
 	now, err := a.resolve()
 	if err == nil {
-		a.now = now
+		a.now, a.latest = now, now
 		err = a.verify(work, now)
+	}
+	if err == nil {
+		err = a.verifyKept(now)
 	}
 	if err != nil {
 		for _, it := range work {
@@ -127,17 +141,26 @@ func (a *run) apply() error {
 		return err
 	}
 
+	if err := a.guard(); err != nil { // before any tag goes: a signature tag a kept tag reaches stays
+		return err
+	}
 	a.hold()
+	defer a.capabilities()
 
-	// 2. Stale tags: untag kept images; drop the tags of deleted ones.
-	a.untag()
+	// 2. Drop the tags of images to delete; the first of them probes
+	// whether the registry deletes a tag alone. Only then, and only if it
+	// does, untag kept images (untag_unkept): a kept image's tag is never
+	// the probe, since a registry that removes the whole manifest for
+	// DELETE /manifests/<tag> would destroy the kept image with it.
 	a.deleteTagsOfTargets()
+	a.untag()
 
 	// 3. Re-check what tags remain, then delete digests in a safe order.
 	if a.tagDelete == 1 && a.ctx.Err() == nil {
 		targets := a.items(func(it *plan.Item) bool { return it.Action == plan.ActionDelete })
 		remaining, err := a.resolve()
 		if err == nil {
+			a.latest = remaining
 			err = a.verify(targets, remaining)
 		}
 		if err != nil {
@@ -149,6 +172,9 @@ func (a *run) apply() error {
 			a.r.Error = "re-check after removing tags failed: " + err.Error()
 			return err
 		}
+	}
+	if err := a.guard(); err != nil { // the final guard: nothing a tag that stays reaches is deleted
+		return err
 	}
 	a.hold()
 	a.deleteDigests()
@@ -165,7 +191,8 @@ func (a *run) apply() error {
 func (a *run) hold() { holdItems(a.r.Items) }
 
 // resolve lists the tags and HEADs each one. A tag that vanishes between
-// list and HEAD is left out.
+// list and HEAD is left out; one still listed that does not resolve
+// fails the re-check (see inventory.Unresolved).
 func (a *run) resolve() (map[string]string, error) {
 	var tags []string
 	err := a.t.ListTags(a.req, func(page []string) error {
@@ -177,12 +204,16 @@ func (a *run) resolve() (map[string]string, error) {
 	}
 	out := make(map[string]string, len(tags))
 	var mu sync.Mutex
+	var missing []string
 	g, gctx := errgroup.WithContext(a.req)
 	g.SetLimit(a.o.Concurrency)
 	for _, t := range tags {
 		g.Go(func() error {
 			d, err := a.t.Head(gctx, t)
 			if errors.Is(err, registry.ErrNotFound) {
+				mu.Lock()
+				missing = append(missing, t)
+				mu.Unlock()
 				return nil
 			}
 			if err != nil {
@@ -194,7 +225,14 @@ func (a *run) resolve() (map[string]string, error) {
 			return nil
 		})
 	}
-	return out, g.Wait()
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	found, err := inventory.Unresolved(a.req, a.t, missing)
+	for t, d := range found {
+		out[t] = d
+	}
+	return out, err
 }
 
 // verify skips items whose tags changed since the plan. It fails only when
@@ -369,16 +407,8 @@ func (a *run) children(ctx context.Context, digest string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var m struct {
-		Manifests []struct {
-			Digest string `json:"digest"`
-		} `json:"manifests"`
-	}
-	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, fmt.Errorf("%w: %v", registry.ErrBadResponse, err)
-	}
-	for _, d := range m.Manifests {
-		c = append(c, d.Digest)
+	if c, err = registry.ParseChildren("manifest "+digest, body); err != nil {
+		return nil, err
 	}
 	a.mu.Lock()
 	a.kids[digest] = c
@@ -424,10 +454,14 @@ func (a *run) deleteTag(tag string) (bool, error) {
 		a.mu.Unlock()
 		return true, nil
 	case errors.Is(err, registry.ErrUnsupported) || errors.Is(err, registry.ErrBadRequest):
+		// 400 (distribution 2.x: DIGEST_INVALID) means no tag delete;
+		// 405 means that, or deletes disabled altogether: the first
+		// digest delete, sent alone, tells.
 		a.mu.Lock()
 		if a.tagDelete == 0 {
 			a.tagDelete = -1
-			a.o.Logger.Info("registry cannot delete a tag alone; falling back to digest deletes", "repository", a.t.Name(), "answer", err.Error())
+			a.tagAnswer = err
+			a.o.Logger.Warn("registry cannot delete a tag alone; falling back to digest deletes", "repository", a.t.Name(), "answer", err.Error())
 		}
 		a.mu.Unlock()
 		return false, nil
@@ -453,6 +487,7 @@ func (a *run) refuse(err error) {
 		a.noDelete = err
 	}
 	a.mu.Unlock()
+	a.o.Refusals.set(a.t.Name(), err)
 }
 
 func (a *run) markGone(digest string) {
@@ -464,6 +499,10 @@ func (a *run) markGone(digest string) {
 func (a *run) refused() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.noDelete == nil {
+		// Another repository of this registry learnt it already.
+		a.noDelete = a.o.Refusals.get(a.t.Name())
+	}
 	return a.noDelete
 }
 
@@ -472,7 +511,7 @@ func refusedReason(err error) string {
 	if deniedDelete(err) {
 		return "the registry denied the delete (" + err.Error() + "); the credentials need the delete permission on this repository"
 	}
-	return "the registry refuses deletes (" + err.Error() + "); on distribution set storage.delete.enabled: true"
+	return "the registry refuses deletes (" + err.Error() + "); " + fixFor(err)
 }
 
 // tagsPhase deletes the tags of jobs. The first job runs alone while the
@@ -508,6 +547,9 @@ func (a *run) tagsPhase(jobs []*plan.Item, tagsOf func(*plan.Item) []string, don
 	}
 	if a.tagDelete == 0 && a.ctx.Err() == nil {
 		one(jobs[0])
+		if a.tagDelete == 1 {
+			a.checkProbe(jobs[0])
+		}
 		jobs = jobs[1:]
 	}
 	a.each(jobs, one)
@@ -528,7 +570,7 @@ func failOrSkip(it *plan.Item, err error) {
 	var re *refusedError
 	switch {
 	case errors.As(err, &re):
-		set(it, plan.ResultSkipped, "not attempted: an earlier delete in this repository was refused: "+refusedReason(re.err))
+		set(it, plan.ResultSkipped, "not attempted: an earlier delete was refused: "+refusedReason(re.err))
 	case deniedDelete(err) || errors.Is(err, registry.ErrUnsupported):
 		set(it, plan.ResultFailed, refusedReason(err))
 	default:
@@ -538,6 +580,12 @@ func failOrSkip(it *plan.Item, err error) {
 
 func (a *run) untag() {
 	jobs := a.items(func(it *plan.Item) bool { return it.Action == plan.ActionKeep && len(it.Untag) > 0 })
+	if len(jobs) > 0 && a.tagDelete == 0 && a.refused() == nil {
+		for _, it := range jobs {
+			set(it, plan.ResultSkipped, "tags left in place: whether the registry deletes a tag alone is unknown, as no tag of an image being deleted was removed first (none here, or interrupted); a kept image's tag is never the probe")
+		}
+		return
+	}
 	a.tagsPhase(jobs, func(it *plan.Item) []string { return it.Untag }, func(it *plan.Item, err error) {
 		switch {
 		case err == nil:
@@ -631,14 +679,22 @@ func (a *run) deleteDigests() {
 			ready = append(ready, it)
 		}
 		a.mu.Unlock()
-		a.each(ready, func(it *plan.Item) {
+		del := func(it *plan.Item) {
 			if t, ok := anchor[it]; ok {
 				a.deleteAnchor(it, t)
 			}
 			if it.Result == "" {
 				a.deleteDigest(it)
 			}
-		})
+		}
+		// Until one digest delete has succeeded, send them one at a
+		// time: a registry that refuses deletes (405) is told by the
+		// first, and no further DELETE goes out.
+		for len(ready) > 0 && !a.deletesWork() && a.refused() == nil && a.ctx.Err() == nil {
+			del(ready[0])
+			ready = ready[1:]
+		}
+		a.each(ready, del)
 	}
 }
 
@@ -667,6 +723,9 @@ func (a *run) deleteDigest(it *plan.Item) {
 	switch {
 	case err == nil:
 		a.markGone(it.Digest)
+		a.mu.Lock()
+		a.digestOK = true
+		a.mu.Unlock()
 		set(it, plan.ResultDeleted, "")
 	case errors.Is(err, registry.ErrNotFound):
 		// Neither success nor failure: a retried DELETE may have

@@ -361,8 +361,9 @@ func TestMovedTagNestedIndex(t *testing.T) {
 	e.pullable(":latest")
 }
 
-// Without any change since the plan, apply reads no manifest at all: the
-// walk costs requests only when tags changed.
+// Without any change since the plan, apply reads one manifest per kept
+// tag (the GET that verifies it, whose body also seeds the final guard)
+// and no other: the walk costs requests only when tags changed.
 func TestUnchangedPlanReadsNoManifest(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "app")
@@ -370,12 +371,18 @@ func TestUnchangedPlanReadsNoManifest(t *testing.T) {
 	e.image(t0.Add(time.Hour), "latest")
 	r := e.plan(keep("latest"))
 	var gets atomic.Int64
-	h := &hooked{Repo: e.open(), get: func(string) error { gets.Add(1); return nil }}
+	h := &hooked{Repo: e.open(), get: func(ref string) error {
+		if ref != "latest" {
+			t.Errorf("GET %s: only the kept tag is read", ref)
+		}
+		gets.Add(1)
+		return nil
+	}}
 	if err := e.apply(h, r); err != nil {
 		t.Fatal(err)
 	}
-	if gets.Load() != 0 || r.Summary.DeleteManifests != 3 {
-		t.Fatalf("manifest GETs %d (want 0), plan deletes %d", gets.Load(), r.Summary.DeleteManifests)
+	if gets.Load() != 1 || r.Summary.DeleteManifests != 3 {
+		t.Fatalf("manifest GETs %d (want 1), plan deletes %d", gets.Load(), r.Summary.DeleteManifests)
 	}
 	for _, it := range r.Items {
 		if it.Action == plan.ActionDelete && it.Result != plan.ResultDeleted {
@@ -509,8 +516,8 @@ func TestDeniedDeleteStopsCleanly(t *testing.T) {
 				t.Errorf("%d: %s %s %q", code, it.Digest, it.Result, it.ResultReason)
 			}
 		}
-		if failed != 1 || skipped != 4 { // 4 deletes and the untag of latest's job tag, one of them refused
-			t.Errorf("%d: failed %d, skipped %d; want 1 and 4", code, failed, skipped)
+		if failed != 1 || skipped != 3 { // 4 deletes, one of them refused
+			t.Errorf("%d: failed %d, skipped %d; want 1 and 3", code, failed, skipped)
 		}
 		if got := e.tags(); len(got) != 6 {
 			t.Errorf("%d: tags %v", code, got)
@@ -522,8 +529,8 @@ func TestDeniedDeleteStopsCleanly(t *testing.T) {
 // say exactly what was done; a re-run finishes the job.
 func TestInterruptStopsAfterInFlight(t *testing.T) {
 	t.Parallel()
-	// The order of DELETEs at concurrency 1: the untag of latest's job
-	// tag, the tags of the 7 images to delete, then their digests.
+	// The order of DELETEs at concurrency 1: the tags of the 7 images to
+	// delete, then their digests (latest keeps its job tag).
 	for _, at := range []int64{3, 10} {
 		e := newEnv(t, "app")
 		ds, err := e.reg.SeedCI(e.ctx, e.repo, 8, t0, time.Hour)
@@ -569,7 +576,7 @@ func TestInterruptStopsAfterInFlight(t *testing.T) {
 				t.Errorf("at %d: %s %s %q", at, d, it.Result, it.ResultReason)
 			}
 		}
-		wantDeleted := max(0, int(at)-8)
+		wantDeleted := max(0, int(at)-7)
 		if deleted != wantDeleted || interrupted != 7-wantDeleted {
 			t.Errorf("at %d: %d deleted, %d interrupted; want %d and %d", at, deleted, interrupted, wantDeleted, 7-wantDeleted)
 		}
@@ -578,7 +585,7 @@ func TestInterruptStopsAfterInFlight(t *testing.T) {
 		if err := e.apply(e.open(), r2); err != nil {
 			t.Fatal(err)
 		}
-		if got := e.tags(); !slices.Equal(got, []string{"latest"}) {
+		if got := e.tags(); !slices.Equal(got, []string{"1008", "latest"}) {
 			t.Fatalf("at %d: tags after re-run %v", at, got)
 		}
 		for _, d := range ds[:7] {
@@ -665,7 +672,7 @@ func TestRerunIsIdempotent(t *testing.T) {
 	if count(second, plan.ResultFailed) != 0 || count(second, plan.ResultDeleted) == 0 {
 		t.Fatalf("second run: %d failed, %d deleted", count(second, plan.ResultFailed), count(second, plan.ResultDeleted))
 	}
-	if got := e.tags(); !slices.Equal(got, []string{"latest"}) {
+	if got := e.tags(); !slices.Equal(got, []string{"1006", "latest"}) {
 		t.Fatalf("tags %v", got)
 	}
 
@@ -680,4 +687,29 @@ func TestRerunIsIdempotent(t *testing.T) {
 		}
 	}
 	check("third run", third)
+}
+
+// A tag the inventory of this run already resolved by a GET is not read
+// by tag again; the guard reads its manifest by digest.
+func TestVerifiedTagNotReadAgain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	e.index(specs(2, t0), "v1")
+	latest := e.image(t0.Add(time.Hour), "latest")
+	r := e.plan(keep("latest"))
+	r.VerifiedTags = map[string]string{"latest": latest.String()}
+	var byTag atomic.Int64
+	h := &hooked{Repo: e.open(), get: func(ref string) error {
+		if !strings.HasPrefix(ref, "sha256:") {
+			byTag.Add(1)
+		}
+		return nil
+	}}
+	if err := e.apply(h, r); err != nil {
+		t.Fatal(err)
+	}
+	if byTag.Load() != 0 || r.Summary.DeleteManifests != 3 {
+		t.Fatalf("GETs by tag %d (want 0), plan deletes %d", byTag.Load(), r.Summary.DeleteManifests)
+	}
+	e.pullable(":latest")
 }

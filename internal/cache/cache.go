@@ -13,6 +13,7 @@
 package cache
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -60,6 +61,7 @@ type Options struct {
 // processes sharing the directory.
 type Cache struct {
 	dir    string
+	root   *os.Root // every access goes through it: nothing escapes dir
 	log    *slog.Logger
 	warned atomic.Bool
 
@@ -99,18 +101,38 @@ func Open(dir string, o Options) (*Cache, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	root := filepath.Join(dir, "sha256")
-	if err := os.MkdirAll(root, 0o700); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	// Prove the directory is writable now rather than warn on every Put.
-	f, err := os.CreateTemp(root, ".probe-*")
+	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
+	// Another user who owns or may write the directory could plant
+	// entries or symlinks: refuse it. The directory checked is the one
+	// opened, whatever happens to the path afterwards.
+	fi, err := root.Stat(".")
+	if err == nil {
+		err = checkPrivate(dir, fi)
+	}
+	if err != nil {
+		root.Close()
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	c := &Cache{dir: dir, root: root, log: o.Logger}
+	if err := c.mkdir("sha256"); err != nil {
+		root.Close()
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	// Prove the directory is writable now rather than warn on every Put.
+	probe := filepath.Join("sha256", ".probe-"+randomName())
+	f, err := root.OpenFile(probe, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
+	if err != nil {
+		root.Close()
+		return nil, fmt.Errorf("cache: %w", err)
+	}
 	f.Close()
-	os.Remove(f.Name())
-	c := &Cache{dir: dir, log: o.Logger}
+	root.Remove(probe)
 	if o.MaxBytes > 0 {
 		c.maybeTrim(o.MaxBytes, o.Now())
 	}
@@ -137,7 +159,35 @@ func (c *Cache) path(digest string) string {
 			return ""
 		}
 	}
-	return filepath.Join(c.dir, "sha256", hexpart[:2], hexpart)
+	return filepath.Join("sha256", hexpart[:2], hexpart)
+}
+
+// mkdir makes the directory name under the root unless it is there; a
+// symlink or anything else in its place is refused, never followed.
+func (c *Cache) mkdir(name string) error {
+	fi, err := c.root.Lstat(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := c.root.Mkdir(name, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		fi, err = c.root.Lstat(name)
+		if err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s in %s is not a directory (%s); refusing to follow it", name, c.dir, fi.Mode().Type())
+	}
+	return nil
+}
+
+func randomName() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func sum(b []byte) string {
@@ -153,7 +203,7 @@ func (c *Cache) Get(digest string) ([]byte, bool) {
 		c.misses.Add(1)
 		return nil, false
 	}
-	f, err := os.Open(p)
+	f, err := c.root.OpenFile(p, os.O_RDONLY|oNoFollow, 0)
 	if err != nil {
 		c.misses.Add(1)
 		return nil, false
@@ -161,7 +211,7 @@ func (c *Cache) Get(digest string) ([]byte, bool) {
 	b, err := io.ReadAll(io.LimitReader(f, MaxEntrySize+1))
 	f.Close()
 	if err != nil || len(b) > MaxEntrySize || sum(b) != digest {
-		os.Remove(p)
+		c.root.Remove(p)
 		c.misses.Add(1)
 		return nil, false
 	}
@@ -176,7 +226,7 @@ func (c *Cache) Put(digest string, data []byte) {
 	if p == "" || len(data) > MaxEntrySize || sum(data) != digest {
 		return
 	}
-	if _, err := os.Stat(p); err == nil {
+	if _, err := c.root.Lstat(p); err == nil {
 		return // content-addressed: what is there is the same
 	}
 	if err := c.write(p, data); err != nil {
@@ -190,39 +240,45 @@ func (c *Cache) Put(digest string, data []byte) {
 
 func (c *Cache) write(p string, data []byte) error {
 	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := c.mkdir(dir); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
+	tmp := filepath.Join(dir, ".tmp-"+randomName())
+	f, err := c.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
 	_, err = f.Write(data)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, p)
+		err = c.root.Rename(tmp, p)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		c.root.Remove(tmp)
 	}
 	return err
 }
 
 // maybeTrim trims the cache when the last trim is older than trimEvery.
 func (c *Cache) maybeTrim(maxBytes int64, now time.Time) {
-	stamp := filepath.Join(c.dir, stampFile)
-	if fi, err := os.Stat(stamp); err == nil && now.Sub(fi.ModTime()) < trimEvery && !fi.ModTime().After(now) {
+	stamp := stampFile
+	fi, err := c.root.Lstat(stamp)
+	if err == nil && !fi.Mode().IsRegular() {
+		c.log.Warn("the cache's trim stamp is not a regular file; leaving it alone and not trimming", "dir", c.dir, "mode", fi.Mode().Type().String())
+		return
+	}
+	if err == nil && now.Sub(fi.ModTime()) < trimEvery && !fi.ModTime().After(now) {
 		return
 	}
 	if _, err := c.Trim(maxBytes); err != nil {
 		c.log.Warn("cannot trim the cache", "dir", c.dir, "err", err)
 		return
 	}
-	if err := os.WriteFile(stamp, nil, 0o600); err == nil {
-		_ = os.Chtimes(stamp, now, now)
+	if f, err := c.root.OpenFile(stamp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|oNoFollow, 0o600); err == nil {
+		f.Close()
+		_ = c.root.Chtimes(stamp, now, now)
 	}
 }
 
@@ -240,8 +296,7 @@ func (c *Cache) Trim(maxBytes int64) (int, error) {
 		total   int64
 	)
 	hourAgo := time.Now().Add(-time.Hour)
-	root := filepath.Join(c.dir, "sha256")
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(c.root.FS(), "sha256", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
@@ -251,13 +306,17 @@ func (c *Cache) Trim(maxBytes int64) (int, error) {
 		if d.IsDir() {
 			return nil
 		}
+		if !d.Type().IsRegular() {
+			c.root.Remove(p) // a symlink or the like: never ours, never followed
+			return nil
+		}
 		fi, err := d.Info()
 		if err != nil {
 			return nil // removed meanwhile
 		}
 		if strings.HasPrefix(d.Name(), ".") {
 			if fi.ModTime().Before(hourAgo) {
-				os.Remove(p)
+				c.root.Remove(p)
 			}
 			return nil
 		}
@@ -277,7 +336,7 @@ func (c *Cache) Trim(maxBytes int64) (int, error) {
 		if total <= maxBytes {
 			break
 		}
-		if err := os.Remove(e.path); err == nil || errors.Is(err, fs.ErrNotExist) {
+		if err := c.root.Remove(e.path); err == nil || errors.Is(err, fs.ErrNotExist) {
 			total -= e.size
 			removed++
 		}

@@ -26,19 +26,20 @@ type hintsFile struct {
 	Tags       map[string]string `json:"tags"`
 }
 
+// hintsPath is relative to the cache's root, like an entry's.
 func (c *Cache) hintsPath(repo string) string {
 	h := sha256.Sum256([]byte(repo))
-	return filepath.Join(c.dir, "hints", hex.EncodeToString(h[:])+".json")
+	return filepath.Join("hints", hex.EncodeToString(h[:])+".json")
 }
 
 // Hints returns the tags of repo at the last run, nil when unknown.
 func (c *Cache) Hints(repo string) map[string]string {
 	p := c.hintsPath(repo)
 	// A regular file only: never read through a symlink.
-	if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
+	if fi, err := c.root.Lstat(p); err != nil || !fi.Mode().IsRegular() {
 		return nil
 	}
-	f, err := os.Open(p)
+	f, err := c.root.OpenFile(p, os.O_RDONLY|oNoFollow, 0)
 	if err != nil {
 		return nil
 	}
@@ -61,13 +62,9 @@ func (c *Cache) PutHints(repo string, tags map[string]string) {
 	if err != nil || len(b) > maxHintsSize {
 		return
 	}
-	p := c.hintsPath(repo)
-	// The hints directory must be a directory of the cache, not a link
-	// to somewhere else.
-	if fi, err := os.Lstat(filepath.Dir(p)); err == nil && !fi.IsDir() {
-		return
-	}
-	if err := c.write(p, b); err != nil && c.warned.CompareAndSwap(false, true) {
+	// write refuses a hints directory that is not a directory of the
+	// cache (a symlink to somewhere else), and writes through no link.
+	if err := c.write(c.hintsPath(repo), b); err != nil && c.warned.CompareAndSwap(false, true) {
 		c.log.Warn("cannot write to the cache; continuing without storing", "dir", c.dir, "err", err)
 	}
 }

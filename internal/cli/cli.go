@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -38,6 +39,12 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
 	Now            func() time.Time
+	// Stdin is read for "-f -" and "--plan -", and for apply's question.
+	Stdin io.Reader
+	// Interactive: stdin and stdout are a terminal, so apply asks first.
+	Interactive bool
+	// StderrTerminal: stderr is a terminal, so progress is shown there.
+	StderrTerminal bool
 }
 
 // Run executes regprune with args (without the program name).
@@ -48,12 +55,15 @@ func Run(ctx context.Context, args []string, env Env) error {
 	if env.Now == nil {
 		env.Now = time.Now
 	}
+	if env.Stdin == nil {
+		env.Stdin = strings.NewReader("")
+	}
 	root := newRoot(&env)
 	usageArgs(root)
 	root.SetArgs(args)
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%v", err) })
+	root.SetFlagErrorFunc(flagError)
 	_, err := root.ExecuteContextC(ctx)
 	return err
 }
@@ -62,10 +72,12 @@ type globals struct {
 	concurrency    int
 	parallel       int
 	insecure       bool
+	plainCreds     bool
 	timeout        time.Duration
 	requestTimeout time.Duration
 	maxRPS         float64
 	verbose        int
+	ux
 }
 
 func newRoot(env *Env) *cobra.Command {
@@ -88,12 +100,15 @@ DELETE; 'apply' runs the same steps, re-checks each target, then deletes.`,
 	pf.IntVar(&g.concurrency, "concurrency", 8, "requests in flight per registry host (1-256)")
 	pf.IntVar(&g.parallel, "parallel", 4, "repositories processed at once (1-64)")
 	pf.BoolVar(&g.insecure, "insecure", false, "allow plain HTTP to non-loopback hosts and skip TLS verification")
+	pf.BoolVar(&g.plainCreds, "insecure-plain-http-credentials", false, "with --insecure: allow sending credentials over plain HTTP to a host that is not loopback")
 	pf.DurationVar(&g.timeout, "timeout", 0, "give up the whole run after this long (0: no limit)")
 	pf.DurationVar(&g.requestTimeout, "request-timeout", 60*time.Second, "give up one request after this long")
 	pf.Float64Var(&g.maxRPS, "max-requests-per-second", 0, "cap on requests per second per registry host (0: no cap)")
 	pf.CountVarP(&g.verbose, "verbose", "v", "log progress to stderr (-v info, -vv debug)")
+	g.ux.add(root, env)
 
-	root.AddCommand(newPlanCmd(env, g, false), newPlanCmd(env, g, true), newValidateCmd(env), newVersionCmd(env), newDemoCmd(env, g))
+	root.AddCommand(newPlanCmd(env, g, false), newPlanCmd(env, g, true), newValidateCmd(env), newVersionCmdUX(env, &g.ux))
+	root.AddCommand(newRunsCmd(env), newRestoreCmd(env, g))
 	return root
 }
 
@@ -104,6 +119,9 @@ func (g *globals) check() error {
 	if g.parallel < 1 || g.parallel > 64 {
 		return usagef("--parallel %d: want 1 to 64", g.parallel)
 	}
+	if g.plainCreds && !g.insecure {
+		return usagef("--insecure-plain-http-credentials goes with --insecure: without it plain HTTP is allowed to loopback hosts only")
+	}
 	if g.timeout < 0 {
 		return usagef("--timeout %s: must not be negative", g.timeout)
 	}
@@ -113,8 +131,18 @@ func (g *globals) check() error {
 	if g.maxRPS < 0 {
 		return usagef("--max-requests-per-second %g: must not be negative", g.maxRPS)
 	}
-	return nil
+	if math.IsNaN(g.maxRPS) || math.IsInf(g.maxRPS, 0) || (g.maxRPS != 0 && (g.maxRPS < minRPS || g.maxRPS > maxRPS)) {
+		return usagef("--max-requests-per-second %g: want 0 (no cap) or %g to %g", g.maxRPS, minRPS, float64(maxRPS))
+	}
+	return g.ux.check()
 }
+
+// Bounds of --max-requests-per-second: below one request in 100 s a run
+// never ends; above 100,000 a cap means nothing.
+const (
+	minRPS = 0.01
+	maxRPS = 100_000
+)
 
 func (g *globals) logger(w io.Writer) *slog.Logger {
 	level := slog.LevelWarn
@@ -124,31 +152,20 @@ func (g *globals) logger(w io.Writer) *slog.Logger {
 	case g.verbose > 1:
 		level = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	return g.ux.logger(w, level)
 }
 
 func (g *globals) client(env *Env, log *slog.Logger) *registry.Client {
 	return registry.New(registry.Options{
 		Keychain:             registry.Keychain(env.Getenv),
 		Insecure:             g.insecure,
+		PlainHTTPCredentials: g.plainCreds,
 		Concurrency:          g.concurrency,
 		MaxRequestsPerSecond: g.maxRPS,
 		RequestTimeout:       g.requestTimeout,
 		Logger:               log,
-		UserAgent:            "regprune/" + Version,
+		UserAgent:            "regprune/" + g.build.userAgentVersion(),
 	})
-}
-
-func newVersionCmd(env *Env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintf(env.Stdout, "regprune %s\n", Version)
-			return err
-		},
-	}
 }
 
 // ruleFlags are the one-off rule flags; they fill a config.RuleSpec.
@@ -161,7 +178,9 @@ type ruleFlags struct {
 	groupRegex                       string
 	groupNewest                      int
 	allowEmpty                       bool
+	untagUnkept                      bool
 	ageFrom                          string
+	deleteOrphans                    bool
 }
 
 func (r *ruleFlags) add(cmd *cobra.Command) {
@@ -177,6 +196,8 @@ func (r *ruleFlags) add(cmd *cobra.Command) {
 	f.StringArrayVar(&r.deleteRegex, "delete-regex", nil, "only images all of whose tags match this RE2 expression are candidates (repeatable)")
 	f.StringVar(&r.olderThan, "older-than", "", "only images built longer ago than this are candidates (36h, 30d, 2w)")
 	f.BoolVar(&r.allowEmpty, "allow-empty", false, "allow a plan that deletes every image of a repository")
+	f.BoolVar(&r.untagUnkept, "untag-unkept", false, "also remove, from kept images, the tags no rule holds (default: a kept image keeps every tag)")
+	f.BoolVar(&r.deleteOrphans, "delete-orphan-artifacts", false, "delete signatures and referrers whose subject is in no image of the repository (listed as orphans otherwise)")
 	f.StringVar(&r.ageFrom, "age-from", "", "age source: created, label or annotation (default: created, then label, then annotation)")
 }
 
@@ -185,13 +206,15 @@ var flagOf = map[string]string{
 	"keep.newer_than": "--keep-newer-than", "keep.semver": "--keep-semver", "keep.semver.newest": "--keep-semver",
 	"keep.semver.per": "--semver-per", "keep.group": "--keep-group-regex", "keep.group.regex": "--keep-group-regex",
 	"keep.group.newest": "--keep-group-newest", "delete.regex": "--delete-regex", "delete.older_than": "--older-than",
-	"allow_empty": "--allow-empty", "age_from": "--age-from",
+	"allow_empty": "--allow-empty", "age_from": "--age-from", "untag_unkept": "--untag-unkept",
+	"delete_orphan_artifacts": "--delete-orphan-artifacts",
 }
 
 // any reports whether a rule flag was given.
 func (r *ruleFlags) any(cmd *cobra.Command) bool {
 	for _, n := range []string{"keep-tag", "keep-regex", "keep-newest", "keep-newer-than", "keep-semver", "semver-per",
-		"keep-group-regex", "keep-group-newest", "delete-regex", "older-than", "allow-empty", "age-from"} {
+		"keep-group-regex", "keep-group-newest", "delete-regex", "older-than", "allow-empty", "age-from", "untag-unkept",
+		"delete-orphan-artifacts"} {
 		if cmd.Flags().Changed(n) {
 			return true
 		}
@@ -204,7 +227,7 @@ func (r *ruleFlags) rule(cmd *cobra.Command, repos []string) (config.Rule, error
 		Repositories: repos,
 		Keep:         config.KeepSpec{Tags: r.keepTags, Regex: r.keepRegex, NewerThan: r.keepNewerThan},
 		Delete:       config.DeleteSpec{Regex: r.deleteRegex, OlderThan: r.olderThan},
-		AllowEmpty:   r.allowEmpty, AgeFrom: r.ageFrom,
+		AllowEmpty:   r.allowEmpty, AgeFrom: r.ageFrom, UntagUnkept: r.untagUnkept, DeleteOrphanArtifacts: r.deleteOrphans,
 	}
 	if cmd.Flags().Changed("keep-newest") {
 		n := r.keepNewest
@@ -220,11 +243,7 @@ func (r *ruleFlags) rule(cmd *cobra.Command, repos []string) (config.Rule, error
 	if err != nil {
 		var fe *config.FieldError
 		if errors.As(err, &fe) {
-			name := flagOf[fe.Field]
-			if name == "" {
-				name = fe.Field
-			}
-			return config.Rule{}, usagef("%s", fe.Named(name))
+			return config.Rule{}, flagRule(fe)
 		}
 		return config.Rule{}, usagef("%v", err)
 	}
@@ -246,6 +265,9 @@ func targetsFromArgs(args []string, rule config.Rule, insecure bool) ([]engine.T
 	seen := map[string]bool{}
 	var out []engine.Target
 	for _, a := range args {
+		if err := schemeHint(a); err != nil {
+			return nil, err
+		}
 		ref, err := registry.ParseRepository(a, insecure)
 		if err != nil {
 			return nil, usagef("%v", err)

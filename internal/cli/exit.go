@@ -14,6 +14,8 @@ const (
 	ExitFailure = 1 // a runtime failure, or nothing could be done
 	ExitUsage   = 2 // bad input (ErrUsage), reported before any request
 	ExitPartial = 3 // finished, but some repositories or deletions failed (engine.ErrPartial)
+	// ExitInterrupted is SIGINT's 128+2 (SIGTERM gives 143).
+	ExitInterrupted = 130
 )
 
 // ExitCode maps the error Run returned to regprune's exit code. It prints
@@ -22,6 +24,8 @@ func ExitCode(err error) int {
 	switch {
 	case err == nil:
 		return ExitOK
+	case errors.Is(err, ErrInterrupted):
+		return interruptedCode(err)
 	case errors.Is(err, ErrUsage):
 		return ExitUsage
 	case errors.Is(err, engine.ErrPartial):
@@ -37,7 +41,7 @@ func usageArgs(c *cobra.Command) {
 	if check := c.Args; check != nil {
 		c.Args = func(cmd *cobra.Command, args []string) error {
 			if err := check(cmd, args); err != nil {
-				return usagef("%v", err)
+				return usagef("%v%s", err, suggestCommand(cmd, args))
 			}
 			return nil
 		}

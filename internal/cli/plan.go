@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -22,6 +21,8 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 		planFile string
 		cf       cacheFlags
 		shard    string
+		jf       journalFlags
+		ox       outputFlags
 	)
 	use, short := "plan REPOSITORY... [rules] | -f policy.yaml", "Decide what to delete and why; delete nothing"
 	if write {
@@ -41,6 +42,15 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 			if err := checkFormat(output); err != nil {
 				return err
 			}
+			if err := jf.check(); err != nil {
+				return err
+			}
+			if err := ox.check(write); err != nil {
+				return err
+			}
+			if err := checkCredentialEnv(env.Getenv); err != nil {
+				return err
+			}
 			sh, shErr := engine.ParseShard(shard, env.Getenv)
 			if shErr != nil {
 				return usagef("--shard: %v", shErr)
@@ -58,11 +68,11 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 				if len(args) > 0 || rf.any(cmd) || file != "" {
 					return usagef("--plan %s: a saved plan already says what to delete; give no repository, rule flag or -f with it", planFile)
 				}
-				f, err := os.Open(planFile)
+				f, name, err := openInput(env, planFile)
 				if err != nil {
 					return usagef("--plan %s: %v", planFile, errors.Unwrap(err))
 				}
-				saved, err = plan.Load(f, planFile)
+				saved, err = plan.Load(f, name)
 				f.Close()
 				if err != nil {
 					return usagef("%v", err)
@@ -76,13 +86,16 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 				if len(args) > 0 || rf.any(cmd) {
 					return usagef("-f %s: give repositories and rules either in the policy file or on the command line, not both", file)
 				}
-				c, err := config.Load(file)
+				c, err := loadPolicy(env, file)
 				if err != nil {
 					return usagef("%v", err)
 				}
 				cfg = c
 			default:
 				if len(args) == 0 {
+					if write {
+						return usagef("no repository given: regprune apply HOST/PATH... [rules], -f policy.yaml, or --plan plan.json (a plan saved with regprune plan -o json)")
+					}
 					return usagef("no repository given: regprune %s HOST/PATH... [rules], or -f policy.yaml", cmd.Name())
 				}
 				if _, err := targetsFromArgs(args, config.Rule{}, g.insecure); err != nil {
@@ -92,6 +105,7 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				rule.Source = rf.render(cmd)
 				if targets, err = targetsFromArgs(args, rule, g.insecure); err != nil {
 					return err
 				}
@@ -100,13 +114,34 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 			ctx := cmd.Context()
 			if g.timeout > 0 {
 				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, g.timeout)
+				ctx, cancel = context.WithTimeoutCause(ctx, g.timeout, fmt.Errorf("--timeout %s expired", g.timeout))
 				defer cancel()
 			}
 			log := g.logger(env.Stderr)
 			opts := engine.Options{Client: g.client(env, log), Parallel: g.parallel, Logger: log, Now: env.Now(), Shard: sh}
+			opts.Explain = func(repo string, err error) error {
+				return explain(ctx, func(host string) string { return registry.CredentialSource(env.Getenv, host) }, repo, err)
+			}
+			run := ox.start(env, g, opts.Client, log, cmd, output)
+			defer run.stop()
+			opts.Done = run.done
 			if planFile == "" {
 				opts.Cache = cf.open(env, log)
+			}
+			if write {
+				j, err := jf.openWrite(ctx, env)
+				if err != nil {
+					return err
+				}
+				if j == nil {
+					fmt.Fprintln(g.notices(env.Stderr), "warning: --no-journal: nothing this run deletes can be restored")
+				} else {
+					defer j.Close()
+				}
+				opts.Journal = j
+			} else if j := jf.openRead(ctx, env, log); j != nil {
+				defer j.Close()
+				opts.Journal = j
 			}
 			if cfg != nil {
 				t, unmatched, err := engine.Discover(ctx, opts.Client, cfg)
@@ -114,53 +149,78 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 					return err
 				}
 				for _, p := range unmatched {
-					fmt.Fprintf(env.Stderr, "warning: %s: pattern %s matches no repository\n", file, p)
+					fmt.Fprintf(g.notices(env.Stderr), "warning: %s: pattern %s matches no repository\n", file, p)
 				}
 				targets = t
+			}
+			if sh.Total > 1 {
+				run.planning(len(sh.Filter(targets)))
+			} else {
+				run.planning(len(targets))
 			}
 			p := saved
 			if p == nil {
 				p = engine.Plan(ctx, targets, write, opts)
 			}
-			if write {
+			g.stamp(p)
+			run.planned(p)
+			if write && ctx.Err() == nil {
+				if err := run.confirm(ctx, p); err != nil {
+					return err
+				}
+				run.applying(p)
 				engine.Apply(ctx, p, opts)
+				run.applied(p)
 			}
+			run.stop()
 			if err := plan.Render(env.Stdout, p, output); err != nil {
 				return err
 			}
+			report(g.notices(env.Stderr), p)
+			if err := run.finish(ctx, p); err != nil {
+				return err
+			}
 			if ctx.Err() != nil {
-				return fmt.Errorf("interrupted: %w", ctx.Err())
+				return context.Cause(ctx)
 			}
 			_, err := engine.Result(p)
-			return err
+			return failures(err, p, output)
 		},
 	}
 	rf.add(cmd)
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json (json goes to stdout alone)")
-	cmd.Flags().StringVarP(&file, "file", "f", "", "policy file (see docs/policy.md)")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json, markdown (for a merge request) or html (json goes to stdout alone)")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "policy file (see docs/policy.md); - reads standard input")
 	cf.add(cmd)
+	jf.add(cmd, write)
 	cmd.Flags().StringVar(&shard, "shard", "", "take only share I of N of the repositories (stable hash of the name): I/N, or /N to read I from $"+engine.JobIndexEnv)
 	if write {
-		cmd.Flags().StringVar(&planFile, "plan", "", "apply a plan saved with 'regprune plan -o json'")
+		cmd.Flags().StringVar(&planFile, "plan", "", "apply a plan saved with 'regprune plan -o json'; - reads standard input")
 	}
+	ox.add(cmd, write)
+	completions(cmd)
 	return cmd
 }
 
 func newValidateCmd(env *Env) *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
-		Use:   "validate -f policy.yaml",
+		Use:   "validate [-f] policy.yaml",
 		Short: "Check a policy file without contacting anything",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if file == "" {
-				return usagef("validate needs -f policy.yaml")
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case len(args) == 1 && file != "":
+				return usagef("validate: %q and -f %s: give the policy file once, as an argument or with -f", args[0], file)
+			case len(args) == 1:
+				file = args[0]
+			case file == "":
+				return usagef("validate needs a policy file: regprune validate policy.yaml (or -f policy.yaml, - for standard input)")
 			}
-			c, err := config.Load(file)
+			c, err := loadPolicy(env, file)
 			if err != nil {
 				return usagef("%v", err)
 			}
-			_, err = fmt.Fprintf(env.Stdout, "%s: valid, %d rules\n", file, len(c.Rules))
+			_, err = fmt.Fprintf(env.Stdout, "%s: valid, %s\n", c.Source, plural(len(c.Rules), "rule", "rules"))
 			return err
 		},
 	}

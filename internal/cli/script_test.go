@@ -1,7 +1,7 @@
 package cli_test
 
 // The CLI contract tests: testdata/script/*.txtar, run by testscript. Each
-// script runs the real regprune command line (cli.Run in a copy of this test
+// script runs the real regprune main (cli.Main, in a copy of this test
 // binary, registered with testscript.Main) against its own in-process
 // distribution v3 registry.
 //
@@ -25,6 +25,8 @@ package cli_test
 //	               to stdout (for the stdout command); none when the
 //	               registry no longer knows REPO.
 //	envsubst F...  replace $VAR in files with the script's environment.
+//	runid          set $RUN to the run id the last stdout names ("run id: X").
+//	gc             run the registry's garbage collector.
 
 import (
 	"bytes"
@@ -34,12 +36,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -57,15 +57,10 @@ func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){"regprune": regpruneMain})
 }
 
-// regpruneMain is cmd/regprune's main, plus the exit-code file.
+// regpruneMain runs the real main (cli.Main, all cmd/regprune does) and
+// records its exit code for the exitcode command.
 func regpruneMain() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := cli.Run(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr})
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "regprune:", err)
-	}
-	code := cli.ExitCode(err)
+	code := cli.Main()
 	if f := os.Getenv(exitFileVar); f != "" {
 		if werr := os.WriteFile(f, []byte(strconv.Itoa(code)), 0o644); werr != nil {
 			fmt.Fprintln(os.Stderr, "regprune test: writing the exit code:", werr)
@@ -87,11 +82,15 @@ func TestScripts(t *testing.T) {
 		RequireUniqueNames:  true,
 		Setup:               setupScript,
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
-			"exitcode":  cmdExitcode,
-			"requests":  cmdRequests,
-			"jsonvalid": cmdJSONValid,
-			"tags":      cmdTags,
-			"envsubst":  cmdEnvsubst,
+			"exitcode":     cmdExitcode,
+			"requests":     cmdRequests,
+			"jsonvalid":    cmdJSONValid,
+			"tags":         cmdTags,
+			"envsubst":     cmdEnvsubst,
+			"authregistry": cmdAuthRegistry,
+			"waitrequests": cmdWaitRequests,
+			"runid":        cmdRunID,
+			"gc":           cmdGC,
 		},
 	})
 }
@@ -115,9 +114,21 @@ func setupScript(e *testscript.Env) error {
 		return err
 	}
 	e.Defer(func() { proxy.Close() })
+	// A registry that refuses deletes ($NODELETE), seeded alike.
+	nodel, err := registrytest.Start(ctx, registrytest.Options{DeleteDisabled: true})
+	if err != nil {
+		return err
+	}
+	e.Defer(func() { nodel.Close() })
+	if _, err := nodel.SeedCI(ctx, "ci/app", 5, time.Now().Add(-6*day), day); err != nil {
+		return err
+	}
+	e.Setenv("NODELETE", nodel.Host)
 	e.Setenv("REGISTRY", reg.Host)
 	e.Setenv("PROXY", proxy.Host)
 	e.Setenv(exitFileVar, filepath.Join(e.WorkDir, ".regprune-exit"))
+	// The journal of deletions lives in the script's own directory.
+	e.Setenv("XDG_STATE_HOME", filepath.Join(e.WorkDir, ".state"))
 	// A race-enabled binary sleeps 1 s at exit by default; each exec is one.
 	e.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	e.Values[registryKey{}] = reg
@@ -251,4 +262,28 @@ func TestOneJSONValue(t *testing.T) {
 			t.Errorf("oneJSONValue(%q) = %v, want ok=%v", in, err, ok)
 		}
 	}
+}
+
+// runid: set $RUN to the run id of the last apply's table ("run id: X").
+func cmdRunID(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: runid")
+	}
+	for _, line := range strings.Split(ts.ReadFile("stdout"), "\n") {
+		if rest, ok := strings.CutPrefix(line, "run id: "); ok {
+			id, _, _ := strings.Cut(rest, " ")
+			ts.Setenv("RUN", id)
+			return
+		}
+	}
+	ts.Fatalf("no run id in the last stdout")
+}
+
+// gc: run the registry's garbage collector (no request may be in flight).
+func cmdGC(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: gc")
+	}
+	_, err := ts.Value(registryKey{}).(*registrytest.Registry).GC(context.Background())
+	ts.Check(err)
 }

@@ -9,10 +9,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,8 +88,24 @@ func TestNoSecretInOutputLogsOrFiles(t *testing.T) {
 	if _, err := run(wrong, "plan", repo, "--keep-tag", "latest", "-vv"); err == nil {
 		t.Fatal("plan with a wrong password succeeded")
 	}
-	if got, err := reg.Tags(ctx, "ci/app"); err != nil || len(got) != 1 {
-		t.Fatalf("tags after apply %v %v: the runs did not do their job", got, err)
+	if got, err := reg.Tags(ctx, "ci/app"); err != nil || len(got) != 2 {
+		t.Fatalf("tags after apply %v %v: the runs did not do their job (want latest and its job tag)", got, err)
+	}
+	// The journal (under HOME) is among the files scanned below, and
+	// restore pushes with the same credentials.
+	if _, err := os.Stat(filepath.Join(dir, "home", ".local", "state", "regprune", "journal.db")); err != nil {
+		t.Fatalf("no journal: %v", err)
+	}
+	out, err = run(password, "runs", "-o", "json")
+	var runs []struct {
+		ID      string
+		Deleted int `json:"manifests_deleted"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &runs) != nil || len(runs) != 2 || runs[1].Deleted == 0 {
+		t.Fatalf("runs: %v\n%s", err, out)
+	}
+	if _, err := run(password, "restore", runs[1].ID, "--yes", "-vv"); err != nil {
+		t.Fatalf("restore: %v", err)
 	}
 
 	secrets := rec.Credentials()
@@ -125,5 +148,159 @@ func TestNoSecretInOutputLogsOrFiles(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(captured, "\n"), "invalid username or password") {
 		t.Error("the wrong password's run does not say why it failed")
+	}
+}
+
+// A hostile token endpoint echoes the credentials it received, in a
+// registry error message, as a plain-text body, and in a 200 answer with
+// no token: none of it reaches stdout, stderr, the error or the plan
+// (issue 10 point 7). The proxy points the registry's challenge at it.
+func TestNoSecretFromHostileTokenEndpoint(t *testing.T) {
+	const (
+		user     = "ci-bot"
+		password = "H0stile-echo-Passw0rd-77aa"
+	)
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{Auth: &registrytest.TokenAuth{Users: map[string]registrytest.TokenUser{
+		user: {Password: password, Actions: []string{"pull", "delete"}},
+	}}})
+	if _, err := reg.SeedCI(ctx, "ci/app", 2, time.Now().Add(-48*time.Hour), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	var mode atomic.Int32
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		dec, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(auth, "Basic "))
+		leak := fmt.Sprintf("you sent %s, that is %s, password %s", auth, dec, password)
+		switch mode.Load() {
+		case 0:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"code": "UNAUTHORIZED", "message": leak}}})
+		case 1:
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, leak)
+		default:
+			_ = json.NewEncoder(w).Encode(map[string]string{"detail": leak})
+		}
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: echo, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	realm := "http://localhost:" + port + "/token"
+	px := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{Rewrite: func(resp *http.Response) error {
+		if v := resp.Header.Get("WWW-Authenticate"); v != "" {
+			resp.Header.Set("WWW-Authenticate", strings.Replace(v, reg.TokenURL(), realm, 1))
+		}
+		return nil
+	}})
+	getenv := func(k string) string {
+		return map[string]string{"REGPRUNE_USERNAME": user, "REGPRUNE_PASSWORD": password}[k]
+	}
+	secrets := append(encodingsOf(password), encodingsOf(user+":"+password)...)
+	for m := range 3 {
+		mode.Store(int32(m))
+		var stdout, stderr bytes.Buffer
+		err := cli.Run(ctx, []string{"plan", px.Host + "/ci/app", "--keep-tag", "latest", "-o", "json", "-vv", "--no-cache"},
+			cli.Env{Stdout: &stdout, Stderr: &stderr, Getenv: getenv})
+		if err == nil {
+			t.Fatalf("mode %d: plan succeeded against a token endpoint that grants nothing", m)
+		}
+		all := stdout.String() + stderr.String() + err.Error()
+		if !strings.Contains(all, "token") {
+			t.Errorf("mode %d: the failure does not name the token endpoint:\n%s", m, all)
+		}
+		for _, s := range secrets {
+			if strings.Contains(all, s) {
+				t.Errorf("mode %d: output contains a secret (%.6s…):\n%s", m, s, all)
+			}
+		}
+	}
+}
+
+// encodingsOf is s and its base64 forms, std and URL, padded or not.
+func encodingsOf(s string) []string {
+	b := []byte(s)
+	return []string{s, base64.StdEncoding.EncodeToString(b), base64.RawStdEncoding.EncodeToString(b),
+		base64.URLEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b)}
+}
+
+// A failing credential helper's output (which may be a credential) is
+// not echoed.
+func TestCredentialHelperOutputNotEchoed(t *testing.T) {
+	const leak = "helper-printed-Secr3t-0f1e"
+	reg := registrytest.New(t, registrytest.Options{})
+	dir := t.TempDir()
+	helper := "#!/bin/sh\necho '" + leak + "'\nexit 1\n"
+	if err := os.WriteFile(filepath.Join(dir, "docker-credential-evil"), []byte(helper), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`{"credHelpers": {%q: "evil"}}`, reg.Host)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The keychain reads HOME and DOCKER_CONFIG through Env.Getenv; the
+	// helper is looked up on the process's PATH.
+	getenv := func(k string) string {
+		if k == "HOME" || k == "DOCKER_CONFIG" {
+			return dir
+		}
+		return ""
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	var stdout, stderr bytes.Buffer
+	err := cli.Run(context.Background(), []string{"plan", reg.Host + "/ci/app", "--keep-tag", "latest", "--no-cache", "-vv"},
+		cli.Env{Stdout: &stdout, Stderr: &stderr, Getenv: getenv})
+	if err == nil {
+		t.Fatal("plan succeeded with a failing credential helper")
+	}
+	all := stdout.String() + stderr.String() + err.Error()
+	if strings.Contains(all, leak) {
+		t.Errorf("the helper's output is echoed:\n%s", all)
+	}
+	if !strings.Contains(all, "helper's output is not shown") {
+		t.Errorf("the failure does not say the helper failed:\n%s", all)
+	}
+}
+
+// With --insecure, Basic credentials still do not go over plain HTTP to a
+// token realm that is not loopback, unless
+// --insecure-plain-http-credentials says so.
+func TestNoPlainHTTPCredentialsToRemoteRealm(t *testing.T) {
+	const password = "Pl4in-http-Passw0rd-19cd"
+	reg := registrytest.New(t, registrytest.Options{Auth: &registrytest.TokenAuth{Users: map[string]registrytest.TokenUser{
+		"bot": {Password: password, Actions: []string{"pull"}},
+	}}})
+	// 198.51.100.0/24 is TEST-NET-2: never dialled, the request is refused first.
+	px := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{Rewrite: func(resp *http.Response) error {
+		if v := resp.Header.Get("WWW-Authenticate"); v != "" {
+			resp.Header.Set("WWW-Authenticate", strings.Replace(v, reg.TokenURL(), "http://198.51.100.7/token", 1))
+		}
+		return nil
+	}})
+	getenv := func(k string) string {
+		return map[string]string{"REGPRUNE_USERNAME": "bot", "REGPRUNE_PASSWORD": password}[k]
+	}
+	var stdout, stderr bytes.Buffer
+	err := cli.Run(context.Background(), []string{"plan", px.Host + "/ci/app", "--keep-tag", "latest", "--no-cache", "--insecure", "--request-timeout", "5s"},
+		cli.Env{Stdout: &stdout, Stderr: &stderr, Getenv: getenv})
+	all := stdout.String() + stderr.String()
+	if err != nil {
+		all += err.Error()
+	}
+	if err == nil || !strings.Contains(all, "refusing to send credentials over plain HTTP to 198.51.100.7") || !strings.Contains(all, "--insecure-plain-http-credentials") {
+		t.Fatalf("err %v, output:\n%s", err, all)
+	}
+	if px.Counts().TagList != 0 {
+		t.Error("requests went on after the refusal")
+	}
+	if err := cli.Run(context.Background(), []string{"plan", px.Host + "/ci/app", "--keep-tag", "latest", "--insecure-plain-http-credentials"},
+		cli.Env{Stdout: &stdout, Stderr: &stderr, Getenv: getenv}); !errors.Is(err, cli.ErrUsage) {
+		t.Errorf("--insecure-plain-http-credentials without --insecure: %v", err)
 	}
 }

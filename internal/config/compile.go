@@ -150,6 +150,8 @@ func compile(source string, spec RuleSpec) (Rule, error) {
 	}
 
 	p.AllowEmpty = spec.AllowEmpty
+	p.UntagUnkept = spec.UntagUnkept
+	p.DeleteOrphanArtifacts = spec.DeleteOrphanArtifacts
 	src, ok := ageSources[spec.AgeFrom]
 	if !ok {
 		return Rule{}, c.fail("age_from", spec.AgeFrom, "want created, label or annotation (or leave it out to try them in that order)")
@@ -181,6 +183,10 @@ func (c *compiler) regexes(field string, exprs []string) ([]*regexp.Regexp, erro
 	return out, nil
 }
 
+// MaxRegexLen bounds a regular expression of a rule: every tag is matched
+// against it, so its length is a cost per tag.
+const MaxRegexLen = 1024
+
 // regex checks expr on its own before policy.CompileRegex anchors it: a
 // wrapped expression hides syntax errors behind the wrapper and lets an
 // unbalanced ")" escape the anchors ("a)|(b" would match any tag starting
@@ -188,6 +194,9 @@ func (c *compiler) regexes(field string, exprs []string) ([]*regexp.Regexp, erro
 func (c *compiler) regex(key, expr string) (*regexp.Regexp, error) {
 	if expr == "" {
 		return nil, c.fail(key, "", "empty regular expression")
+	}
+	if len(expr) > MaxRegexLen {
+		return nil, c.fail(key, expr[:32]+"…", fmt.Sprintf("%d bytes long, more than the bound of %d bytes for a regular expression", len(expr), MaxRegexLen))
 	}
 	if _, err := syntax.Parse(expr, syntax.Perl); err != nil {
 		problem := err.Error()

@@ -16,6 +16,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -32,6 +33,9 @@ var ErrInvalid = errors.New("invalid policy")
 type File struct {
 	Version int        `yaml:"version"`
 	Rules   []RuleSpec `yaml:"rules"`
+
+	// errs are the errors of the rules decode left out, for Parse.
+	errs []*FieldError
 }
 
 // RuleSpec is one rule as written.
@@ -41,8 +45,13 @@ type RuleSpec struct {
 	Keep         KeepSpec   `yaml:"keep,omitempty"`
 	Delete       DeleteSpec `yaml:"delete,omitempty"`
 	AllowEmpty   bool       `yaml:"allow_empty,omitempty"`
+	// DeleteOrphanArtifacts deletes signatures and referrers whose subject
+	// is in no image of the repository.
+	DeleteOrphanArtifacts bool `yaml:"delete_orphan_artifacts,omitempty"`
 	// AgeFrom is "", "created", "label" or "annotation".
 	AgeFrom string `yaml:"age_from,omitempty"`
+	// UntagUnkept opts in to removing tags no rule holds from kept images.
+	UntagUnkept bool `yaml:"untag_unkept,omitempty"`
 
 	// pos locates the rule ("") and its values ("keep.newest",
 	// "keep.regex#1", ...) in a file; nil for a spec built from flags.
@@ -119,26 +128,47 @@ func (c *Config) RuleFor(repo string) (*Rule, bool) {
 
 // Load reads and parses the policy file at path.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("policy file: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("policy file: %w", err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, &FieldError{Source: path, Problem: fmt.Sprintf("larger than %d MiB, the bound of a policy file", MaxFileSize>>20)}
 	}
 	return Parse(path, data)
 }
 
+// MaxFileSize bounds a policy file; real ones are a few kilobytes.
+const MaxFileSize = 4 << 20
+
 // Parse parses and validates a policy file; name is used in errors.
 func Parse(name string, data []byte) (*Config, error) {
-	f, err := Decode(name, data)
+	f, err := decode(name, data)
 	if err != nil {
 		return nil, err
 	}
+	// Every rule is checked, so that one run reports all their errors.
+	errs := f.errs
 	c := &Config{Source: name, Rules: make([]Rule, 0, len(f.Rules))}
 	for _, spec := range f.Rules {
 		r, err := compile(name, spec)
 		if err != nil {
-			return nil, err
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				return nil, err
+			}
+			errs = append(errs, fe)
+			continue
 		}
 		c.Rules = append(c.Rules, r)
+	}
+	if len(errs) > 0 {
+		return nil, joinErrors(errs)
 	}
 	return c, nil
 }
@@ -160,7 +190,8 @@ func FromSpec(source string, spec RuleSpec) (Rule, error) {
 // "version", "rules", "repositories", "keep", "keep.tags", "keep.regex",
 // "keep.newest", "keep.newer_than", "keep.semver", "keep.semver.newest",
 // "keep.semver.per", "keep.group", "keep.group.regex", "keep.group.newest",
-// "delete", "delete.regex", "delete.older_than", "allow_empty", "age_from";
+// "delete", "delete.regex", "delete.older_than", "allow_empty",
+// "delete_orphan_artifacts", "age_from", "untag_unkept";
 // an unknown key's own path ("keep.newset"); "" for the whole rule or file.
 type FieldError struct {
 	Source    string // file name, or the source given to FromSpec

@@ -70,7 +70,7 @@ var errCases = []errCase{
 	{"unknown top-level key", "version: 1\nrule:\n  - repositories: [reg.example.com/app]\n",
 		`policy.yaml:2:1: rule: unknown key; valid keys at the top level: version, rules`, false},
 	{"unknown rule key", rule1("    keeps: {newest: 3}\n"),
-		`policy.yaml:4:5: keeps: unknown key; valid keys in a rule: repositories, keep, delete, allow_empty, age_from`, false},
+		`policy.yaml:4:5: keeps: unknown key; valid keys in a rule: repositories, keep, delete, allow_empty, age_from, untag_unkept, delete_orphan_artifacts`, false},
 	{"unknown keep key", rule1("    keep:\n      newset: 3\n"),
 		`policy.yaml:5:7: keep.newset: unknown key; valid keys in keep: tags, regex, newest, newer_than, semver, group`, false},
 	{"unknown delete key", rule1("    delete: {older: 30d}\n"),
@@ -103,12 +103,14 @@ var errCases = []errCase{
 		`policy.yaml:4:19: keep.tags: want tag names, got a mapping`, false},
 	{"allow_empty a string", rule1("    keep: {newest: 1}\n    allow_empty: 'yes'\n"),
 		`policy.yaml:5:18: allow_empty: want true or false, got the string "yes"`, false},
+	{"untag_unkept a number", rule1("    keep: {tags: [latest]}\n    untag_unkept: 1\n"),
+		`policy.yaml:5:19: untag_unkept: want true or false, got the integer 1`, false},
 	{"repositories a string", "version: 1\nrules:\n  - repositories: reg.example.com/app\n    keep: {newest: 1}\n",
 		`policy.yaml:3:19: repositories: want a list of repository patterns, got the string "reg.example.com/app"`, false},
 	{"rules a mapping", "version: 1\nrules:\n  repositories: [reg.example.com/app]\n",
 		`policy.yaml:3:3: rules: want a list of rules, got a mapping`, false},
 	{"rule a string", "version: 1\nrules:\n  - reg.example.com/app\n",
-		`policy.yaml:3:5: rules: want a rule (a mapping with keys: repositories, keep, delete, allow_empty, age_from), got the string "reg.example.com/app"`, false},
+		`policy.yaml:3:5: rules: want a rule (a mapping with keys: repositories, keep, delete, allow_empty, age_from, untag_unkept, delete_orphan_artifacts), got the string "reg.example.com/app"`, false},
 	{"file a list", "- version: 1\n",
 		`policy.yaml:1:1: want the policy file (keys: version, rules), got a list`, false},
 	{"semver a number", rule1("    keep: {semver: 2}\n"),
@@ -261,6 +263,7 @@ rules:
       older_than: 2w
     allow_empty: true
     age_from: label
+    untag_unkept: true
 `
 
 func TestParseFullExample(t *testing.T) {
@@ -301,7 +304,7 @@ func TestParseFullExample(t *testing.T) {
 	if len(p.Delete.Regex) != 2 || !p.Delete.Regex[0].MatchString("123") || p.Delete.Regex[0].MatchString("a123") {
 		t.Errorf("delete regex %v", p.Delete.Regex)
 	}
-	if p.Delete.OlderThan != 30*24*time.Hour || p.AllowEmpty {
+	if p.Delete.OlderThan != 30*24*time.Hour || p.AllowEmpty || p.UntagUnkept {
 		t.Errorf("older than %v allow empty %v", p.Delete.OlderThan, p.AllowEmpty)
 	}
 	if !reflect.DeepEqual(p.AgeFrom, []graph.AgeSource{graph.AgeFromConfig}) {
@@ -313,7 +316,7 @@ func TestParseFullExample(t *testing.T) {
 
 	r2 := c.Rules[1]
 	if r2.Source != "policy.yaml:17:5" || !r2.Policy.AllowEmpty || r2.Policy.Delete.OlderThan != 14*24*time.Hour ||
-		!reflect.DeepEqual(r2.Policy.AgeFrom, []graph.AgeSource{graph.AgeFromLabel}) || r2.Policy.Keep.Newest != 1 {
+		!reflect.DeepEqual(r2.Policy.AgeFrom, []graph.AgeSource{graph.AgeFromLabel}) || r2.Policy.Keep.Newest != 1 || !r2.Policy.UntagUnkept {
 		t.Errorf("second rule %+v", r2)
 	}
 }
@@ -425,6 +428,7 @@ func TestDecode(t *testing.T) {
 		Delete:       DeleteSpec{OlderThan: "2w"},
 		AllowEmpty:   true,
 		AgeFrom:      "label",
+		UntagUnkept:  true,
 	}
 	got := f.Rules[1]
 	got.pos = nil

@@ -15,7 +15,7 @@ import (
 // Valid keys, in the order the documentation lists them.
 var (
 	fileKeys   = []string{"version", "rules"}
-	ruleKeys   = []string{"repositories", "keep", "delete", "allow_empty", "age_from"}
+	ruleKeys   = []string{"repositories", "keep", "delete", "allow_empty", "age_from", "untag_unkept", "delete_orphan_artifacts"}
 	keepKeys   = []string{"tags", "regex", "newest", "newer_than", "semver", "group"}
 	deleteKeys = []string{"regex", "older_than"}
 	semverKeys = []string{"newest", "per"}
@@ -26,6 +26,20 @@ var (
 // (keys, types, the version) but not its values; Parse also validates and
 // compiles each rule.
 func Decode(name string, data []byte) (*File, error) {
+	f, err := decode(name, data)
+	if err != nil {
+		return nil, err
+	}
+	if len(f.errs) > 0 {
+		return nil, joinErrors(f.errs)
+	}
+	return f, nil
+}
+
+// decode is Decode, except that a rule that fails to decode is left out
+// of the file and its error recorded in f.errs, so that Parse can report
+// every rule's error at once. err is a problem of the whole file.
+func decode(name string, data []byte) (*File, error) {
 	d := &decoder{name: name}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
@@ -83,7 +97,12 @@ func Decode(name string, data []byte) (*File, error) {
 	for _, item := range items {
 		spec, err := d.rule(item)
 		if err != nil {
-			return nil, err
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				return nil, err
+			}
+			f.errs = append(f.errs, fe)
+			continue
 		}
 		f.Rules = append(f.Rules, spec)
 	}
@@ -339,6 +358,18 @@ func (d *decoder) rule(n *yaml.Node) (RuleSpec, error) {
 	if vn := m.value("allow_empty"); vn != nil {
 		spec.at("allow_empty", deref(vn))
 		if spec.AllowEmpty, err = d.boolean(vn, "allow_empty"); err != nil {
+			return spec, err
+		}
+	}
+	if vn := m.value("untag_unkept"); vn != nil {
+		spec.at("untag_unkept", deref(vn))
+		if spec.UntagUnkept, err = d.boolean(vn, "untag_unkept"); err != nil {
+			return spec, err
+		}
+	}
+	if vn := m.value("delete_orphan_artifacts"); vn != nil {
+		spec.at("delete_orphan_artifacts", deref(vn))
+		if spec.DeleteOrphanArtifacts, err = d.boolean(vn, "delete_orphan_artifacts"); err != nil {
 			return spec, err
 		}
 	}

@@ -48,6 +48,8 @@ func ParsePattern(s string) (Pattern, error) {
 		switch {
 		case seg == "":
 			return Pattern{}, fmt.Errorf("empty path segment (a doubled or trailing \"/\")")
+		case seg == "." || seg == "..":
+			return Pattern{}, fmt.Errorf("path segment %q refused; name repositories without . or .. segments", seg)
 		case seg == "**":
 		case strings.Contains(seg, "**"):
 			return Pattern{}, fmt.Errorf("segment %q: \"**\" must be a whole path segment", seg)

@@ -19,7 +19,7 @@ import (
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/policy"
 	"github.com/regprune/regprune/internal/registry"
-	"github.com/regprune/regprune/internal/registrytest"
+	"github.com/regprune/regprune/internal/sandbox"
 )
 
 // Options configures the demo.
@@ -47,7 +47,7 @@ func Run(ctx context.Context, o Options) error {
 		o.Now = time.Now()
 	}
 	w := o.Out
-	reg, err := registrytest.Start(ctx, registrytest.Options{})
+	reg, err := sandbox.Start(ctx, sandbox.Options{})
 	if err != nil {
 		return fmt.Errorf("starting the demo registry: %w", err)
 	}
@@ -63,6 +63,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	fmt.Fprintf(w, "== seeded %s (%d CI builds tagged by job id, the last also 'latest')\n", fedora, o.Builds)
+	fmt.Fprintf(w, "   (a kept image keeps every tag: the newest build keeps both 'latest' and its job id %d)\n", 1000+o.Builds)
 	fmt.Fprintf(w, "   and %s (%d multi-arch builds, each signed with cosign; build 1002 also tagged release-1)\n", ubuntu, o.Builds)
 	fmt.Fprintf(w, "   blob store: %d blobs, %s\n\n", blobs, plan.HumanBytes(bytes))
 
@@ -101,7 +102,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 
-	fmt.Fprintf(w, "\n== registry garbage-collect --delete-untagged (distribution's own collector)\n")
+	fmt.Fprintf(w, "\n== registry garbage-collect --delete-untagged (distribution v3's own collector; on distribution 2.x run it without --delete-untagged)\n")
 	gc, err := reg.GC(ctx)
 	if err != nil {
 		return fmt.Errorf("garbage collector: %w", err)
@@ -109,16 +110,17 @@ func Run(ctx context.Context, o Options) error {
 	fmt.Fprintf(w, "blob store: %d blobs, %s -> %d blobs, %s\n", gc.BlobsBefore, plan.HumanBytes(gc.BytesBefore), gc.BlobsAfter, plan.HumanBytes(gc.BytesAfter))
 	fmt.Fprintf(w, "freed %s (%d bytes); the plan estimated %s (%d bytes)\n", plan.HumanBytes(gc.Freed()), gc.Freed(), plan.HumanBytes(p.ReclaimableBytes), p.ReclaimableBytes)
 
-	for _, ref := range []string{fedora + ":latest", ubuntu + ":latest", ubuntu + ":release-1"} {
+	job := strconv.Itoa(1000 + o.Builds)
+	for _, ref := range []string{fedora + ":latest", fedora + ":" + job, ubuntu + ":latest", ubuntu + ":" + job, ubuntu + ":release-1"} {
 		if err := reg.Pullable(ctx, ref); err != nil {
 			return fmt.Errorf("kept image %s does not pull after GC: %w", ref, err)
 		}
 	}
-	fmt.Fprintf(w, "kept images pull in full after GC (every manifest, child and blob): %s:latest, %s:latest, %s:release-1\n", fedora, ubuntu, ubuntu)
+	fmt.Fprintf(w, "kept images pull in full after GC (every manifest, child and blob): %s:latest and :%s, %s:latest and :%s, %s:release-1\n", fedora, job, ubuntu, job, ubuntu)
 	return nil
 }
 
-func seed(ctx context.Context, reg *registrytest.Registry, builds int, start time.Time) error {
+func seed(ctx context.Context, reg *sandbox.Registry, builds int, start time.Time) error {
 	if _, err := reg.SeedCI(ctx, fedora, builds, start, 24*time.Hour); err != nil {
 		return err
 	}
@@ -131,13 +133,13 @@ func seed(ctx context.Context, reg *registrytest.Registry, builds int, start tim
 		if i == builds {
 			tags = append(tags, "latest")
 		}
-		spec := func(arch string) *registrytest.ImageSpec {
-			return &registrytest.ImageSpec{Created: created, Layers: 2, LayerSize: 32 << 10,
+		spec := func(arch string) *sandbox.ImageSpec {
+			return &sandbox.ImageSpec{Created: created, Layers: 2, LayerSize: 32 << 10,
 				Platform: &v1.Platform{OS: "linux", Architecture: arch}}
 		}
 		_, h, err := reg.PushIndex(ctx, ubuntu, types.OCIImageIndex,
-			[]registrytest.Child{{Spec: spec("amd64")}, {Spec: spec("arm64")}},
-			map[string]string{registrytest.LabelCreated: created.Format(time.RFC3339)}, tags...)
+			[]sandbox.Child{{Spec: spec("amd64")}, {Spec: spec("arm64")}},
+			map[string]string{sandbox.LabelCreated: created.Format(time.RFC3339)}, tags...)
 		if err != nil {
 			return err
 		}

@@ -35,25 +35,64 @@ func item(t *testing.T, r plan.Repository, digest string) plan.Item {
 	return plan.Item{}
 }
 
-// A digest shared by a kept tag and a stale tag: the kept tag survives,
-// only the stale tag goes, and the image stays pullable.
-func TestSharedDigestKeepsKeptTag(t *testing.T) {
-	t.Parallel()
+// A digest shared by a kept tag and another tag: the image is the unit,
+// so both tags stay, and no DELETE is sent. With the untag_unkept opt-in
+// the other tag goes where the registry can delete a tag alone (v3); on
+// distribution 2.x, which cannot, the untag is skipped with the reason
+// and the image keeps both tags. Either way the image pulls after GC.
+func TestSharedDigestKeepsKeptTag(t *testing.T) { onBackends(t, testSharedDigestKeepsKeptTag) }
+
+func testSharedDigestKeepsKeptTag(t *testing.T, newReg newRegistry) {
 	ctx := context.Background()
-	reg := registrytest.New(t, registrytest.Options{})
+	reg := newReg(t, registrytest.Options{})
 	const repo = "app"
 	shared := push(t, reg, repo, t0, "1001", "stable")
 	push(t, reg, repo, t0.Add(time.Hour), "1002", "latest")
 	pl := run(t, reg, repo, keepTag("latest", "stable"))
-	if got := tags(t, reg, repo); !slices.Equal(got, []string{"latest", "stable"}) {
-		t.Fatalf("tags = %v, want [latest stable]", got)
+	if got := tags(t, reg, repo); !slices.Equal(got, []string{"1001", "1002", "latest", "stable"}) {
+		t.Fatalf("tags = %v, want every tag of the kept images", got)
 	}
 	it := item(t, pl.Repositories[0], shared)
-	if it.Action != plan.ActionKeep || it.Result != plan.ResultUntagged || !slices.Equal(it.Untag, []string{"1001"}) {
+	if it.Action != plan.ActionKeep || it.Result != "" || len(it.Untag) != 0 {
 		t.Fatalf("shared item = %+v", it)
 	}
-	if err := reg.Pullable(ctx, repo+":stable"); err != nil {
+
+	// An old build to delete: its tag is the probe of tag deletes.
+	old := push(t, reg, repo, t0.Add(-time.Hour), "1000")
+	p := keepTag("latest", "stable")
+	p.UntagUnkept = true
+	pl = run(t, reg, repo, p)
+	if it := item(t, pl.Repositories[0], old); it.Result != plan.ResultDeleted {
+		t.Fatalf("old build: %+v", it)
+	}
+	it = item(t, pl.Repositories[0], shared)
+	want := []string{"latest", "stable"}
+	switch reg.Flavour {
+	case registrytest.FlavourV3:
+		if it.Result != plan.ResultUntagged || !slices.Equal(it.Untag, []string{"1001"}) {
+			t.Fatalf("with untag_unkept: shared item = %+v", it)
+		}
+	default:
+		// The probe (the old build's tag) answered 400: the old build
+		// went by digest, and the untag is skipped.
+		if c := pl.Repositories[0].Capabilities; c == nil || c.TagDelete != plan.CapRefused || c.Deletes != plan.CapWorks {
+			t.Errorf("capabilities %+v, want tag delete refused, deletes work", c)
+		}
+		if it.Result != plan.ResultSkipped {
+			t.Fatalf("with untag_unkept on %s: shared item = %+v, want skipped", reg.Flavour, it)
+		}
+		want = []string{"1001", "1002", "latest", "stable"}
+	}
+	if got := tags(t, reg, repo); !slices.Equal(got, want) {
+		t.Fatalf("with untag_unkept: tags = %v, want %v", got, want)
+	}
+	if _, err := reg.GC(ctx); err != nil {
 		t.Fatal(err)
+	}
+	for _, ref := range []string{":stable", ":latest", "@" + shared} {
+		if err := reg.Pullable(ctx, repo+ref); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -100,17 +139,31 @@ func TestOlderThan(t *testing.T) {
 
 // A registry with delete disabled: a clear message, nothing retried,
 // nothing deleted, and the run classifies as "nothing could be done".
-func TestDeleteDisabled(t *testing.T) {
-	t.Parallel()
+// The first DELETE of each kind tells (a 405 to a tag delete may also mean
+// "no tag delete", which the spec allows; the first digest delete, sent
+// alone, settles it): 2 DELETEs reach the registry, where the previous
+// tree sent 6 for the first repository alone (9 in the layout).
+// The refusal is recorded once per registry with its cause and fix, and no
+// freed bytes are claimed. A second repository of the same registry sends
+// no DELETE at all.
+func TestDeleteDisabled(t *testing.T) { onBackends(t, testDeleteDisabled) }
+
+func testDeleteDisabled(t *testing.T, newReg newRegistry) {
 	ctx := context.Background()
-	reg := registrytest.New(t, registrytest.Options{DeleteDisabled: true})
-	const repo = "app"
-	if _, err := reg.SeedCI(ctx, repo, 3, t0, time.Hour); err != nil {
-		t.Fatal(err)
+	reg := newReg(t, registrytest.Options{DeleteDisabled: true})
+	proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{})
+	const repo, repo2 = "app", "app2"
+	for _, r := range []string{repo, repo2} {
+		if _, err := reg.SeedCI(ctx, r, 10, t0, time.Hour); err != nil {
+			t.Fatal(err)
+		}
 	}
 	client := registry.New(registry.Options{})
-	o := engine.Options{Client: client, Now: t0.Add(24 * time.Hour)}
-	pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}, true, o)
+	o := engine.Options{Client: client, Now: t0.Add(24 * time.Hour), Parallel: 1}
+	pl := engine.Plan(ctx, []engine.Target{
+		{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")},
+		{Repository: proxy.Host + "/" + repo2, Policy: keepTag("latest")},
+	}, true, o)
 	engine.Apply(ctx, pl, o)
 	outcome, err := engine.Result(pl)
 	if outcome != engine.Nothing || !errors.Is(err, engine.ErrNothing) {
@@ -128,8 +181,33 @@ func TestDeleteDisabled(t *testing.T) {
 	if s := client.Stats().Snapshot(); s.Retries != 0 {
 		t.Fatalf("retried %d requests; an UNSUPPORTED answer must not be retried", s.Retries)
 	}
-	if got := tags(t, reg, repo); len(got) != 4 {
-		t.Fatalf("tags = %v, want all 4 still there", got)
+	for _, r := range []string{repo, repo2} {
+		if got := tags(t, reg, r); len(got) != 11 {
+			t.Fatalf("%s: tags = %v, want all 11 still there", r, got)
+		}
+	}
+	if c := proxy.Counts(); c.ManifestDELETE != 2 {
+		t.Errorf("%d DELETEs reached the registry, want 2 (the first tag delete and the first digest delete of the first repository)", c.ManifestDELETE)
+	}
+	regs := pl.Registries
+	if len(regs) != 1 || regs[0].Deletes != plan.CapRefused || len(regs[0].Notes) != 1 ||
+		!strings.Contains(regs[0].Notes[0], "405") || !strings.Contains(regs[0].Notes[0], "storage.delete.enabled: true") {
+		t.Errorf("registries %+v, want deletes refused, one note naming 405 and the fix", regs)
+	}
+	if f := pl.Summary.FreedBytes; f == nil || *f != 0 {
+		t.Errorf("freed bytes %v, want 0 claimed", f)
+	}
+	var buf strings.Builder
+	if err := plan.Render(&buf, pl, "table"); err != nil || !strings.Contains(buf.String(), "nothing freed") {
+		t.Errorf("table claims freed bytes: %v\n%s", err, buf.String())
+	}
+	if _, err := reg.GC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range tags(t, reg, repo) {
+		if err := reg.Pullable(ctx, repo+":"+tag); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -155,7 +233,7 @@ func TestFailClosedPerRepository(t *testing.T) {
 	if outcome, err := engine.Result(pl); outcome != engine.Partial || !errors.Is(err, engine.ErrPartial) {
 		t.Fatalf("outcome %v, err %v; want Partial", outcome, err)
 	}
-	if got := tags(t, reg, "good"); !slices.Equal(got, []string{"latest"}) {
+	if got := tags(t, reg, "good"); !slices.Equal(got, []string{"1003", "latest"}) {
 		t.Fatalf("good tags = %v", got)
 	}
 }

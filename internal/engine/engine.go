@@ -13,6 +13,7 @@ import (
 
 	"github.com/regprune/regprune/internal/apply"
 	"github.com/regprune/regprune/internal/inventory"
+	"github.com/regprune/regprune/internal/journal"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/policy"
 	"github.com/regprune/regprune/internal/registry"
@@ -37,6 +38,14 @@ type Options struct {
 	Shard  Shard
 	Logger *slog.Logger
 	Now    time.Time
+	// Journal, if set, records each deletion of Apply before it is sent,
+	// and lets Plan finish the work of interrupted runs (see journal.go).
+	Journal *journal.Journal
+	// Explain, if set, may add context to a repository's failure before
+	// it is logged and recorded (the CLI names the credential source).
+	Explain func(repository string, err error) error
+	// Done, if set, is called as each repository is planned or applied.
+	Done func(repository string)
 }
 
 func (o *Options) defaults() {
@@ -64,8 +73,16 @@ func Plan(ctx context.Context, targets []Target, write bool, o Options) *plan.Pl
 	forEach(len(targets), o.Parallel, func(i int) {
 		t := targets[i]
 		r, err := planOne(ctx, t, write, o)
+		if err != nil && o.Explain != nil {
+			err = o.Explain(t.Repository, err)
+		}
+		if o.Done != nil {
+			defer o.Done(t.Repository)
+		}
 		if err != nil {
-			o.Logger.Error("repository failed; nothing will be deleted in it", "repository", t.Repository, "err", err)
+			// Info: the failure is in the plan the caller reports; an
+			// error log would print it a second time.
+			o.Logger.Info("repository failed; nothing will be deleted in it", "repository", t.Repository, "err", err)
 			r = plan.Failed(t.Repository, err)
 		}
 		r.Rule = t.Rule
@@ -87,12 +104,22 @@ func planOne(ctx context.Context, t Target, write bool, o Options) (plan.Reposit
 	g, err := inventory.Collect(ctx, repo, inventory.Options{
 		Concurrency: o.Client.Concurrency(), NeedAges: t.Policy.NeedsAges(), Cache: o.Cache, Logger: o.Logger,
 	})
+	if err == nil {
+		err = hiddenKeptTags(ctx, repo, g, t.Policy)
+	}
 	if err != nil {
 		return plan.Repository{}, err
 	}
 	ds := policy.Evaluate(g, t.Policy, o.Now)
 	r := plan.Build(g, ds, t.Policy)
+	finishInterrupted(ctx, g, &r, o)
 	r.AgesRead = t.Policy.NeedsAges()
+	if g.ReferrersProbed {
+		r.Capabilities = &plan.Capabilities{Referrers: plan.ReferrersFallback}
+		if g.ReferrersAPI {
+			r.Capabilities.Referrers = plan.ReferrersAPI
+		}
+	}
 	o.Logger.Info("planned", "repository", t.Repository, "images", r.Summary.Images, "delete", r.Summary.Delete,
 		"reclaimable_bytes", r.Summary.ReclaimableBytes, "took", time.Since(start).Round(time.Millisecond))
 	return r, nil
@@ -103,6 +130,14 @@ func planOne(ctx context.Context, t Target, write bool, o Options) (plan.Reposit
 func Apply(ctx context.Context, p *plan.Plan, o Options) {
 	o.defaults()
 	p.Mode = "apply"
+	jr, err := startJournal(ctx, p, o)
+	if err != nil {
+		o.Logger.Info("journal: nothing deleted", "err", err)
+		journalSkip(p, err)
+		p.Recount()
+		return
+	}
+	refusals := &apply.Refusals{} // a registry that refuses deletes is asked once
 	forEach(len(p.Repositories), o.Parallel, func(i int) {
 		r := &p.Repositories[i]
 		if r.Error != "" {
@@ -116,10 +151,20 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 		}
 		repo, err := o.Client.Open(ctx, r.Repository, true)
 		if err == nil {
-			err = apply.Repository(ctx, repo, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger})
+			var t apply.Target = repo
+			if jr != nil {
+				t = jr.wrap(repo, r)
+			}
+			err = apply.Repository(ctx, t, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger, Refusals: refusals})
+		}
+		if err != nil && o.Explain != nil {
+			err = o.Explain(r.Repository, err)
+		}
+		if o.Done != nil {
+			defer o.Done(r.Repository)
 		}
 		if err != nil {
-			o.Logger.Error("apply failed; nothing more deleted in it", "repository", r.Repository, "err", err)
+			o.Logger.Info("apply failed; nothing more deleted in it", "repository", r.Repository, "err", err)
 			if r.Error == "" {
 				r.Error = err.Error()
 			}
@@ -127,6 +172,7 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 		}
 	})
 	p.Recount()
+	jr.finish(ctx, p)
 }
 
 // skipPending marks every item of r that has work and no result skipped.

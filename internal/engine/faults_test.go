@@ -350,16 +350,28 @@ func TestInterruptReportsWhatWasDone(t *testing.T) {
 
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stopped := make(chan struct{})
+	stopped, applied := make(chan struct{}), make(chan struct{})
 	go func() { // Ctrl-C once 4 DELETEs have reached the registry
 		defer close(stopped)
+		poll := time.NewTicker(2 * time.Millisecond)
+		defer poll.Stop()
+		limit := time.After(time.Minute) // a guard against a hang, not a timing
 		for proxy.Counts().ManifestDELETE < 4 {
-			time.Sleep(2 * time.Millisecond)
+			select {
+			case <-applied: // finished before 4 DELETEs: nothing left to interrupt
+				return
+			case <-limit:
+				t.Error("4 DELETEs did not reach the registry within a minute")
+				cancel()
+				return
+			case <-poll.C:
+			}
 		}
 		cancel()
 	}()
 	p := fLoad(t, saved)
 	engine.Apply(actx, p, o)
+	close(applied)
 	<-stopped
 	deletesAtCancel := proxy.Counts().ManifestDELETE
 	var interrupted int
@@ -392,7 +404,7 @@ func TestInterruptReportsWhatWasDone(t *testing.T) {
 	if out, err := engine.Result(p2); out != engine.Done {
 		t.Fatalf("re-run: %v", err)
 	}
-	if got := tags(t, reg, "ci/app"); !slices.Equal(got, []string{"latest"}) {
+	if got := tags(t, reg, "ci/app"); !slices.Equal(got, []string{"1012", "latest"}) {
 		t.Fatalf("tags after re-run %v", got)
 	}
 	if err := reg.Pullable(ctx, "ci/app:latest"); err != nil {

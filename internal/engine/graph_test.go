@@ -201,7 +201,19 @@ func gVerify(t *testing.T, reg *registrytest.Registry, repo string, pl *plan.Pla
 			t.Errorf("tag %s after GC: %v", tag, err)
 		}
 	}
-	if est, freed := pl.ReclaimableBytes, gc.Freed(); est != freed || est != r.Summary.ReclaimableBytes {
+	est, freed := pl.ReclaimableBytes, gc.Freed()
+	switch {
+	case est != r.Summary.ReclaimableBytes:
+		t.Errorf("reclaimable_bytes %d, repository %d", est, r.Summary.ReclaimableBytes)
+	case reg.Flavour == registrytest.FlavourDist2 && freed <= est:
+		// distribution 2.x's plain garbage-collect (the one to run there)
+		// keeps the manifest blobs that any untagged index still lists,
+		// such as the fallback indexes go-containerregistry replaced
+		// while seeding: it may free less than the estimate, never more.
+		if freed < est {
+			t.Logf("distribution 2.x: GC freed %d of the estimated %d bytes (untagged leftovers of the seeding still list deleted manifests)", freed, est)
+		}
+	case est != freed:
 		t.Errorf("reclaimable_bytes %d (repository %d), GC freed %d (blobs %d -> %d)", est, r.Summary.ReclaimableBytes, freed, gc.BlobsBefore, gc.BlobsAfter)
 	}
 	t.Logf("plan: %d manifests deleted, reclaimable %d bytes; GC: blobs %d -> %d, freed %d bytes",
@@ -232,9 +244,10 @@ func gWant(t *testing.T, pl *plan.Plan, action, kind string, ds ...string) {
 
 // An OCI index and a Docker manifest list kept by tag keep their
 // children; older ones go whole, children included.
-func TestGraphIndexesKeptByTag(t *testing.T) {
-	t.Parallel()
-	reg := registrytest.New(t, registrytest.Options{})
+func TestGraphIndexesKeptByTag(t *testing.T) { onBackends(t, testGraphIndexesKeptByTag) }
+
+func testGraphIndexesKeptByTag(t *testing.T, newReg newRegistry) {
+	reg := newReg(t, registrytest.Options{})
 	const repo = "multi/arch"
 	_, ociOld, ociOldKids := gIndex(t, reg, repo, types.OCIImageIndex, gKids(1, 2), nil, "oci-1")
 	_, dockOld, dockOldKids := gIndex(t, reg, repo, types.DockerManifestList, gKids(2, 2), nil, "docker-1")
@@ -243,7 +256,7 @@ func TestGraphIndexesKeptByTag(t *testing.T) {
 
 	pl := gPlanApply(t, reg, repo, keepTag("oci", "docker"))
 	s := pl.Repositories[0].Summary
-	if s.Images != 4 || s.Keep != 2 || s.Delete != 2 || s.DeleteManifests != 6 || s.Untag != 2 {
+	if s.Images != 4 || s.Keep != 2 || s.Delete != 2 || s.DeleteManifests != 6 || s.Untag != 0 {
 		t.Fatalf("summary %+v", s)
 	}
 	gWant(t, pl, plan.ActionKeep, plan.KindImage, oci, dock)
@@ -253,7 +266,7 @@ func TestGraphIndexesKeptByTag(t *testing.T) {
 	if it := gItem(t, pl, dockOldKids[0]); it.Parent != dockOld {
 		t.Errorf("child parent %q, want %s", it.Parent, dockOld)
 	}
-	if got := tags(t, reg, repo); !slices.Equal(got, []string{"docker", "oci"}) {
+	if got := tags(t, reg, repo); !slices.Equal(got, []string{"docker", "docker-2", "oci", "oci-2"}) {
 		t.Errorf("tags %v", got)
 	}
 	gVerify(t, reg, repo, pl)
@@ -295,9 +308,10 @@ func TestGraphOldIndexesDeletedWhole(t *testing.T) {
 
 // A child shared by a kept and a deleted index stays; the deleted
 // index's own child goes.
-func TestGraphSharedChild(t *testing.T) {
-	t.Parallel()
-	reg := registrytest.New(t, registrytest.Options{})
+func TestGraphSharedChild(t *testing.T) { onBackends(t, testGraphSharedChild) }
+
+func testGraphSharedChild(t *testing.T, newReg newRegistry) {
+	reg := newReg(t, registrytest.Options{})
 	const repo = "shared"
 	for _, mt := range []types.MediaType{types.OCIImageIndex, types.DockerManifestList} {
 		t.Run(string(mt), func(t *testing.T) {
@@ -328,13 +342,14 @@ func TestGraphSharedChild(t *testing.T) {
 	}
 }
 
-// A child tagged on its own: a stale tag on a child of a kept index goes,
-// the child stays; a kept tag on a child of a deleted index keeps that
+// A child tagged on its own: a child of a kept index stays with its own
+// tag (the image is the unit); a kept tag on a child of a deleted index keeps that
 // child while its index and siblings go.
-func TestGraphChildTaggedOnItsOwn(t *testing.T) {
-	t.Parallel()
+func TestGraphChildTaggedOnItsOwn(t *testing.T) { onBackends(t, testGraphChildTaggedOnItsOwn) }
+
+func testGraphChildTaggedOnItsOwn(t *testing.T, newReg newRegistry) {
 	ctx := context.Background()
-	reg := registrytest.New(t, registrytest.Options{})
+	reg := newReg(t, registrytest.Options{})
 	const repo = "tagged/child"
 	keptKid, keptKidD := gImage(t, reg, repo, 1, types.OCIManifestSchema1, "amd64-build-7")
 	_, keptIdx, keptKids := gIndex(t, reg, repo, types.OCIImageIndex, []registrytest.Child{{Image: keptKid}, {Spec: gSpec(1)}}, nil, "latest")
@@ -346,13 +361,13 @@ func TestGraphChildTaggedOnItsOwn(t *testing.T) {
 		t.Errorf("summary %+v: want 4 images, the child of latest kept for its parent", s)
 	}
 	it := gItem(t, pl, keptKidD)
-	if it.Action != plan.ActionKeep || !slices.Equal(it.Untag, []string{"amd64-build-7"}) || it.Result != plan.ResultUntagged {
+	if it.Action != plan.ActionKeep || len(it.Untag) != 0 || it.Result != "" || !strings.HasPrefix(it.Reasons[0], "kept: child of kept index ") {
 		t.Errorf("tagged child of the kept index: %+v", it)
 	}
 	gWant(t, pl, plan.ActionKeep, "", keptIdx, keptKids[1], pinnedD)
 	gWant(t, pl, plan.ActionDelete, plan.KindImage, oldIdx)
 	gWant(t, pl, plan.ActionDelete, plan.KindChild, oldKids[0])
-	if got := tags(t, reg, repo); !slices.Equal(got, []string{"latest", "pinned"}) {
+	if got := tags(t, reg, repo); !slices.Equal(got, []string{"amd64-build-7", "latest", "pinned"}) {
 		t.Errorf("tags %v", got)
 	}
 	gVerify(t, reg, repo, pl)
@@ -364,9 +379,10 @@ func TestGraphChildTaggedOnItsOwn(t *testing.T) {
 // cosign .sig/.att tags and fallback-tag referrers (and a referrer of a
 // referrer) follow their subject: kept with a kept image, deleted with a
 // deleted one; none of them counts as an image.
-func TestGraphSignaturesAndReferrers(t *testing.T) {
-	t.Parallel()
-	reg := registrytest.New(t, registrytest.Options{})
+func TestGraphSignaturesAndReferrers(t *testing.T) { onBackends(t, testGraphSignaturesAndReferrers) }
+
+func testGraphSignaturesAndReferrers(t *testing.T, newReg newRegistry) {
+	reg := newReg(t, registrytest.Options{})
 	const repo = "signed"
 	_, old := gImage(t, reg, repo, 1, "", "1001")
 	_, cur := gImage(t, reg, repo, 2, "", "1002", "latest")
@@ -388,6 +404,17 @@ func TestGraphSignaturesAndReferrers(t *testing.T) {
 	gWant(t, pl, plan.ActionKeep, "", keepDs...)
 	gWant(t, pl, plan.ActionDelete, plan.KindImage, old)
 	gWant(t, pl, plan.ActionDelete, plan.KindSignature, delDs[:2]...)
+	// One vocabulary both ways, the final action and its cause first.
+	for d, want := range map[string]string{
+		keepDs[0]: "kept: signature of kept image " + cur[:19] + " (tag 1002)",
+		delDs[0]:  "delete: signature of deleted image " + old[:19] + " (tag 1001)",
+		keepDs[2]: "kept: referrer of kept image " + cur[:19] + " (tag 1002)",
+		delDs[2]:  "delete: referrer of deleted image " + old[:19] + " (tag 1001)",
+	} {
+		if got := gItem(t, pl, d).Reasons; len(got) == 0 || got[0] != want {
+			t.Errorf("%s: reasons %q, want %q first", d, got, want)
+		}
+	}
 	gWant(t, pl, plan.ActionDelete, plan.KindReferrer, delDs[2:]...)
 	wantTags := []string{"1002", "latest",
 		graph.FallbackTag(cur), graph.FallbackTag(cur) + ".att", graph.FallbackTag(cur) + ".sig", graph.FallbackTag(keepDs[2])}
@@ -400,9 +427,10 @@ func TestGraphSignaturesAndReferrers(t *testing.T) {
 
 // Nested indexes: an index of an index of images. The old tree goes
 // whole; the kept one pulls in full.
-func TestGraphNestedIndexes(t *testing.T) {
-	t.Parallel()
-	reg := registrytest.New(t, registrytest.Options{})
+func TestGraphNestedIndexes(t *testing.T) { onBackends(t, testGraphNestedIndexes) }
+
+func testGraphNestedIndexes(t *testing.T, newReg newRegistry) {
+	reg := newReg(t, registrytest.Options{})
 	const repo = "nested"
 	nest := func(h int) []registrytest.Child {
 		return []registrytest.Child{
@@ -470,10 +498,11 @@ func (r *gAcceptRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 // amd64 child's digest; a tool that deletes that digest breaks latest.
 // regprune HEADs with the full Accept list, sees the list, and keeps it
 // with its children.
-func TestGraphDockerListLatestHazard(t *testing.T) {
-	t.Parallel()
+func TestGraphDockerListLatestHazard(t *testing.T) { onBackends(t, testGraphDockerListLatestHazard) }
+
+func testGraphDockerListLatestHazard(t *testing.T, newReg newRegistry) {
 	ctx := context.Background()
-	reg := registrytest.New(t, registrytest.Options{})
+	reg := newReg(t, registrytest.Options{})
 	const repo = "libinput/libinput/fedora/28"
 	var lists []string
 	var kids [][]string
@@ -604,9 +633,10 @@ var gMixedPolicy = keepTag("1002", "2002", "latest", "4002", "pinned")
 // repository with plain images, OCI indexes sharing a child, Docker lists
 // with signed children and a pinned child, nested indexes, cosign tags,
 // fallback-tag referrers and referrers of referrers.
-func TestGraphGCAgreement(t *testing.T) {
-	t.Parallel()
-	reg := registrytest.New(t, registrytest.Options{})
+func TestGraphGCAgreement(t *testing.T) { onBackends(t, testGraphGCAgreement) }
+
+func testGraphGCAgreement(t *testing.T, newReg newRegistry) {
+	reg := newReg(t, registrytest.Options{})
 	const repo = "mixed"
 	keep, del := gMixed(t, reg, repo)
 	pl := gPlanApply(t, reg, repo, gMixedPolicy)
@@ -761,10 +791,11 @@ func TestGraphArtifactChangedSinceThePlan(t *testing.T) {
 // On a registry with the referrers API and no fallback tags, referrers
 // are found through the API, and so are their own referrers (a signature
 // of an SBOM): they go with a deleted image and stay with a kept one.
-func TestGraphReferrersAPI(t *testing.T) {
-	t.Parallel()
+func TestGraphReferrersAPI(t *testing.T) { onBackends(t, testGraphReferrersAPI) }
+
+func testGraphReferrersAPI(t *testing.T, newReg newRegistry) {
 	ctx := context.Background()
-	reg := registrytest.New(t, registrytest.Options{})
+	reg := newReg(t, registrytest.Options{})
 	const repo = "api"
 	api := registrytest.NewTestReferrersAPI(t, reg.URL)
 
@@ -785,8 +816,14 @@ func TestGraphReferrersAPI(t *testing.T) {
 				t.Fatal(err)
 			}
 			api.Add(c[0], v1.Descriptor{MediaType: types.MediaType(hd.MediaType), Digest: gHash(t, c[1]), Size: hd.Size})
-			// No fallback tag on a registry with the API.
-			if err := rp.Delete(ctx, graph.FallbackTag(c[0])); err != nil {
+			// No fallback tag on a registry with the API. Deleted by
+			// digest, which takes the tag with it: distribution 2.x
+			// cannot delete a tag alone.
+			fb, err := rp.Head(ctx, graph.FallbackTag(c[0]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := rp.Delete(ctx, fb.Digest); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -802,6 +839,11 @@ func TestGraphReferrersAPI(t *testing.T) {
 	gWant(t, pl, plan.ActionKeep, "", append([]string{cur}, chain[cur]...)...)
 	if it := gItem(t, pl, chain[old][1]); it.Subject != chain[old][0] {
 		t.Errorf("signature of the SBOM: subject %q, want %s", it.Subject, chain[old][0])
+	}
+	// Without --delete-untagged: the stand-in API is not the registry's
+	// own, so to the registry the kept referrers are untagged manifests.
+	if _, err := reg.GCKeepUntagged(ctx); err != nil {
+		t.Fatal(err)
 	}
 	for _, d := range append([]string{old}, chain[old]...) {
 		if gExists(t, reg, repo, d) {

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -102,10 +103,11 @@ func TestInterruptAtEveryDeleteLeavesNoOrphan(t *testing.T) {
 	total := func() int {
 		reg := fresh(t)
 		var n atomic.Int64
-		proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{OnRequest: func(m, _ string) {
-			if m == "DELETE" {
+		proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{Intercept: func(_ http.ResponseWriter, r *http.Request) bool {
+			if r.Method == http.MethodDelete {
 				n.Add(1)
 			}
+			return false // forwarded
 		}})
 		o := engine.Options{Client: registry.New(registry.Options{Concurrency: 1}), Now: t0.Add(30 * 24 * time.Hour)}
 		pl := engine.Plan(context.Background(), []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}, true, o)
@@ -126,10 +128,11 @@ func TestInterruptAtEveryDeleteLeavesNoOrphan(t *testing.T) {
 			ictx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			var n atomic.Int64
-			proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{OnRequest: func(m, _ string) {
-				if m == "DELETE" && n.Add(1) == int64(at) {
-					cancel()
+			proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{Intercept: func(_ http.ResponseWriter, r *http.Request) bool {
+				if r.Method == http.MethodDelete && n.Add(1) == int64(at) {
+					cancel() // Ctrl-C while this DELETE is in flight
 				}
+				return false // forwarded: it completes
 			}})
 			o := engine.Options{Client: registry.New(registry.Options{Concurrency: 1}), Now: t0.Add(30 * 24 * time.Hour)}
 			target := []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}

@@ -103,7 +103,7 @@ func TestPolicyFileRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	for repo, want := range map[string][]string{
-		"team/a":     {"latest"},                 // rule 2: tag latest only; 1004 untagged
+		"team/a":     {"1004", "latest"},         // rule 2: tag latest; its image keeps every tag
 		"team/b/c":   {"1004", "latest"},         // rule 1: newest 1 keeps the image and its tags
 		"team/b/c/d": {"1003", "1004", "latest"}, // rule 3: newest 2
 		"other/x":    {"1001", "1002", "1003", "latest"},
@@ -201,7 +201,7 @@ rules:
 	if _, err := engine.Result(pl); err != nil {
 		t.Fatal(err)
 	}
-	if got := tags(t, reg, "team/a"); !slices.Equal(got, []string{"latest"}) {
-		t.Errorf("tags = %v, want [latest]", got)
+	if got := tags(t, reg, "team/a"); !slices.Equal(got, []string{"1003", "latest"}) {
+		t.Errorf("tags = %v, want [1003 latest]", got)
 	}
 }

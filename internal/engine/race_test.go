@@ -117,8 +117,8 @@ func TestChangedBetweenPlanAndApply(t *testing.T) {
 		}
 	}
 	// Tags: the skipped items keep theirs, the new ones are untouched,
-	// 1008 (a stale tag of latest's image) is gone.
-	want := []string{"1002", "1003", "1004", "1005", "1009", "hotfix", "latest", "multi", "multi-2", registrytest.SignatureTag(ds[4], "sig")}
+	// 1008 stays with latest (a kept image keeps every tag).
+	want := []string{"1002", "1003", "1004", "1005", "1008", "1009", "hotfix", "latest", "multi", "multi-2", registrytest.SignatureTag(ds[4], "sig")}
 	sort.Strings(want)
 	if got := tags(t, reg, repo); !slices.Equal(got, want) {
 		t.Errorf("tags %v,\nwant %v", got, want)

@@ -56,6 +56,15 @@ type Repository struct {
 	// Referrers maps a subject digest to the digests of its referrers, from
 	// the referrers API or its fallback tag, and from subject fields.
 	Referrers map[string][]string
+	// ReferrersAPI says whether the registry answered the OCI referrers
+	// API (true) or regprune read the sha256-<hex> fallback tags (false);
+	// ReferrersProbed is false when there was nothing to ask about.
+	ReferrersAPI, ReferrersProbed bool
+	// VerifiedTags maps each tag that a GET of the tag resolved in this
+	// run to the digest of the body it served (hashed, not taken from a
+	// header or a cache): apply need not GET those again before deleting.
+	// nil when none was.
+	VerifiedTags map[string]string
 }
 
 // NewRepository returns an empty repository named name.

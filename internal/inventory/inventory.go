@@ -86,12 +86,17 @@ type collector struct {
 func (c *collector) tags(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.o.Concurrency)
+	var missing []string
 	err := c.src.ListTags(gctx, func(page []string) error {
 		for _, t := range page {
 			g.Go(func() error {
 				d, err := c.resolve(gctx, t)
 				if errors.Is(err, registry.ErrNotFound) {
-					// Deleted between the listing and the HEAD: not there.
+					// Deleted between the listing and the HEAD, or an
+					// inconsistent registry: Unresolved tells which.
+					c.mu.Lock()
+					missing = append(missing, t)
+					c.mu.Unlock()
 					return nil
 				}
 				if err != nil {
@@ -107,6 +112,13 @@ func (c *collector) tags(ctx context.Context) error {
 	})
 	if werr := g.Wait(); werr != nil {
 		return werr
+	}
+	if err != nil {
+		return err
+	}
+	found, err := Unresolved(ctx, c.src, missing)
+	for t, d := range found {
+		c.repo.Tags[t] = d
 	}
 	return err
 }
@@ -226,7 +238,13 @@ func (c *collector) build(ctx context.Context, digest string, body []byte, ctype
 		// from the cache plans exactly what a cold run plans.
 		m.MediaType = registry.MediaOCIManifest
 	}
+	if len(raw.Manifests) > registry.MaxIndexChildren {
+		return fmt.Errorf("%w: manifest %s lists %d manifests, more than the bound of %d", registry.ErrBadResponse, digest, len(raw.Manifests), registry.MaxIndexChildren)
+	}
 	for _, ch := range raw.Manifests {
+		if err := registry.CheckDigest("child of "+digest, ch.Digest); err != nil {
+			return err
+		}
 		m.Children = append(m.Children, ch.Digest)
 	}
 	if raw.Config != nil {
@@ -239,6 +257,9 @@ func (c *collector) build(ctx context.Context, digest string, body []byte, ctype
 		m.Blobs = append(m.Blobs, graph.Blob{Digest: l.Digest, Size: l.Size})
 	}
 	if raw.Subject != nil {
+		if err := registry.CheckDigest("subject of "+digest, raw.Subject.Digest); err != nil {
+			return err
+		}
 		m.Subject = raw.Subject.Digest
 	}
 	m.CreatedAnnotation = parseTime(raw.Annotations[createdKey])
@@ -248,6 +269,10 @@ func (c *collector) build(ctx context.Context, digest string, body []byte, ctype
 		}
 	}
 	c.mu.Lock()
+	if len(c.repo.Manifests) >= registry.MaxManifests {
+		c.mu.Unlock()
+		return fmt.Errorf("%w: more than %d manifests in %s, the bound of one repository", registry.ErrBadResponse, registry.MaxManifests, c.src.Name())
+	}
 	c.repo.Manifests[digest] = m
 	if m.Subject != "" {
 		c.repo.AddReferrer(m.Subject, digest)
@@ -339,6 +364,7 @@ func (c *collector) referrers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.repo.ReferrersProbed, c.repo.ReferrersAPI = true, ok
 	if !ok {
 		return nil // no referrers API: the fallback tags above are the truth
 	}
@@ -386,14 +412,12 @@ func (c *collector) referrersOf(ctx context.Context, subjects []string, answered
 					return err
 				}
 			}
-			var idx rawManifest
-			if err := json.Unmarshal(body, &idx); err != nil {
-				return fmt.Errorf("%w: referrers of %s: %v", registry.ErrBadResponse, s, err)
+			refs, err := registry.ParseChildren("referrers of "+s, body)
+			if err != nil {
+				return err
 			}
 			mu.Lock()
-			for _, r := range idx.Manifests {
-				found[s] = append(found[s], r.Digest)
-			}
+			found[s] = append(found[s], refs...)
 			mu.Unlock()
 			return nil
 		})

@@ -20,20 +20,28 @@ type fakeSource struct {
 	manifests map[string][]byte
 	headErr   map[string]error
 	gets      map[string]int
+	vanish    map[string]bool // a HEAD of this tag deletes it first
 }
 
 func (f *fakeSource) Name() string { return "fake.example/repo" }
 func (f *fakeSource) ListTags(ctx context.Context, fn func([]string) error) error {
 	var page []string
+	f.mu.Lock()
 	for t := range f.tags {
 		page = append(page, t)
 	}
+	f.mu.Unlock()
 	if err := fn(page[:len(page)/2]); err != nil {
 		return err
 	}
 	return fn(page[len(page)/2:])
 }
 func (f *fakeSource) Head(ctx context.Context, ref string) (registry.Descriptor, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.vanish[ref] {
+		delete(f.tags, ref)
+	}
 	if err := f.headErr[ref]; err != nil {
 		return registry.Descriptor{}, err
 	}
@@ -42,11 +50,15 @@ func (f *fakeSource) Head(ctx context.Context, ref string) (registry.Descriptor,
 func (f *fakeSource) GetManifest(ctx context.Context, ref string) ([]byte, registry.Descriptor, error) {
 	f.mu.Lock()
 	f.gets[ref]++
+	if f.vanish[ref] { // resolving this tag deletes it first, whatever the method
+		delete(f.tags, ref)
+	}
+	d, isTag := f.tags[ref]
 	f.mu.Unlock()
 	if err := f.headErr[ref]; err != nil { // a tag's error, whatever the method
 		return nil, registry.Descriptor{}, err
 	}
-	if d, ok := f.tags[ref]; ok { // a GET by tag
+	if isTag { // a GET by tag
 		ref = d
 	}
 	b, ok := f.manifests[ref]
@@ -114,15 +126,28 @@ func TestCollectFailsClosed(t *testing.T) {
 	}
 }
 
-// A tag deleted between the listing and its HEAD is simply not there.
+// A tag deleted between the listing and its HEAD is simply not there:
+// listed again, it is gone.
 func TestCollectToleratesTagGoneBeforeHead(t *testing.T) {
 	f := newFake(t, 5)
 	f.headErr["t2"] = &registry.Error{Method: "HEAD", Status: 404}
+	f.vanish = map[string]bool{"t2": true}
 	g, err := Collect(context.Background(), f, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := g.Tags["t2"]; ok || len(g.Tags) != 4 {
 		t.Fatalf("tags = %v", g.Tags)
+	}
+}
+
+// A tag that is still listed after a second listing and still answers 404
+// fails the repository closed: it may be a kept tag.
+func TestCollectFailsOnListedTagThatDoesNotResolve(t *testing.T) {
+	f := newFake(t, 5)
+	f.headErr["t2"] = &registry.Error{Method: "HEAD", Status: 404}
+	g, err := Collect(context.Background(), f, Options{})
+	if g != nil || !errors.Is(err, ErrUnresolvableTag) || !errors.Is(err, registry.ErrBadResponse) {
+		t.Fatalf("graph %v, err %v; want no graph and ErrUnresolvableTag", g, err)
 	}
 }

@@ -47,7 +47,7 @@ func (c *collector) resolve(ctx context.Context, tag string) (string, error) {
 		return d.Digest, err
 	}
 	if hint, ok := c.hints[tag]; ok && c.o.Cache != nil {
-		if body, ok := c.o.Cache.Get(hint); ok && registry.Sha256(body) == hint {
+		if body, ok := c.o.Cache.Get(hint); ok && registry.Verify(hint, body) {
 			d, err := c.src.Head(ctx, tag)
 			if err != nil || d.Digest != hint {
 				return d.Digest, err // moved since: read like any digest
@@ -62,6 +62,14 @@ func (c *collector) resolve(ctx context.Context, tag string) (string, error) {
 	if c.o.Cache != nil {
 		c.o.Cache.Put(d.Digest, body)
 	}
+	// A GET of the tag, its body hashed: apply need not GET it again to
+	// verify a kept tag (graph.Repository.VerifiedTags).
+	c.mu.Lock()
+	if c.repo.VerifiedTags == nil {
+		c.repo.VerifiedTags = map[string]string{}
+	}
+	c.repo.VerifiedTags[tag] = d.Digest
+	c.mu.Unlock()
 	return d.Digest, c.buildOnce(ctx, d.Digest, body, d.MediaType)
 }
 

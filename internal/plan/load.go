@@ -18,9 +18,12 @@ var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
 // Load reads a plan written by "regprune plan -o json" and validates it.
 // Results of an earlier apply are cleared: apply re-checks everything.
 func Load(r io.Reader, name string) (*Plan, error) {
-	data, err := io.ReadAll(io.LimitReader(r, 1<<30))
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %v", ErrBadPlan, name, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%w %s: larger than %d MiB, the bound of a plan file", ErrBadPlan, name, MaxFileSize>>20)
 	}
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w %s: %s", ErrBadPlan, name, fmt.Sprintf(format, a...))
@@ -100,8 +103,12 @@ func Load(r io.Reader, name string) (*Plan, error) {
 			if len(it.Untag) > 0 && it.Action != ActionKeep {
 				return nil, bad("%s: untag goes with action keep", where)
 			}
+			if it.Size < 0 {
+				return nil, bad("%s: size %d is negative", where, it.Size)
+			}
 			it.Result, it.ResultReason = "", ""
 		}
+		r.recount()
 	}
 	p.Recount()
 	return &p, nil

@@ -55,6 +55,10 @@ type Item struct {
 	Subject   string     `json:"subject,omitempty"`
 	MediaType string     `json:"media_type,omitempty"`
 	Size      int64      `json:"size"`
+	// Frees is what deleting this manifest frees: its own size and the
+	// blobs only deleted manifests reference, each blob counted once in
+	// the repository (see attributeFrees). 0 for kept items.
+	Frees int64 `json:"frees,omitempty"`
 	// Set by apply.
 	Result       string `json:"result,omitempty"`
 	ResultReason string `json:"result_reason,omitempty"`
@@ -73,6 +77,11 @@ type Summary struct {
 	Untagged         int   `json:"untagged,omitempty"`
 	Skipped          int   `json:"skipped,omitempty"`
 	Failed           int   `json:"failed,omitempty"`
+	// FreedBytes, after apply only, is what the deletions done let the
+	// garbage collector reclaim: reclaimable_bytes when every planned
+	// deletion succeeded, 0 when none did, and for a partial apply the
+	// deleted manifests' own bytes (a lower bound).
+	FreedBytes *int64 `json:"freed_bytes,omitempty"`
 }
 
 // Repository is the plan for one repository.
@@ -90,35 +99,53 @@ type Repository struct {
 	Items    []Item `json:"images"`
 	// Tags is every tag and its digest when the plan was made, so that
 	// apply can tell what changed since.
-	Tags    map[string]string `json:"tags,omitempty"`
-	Summary Summary           `json:"summary"`
+	Tags map[string]string `json:"tags,omitempty"`
+	// Warnings are keep rules that hold nothing here (a keep tag naming
+	// no tag, a keep regex matching none): likely typos.
+	Warnings []string `json:"warnings,omitempty"`
+	// Capabilities is what the registry showed it can do while reading
+	// and applying this repository.
+	Capabilities *Capabilities `json:"capabilities,omitempty"`
+	Summary      Summary       `json:"summary"`
+	// VerifiedTags is graph.Repository.VerifiedTags of the inventory of
+	// this run; never read from or written to a plan file.
+	VerifiedTags map[string]string `json:"-"`
 }
 
 // Totals sums the repositories.
 type Totals struct {
-	Repositories     int   `json:"repositories"`
-	Failed           int   `json:"failed_repositories"`
-	Images           int   `json:"images"`
-	Keep             int   `json:"keep"`
-	Delete           int   `json:"delete"`
-	Untag            int   `json:"untag"`
-	DeleteManifests  int   `json:"delete_manifests"`
-	ReclaimableBytes int64 `json:"reclaimable_bytes"`
-	Deleted          int   `json:"deleted,omitempty"`
-	Untagged         int   `json:"untagged,omitempty"`
-	Skipped          int   `json:"skipped,omitempty"`
-	FailedItems      int   `json:"failed,omitempty"`
+	Repositories     int    `json:"repositories"`
+	Failed           int    `json:"failed_repositories"`
+	Images           int    `json:"images"`
+	Keep             int    `json:"keep"`
+	Delete           int    `json:"delete"`
+	Untag            int    `json:"untag"`
+	DeleteManifests  int    `json:"delete_manifests"`
+	ReclaimableBytes int64  `json:"reclaimable_bytes"`
+	Deleted          int    `json:"deleted,omitempty"`
+	Untagged         int    `json:"untagged,omitempty"`
+	Skipped          int    `json:"skipped,omitempty"`
+	FailedItems      int    `json:"failed,omitempty"`
+	FreedBytes       *int64 `json:"freed_bytes,omitempty"` // after apply; see Summary
 }
 
 // Plan is the whole document.
 type Plan struct {
 	Kind             string       `json:"kind"`
 	Version          int          `json:"version"`
+	Generator        string       `json:"generator,omitempty"` // the regprune that wrote it, with its VCS revision
 	Generated        time.Time    `json:"generated"`
 	Mode             string       `json:"mode"` // plan or apply
 	Repositories     []Repository `json:"repositories"`
 	ReclaimableBytes int64        `json:"reclaimable_bytes"`
-	Summary          Totals       `json:"summary"`
+	// Registries is what each registry host showed it can do (tag
+	// delete, referrers API, deletes refused), from the repositories.
+	Registries []Registry `json:"registries,omitempty"`
+	Summary    Totals     `json:"summary"`
+
+	// RunID names an apply run in the journal; "" for a plan, and for an
+	// apply without a journal (nothing of it can be restored).
+	RunID string `json:"run_id,omitempty"`
 }
 
 // Failed returns the plan of a repository that could not be read: nothing
@@ -129,15 +156,17 @@ func Failed(name string, err error) Repository {
 
 // Build closes the decisions over repo. It is pure.
 func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Repository {
-	out := Repository{Repository: repo.Name, Tags: repo.Tags}
+	out := Repository{Repository: repo.Name, Tags: repo.Tags, VerifiedTags: repo.VerifiedTags}
 	tagsOf := repo.TagsByDigest()
 
 	keep := map[string]bool{}
 	var keepReason = map[string]string{}
+	via := map[string]string{} // the tag through which a dependant is reached
 	var queue []string
 	for _, d := range ds {
 		if d.Keep {
 			keep[d.Digest] = true
+			via[d.Digest] = heldTag(d, p)
 			queue = append(queue, d.Digest)
 		}
 	}
@@ -148,7 +177,8 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 		for _, n := range neighbours(repo, d) {
 			if !keep[n.digest] {
 				keep[n.digest] = true
-				keepReason[n.digest] = fmt.Sprintf("kept: %s of kept %s", n.rel, short(d))
+				keepReason[n.digest] = "kept: " + relation(n, tagsOf) + " of kept " + describe(repo, d, tagsOf, via)
+				via[n.digest] = viaTag(d, tagsOf, via)
 				queue = append(queue, n.digest)
 			}
 		}
@@ -159,6 +189,8 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 		kind, parent, subject string
 	}
 	del := map[string]reach{}
+	delReason := map[string]string{}
+	delVia := map[string]string{}
 	var order []string
 	for _, d := range ds {
 		if !d.Keep && !keep[d.Digest] {
@@ -186,6 +218,8 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 			if r.kind == KindReferrer && isSignature(tagsOf[n.digest]) {
 				r.kind = KindSignature
 			}
+			delReason[n.digest] = "delete: " + relation(n, tagsOf) + " of deleted " + describe(repo, d, tagsOf, delVia)
+			delVia[n.digest] = viaTag(d, tagsOf, delVia)
 			del[n.digest] = r
 			order = append(order, n.digest)
 			queue = append(queue, n.digest)
@@ -252,11 +286,18 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 			it.Untag = d.StaleTags
 		case keep[d.Digest]:
 			// The policy would delete it, but something kept reaches it:
-			// keep the digest and drop only its own tags.
+			// the final action and its cause first, then what the policy
+			// alone decided. The image keeps its tags; only with the
+			// untag_unkept opt-in do its own tags go.
 			it.Action = ActionKeep
-			it.Reasons = append(append([]string{}, d.Reasons...), keepReason[d.Digest])
-			it.Untag = d.Tags
-			it.Reasons = append(it.Reasons, fmt.Sprintf("untag: %s; the digest stays for what keeps it", strings.Join(d.Tags, ", ")))
+			it.Reasons = []string{keepReason[d.Digest]}
+			for _, r := range d.Reasons {
+				it.Reasons = append(it.Reasons, "policy alone: "+r)
+			}
+			if p.UntagUnkept && len(d.Tags) > 0 {
+				it.Untag = d.Tags
+				it.Reasons = append(it.Reasons, fmt.Sprintf("untag: %s held by no rule (untag_unkept); the digest stays for what keeps it", strings.Join(d.Tags, ", ")))
+			}
 		default:
 			it.Action = ActionDelete
 			if p := del[d.Digest].parent; p != "" {
@@ -274,10 +315,9 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 		}
 		decided[d] = true
 		it := Item{Digest: d, Kind: r.kind, Tags: tagsOf[d], Action: ActionDelete, Parent: r.parent, Subject: r.subject}
-		if r.parent != "" {
-			it.Reasons = []string{"delete: child of deleted " + short(r.parent)}
-		} else {
-			it.Reasons = []string{"delete: " + r.kind + " of deleted " + short(r.subject)}
+		it.Reasons = []string{delReason[d]}
+		if r.parent != "" && !strings.Contains(delReason[d], short(r.parent)) {
+			it.Reasons = append(it.Reasons, "listed by deleted "+short(r.parent)+", deleted after it")
 		}
 		fill(&it, repo.Manifests[d])
 		out.Items = append(out.Items, it)
@@ -297,9 +337,12 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 	}
 	sort.Strings(rest)
 	parents, subjects := relations(repo, keep)
+	orphans := orphansOf(repo, rest, keepReason, tagsOf)
 	for _, d := range rest {
 		it := Item{Digest: d, Kind: kindOf(repo, d, tagsOf[d], parents), Tags: tagsOf[d], Action: ActionKeep}
-		if why, ok := keepReason[d]; ok {
+		if o, ok := orphans[d]; ok {
+			orphanItem(&it, o, p.DeleteOrphanArtifacts)
+		} else if why, ok := keepReason[d]; ok {
 			it.Reasons = []string{why}
 			it.Parent, it.Subject = parents[d], subjects[d]
 		} else {
@@ -325,10 +368,12 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 		for i := range out.Items {
 			if out.Items[i].Action == ActionDelete {
 				out.Items[i].Action = ActionKeep
-				out.Items[i].Reasons = append(out.Items[i].Reasons, "kept: plan refused")
+				out.Items[i].Reasons = append([]string{"kept: plan refused (it would delete every image)"}, out.Items[i].Reasons...)
 			}
 		}
 	}
+	attributeFrees(repo, out.Items)
+	out.Warnings = policy.Warnings(repo, p)
 	out.Summary = summarize(repo, out.Items)
 	return out
 }
@@ -351,6 +396,66 @@ func neighbours(repo *graph.Repository, d string) []edge {
 		out = append(out, edge{r, KindReferrer, "referrer"})
 	}
 	return out
+}
+
+// relation names what n is to the manifest that reaches it: a child, a
+// signature (cosign .sig/.att/.sbom tag) or a referrer.
+func relation(n edge, tagsOf map[string][]string) string {
+	if n.kind == KindChild {
+		return "child"
+	}
+	if isSignature(tagsOf[n.digest]) {
+		return "signature"
+	}
+	return "referrer"
+}
+
+// describe names d for a reason: "index sha256:… (tag latest)", with the
+// tag through which d itself is reached when it has none of its own.
+func describe(repo *graph.Repository, d string, tagsOf map[string][]string, via map[string]string) string {
+	what := "image"
+	switch m := repo.Manifests[d]; {
+	case isSignature(tagsOf[d]):
+		what = "signature"
+	case m != nil && m.Subject != "":
+		what = "referrer"
+	case m != nil && m.IsIndex():
+		what = "index"
+	}
+	s := what + " " + short(d)
+	if t := viaTag(d, tagsOf, via); t != "" {
+		s += " (tag " + t + ")"
+	}
+	return s
+}
+
+// viaTag is d's first tag that is not a signature or fallback tag, or else
+// the tag through which d was reached.
+func viaTag(d string, tagsOf map[string][]string, via map[string]string) string {
+	if t := via[d]; t != "" {
+		return t
+	}
+	for _, t := range tagsOf[d] {
+		if _, _, ok := graph.ArtifactTag(t); !ok {
+			return t
+		}
+	}
+	return via[d]
+}
+
+// heldTag is the tag of a kept image that a tag rule holds, if any.
+func heldTag(d policy.Decision, p policy.Policy) string {
+	for _, t := range d.Tags {
+		if slices.Contains(p.Keep.Tags, t) {
+			return t
+		}
+		for _, re := range p.Keep.Regex {
+			if re.MatchString(t) {
+				return t
+			}
+		}
+	}
+	return ""
 }
 
 func isSignature(tags []string) bool {
@@ -411,8 +516,15 @@ func fill(it *Item, m *graph.Manifest) {
 // summarize counts items and the bytes that deleting frees: the deleted
 // manifests, plus every blob that only deleted manifests reference.
 func summarize(repo *graph.Repository, items []Item) Summary {
-	var s Summary
-	deleted := map[string]bool{}
+	s, deleted := countItems(items)
+	s.ReclaimableBytes = SatAdd(s.ReclaimableBytes, ReclaimableBlobs(repo, deleted))
+	return s
+}
+
+// countItems counts items, and sums the bytes of the deleted manifests
+// themselves into ReclaimableBytes; deleted holds their digests.
+func countItems(items []Item) (s Summary, deleted map[string]bool) {
+	deleted = map[string]bool{}
 	for _, it := range items {
 		s.Manifests++
 		if it.Kind == KindImage {
@@ -429,11 +541,10 @@ func summarize(repo *graph.Repository, items []Item) Summary {
 		if it.Action == ActionDelete {
 			s.DeleteManifests++
 			deleted[it.Digest] = true
-			s.ReclaimableBytes += it.Size
+			s.ReclaimableBytes = SatAdd(s.ReclaimableBytes, it.Size)
 		}
 	}
-	s.ReclaimableBytes += ReclaimableBlobs(repo, deleted)
-	return s
+	return s, deleted
 }
 
 // ReclaimableBlobs is the size of the blobs referenced by deleted
@@ -457,7 +568,7 @@ func ReclaimableBlobs(repo *graph.Repository, deleted map[string]bool) int64 {
 		for _, b := range m.Blobs {
 			if !held[b.Digest] && !counted[b.Digest] {
 				counted[b.Digest] = true
-				n += b.Size
+				n = SatAdd(n, b.Size)
 			}
 		}
 	}
@@ -477,10 +588,12 @@ func (p *Plan) Recount() {
 	for i := range p.Repositories {
 		r := &p.Repositories[i]
 		var ok, skipped, failed, untagged int
+		var deletedBytes int64
 		for _, it := range r.Items {
 			switch it.Result {
 			case ResultDeleted:
 				ok++
+				deletedBytes += it.Size
 			case ResultUntagged:
 				untagged++
 			case ResultSkipped:
@@ -490,6 +603,21 @@ func (p *Plan) Recount() {
 			}
 		}
 		r.Summary.Deleted, r.Summary.Untagged, r.Summary.Skipped, r.Summary.Failed = ok, untagged, skipped, failed
+		r.Summary.FreedBytes = nil
+		if p.Mode == "apply" {
+			freed := deletedBytes // partial: the manifests' own bytes, at least
+			switch {
+			case ok == 0:
+				freed = 0
+			case ok == r.Summary.DeleteManifests:
+				freed = r.Summary.ReclaimableBytes
+			}
+			r.Summary.FreedBytes = &freed
+			if t.FreedBytes == nil {
+				t.FreedBytes = new(int64)
+			}
+			*t.FreedBytes += freed
+		}
 		if r.Error != "" {
 			t.Failed++
 		}
@@ -499,7 +627,7 @@ func (p *Plan) Recount() {
 		t.Delete += s.Delete
 		t.Untag += s.Untag
 		t.DeleteManifests += s.DeleteManifests
-		t.ReclaimableBytes += s.ReclaimableBytes
+		t.ReclaimableBytes = SatAdd(t.ReclaimableBytes, s.ReclaimableBytes)
 		t.Deleted += s.Deleted
 		t.Untagged += s.Untagged
 		t.Skipped += s.Skipped
@@ -507,6 +635,7 @@ func (p *Plan) Recount() {
 	}
 	p.Summary = t
 	p.ReclaimableBytes = t.ReclaimableBytes
+	p.Registries = registries(p.Repositories)
 }
 
 func short(d string) string {

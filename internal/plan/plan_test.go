@@ -266,7 +266,9 @@ func TestBuildSharedChild(t *testing.T) {
 }
 
 // A tag naming a child of a kept index: the policy would delete that
-// image, but the kept index reaches it, so only the tag goes.
+// image, but the kept index reaches it, so it stays with its tag; the
+// first reason is the final action and its cause, the policy's own
+// verdict comes after. Only with untag_unkept does its own tag go.
 func TestBuildChildTaggedOnItsOwn(t *testing.T) {
 	b := newBuilder()
 	a, c := b.image("amd64", day(40)), b.image("arm64", day(40))
@@ -277,8 +279,16 @@ func TestBuildChildTaggedOnItsOwn(t *testing.T) {
 	r := build(b, p)
 	wantAction(t, r, plan.ActionKeep, idx, a, c)
 	it := itemOf(t, r, a)
-	if it.Kind != plan.KindImage || !slices.Equal(it.Untag, []string{"amd64-build-7"}) {
-		t.Errorf("tagged child %+v, want an image kept with its own tag untagged", it)
+	if it.Kind != plan.KindImage || len(it.Untag) != 0 {
+		t.Errorf("tagged child %+v, want an image kept with its own tag", it)
+	}
+	if want := "kept: child of kept index " + idx[:19] + " (tag latest)"; len(it.Reasons) < 2 || it.Reasons[0] != want || !strings.HasPrefix(it.Reasons[1], "policy alone: delete: ") {
+		t.Errorf("reasons %q, want %q first, then the policy's own verdict", it.Reasons, want)
+	}
+	p.UntagUnkept = true
+	r = build(b, p)
+	if it := itemOf(t, r, a); !slices.Equal(it.Untag, []string{"amd64-build-7"}) || it.Action != plan.ActionKeep {
+		t.Errorf("with untag_unkept: tagged child %+v, want kept with its own tag untagged", it)
 	}
 	if r.Summary.DeleteManifests != 0 || r.Summary.ReclaimableBytes != 0 {
 		t.Errorf("summary %+v, want nothing deleted", r.Summary)
@@ -321,6 +331,20 @@ func TestBuildSignaturesAndReferrers(t *testing.T) {
 	wantKind(t, r, plan.KindSignature, "", kept, keptSig, keptAtt)
 	if it := itemOf(t, r, goneSig); !slices.Equal(it.Tags, []string{graph.FallbackTag(gone) + ".sig"}) {
 		t.Errorf("signature tags %v", it.Tags)
+	}
+	// One vocabulary both ways: the first reason is the final action and
+	// its cause.
+	for d, want := range map[string]string{
+		keptSig:      "kept: signature of kept image " + kept[:19] + " (tag v2)",
+		goneSig:      "delete: signature of deleted image " + gone[:19] + " (tag v1)",
+		keptRef1:     "kept: referrer of kept image " + kept[:19] + " (tag v2)",
+		goneRef:      "delete: referrer of deleted image " + gone[:19] + " (tag v1)",
+		keptRefOfRef: "kept: referrer of kept referrer " + keptRef1[:19] + " (tag v2)",
+		goneRefOfRef: "delete: referrer of deleted referrer " + goneRef[:19] + " (tag v1)",
+	} {
+		if got := itemOf(t, r, d).Reasons; len(got) == 0 || got[0] != want {
+			t.Errorf("%s: reasons %q, want %q first", d, got, want)
+		}
 	}
 	if got, want := r.Summary.ReclaimableBytes, reclaimable(b.r, r); got != want {
 		t.Errorf("reclaimable %d, recomputed %d", got, want)

@@ -175,6 +175,7 @@ func reach(r *graph.Repository, roots []string) map[string]bool {
 func randomDecisions(rng *rand.Rand, repo *graph.Repository) ([]policy.Decision, policy.Policy) {
 	var p policy.Policy
 	p.AllowEmpty = rng.IntN(3) == 0
+	p.DeleteOrphanArtifacts = rng.IntN(2) == 0
 	if rng.IntN(2) == 0 {
 		var ds []policy.Decision
 		for _, im := range repo.Images() {
@@ -265,8 +266,8 @@ func checkInvariants(repo *graph.Repository, ds []policy.Decision, p policy.Poli
 		if kept[d] {
 			bad("%s is reachable from a kept image but deleted", d)
 		}
-		if !fromDeleted[d] {
-			bad("%s is deleted but no deleted image reaches it", d)
+		if !fromDeleted[d] && !(p.DeleteOrphanArtifacts && strings.HasPrefix(items[d].Reasons[0], "delete: orphan")) {
+			bad("%s is deleted but no deleted image reaches it, and it is no orphan deleted on request", d)
 		}
 	}
 	// Untag never touches artifact tags or tags the item does not have.
@@ -340,7 +341,9 @@ func checkInvariants(repo *graph.Repository, ds []policy.Decision, p policy.Poli
 				bad("child %s: parent %q is not a deleted index listing it", d, it.Parent)
 			}
 		case plan.KindReferrer, plan.KindSignature:
-			if !deleted[it.Subject] || !slices.Contains(repo.Referrers[it.Subject], d) {
+			// An orphan deleted on request names its absent subject.
+			orphan := repo.Manifests[it.Subject] == nil && strings.HasPrefix(it.Reasons[0], "delete: orphan")
+			if !(deleted[it.Subject] || orphan) || !slices.Contains(repo.Referrers[it.Subject], d) {
 				bad("%s %s: subject %q is not a deleted manifest it refers to", it.Kind, d, it.Subject)
 			}
 			sig := false

@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
-	"time"
 )
 
 // Formats a plan renders to.
-var Formats = []string{"table", "json", "markdown"}
+var Formats = []string{"table", "json", "markdown", "html"}
 
 // Render writes p in format.
 func Render(w io.Writer, p *Plan, format string) error {
@@ -18,102 +16,28 @@ func Render(w io.Writer, p *Plan, format string) error {
 	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(p)
 	case "table", "":
 		return renderTable(w, p)
 	case "markdown":
 		return renderMarkdown(w, p)
+	case "html":
+		return renderHTML(w, p)
 	}
 	return fmt.Errorf("unknown output format %q (want %s)", format, strings.Join(Formats, ", "))
 }
 
-func renderTable(w io.Writer, p *Plan) error {
-	apply := p.Mode == "apply"
-	for _, r := range p.Repositories {
-		fmt.Fprintf(w, "%s", r.Repository)
-		if r.Rule != "" {
-			fmt.Fprintf(w, "  (rule: %s)", r.Rule)
-		}
-		fmt.Fprintln(w)
-		if r.Error != "" {
-			what := "FAILED, nothing deleted"
-			if r.Refused {
-				what = "REFUSED"
-			}
-			fmt.Fprintf(w, "  %s: %s\n", what, r.Error)
-		}
-		if len(r.Items) > 0 {
-			tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-			head := "  ACTION\tKIND\tDIGEST\tTAGS\tCREATED\tSIZE\tREASON"
-			if apply {
-				head += "\tRESULT"
-			}
-			fmt.Fprintln(tw, head)
-			for _, it := range r.Items {
-				created := "unknown"
-				if !r.AgesRead {
-					created = "-"
-				}
-				if it.Created != nil {
-					created = it.Created.Format(time.RFC3339)
-				}
-				action := it.Action
-				if len(it.Untag) > 0 {
-					action += "+untag"
-				}
-				row := fmt.Sprintf("  %s\t%s\t%s\t%s\t%s\t%s\t%s", action, it.Kind, short(it.Digest),
-					tagList(it.Tags), created, HumanBytes(it.Size), strings.Join(it.Reasons, "; "))
-				if apply {
-					res := it.Result
-					if it.ResultReason != "" {
-						res += " (" + it.ResultReason + ")"
-					}
-					row += "\t" + res
-				}
-				fmt.Fprintln(tw, row)
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-		}
-		s := r.Summary
-		fmt.Fprintf(w, "  %d images: keep %d, delete %d, untag %d; %d manifests to delete; frees %s\n",
-			s.Images, s.Keep, s.Delete, s.Untag, s.DeleteManifests, HumanBytes(s.ReclaimableBytes))
-		if apply {
-			fmt.Fprintf(w, "  result: %d deleted, %d untagged, %d skipped, %d failed\n", s.Deleted, s.Untagged, s.Skipped, s.Failed)
-		}
-		fmt.Fprintln(w)
+// freedText says what an apply let the garbage collector reclaim, and
+// claims nothing when no deletion succeeded.
+func freedText(freed *int64, deleted, planned int) string {
+	switch {
+	case freed == nil || deleted == 0:
+		return "nothing freed"
+	case deleted < planned:
+		return "at least " + HumanBytes(*freed) + " for the registry's garbage collector to free (not every planned deletion was done)"
 	}
-	t := p.Summary
-	fmt.Fprintf(w, "total: %d repositories (%d failed), %d images: keep %d, delete %d, untag %d; frees %s\n",
-		t.Repositories, t.Failed, t.Images, t.Keep, t.Delete, t.Untag, HumanBytes(t.ReclaimableBytes))
-	if apply {
-		fmt.Fprintf(w, "result: %d deleted, %d untagged, %d skipped, %d failed\n", t.Deleted, t.Untagged, t.Skipped, t.FailedItems)
-	}
-	return nil
-}
-
-func tagList(tags []string) string {
-	if len(tags) == 0 {
-		return "-"
-	}
-	tags = append([]string(nil), tags...)
-	for i, t := range tags {
-		// sha256-<64 hex>.sig reads as sha256-<12 hex>….sig in a table.
-		if j := strings.IndexByte(t, '-'); j > 0 && len(t) > j+13+64-12 {
-			if k := strings.IndexByte(t[j:], '.'); k > 0 || len(t) == j+65 {
-				rest := ""
-				if k > 0 {
-					rest = t[j+k:]
-				}
-				tags[i] = t[:j+13] + "…" + rest
-			}
-		}
-	}
-	if len(tags) > 4 {
-		return strings.Join(tags[:4], ",") + fmt.Sprintf(",+%d", len(tags)-4)
-	}
-	return strings.Join(tags, ",")
+	return HumanBytes(*freed) + " for the registry's garbage collector to free"
 }
 
 // HumanBytes renders n in IEC units: 512 B, 1.5 KiB, 3.2 GiB.
@@ -130,46 +54,80 @@ func HumanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// renderMarkdown writes a plan for a merge request: a summary table, then
-// what each repository deletes (kept items are counted, not listed).
+// renderMarkdown writes a plan for a merge request: who made it, a
+// summary table, then what each repository deletes or untags (kept items
+// are counted, not listed), children and signatures nested under their
+// image.
 func renderMarkdown(w io.Writer, p *Plan) error {
 	t := p.Summary
+	apply := p.Mode == "apply"
 	fmt.Fprintf(w, "## regprune %s\n\n", p.Mode)
-	fmt.Fprintf(w, "%d repositories (%d failed), %d images: keep %d, delete %d, untag %d; frees **%s**\n\n",
-		t.Repositories, t.Failed, t.Images, t.Keep, t.Delete, t.Untag, HumanBytes(t.ReclaimableBytes))
-	fmt.Fprintln(w, "| repository | images | keep | delete | untag | frees | status |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---|")
+	if p.Generator != "" || !p.Generated.IsZero() {
+		fmt.Fprintf(w, "_%s_\n\n", mdEscape(header(p)))
+	}
+	fmt.Fprintf(w, "%s (%d failed), %s: keep %d, delete %d, untag %d; frees **%s**",
+		plural(t.Repositories, "repository", "repositories"), t.Failed, plural(t.Images, "image", "images"),
+		t.Keep, t.Delete, t.Untag, HumanBytes(t.ReclaimableBytes))
+	if apply {
+		fmt.Fprintf(w, "; result: %d deleted, %d untagged, %d skipped, %d failed; %s",
+			t.Deleted, t.Untagged, t.Skipped, t.FailedItems, freedText(t.FreedBytes, t.Deleted, t.DeleteManifests))
+	}
+	fmt.Fprint(w, "\n\n")
+	fmt.Fprintln(w, "| repository | rule | images | keep | delete | untag | frees | status |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---|")
 	for _, r := range p.Repositories {
 		status := "ok"
 		if r.Error != "" {
 			status = mdEscape(r.Error)
+			if r.Refused {
+				status = "refused: " + status
+			}
+		}
+		rule := "-"
+		if r.Rule != "" {
+			rule = "`" + mdCode(r.Rule) + "`"
 		}
 		s := r.Summary
-		fmt.Fprintf(w, "| `%s` | %d | %d | %d | %d | %s | %s |\n", r.Repository, s.Images, s.Keep, s.Delete, s.Untag, HumanBytes(s.ReclaimableBytes), status)
+		fmt.Fprintf(w, "| `%s` | %s | %d | %d | %d | %d | %s | %s |\n", r.Repository, rule, s.Images, s.Keep, s.Delete, s.Untag, HumanBytes(s.ReclaimableBytes), status)
 	}
-	for _, r := range p.Repositories {
+	for ri := range p.Repositories {
+		r := &p.Repositories[ri]
 		var rows []string
-		for _, it := range r.Items {
+		for _, row := range Rows(r) {
+			it := row.Item
 			if it.Action != ActionDelete && len(it.Untag) == 0 {
 				continue
 			}
 			what := it.Action
-			tags := tagList(it.Tags)
+			tags := TagSummary(it, tableTags)
 			if it.Action == ActionKeep {
-				what, tags = "untag", strings.Join(it.Untag, ", ")
+				u := &Item{Tags: it.Untag}
+				what, tags = "untag", TagSummary(u, tableTags)
 			}
-			row := fmt.Sprintf("| %s | %s | `%s` | %s | %s |", what, it.Kind, short(it.Digest), mdEscape(tags), mdEscape(strings.Join(it.Reasons, "; ")))
-			if p.Mode == "apply" {
-				row += " " + mdEscape(strings.TrimSpace(it.Result+" "+it.ResultReason)) + " |"
+			kind := it.Kind
+			if row.Depth > 0 {
+				kind = strings.Repeat("&nbsp;&nbsp;", row.Depth) + "↳ " + kind
 			}
-			rows = append(rows, row)
+			size := "-"
+			if row.Frees > 0 {
+				size = HumanBytes(row.Frees)
+			}
+			created := "-"
+			if it.Created != nil {
+				created = it.Created.UTC().Format("2006-01-02")
+			}
+			line := fmt.Sprintf("| %s | %s | `%s` | %s | %s | %s | %s |", what, kind, short(it.Digest), mdEscape(tags), created, size, mdEscape(ReasonSummary(it.Reasons, tableReasonMax)))
+			if apply {
+				line += " " + mdEscape(strings.TrimSpace(it.Result+" "+it.ResultReason)) + " |"
+			}
+			rows = append(rows, line)
 		}
 		if len(rows) == 0 {
 			continue
 		}
 		fmt.Fprintf(w, "\n### `%s`\n\n", r.Repository)
-		head, sep := "| action | kind | digest | tags | reason |", "|---|---|---|---|---|"
-		if p.Mode == "apply" {
+		head, sep := "| action | kind | digest | tags | created | frees | reason |", "|---|---|---|---|---|---:|---|"
+		if apply {
 			head, sep = head+" result |", sep+"---|"
 		}
 		fmt.Fprintln(w, head)
@@ -179,6 +137,11 @@ func renderMarkdown(w io.Writer, p *Plan) error {
 		}
 	}
 	return nil
+}
+
+// mdCode makes s safe inside a Markdown code span in a table cell.
+func mdCode(s string) string {
+	return strings.NewReplacer("`", "'", "|", "\\|", "\n", " ").Replace(s)
 }
 
 func mdEscape(s string) string {

@@ -19,7 +19,8 @@ type Decision struct {
 	Keep      bool
 	Reasons   []string
 	// StaleTags are tags of a kept image that no rule holds and that the
-	// delete filters select: the image stays, these names may go.
+	// delete filters select: the image stays, these names may go. Only
+	// with Policy.UntagUnkept; without it a kept image keeps every tag.
 	StaleTags []string
 }
 
@@ -95,16 +96,17 @@ func Evaluate(repo *graph.Repository, p Policy, now time.Time) []Decision {
 					d.Reasons = append(d.Reasons, why)
 				}
 			}
-			// A candidate that only tag rules hold stays for its held tags;
-			// its other tags go, as the image would have gone without them.
-			// An image that is no candidate keeps every tag.
+			// The image is the unit: it keeps every tag. Only with the
+			// untag_unkept opt-in does a candidate that only tag rules hold
+			// lose its other tags, as the image would have gone without
+			// them. An image that is no candidate keeps every tag.
 			for _, t := range d.Tags {
-				if _, ok := tagHeld[t]; !ok && cand {
+				if _, ok := tagHeld[t]; !ok && cand && p.UntagUnkept {
 					d.StaleTags = append(d.StaleTags, t)
 				}
 			}
 			if len(d.StaleTags) > 0 {
-				d.Reasons = append(d.Reasons, fmt.Sprintf("untag: %s held by no rule; the digest stays for its kept tags", strings.Join(d.StaleTags, ", ")))
+				d.Reasons = append(d.Reasons, fmt.Sprintf("untag: %s held by no rule (untag_unkept); the digest stays for its kept tags", strings.Join(d.StaleTags, ", ")))
 			}
 		case !cand:
 			d.Keep, d.Reasons = true, []string{"kept: not a delete candidate: " + candWhy}

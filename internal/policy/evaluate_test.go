@@ -118,7 +118,7 @@ func TestEvaluate(t *testing.T) {
 			repo: mkRepo(five...),
 			p:    func(t *testing.T) Policy { return Policy{Keep: Keep{Tags: []string{"latest"}}} },
 			wants: map[string]want{
-				"a": {keep: true, reasons: []string{"kept: tag latest"}, stale: []string{"v1.3.0"}},
+				"a": keep("kept: tag latest"), // and v1.3.0 stays: the image is the unit
 				"b": del("delete: no delete filter limits candidates; no keep rule holds it"),
 				"c": del(), "d": del(), "e": del(),
 			},
@@ -136,7 +136,7 @@ func TestEvaluate(t *testing.T) {
 			repo: mkRepo(five...),
 			p:    func(t *testing.T) Policy { return Policy{Keep: Keep{Regex: rx(t, `v[0-9]+\.[0-9]+\.[0-9]+`)}} },
 			wants: map[string]want{
-				"a": {keep: true, reasons: []string{`kept: tag v1.3.0 matches keep regex v[0-9]+\.[0-9]+\.[0-9]+`}, stale: []string{"latest"}},
+				"a": keep(`kept: tag v1.3.0 matches keep regex v[0-9]+\.[0-9]+\.[0-9]+`),
 				"b": keep(`kept: tag v1.2.0 matches keep regex`),
 				"c": del(), "d": del(), "e": del(),
 			},
@@ -194,7 +194,7 @@ func TestEvaluate(t *testing.T) {
 			name: "keep rules override delete filters",
 			repo: mkRepo(five...),
 			p: func(t *testing.T) Policy {
-				return Policy{Keep: Keep{Newest: 1, Tags: []string{"old"}}, Delete: Delete{OlderThan: 5 * 24 * time.Hour}}
+				return Policy{Keep: Keep{Newest: 1, Tags: []string{"old"}}, Delete: Delete{OlderThan: 5 * 24 * time.Hour}, UntagUnkept: true}
 			},
 			wants: map[string]want{
 				"a": keep("kept: newest 1 (rank 1"),
@@ -210,7 +210,7 @@ func TestEvaluate(t *testing.T) {
 				im{"b", 2, []string{"abc0000", "stable-1"}},
 			),
 			p: func(t *testing.T) Policy {
-				return Policy{Keep: Keep{Tags: []string{"latest"}}, Delete: Delete{Regex: rx(t, `[0-9a-f]{7}`)}}
+				return Policy{Keep: Keep{Tags: []string{"latest"}}, Delete: Delete{Regex: rx(t, `[0-9a-f]{7}`)}, UntagUnkept: true}
 			},
 			wants: map[string]want{
 				"a": keep("kept: tag latest"),
@@ -218,13 +218,24 @@ func TestEvaluate(t *testing.T) {
 			},
 		},
 		{
-			name: "stale tags: a candidate held only by a tag rule loses its other tags",
+			name: "the image is the unit: a kept image keeps every tag without the untag_unkept opt-in",
 			repo: mkRepo(im{"a", 1, []string{"1005", "latest", "x"}}, im{"b", 2, []string{"1004"}}),
 			p: func(t *testing.T) Policy {
 				return Policy{Keep: Keep{Tags: []string{"latest"}}}
 			},
 			wants: map[string]want{
-				"a": {keep: true, reasons: []string{"kept: tag latest", "untag: 1005, x held by no rule; the digest stays for its kept tags"}, stale: []string{"1005", "x"}},
+				"a": keep("kept: tag latest"),
+				"b": del("no delete filter limits candidates"),
+			},
+		},
+		{
+			name: "stale tags: with untag_unkept, a candidate held only by a tag rule loses its other tags",
+			repo: mkRepo(im{"a", 1, []string{"1005", "latest", "x"}}, im{"b", 2, []string{"1004"}}),
+			p: func(t *testing.T) Policy {
+				return Policy{Keep: Keep{Tags: []string{"latest"}}, UntagUnkept: true}
+			},
+			wants: map[string]want{
+				"a": {keep: true, reasons: []string{"kept: tag latest", "untag: 1005, x held by no rule (untag_unkept); the digest stays for its kept tags"}, stale: []string{"1005", "x"}},
 				"b": del("no delete filter limits candidates"),
 			},
 		},
@@ -232,7 +243,7 @@ func TestEvaluate(t *testing.T) {
 			name: "no stale tags on an image held by an image rule",
 			repo: mkRepo(im{"a", 1, []string{"latest", "abc1234"}}),
 			p: func(t *testing.T) Policy {
-				return Policy{Keep: Keep{Tags: []string{"latest"}, Newest: 1}, Delete: Delete{Regex: rx(t, `[0-9a-f]{7}`)}}
+				return Policy{Keep: Keep{Tags: []string{"latest"}, Newest: 1}, Delete: Delete{Regex: rx(t, `[0-9a-f]{7}`)}, UntagUnkept: true}
 			},
 			wants: map[string]want{"a": keep("kept: newest 1", "kept: tag latest")},
 		},
@@ -240,7 +251,7 @@ func TestEvaluate(t *testing.T) {
 			name: "stale tags respect older than",
 			repo: mkRepo(im{"a", 1, []string{"latest", "x"}}, im{"b", 60, []string{"stable", "y"}}),
 			p: func(t *testing.T) Policy {
-				return Policy{Keep: Keep{Tags: []string{"latest", "stable"}}, Delete: Delete{OlderThan: 30 * 24 * time.Hour}}
+				return Policy{Keep: Keep{Tags: []string{"latest", "stable"}}, Delete: Delete{OlderThan: 30 * 24 * time.Hour}, UntagUnkept: true}
 			},
 			wants: map[string]want{
 				"a": keep("kept: tag latest"),
@@ -435,5 +446,24 @@ func TestCompileRegexWholeTag(t *testing.T) {
 	}
 	if _, err := CompileRegex("a("); err == nil {
 		t.Error("CompileRegex accepted a(")
+	}
+}
+
+// A keep rule that holds nothing is reported: a keep tag naming no tag
+// (a typo) and a keep regex matching none; rules that hold something are
+// not.
+func TestWarnings(t *testing.T) {
+	repo := mkRepo(im{"a", 1, []string{"latest", "1001"}}, im{"b", 2, []string{"v1.0"}})
+	p := Policy{Keep: Keep{Tags: []string{"lastest", "latest"}, Regex: rx(t, `v[0-9]+\.[0-9]+`, `release-.*`)}}
+	got := Warnings(repo, p)
+	want := []string{
+		"keep tag lastest names no tag in " + repo.Name,
+		"keep regex release-.* matches no tag in " + repo.Name,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("warnings %q, want %q", got, want)
+	}
+	if w := Warnings(repo, Policy{Keep: Keep{Newest: 1}}); len(w) != 0 {
+		t.Fatalf("warnings %q for a policy without tag rules", w)
 	}
 }

@@ -22,6 +22,14 @@ type Policy struct {
 	Delete Delete
 	// AllowEmpty permits a plan that deletes every image of a repository.
 	AllowEmpty bool
+	// UntagUnkept opts in to removing, from a kept image, the tags that no
+	// rule holds (the tag-centric behaviour of GitLab cleanup policies and
+	// acr purge). Without it the image is the unit: a kept image keeps
+	// every tag it has.
+	UntagUnkept bool
+	// DeleteOrphanArtifacts deletes signatures and referrers whose subject
+	// is in no image of the repository; off, they are listed and kept.
+	DeleteOrphanArtifacts bool
 	// AgeFrom lists the age sources to try in order; nil means config
 	// created, then label, then annotation.
 	AgeFrom []graph.AgeSource

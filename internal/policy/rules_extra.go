@@ -3,7 +3,10 @@ package policy
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+
+	mver "github.com/Masterminds/semver/v3"
 
 	"github.com/regprune/regprune/internal/graph"
 )
@@ -126,19 +129,16 @@ func groupHolds(ds []Decision, g *Group) map[int]string {
 	return out
 }
 
-// semver is a parsed semantic version. Numeric parts are kept as decimal
-// strings without leading zeros, so that any length compares correctly.
-type semver struct {
-	major, minor, patch string
-	pre                 []string
-}
+// semver is a parsed semantic version (github.com/Masterminds/semver, the
+// library Helm uses), without build metadata.
+type semver struct{ *mver.Version }
 
 func (v semver) line(per string) string {
 	switch per {
 	case "major":
-		return v.major
+		return strconv.FormatUint(v.Major(), 10)
 	case "minor":
-		return v.major + "." + v.minor
+		return strconv.FormatUint(v.Major(), 10) + "." + strconv.FormatUint(v.Minor(), 10)
 	}
 	return ""
 }
@@ -147,128 +147,29 @@ func (v semver) line(per string) string {
 // "1.2.3", "v1.2.3", "1.2.3-rc.1", "1.2.3+build.5". Since OCI tags cannot
 // hold "+", Helm's spelling of build metadata with "_" ("1.2.3_build.5") is
 // accepted too. Partial versions ("1.2", "1") are not versions: they are
-// usually moving aliases of the newest release of a line.
+// usually moving aliases of the newest release of a line (hence
+// StrictNewVersion, which refuses them, and not NewVersion). Numeric parts
+// beyond 2^64-1 are not versions either (the library's bound).
 func parseSemver(tag string) (semver, bool) {
 	s := strings.TrimPrefix(tag, "v")
-	if i := strings.IndexAny(s, "+_"); i >= 0 {
-		if !validIdents(s[i+1:], false) {
-			return semver{}, false
-		}
-		s = s[:i]
+	if i := strings.IndexAny(s, "+_"); i >= 0 && s[i] == '_' {
+		s = s[:i] + "+" + s[i+1:]
 	}
-	var v semver
-	if i := strings.IndexByte(s, '-'); i >= 0 {
-		pre := s[i+1:]
-		if !validIdents(pre, true) {
-			return semver{}, false
-		}
-		v.pre = strings.Split(pre, ".")
-		s = s[:i]
-	}
-	parts := strings.Split(s, ".")
-	if len(parts) != 3 {
+	v, err := mver.StrictNewVersion(s)
+	if err != nil {
 		return semver{}, false
 	}
-	for _, p := range parts {
-		if !isNumeric(p) || (len(p) > 1 && p[0] == '0') {
+	if v.Metadata() != "" {
+		// Build metadata never ranks; drop it so that String is the
+		// version that counts.
+		w, err := v.SetMetadata("")
+		if err != nil {
 			return semver{}, false
 		}
+		v = &w
 	}
-	v.major, v.minor, v.patch = parts[0], parts[1], parts[2]
-	return v, true
+	return semver{v}, true
 }
 
-// validIdents checks a dot-separated list of non-empty [0-9A-Za-z-]
-// identifiers; for pre-release identifiers, numeric ones must not have
-// leading zeros.
-func validIdents(s string, pre bool) bool {
-	if s == "" {
-		return false
-	}
-	for _, id := range strings.Split(s, ".") {
-		if id == "" {
-			return false
-		}
-		for i := 0; i < len(id); i++ {
-			c := id[i]
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-') {
-				return false
-			}
-		}
-		if pre && isNumeric(id) && len(id) > 1 && id[0] == '0' {
-			return false
-		}
-	}
-	return true
-}
-
-func isNumeric(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// compareNumeric compares decimal strings without leading zeros.
-func compareNumeric(a, b string) int {
-	if len(a) != len(b) {
-		if len(a) < len(b) {
-			return -1
-		}
-		return 1
-	}
-	return strings.Compare(a, b)
-}
-
-// compareSemver orders versions by semver.org precedence (build metadata is
-// not part of a semver value here, so it never matters).
-func compareSemver(a, b semver) int {
-	if c := compareNumeric(a.major, b.major); c != 0 {
-		return c
-	}
-	if c := compareNumeric(a.minor, b.minor); c != 0 {
-		return c
-	}
-	if c := compareNumeric(a.patch, b.patch); c != 0 {
-		return c
-	}
-	// A release ranks above its pre-releases.
-	switch {
-	case len(a.pre) == 0 && len(b.pre) == 0:
-		return 0
-	case len(a.pre) == 0:
-		return 1
-	case len(b.pre) == 0:
-		return -1
-	}
-	for i := 0; i < len(a.pre) && i < len(b.pre); i++ {
-		x, y := a.pre[i], b.pre[i]
-		xn, yn := isNumeric(x), isNumeric(y)
-		var c int
-		switch {
-		case xn && yn:
-			c = compareNumeric(x, y)
-		case xn:
-			c = -1 // numeric identifiers rank below alphanumeric ones
-		case yn:
-			c = 1
-		default:
-			c = strings.Compare(x, y)
-		}
-		if c != 0 {
-			return c
-		}
-	}
-	switch {
-	case len(a.pre) < len(b.pre):
-		return -1
-	case len(a.pre) > len(b.pre):
-		return 1
-	}
-	return 0
-}
+// compareSemver orders versions by semver.org precedence.
+func compareSemver(a, b semver) int { return a.Compare(b.Version) }

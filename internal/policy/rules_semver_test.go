@@ -22,7 +22,9 @@ func TestParseSemver(t *testing.T) {
 		{"1.2.3-rc.1+build-5", true, "1.2.3-rc.1"},
 		{"1.2.3_build.5", true, "1.2.3"}, // Helm's spelling of +build in OCI tags
 		{"10.20.30", true, "10.20.30"},
-		{"1.2.123456789012345678901234567890", true, "1.2.123456789012345678901234567890"},
+		{"1.2.18446744073709551615", true, "1.2.18446744073709551615"},
+		// Beyond uint64, Masterminds/semver's bound, is not a version.
+		{"1.2.18446744073709551616", false, ""},
 		{"1.2", false, ""},      // partial versions are aliases, not versions
 		{"1", false, ""},        // same
 		{"v1", false, ""},       // same
@@ -55,14 +57,7 @@ func TestParseSemver(t *testing.T) {
 			if !ok {
 				return
 			}
-			got := v.major + "." + v.minor + "." + v.patch
-			for i, p := range v.pre {
-				if i == 0 {
-					got += "-" + p
-				} else {
-					got += "." + p
-				}
-			}
+			got := v.String()
 			if got != tc.want {
 				t.Errorf("parseSemver(%q) = %s, want %s", tc.tag, got, tc.want)
 			}
@@ -92,7 +87,7 @@ func TestSemverPrecedence(t *testing.T) {
 		"1.10.0",
 		"2.0.0",
 		"10.0.0",
-		"99999999999999999999.0.0",
+		"18446744073709551615.0.0",
 	}
 	vs := make([]semver, len(ordered))
 	for i, s := range ordered {

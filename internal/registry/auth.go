@@ -12,12 +12,17 @@ import (
 //  2. inside GitLab CI, CI_REGISTRY_USER and CI_REGISTRY_PASSWORD for the
 //     host CI_REGISTRY;
 //  3. the Docker config ($DOCKER_CONFIG/config.json or
-//     ~/.docker/config.json) with its credential helpers;
+//     $HOME/.docker/config.json) with its credential helpers, else
+//     Podman's auth file ($REGISTRY_AUTH_FILE,
+//     $XDG_RUNTIME_DIR/containers/auth.json or
+//     $XDG_CONFIG_HOME/containers/auth.json);
 //  4. anonymous.
 //
-// getenv is os.Getenv in production; tests pass their own.
+// getenv is os.Getenv in production; tests pass their own. Every variable,
+// HOME and DOCKER_CONFIG included, is read through getenv (see
+// dockerKeychain), not from the process.
 func Keychain(getenv func(string) string) authn.Keychain {
-	return authn.NewMultiKeychain(envKeychain{getenv}, authn.DefaultKeychain)
+	return authn.NewMultiKeychain(envKeychain{getenv}, dockerKeychain{getenv})
 }
 
 type envKeychain struct{ getenv func(string) string }

@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +51,10 @@ type Options struct {
 	Transport            http.RoundTripper // nil: a tuned http.Transport
 	UserAgent            string
 	PageSize             int // tags per list page; default 1000 (ECR refuses more)
+	// PlainHTTPCredentials lets Basic credentials go over plain HTTP to a
+	// host that is not loopback (with Insecure); off, such a request is
+	// refused before it is sent.
+	PlainHTTPCredentials bool
 }
 
 // Client talks to registries. Safe for concurrent use.
@@ -60,6 +63,8 @@ type Client struct {
 	base  http.RoundTripper
 	stats *Stats
 	log   *slog.Logger
+
+	secrets secrets // credentials handled, redacted from every error
 }
 
 // New returns a Client.
@@ -84,7 +89,7 @@ func New(o Options) *Client {
 	if inner == nil {
 		inner = &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext, // an unreachable host fails within seconds
 			ForceAttemptHTTP2:     true,
 			MaxIdleConns:          100,
 			MaxIdleConnsPerHost:   max(16, 2*o.Concurrency),
@@ -95,11 +100,10 @@ func New(o Options) *Client {
 		}
 	}
 	st := &Stats{}
-	p := &pacer{
-		inner: inner, insecure: o.Insecure, retry: o.Retry.withDefaults(), maxConc: o.Concurrency,
+	p := newPacer(inner, pacerOptions{
+		insecure: o.Insecure, retry: o.Retry.withDefaults(), maxConc: o.Concurrency,
 		rps: o.MaxRequestsPerSecond, timeout: o.RequestTimeout, stats: st, log: log,
-		sleep: sleepCtx, hosts: map[string]*hostLimiter{},
-	}
+	})
 	var base http.RoundTripper = p
 	if o.UserAgent != "" {
 		base = transport.NewUserAgent(base, o.UserAgent)
@@ -122,6 +126,11 @@ func ParseRepository(s string, insecure bool) (name.Repository, error) {
 	}
 	if strings.ContainsAny(s, "@") || strings.Contains(s[i:], ":") {
 		return name.Repository{}, fmt.Errorf("repository %q: give a repository, not an image reference (no :tag or @digest)", s)
+	}
+	for _, seg := range strings.Split(s[i+1:], "/") {
+		if seg == "." || seg == ".." {
+			return name.Repository{}, fmt.Errorf("repository %q: path segment %q refused; name the repository without . or .. segments", s, seg)
+		}
 	}
 	opts := []name.Option{name.StrictValidation}
 	if insecure {
@@ -158,7 +167,7 @@ func (c *Client) Open(ctx context.Context, s string, write bool) (*Repo, error) 
 	}
 	hc, err := c.authClient(ctx, ref.Registry, []string{ref.Scope(actions)})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ref.Name(), err)
+		return nil, c.secrets.wrap(fmt.Errorf("%s: %w", ref.Name(), err))
 	}
 	return &Repo{ref: ref, hc: hc, c: c, base: ref.Registry.Scheme() + "://" + ref.RegistryStr() + "/v2/" + ref.RepositoryStr()}, nil
 }
@@ -166,13 +175,25 @@ func (c *Client) Open(ctx context.Context, s string, write bool) (*Repo, error) 
 func (c *Client) authClient(ctx context.Context, reg name.Registry, scopes []string) (*http.Client, error) {
 	auth, err := authn.Resolve(ctx, c.opts.Keychain, reg)
 	if err != nil {
-		return nil, fmt.Errorf("reading credentials for %s: %w", reg.RegistryStr(), err)
+		return nil, fmt.Errorf("reading credentials for %s: %w", reg.RegistryStr(), helperOutput(err))
 	}
-	tr, err := transport.NewWithContext(ctx, reg, auth, c.base, scopes)
+	if cfg, err := authn.Authorization(ctx, auth); err == nil {
+		c.secrets.addCredentials(cfg.Username, cfg.Password)
+		c.secrets.add(encodings(cfg.IdentityToken)...)
+		c.secrets.add(encodings(cfg.RegistryToken)...)
+		c.secrets.add(cfg.Auth)
+	}
+	base := &scopeGuard{inner: c.base, scopes: scopes, plainCreds: c.opts.PlainHTTPCredentials, secrets: &c.secrets}
+	tr, err := transport.NewWithContext(ctx, reg, auth, base, scopes)
 	if err != nil {
 		return nil, authError(err)
 	}
 	return &http.Client{Transport: tr, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if via[0].Method == http.MethodDelete {
+			// Never follow a redirect on DELETE: the 3xx is the answer,
+			// and do turns it into that item's failure.
+			return http.ErrUseLastResponse
+		}
 		if len(via) >= 10 {
 			return errors.New("too many redirects")
 		}
@@ -204,6 +225,7 @@ func authError(err error) error {
 		}
 		if te.Request != nil && te.Request.URL != nil {
 			e.Method, e.Path = te.Request.Method, te.Request.URL.Path
+			e.Message = redactCredential(e.Message, te.Request.Header.Get("Authorization"))
 		}
 		return e
 	}
@@ -220,47 +242,28 @@ func (r *Repo) do(ctx context.Context, method, u, accept string) (*http.Response
 	}
 	resp, err := r.hc.Do(req)
 	if err != nil {
-		return nil, authError(err)
+		return nil, r.c.secrets.wrap(authError(err))
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	return nil, newError(resp)
+	if method == http.MethodDelete && resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return nil, r.c.secrets.wrap(redirectError(resp))
+	}
+	e := newError(resp)
+	e.Message = r.c.secrets.redact(e.Message)
+	return nil, e
 }
 
-// ListTags calls fn with each page of tags, following Link headers until
-// there is none (a short page is not the end). It holds one page at a time.
+// ListTags calls fn with each page of tags. It follows Link headers, and
+// continues after a full page without one; a listing that does not add
+// up fails (see listing).
 func (r *Repo) ListTags(ctx context.Context, fn func(tags []string) error) error {
-	u := fmt.Sprintf("%s/tags/list?n=%d", r.base, r.c.opts.PageSize)
-	seen := map[string]bool{}
-	for u != "" {
-		if seen[u] {
-			return fmt.Errorf("%w: tag list pagination loops at %s", ErrBadResponse, redactQuery(u))
-		}
-		seen[u] = true
-		resp, err := r.do(ctx, http.MethodGet, u, "application/json")
-		if err != nil {
-			return err
-		}
-		var page struct {
-			Tags []string `json:"tags"`
-		}
-		err = json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&page)
-		resp.Body.Close()
-		if err != nil {
-			return fmt.Errorf("%w: tag list of %s: %v", ErrBadResponse, r.Name(), err)
-		}
-		next, err := nextLink(resp, r.ref.RegistryStr())
-		if err != nil {
-			return err
-		}
-		if err := fn(page.Tags); err != nil {
-			return err
-		}
-		u = next
-	}
-	return nil
+	l := &listing{r: r, first: fmt.Sprintf("%s/tags/list?n=%d", r.base, r.c.opts.PageSize), host: r.ref.RegistryStr(),
+		what: "tag list of " + r.Name(), key: "tags", n: r.c.opts.PageSize,
+		check: func(tags []string) error { return checkTags(r.Name(), tags) }}
+	return l.run(ctx, fn)
 }
 
 // nextLink resolves a Link rel="next" header (relative or absolute) against
@@ -307,6 +310,9 @@ type Descriptor struct {
 // Head resolves a tag or digest with HEAD (free against pull limits).
 // Where the registry omits Docker-Content-Digest it falls back to a GET.
 func (r *Repo) Head(ctx context.Context, ref string) (Descriptor, error) {
+	if err := CheckRef(ref); err != nil {
+		return Descriptor{}, err
+	}
 	resp, err := r.do(ctx, http.MethodHead, r.base+"/manifests/"+ref, acceptedManifests)
 	if err != nil {
 		return Descriptor{}, err
@@ -316,6 +322,12 @@ func (r *Repo) Head(ctx context.Context, ref string) (Descriptor, error) {
 	if d.Digest == "" {
 		_, d, err = r.GetManifest(ctx, ref)
 		return d, err
+	}
+	if err := checkDigest("Docker-Content-Digest of "+ref+" in "+r.Name(), d.Digest); err != nil {
+		return Descriptor{}, err
+	}
+	if ValidDigest(ref) && d.Digest != ref {
+		return Descriptor{}, fmt.Errorf("%w: HEAD of %s in %s answers digest %s", ErrBadResponse, ref, r.Name(), quoteValue(d.Digest))
 	}
 	return d, nil
 }
@@ -333,6 +345,9 @@ const MaxManifestSize = 4 << 20
 
 // GetManifest fetches a manifest by tag or digest and verifies its digest.
 func (r *Repo) GetManifest(ctx context.Context, ref string) ([]byte, Descriptor, error) {
+	if err := CheckRef(ref); err != nil {
+		return nil, Descriptor{}, err
+	}
 	resp, err := r.do(ctx, http.MethodGet, r.base+"/manifests/"+ref, acceptedManifests)
 	if err != nil {
 		return nil, Descriptor{}, err
@@ -345,11 +360,16 @@ func (r *Repo) GetManifest(ctx context.Context, ref string) ([]byte, Descriptor,
 	if len(body) > MaxManifestSize {
 		return nil, Descriptor{}, fmt.Errorf("%w: manifest %s is larger than %d bytes", ErrBadResponse, ref, MaxManifestSize)
 	}
-	got := Sha256(body)
 	want := resp.Header.Get("Docker-Content-Digest")
-	if strings.HasPrefix(ref, "sha256:") {
+	if want != "" {
+		if err := checkDigest("Docker-Content-Digest of "+ref+" in "+r.Name(), want); err != nil {
+			return nil, Descriptor{}, err
+		}
+	}
+	if ValidDigest(ref) {
 		want = ref
 	}
+	got := digestOf(want, body)
 	if want != "" && want != got {
 		return nil, Descriptor{}, fmt.Errorf("%w: manifest %s has digest %s", ErrBadResponse, want, got)
 	}
@@ -358,6 +378,9 @@ func (r *Repo) GetManifest(ctx context.Context, ref string) ([]byte, Descriptor,
 
 // GetBlob fetches a small blob (an image config) by digest, verified.
 func (r *Repo) GetBlob(ctx context.Context, digest string, limit int64) ([]byte, error) {
+	if err := checkDigest("blob", digest); err != nil {
+		return nil, err
+	}
 	resp, err := r.do(ctx, http.MethodGet, r.base+"/blobs/"+digest, "")
 	if err != nil {
 		return nil, err
@@ -370,7 +393,7 @@ func (r *Repo) GetBlob(ctx context.Context, digest string, limit int64) ([]byte,
 	if int64(len(body)) > limit {
 		return nil, fmt.Errorf("%w: blob %s is larger than %d bytes", ErrBadResponse, digest, limit)
 	}
-	if strings.HasPrefix(digest, "sha256:") && Sha256(body) != digest {
+	if !Verify(digest, body) {
 		return nil, fmt.Errorf("%w: blob %s does not match its digest", ErrBadResponse, digest)
 	}
 	return body, nil
@@ -380,6 +403,9 @@ func (r *Repo) GetBlob(ctx context.Context, digest string, limit int64) ([]byte,
 // when the registry has no referrers API (it answered 404), in which case
 // the caller falls back to the sha256-<hex> tag.
 func (r *Repo) Referrers(ctx context.Context, digest string) (body []byte, ok bool, err error) {
+	if err := checkDigest("subject", digest); err != nil {
+		return nil, false, err
+	}
 	resp, err := r.do(ctx, http.MethodGet, r.base+"/referrers/"+digest, MediaOCIIndex)
 	if errors.Is(err, ErrNotFound) {
 		return nil, false, nil
@@ -399,6 +425,9 @@ func (r *Repo) Referrers(ctx context.Context, digest string) (body []byte, ok bo
 // Delete deletes a manifest by digest (the manifest and every tag naming
 // it) or a tag by name (that tag only, where the registry supports it).
 func (r *Repo) Delete(ctx context.Context, ref string) error {
+	if err := CheckRef(ref); err != nil {
+		return err
+	}
 	resp, err := r.do(ctx, http.MethodDelete, r.base+"/manifests/"+ref, "")
 	if err != nil {
 		return err
@@ -421,38 +450,12 @@ func (c *Client) Catalog(ctx context.Context, host string, fn func(repos []strin
 	}
 	hc, err := c.authClient(ctx, reg, []string{"registry:catalog:*"})
 	if err != nil {
-		return err
+		return c.secrets.wrap(err)
 	}
 	r := &Repo{hc: hc, c: c}
-	u := fmt.Sprintf("%s://%s/v2/_catalog?n=%d", reg.Scheme(), reg.RegistryStr(), c.opts.PageSize)
-	seen := map[string]bool{}
-	for u != "" {
-		if seen[u] {
-			return fmt.Errorf("%w: catalog pagination loops", ErrBadResponse)
-		}
-		seen[u] = true
-		resp, err := r.do(ctx, http.MethodGet, u, "application/json")
-		if err != nil {
-			return err
-		}
-		var page struct {
-			Repositories []string `json:"repositories"`
-		}
-		err = json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&page)
-		resp.Body.Close()
-		if err != nil {
-			return fmt.Errorf("%w: catalog of %s: %v", ErrBadResponse, host, err)
-		}
-		next, err := nextLink(resp, reg.RegistryStr())
-		if err != nil {
-			return err
-		}
-		if err := fn(page.Repositories); err != nil {
-			return err
-		}
-		u = next
-	}
-	return nil
+	l := &listing{r: r, first: fmt.Sprintf("%s://%s/v2/_catalog?n=%d", reg.Scheme(), reg.RegistryStr(), c.opts.PageSize),
+		host: reg.RegistryStr(), what: "catalog of " + host, key: "repositories", n: c.opts.PageSize}
+	return l.run(ctx, fn)
 }
 
 // Sha256 returns "sha256:<hex>" of b.

@@ -2,40 +2,15 @@ package registry
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
-
-// RetryPolicy bounds retries of transient failures.
-type RetryPolicy struct {
-	Max     int           // retries after the first attempt; default 6
-	Base    time.Duration // first backoff; default 200ms
-	MaxWait time.Duration // cap on one wait, Retry-After included; default 30s
-}
-
-func (p RetryPolicy) withDefaults() RetryPolicy {
-	if p.Max == 0 {
-		p.Max = 6
-	}
-	if p.Base == 0 {
-		p.Base = 200 * time.Millisecond
-	}
-	if p.MaxWait == 0 {
-		p.MaxWait = 30 * time.Second
-	}
-	return p
-}
 
 // Stats counts the requests sent, by kind; safe for concurrent use.
 type Stats struct {
@@ -86,81 +61,31 @@ func (s *Stats) count(r *http.Request) {
 	}
 }
 
-// hostLimiter paces one host: a concurrency limit that halves on 429 and
-// grows back by one per limit successes (AIMD), an optional request rate
-// cap, and a pause honouring Retry-After for every request to the host.
-type hostLimiter struct {
-	mu       sync.Mutex
-	limit    float64
-	max      float64
-	inflight int
-	wake     chan struct{}
-	next     time.Time     // earliest start of the next request
-	interval time.Duration // 1/rps, 0 = no cap
-	sleep    func(context.Context, time.Duration) error
-}
+// The transport under authentication is a stack of small RoundTrippers,
+// outermost first (newPacer builds it):
+//
+//	schemeGuard  refuses plain HTTP to non-loopback hosts unless allowed
+//	retrier      retries transient failures: backoff with jitter
+//	             (cenkalti/backoff), Retry-After, a dial failure only once
+//	             (retry.go)
+//	hostGate     per-host AIMD concurrency, Retry-After pause, rate cap
+//	             (hostgate.go)
+//	counter      counts every attempt by kind (Stats)
+//	timeout      bounds one attempt, the body read included
+//	inner        the http.Transport
+//
+// Each layer sees every attempt of the layer above it.
 
-func (h *hostLimiter) acquire(ctx context.Context) error {
-	for {
-		h.mu.Lock()
-		if float64(h.inflight) < h.limit {
-			h.inflight++
-			now := time.Now()
-			wait := h.next.Sub(now)
-			if h.next.Before(now) {
-				h.next = now
-			}
-			h.next = h.next.Add(h.interval)
-			h.mu.Unlock()
-			if wait > 0 {
-				if err := h.sleep(ctx, wait); err != nil {
-					h.release()
-					return err
-				}
-			}
-			return nil
-		}
-		ch := h.wake
-		h.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-ch:
-		}
-	}
-}
-
-func (h *hostLimiter) release() {
-	h.mu.Lock()
-	h.inflight--
-	close(h.wake)
-	h.wake = make(chan struct{})
-	h.mu.Unlock()
-}
-
-// throttled halves the limit and pauses the host for d.
-func (h *hostLimiter) throttled(d time.Duration) {
-	h.mu.Lock()
-	h.limit = max(1, h.limit/2)
-	if until := time.Now().Add(d); until.After(h.next) {
-		h.next = until
-	}
-	h.mu.Unlock()
-}
-
-func (h *hostLimiter) succeeded() {
-	h.mu.Lock()
-	if h.limit < h.max {
-		h.limit = min(h.max, h.limit+1/h.limit)
-	}
-	h.mu.Unlock()
-}
-
-// pacer is the transport under authentication: it refuses plain HTTP to
-// non-loopback hosts unless allowed, paces each host, retries transient
-// failures with backoff and jitter, and counts requests.
+// pacer holds the stack and its parts (for the tests).
 type pacer struct {
-	inner    http.RoundTripper
+	http.RoundTripper // the outermost layer
+	inner             http.RoundTripper
+	gate              *hostGate
+	retry             *retrier
+}
+
+// pacerOptions configure newPacer.
+type pacerOptions struct {
 	insecure bool
 	retry    RetryPolicy
 	maxConc  int
@@ -168,24 +93,28 @@ type pacer struct {
 	timeout  time.Duration
 	stats    *Stats
 	log      *slog.Logger
-	sleep    func(context.Context, time.Duration) error
-
-	mu    sync.Mutex
-	hosts map[string]*hostLimiter
 }
 
-func (p *pacer) host(h string) *hostLimiter {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	l := p.hosts[h]
-	if l == nil {
-		l = &hostLimiter{limit: float64(p.maxConc), max: float64(p.maxConc), wake: make(chan struct{}), sleep: p.sleep}
-		if p.rps > 0 {
-			l.interval = time.Duration(float64(time.Second) / p.rps)
-		}
-		p.hosts[h] = l
+func newPacer(inner http.RoundTripper, o pacerOptions) *pacer {
+	var rt http.RoundTripper = inner
+	if o.timeout > 0 {
+		rt = &timeoutTransport{next: rt, timeout: o.timeout}
 	}
-	return l
+	rt = &counter{next: rt, stats: o.stats}
+	gate := &hostGate{next: rt, retry: o.retry, maxConc: o.maxConc, rps: o.rps, sleep: sleepCtx, hosts: map[string]*hostLimiter{}}
+	r := &retrier{next: gate, retry: o.retry, stats: o.stats, log: o.log, sleep: sleepCtx}
+	return &pacer{RoundTripper: &schemeGuard{next: r, insecure: o.insecure}, inner: inner, gate: gate, retry: r}
+}
+
+// host returns the limiter of host h.
+func (p *pacer) host(h string) *hostLimiter { return p.gate.host(h) }
+
+// setSleep replaces the sleep of every layer that waits.
+func (p *pacer) setSleep(f func(context.Context, time.Duration) error) {
+	p.gate.mu.Lock()
+	p.gate.sleep = f
+	p.gate.mu.Unlock()
+	p.retry.sleep = f
 }
 
 // IsLoopback reports whether host (with or without port) is localhost or a
@@ -202,85 +131,44 @@ func IsLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func (p *pacer) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme == "http" && !p.insecure && !IsLoopback(req.URL.Host) {
-		return nil, fmt.Errorf("%w: http://%s is not a loopback address; use --insecure to allow it", ErrInsecure, req.URL.Host)
-	}
-	lim := p.host(req.URL.Host)
-	ctx := req.Context()
-	for attempt := 0; ; attempt++ {
-		if err := lim.acquire(ctx); err != nil {
-			return nil, err
-		}
-		try := req
-		if attempt > 0 {
-			try = req.Clone(ctx)
-			if req.GetBody != nil {
-				b, err := req.GetBody()
-				if err != nil {
-					lim.release()
-					return nil, err
-				}
-				try.Body = b
-			}
-		}
-		p.stats.count(try)
-		resp, err := p.send(try)
-		lim.release()
-
-		wait, retryable := time.Duration(0), false
-		switch {
-		case err != nil:
-			retryable = transientNetError(ctx, err)
-		case resp.StatusCode == http.StatusTooManyRequests:
-			p.stats.RateLimited.Add(1)
-			retryable = true
-			// A Retry-After beyond MaxWait is capped like any wait, for
-			// the host's pause too: one answer cannot stall the run.
-			wait = min(retryAfter(resp.Header.Get("Retry-After"), time.Now()), p.retry.MaxWait)
-			lim.throttled(max(wait, p.retry.Base))
-		case resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusInternalServerError,
-			resp.StatusCode == http.StatusBadGateway, resp.StatusCode == http.StatusServiceUnavailable,
-			resp.StatusCode == http.StatusGatewayTimeout:
-			retryable = true
-			wait = retryAfter(resp.Header.Get("Retry-After"), time.Now())
-		default:
-			lim.succeeded()
-			return resp, nil
-		}
-		if !retryable || attempt >= p.retry.Max || (req.Body != nil && req.GetBody == nil) {
-			return resp, err
-		}
-		if wait <= 0 {
-			// Jitter over an exponential ceiling: [ceil/2, 3*ceil/2).
-			ceil := p.retry.Base << min(attempt, 20)
-			if ceil <= 0 || ceil > p.retry.MaxWait {
-				ceil = p.retry.MaxWait
-			}
-			wait = time.Duration(rand.Int64N(int64(ceil))) + ceil/2
-		}
-		wait = min(wait, p.retry.MaxWait)
-		what := "error"
-		if resp != nil {
-			what = resp.Status
-			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-			resp.Body.Close()
-		}
-		p.stats.Retries.Add(1)
-		p.log.Debug("retrying", "method", req.Method, "path", req.URL.Path, "after", what, "wait", wait, "attempt", attempt+1)
-		if err := p.sleep(ctx, wait); err != nil {
-			return nil, err
-		}
-	}
+// schemeGuard refuses plain HTTP to a host that is not loopback, unless
+// insecure.
+type schemeGuard struct {
+	next     http.RoundTripper
+	insecure bool
 }
 
-// send applies the per-request timeout to the round trip and the body read.
-func (p *pacer) send(req *http.Request) (*http.Response, error) {
-	if p.timeout <= 0 {
-		return p.inner.RoundTrip(req)
+func (g *schemeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && !g.insecure && !IsLoopback(req.URL.Host) {
+		return nil, fmt.Errorf("%w: http://%s is not a loopback address; use --insecure to allow it", ErrInsecure, req.URL.Host)
 	}
-	ctx, cancel := context.WithTimeout(req.Context(), p.timeout)
-	resp, err := p.inner.RoundTrip(req.WithContext(ctx))
+	return g.next.RoundTrip(req)
+}
+
+// counter counts every attempt by kind, and the 429s.
+type counter struct {
+	next  http.RoundTripper
+	stats *Stats
+}
+
+func (c *counter) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.stats.count(req)
+	resp, err := c.next.RoundTrip(req)
+	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
+		c.stats.RateLimited.Add(1)
+	}
+	return resp, err
+}
+
+// timeoutTransport bounds one attempt, the round trip and the body read.
+type timeoutTransport struct {
+	next    http.RoundTripper
+	timeout time.Duration
+}
+
+func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
+	resp, err := t.next.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		cancel()
 		return nil, err
@@ -295,34 +183,6 @@ type cancelBody struct {
 }
 
 func (b *cancelBody) Close() error { err := b.ReadCloser.Close(); b.cancel(); return err }
-
-func transientNetError(ctx context.Context, err error) bool {
-	if ctx.Err() != nil {
-		return false
-	}
-	var ne net.Error
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.EPIPE) || errors.Is(err, context.DeadlineExceeded) ||
-		(errors.As(err, &ne) && ne.Timeout())
-}
-
-// retryAfter parses Retry-After as seconds or an HTTP date; 0 if absent.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)

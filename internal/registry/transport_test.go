@@ -1,6 +1,6 @@
 package registry
 
-// Unit tests of the pacer (transport.go): Retry-After, which answers are
+// Unit tests of the pacer (transport.go, retry.go, hostgate.go): Retry-After, which answers are
 // retried, the bounded backoff, AIMD concurrency per host, the request
 // rate cap, per-request and whole-run timeouts, TLS verification, plain
 // HTTP refusal and Authorization on redirects.
@@ -69,7 +69,7 @@ func newTestClient(t *testing.T, o Options) (*Client, *pacer, *sleeper) {
 		t.Fatalf("client base is %T, want *pacer (no UserAgent in tests)", c.base)
 	}
 	s := &sleeper{}
-	p.sleep = s.sleep
+	p.setSleep(s.sleep)
 	return c, p, s
 }
 

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/regprune/regprune"
+
+// deps lists the packages pkg is built from (tests excluded), with go list.
+func deps(t *testing.T, pkg string) []string {
+	t.Helper()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+	}
+	out, err := exec.Command(gobin, "list", "-deps", "-f", "{{.ImportPath}}", pkg).Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("go list -deps %s: %v\n%s", pkg, err, stderr)
+	}
+	list := strings.Fields(string(out))
+	if len(list) == 0 {
+		t.Fatalf("go list -deps %s listed nothing", pkg)
+	}
+	return list
+}
+
+// The product binary carries neither the test harness nor the registry
+// server: those live in internal/sandbox, used by cmd/regprune-demo, the
+// benchmark and (through internal/registrytest) the tests.
+func TestProductBinaryDeps(t *testing.T) {
+	list := deps(t, module+"/cmd/regprune")
+	banned := []string{
+		"testing", "net/http/httptest",
+		"github.com/distribution/distribution/v3",
+		module + "/internal/sandbox", module + "/internal/registrytest", module + "/internal/demo",
+	}
+	for _, p := range list {
+		for _, b := range banned {
+			if p == b || strings.HasPrefix(p, b+"/") {
+				t.Errorf("cmd/regprune depends on %s", p)
+			}
+		}
+	}
+	if !slices.Contains(list, module+"/internal/engine") {
+		t.Errorf("go list -deps cmd/regprune lacks internal/engine: %v", list)
+	}
+}
+
+// Policy code is pure: the standard library, each other, and the semver
+// library, nothing else.
+func TestPolicyDeps(t *testing.T) {
+	allowed := func(p string) bool {
+		return p == module+"/internal/policy" || p == module+"/internal/graph" ||
+			p == "github.com/Masterminds/semver/v3" ||
+			!strings.Contains(strings.SplitN(p, "/", 2)[0], ".") // standard library
+	}
+	for _, pkg := range []string{"internal/policy", "internal/graph"} {
+		for _, p := range deps(t, module+"/"+pkg) {
+			if !allowed(p) {
+				t.Errorf("%s depends on %s: policy code may import only the standard library and github.com/Masterminds/semver/v3", pkg, p)
+			}
+		}
+	}
+}
+
+// The harness the demo and the benchmark use is not test code.
+func TestSandboxDeps(t *testing.T) {
+	for _, p := range deps(t, module+"/internal/sandbox") {
+		if p == "testing" || p == "net/http/httptest" {
+			t.Errorf("internal/sandbox depends on %s", p)
+		}
+	}
+}

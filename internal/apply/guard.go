@@ -1,0 +1,246 @@
+package apply
+
+// Two checks that trust neither the plan nor the planner:
+//
+//   - verifyKept resolves every tag that stays a second way before anything
+//     is deleted: a GET of the tag, whose body is hashed and compared with
+//     the digest HEAD gave (a stale CDN or proxy cache can answer HEAD and
+//     GET differently, and the wrong one must not decide a delete).
+//   - guard, right before the digest deletes, computes from the live
+//     registry everything the tags that stay reach (index children,
+//     referrers: the referrers API where the registry has one, the
+//     sha256-<hex> fallback index and the cosign .sig/.att/.sbom tags) and
+//     skips every planned delete in that set, naming the tag. It is a small
+//     implementation of its own of "nothing reachable from a kept tag is
+//     deleted", so that neither a planner bug nor an edited plan file can
+//     delete a kept image.
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/regprune/regprune/internal/graph"
+	"github.com/regprune/regprune/internal/plan"
+	"github.com/regprune/regprune/internal/registry"
+)
+
+// referrerser is the referrers API, where a Target has it (*registry.Repo
+// does).
+type referrerser interface {
+	Referrers(ctx context.Context, digest string) ([]byte, bool, error)
+}
+
+// staying returns the tags of now that this apply does not remove: every
+// tag listed, less the tags of planned deletions and the stale tags of
+// kept images that still name the planned digest and have no result yet.
+func (a *run) staying(now map[string]string) map[string]string {
+	removed := map[string]bool{}
+	for i := range a.r.Items {
+		it := &a.r.Items[i]
+		if it.Result != "" {
+			continue
+		}
+		var ts []string
+		switch {
+		case it.Action == plan.ActionDelete:
+			ts = it.Tags
+		case len(it.Untag) > 0:
+			ts = it.Untag
+		}
+		for _, t := range ts {
+			if now[t] == it.Digest {
+				removed[t] = true
+			}
+		}
+	}
+	out := make(map[string]string, len(now))
+	for t, d := range now {
+		if !removed[t] {
+			out[t] = d
+		}
+	}
+	return out
+}
+
+// verifyKept GETs each tag that stays (unless the inventory of this run
+// already did) and checks that the body hashes to the digest HEAD gave.
+// A disagreement, or a tag HEAD knows and GET does not, fails the
+// repository closed. The bodies read seed the guard's walk.
+func (a *run) verifyKept(now map[string]string) error {
+	stay := a.staying(now)
+	var tags []string
+	for t, d := range stay {
+		if a.r.VerifiedTags[t] != d {
+			tags = append(tags, t)
+		}
+	}
+	sort.Strings(tags)
+	g, gctx := errgroup.WithContext(a.req)
+	g.SetLimit(a.o.Concurrency)
+	for _, t := range tags {
+		want := stay[t]
+		g.Go(func() error {
+			body, _, err := a.t.GetManifest(gctx, t)
+			if err != nil {
+				return fmt.Errorf("kept tag %s: HEAD answered %s, GET of the tag failed: %w", t, want, err)
+			}
+			if !registry.Verify(want, body) {
+				return fmt.Errorf("%w: kept tag %s: HEAD answers %s, but GET serves a body that does not hash to it (a stale cache in front of the registry?)", registry.ErrBadResponse, t, want)
+			}
+			kids, err := registry.ParseChildren("manifest "+want, body)
+			if err != nil {
+				return fmt.Errorf("kept tag %s: %w", t, err)
+			}
+			a.mu.Lock()
+			a.kids[want] = kids
+			a.mu.Unlock()
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// guard skips every planned digest delete that a tag staying reaches, in
+// the registry as it is now (a.latest: the last listing of this apply).
+// When it cannot tell, it skips them all and fails the repository. It
+// runs before the tag phase (so that no tag of such a digest, a signature
+// tag say, is removed) and again right before the digest deletes; the
+// second run reads only what changed.
+func (a *run) guard() error {
+	pending := a.items(func(it *plan.Item) bool { return it.Action == plan.ActionDelete || len(it.Untag) > 0 })
+	if len(pending) == 0 {
+		return nil
+	}
+	via, err := a.reachable(a.latest, a.staying(a.latest))
+	if err != nil {
+		for _, it := range pending {
+			set(it, plan.ResultSkipped, "final guard could not read what the kept tags reach, nothing more deleted in this repository: "+err.Error())
+		}
+		a.r.Error = "final guard before deleting failed: " + err.Error()
+		return err
+	}
+	for _, it := range pending {
+		if t, ok := via[it.Digest]; ok && it.Action == plan.ActionDelete {
+			a.o.Logger.Warn("final guard kept a planned delete", "repository", a.t.Name(), "digest", it.Digest, "tag", t)
+			why := "final guard: tag " + t + ", which stays, reaches it"
+			if it.ResultReason != "" { // what was done of it already
+				why += " (" + it.ResultReason + ")"
+			}
+			set(it, plan.ResultSkipped, why)
+		}
+	}
+	return nil
+}
+
+// reachable maps each digest that a tag of stay reaches to that tag (the
+// first in sort order). all is every tag listed: artifact tags of a
+// reached digest reach their own digest even when this apply removes them.
+func (a *run) reachable(all, stay map[string]string) (map[string]string, error) {
+	edges := map[string][]string{} // subject or parent -> what it reaches beyond its children
+	for t, d := range all {
+		if subject, _, ok := graph.ArtifactTag(t); ok {
+			edges[subject] = append(edges[subject], d)
+		}
+	}
+	for i := range a.r.Items {
+		// The plan's own links only add to what is protected.
+		it := &a.r.Items[i]
+		if it.Subject != "" {
+			edges[it.Subject] = append(edges[it.Subject], it.Digest)
+		}
+		if it.Parent != "" {
+			edges[it.Parent] = append(edges[it.Parent], it.Digest)
+		}
+	}
+	tags := make([]string, 0, len(stay))
+	for t := range stay {
+		tags = append(tags, t)
+	}
+	sort.Strings(tags)
+	via := map[string]string{}
+	var level []string
+	for _, t := range tags {
+		if d := stay[t]; via[d] == "" {
+			via[d] = t
+			level = append(level, d)
+		}
+	}
+	refs, api := a.t.(referrerser)
+	if api && a.refsAPI == 0 && len(level) > 0 {
+		// Probe once per apply: a registry without the API answers 404.
+		_, ok, err := refs.Referrers(a.req, level[0])
+		if err != nil {
+			return nil, fmt.Errorf("referrers of %s: %w", level[0], err)
+		}
+		a.refsAPI = -1
+		if ok {
+			a.refsAPI = 1
+		}
+	}
+	api = api && a.refsAPI == 1
+	for depth := 0; len(level) > 0; depth++ {
+		if depth > 32 {
+			return nil, fmt.Errorf("%w: indexes and referrers nested deeper than 32", registry.ErrBadResponse)
+		}
+		kids := make([][]string, len(level))
+		found := make([][]string, len(level))
+		g, gctx := errgroup.WithContext(a.req)
+		g.SetLimit(a.o.Concurrency)
+		for i, d := range level {
+			g.Go(func() error {
+				c, err := a.children(gctx, d)
+				if err != nil {
+					return fmt.Errorf("tag %s: manifest %s: %w", via[d], d, err)
+				}
+				kids[i] = c
+				if !api {
+					return nil
+				}
+				a.mu.Lock()
+				r, done := a.refs[d]
+				a.mu.Unlock()
+				if done {
+					found[i] = r
+					return nil
+				}
+				body, ok, err := refs.Referrers(gctx, d)
+				if err != nil || !ok {
+					if err == nil {
+						err = fmt.Errorf("%w: the referrers API stopped answering", registry.ErrBadResponse)
+					}
+					return fmt.Errorf("tag %s: referrers of %s: %w", via[d], d, err)
+				}
+				if found[i], err = registry.ParseChildren("referrers of "+d, body); err != nil {
+					return err
+				}
+				a.mu.Lock()
+				a.refs[d] = found[i]
+				a.mu.Unlock()
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
+		var next []string
+		for i, d := range level {
+			for _, list := range [][]string{kids[i], found[i], edges[d]} {
+				for _, n := range list {
+					if via[n] == "" {
+						via[n] = via[d]
+						next = append(next, n)
+					}
+				}
+			}
+		}
+		if len(via) > registry.MaxManifests {
+			return nil, fmt.Errorf("%w: the kept tags reach more than %d manifests", registry.ErrBadResponse, registry.MaxManifests)
+		}
+		sort.Strings(next)
+		level = next
+	}
+	return via, nil
+}

@@ -1,0 +1,11 @@
+//go:build !unix
+
+package cache
+
+import "io/fs"
+
+// checkPrivate has no owner to check outside Unix.
+func checkPrivate(string, fs.FileInfo) error { return nil }
+
+// oNoFollow: os.Root already keeps every access inside the directory.
+const oNoFollow = 0

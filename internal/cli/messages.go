@@ -1,0 +1,180 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/regprune/regprune/internal/config"
+	"github.com/regprune/regprune/internal/registry"
+)
+
+// flagError turns pflag's parse errors into messages that name the flag
+// and what it wants, without strconv's words, and suggests a flag for a
+// misspelled one.
+func flagError(cmd *cobra.Command, err error) error {
+	var (
+		iv *pflag.InvalidValueError
+		ne *pflag.NotExistError
+	)
+	switch {
+	case errors.As(err, &iv):
+		f := iv.GetFlag()
+		return usagef("--%s %q: %s", f.Name, iv.GetValue(), wantOf(f))
+	case errors.As(err, &ne):
+		name := ne.GetSpecifiedName()
+		msg := err.Error()
+		if s := suggestFlag(cmd, name); s != "" {
+			msg += "; did you mean --" + s + "?"
+		}
+		return usagef("%s (see regprune %s --help)", msg, cmd.Name())
+	}
+	return usagef("%v", err)
+}
+
+// wantOf says what values a flag takes.
+func wantOf(f *pflag.Flag) string {
+	switch f.Value.Type() {
+	case "int", "count":
+		return "want a whole number"
+	case "float64":
+		return "want a number"
+	case "duration":
+		return "want a duration such as 30s, 5m or 1h"
+	case "bool":
+		return "want true or false"
+	}
+	return "invalid value"
+}
+
+// suggestFlag returns the flag of cmd closest to name (without dashes),
+// or "" when none is close.
+func suggestFlag(cmd *cobra.Command, name string) string {
+	name = strings.TrimLeft(name, "-")
+	if name == "" {
+		return ""
+	}
+	best, bestD := "", 3
+	visit := func(f *pflag.Flag) {
+		if f.Hidden {
+			return
+		}
+		d := levenshtein(name, f.Name)
+		if strings.HasPrefix(f.Name, name) || strings.HasPrefix(name, f.Name) {
+			d = min(d, 1)
+		}
+		if d < bestD || (d == bestD && f.Name < best) {
+			best, bestD = f.Name, d
+		}
+	}
+	cmd.Flags().VisitAll(visit)
+	cmd.InheritedFlags().VisitAll(visit)
+	return best
+}
+
+// suggestCommand appends cobra's suggestions for an unknown subcommand.
+func suggestCommand(cmd *cobra.Command, args []string) string {
+	if len(args) == 0 || !cmd.HasSubCommands() {
+		return ""
+	}
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
+	s := cmd.SuggestionsFor(args[0])
+	if len(s) == 0 {
+		return ""
+	}
+	sort.Strings(s)
+	return "; did you mean " + strings.Join(s, " or ") + "?"
+}
+
+func levenshtein(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
+
+// schemeHint explains a repository given as a URL.
+func schemeHint(arg string) error {
+	for _, s := range []string{"https://", "http://", "oci://", "docker://"} {
+		if len(arg) > len(s) && strings.EqualFold(arg[:len(s)], s) {
+			hint := ""
+			if strings.EqualFold(s, "http://") {
+				hint = " (plain HTTP is used for loopback hosts; --insecure allows it elsewhere)"
+			}
+			return usagef("repository %q: drop the scheme and give host[:port]/path: %s%s", arg, arg[len(s):], hint)
+		}
+	}
+	return nil
+}
+
+// checkCredentialEnv refuses half-set credentials before any request.
+func checkCredentialEnv(getenv func(string) string) error {
+	u, p := getenv("REGPRUNE_USERNAME"), getenv("REGPRUNE_PASSWORD")
+	switch {
+	case u != "" && p == "":
+		return usagef("REGPRUNE_USERNAME is set but REGPRUNE_PASSWORD is empty: set both, or neither")
+	case u == "" && p != "":
+		return usagef("REGPRUNE_PASSWORD is set but REGPRUNE_USERNAME is empty: set both, or neither")
+	}
+	return nil
+}
+
+// flagRule rewrites a rule error from config in the words of the flags:
+// the field becomes the flag, and key names in the problem become flags.
+func flagRule(fe *config.FieldError) error {
+	name := flagOf[fe.Field]
+	if name == "" {
+		name = fe.Field
+	}
+	e := *fe
+	pairs := []string{"leave the key out", "leave the flag out", "leave it out", "leave the flag out"}
+	keys := make([]string, 0, len(flagOf))
+	for k := range flagOf {
+		keys = append(keys, k)
+	}
+	// Longest first, so that keep.semver.per is not read as keep.semver.
+	sort.Slice(keys, func(i, j int) bool {
+		return len(keys[i]) > len(keys[j]) || (len(keys[i]) == len(keys[j]) && keys[i] < keys[j])
+	})
+	for _, k := range keys {
+		pairs = append(pairs, k, flagOf[k])
+	}
+	e.Problem = strings.NewReplacer(pairs...).Replace(e.Problem)
+	return usagef("%s", e.Named(name))
+}
+
+// explain adds what an operator needs to act on a repository's failure:
+// the credential source behind a 401 or 403, the flag behind a deadline.
+func explain(ctx context.Context, creds func(host string) string, repo string, err error) error {
+	switch {
+	case errors.Is(err, registry.ErrUnauthorized), errors.Is(err, registry.ErrDenied):
+		host, _, _ := strings.Cut(repo, "/")
+		return fmt.Errorf("%w (credentials: %s)", err, creds(host))
+	case ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded):
+		if c := context.Cause(ctx); c != nil && !errors.Is(c, context.DeadlineExceeded) {
+			return fmt.Errorf("%w (%v)", err, c)
+		}
+	}
+	return err
+}

@@ -1,0 +1,201 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+
+	"github.com/regprune/regprune/internal/apply"
+	"github.com/regprune/regprune/internal/inventory"
+	"github.com/regprune/regprune/internal/journal"
+	"github.com/regprune/regprune/internal/plan"
+	"github.com/regprune/regprune/internal/registry"
+)
+
+// ErrJournal marks a deletion not sent because its journal entry could not
+// be written.
+var ErrJournal = errors.New("journal entry could not be written; the delete was not sent")
+
+// journalRun is one apply's journal.
+type journalRun struct {
+	j     *journal.Journal
+	id    string
+	cache inventory.Cache
+	log   *slog.Logger
+	// gets counts the manifests read from the registry for the journal
+	// (not in the cache): the journal's extra requests.
+	gets atomic.Int64
+}
+
+// startJournal records the start of the run and names it in p. It returns
+// nil without a journal.
+func startJournal(ctx context.Context, p *plan.Plan, o Options) (*journalRun, error) {
+	p.RunID = "" // a saved report's id is not this run's
+	if o.Journal == nil {
+		return nil, nil
+	}
+	id := journal.NewRunID(o.Now)
+	if err := o.Journal.BeginRun(context.WithoutCancel(ctx), id, "apply", o.Now); err != nil {
+		return nil, err
+	}
+	p.RunID = id
+	return &journalRun{j: o.Journal, id: id, cache: o.Cache, log: o.Logger}, nil
+}
+
+func (jr *journalRun) finish(ctx context.Context, p *plan.Plan) {
+	if jr == nil {
+		return
+	}
+	if err := jr.j.FinishRun(context.WithoutCancel(ctx), jr.id, p.Summary.ReclaimableBytes); err != nil {
+		jr.log.Warn("journal: recording the end of the run failed", "run", jr.id, "err", err)
+	}
+	jr.log.Info("journal", "run", jr.id, "path", jr.j.Path(), "manifests_read_for_journal", jr.gets.Load())
+}
+
+// wrap returns t with every Delete journaled.
+func (jr *journalRun) wrap(t apply.Target, r *plan.Repository) apply.Target {
+	jt := &journalTarget{Target: t, run: jr, repo: r.Repository, items: map[string]*plan.Item{}, tags: map[string]*plan.Item{}, planTags: r.Tags}
+	for i := range r.Items {
+		it := &r.Items[i]
+		jt.items[it.Digest] = it
+		for _, tag := range it.Tags {
+			jt.tags[tag] = it
+		}
+		for _, tag := range it.Untag {
+			jt.tags[tag] = it
+		}
+	}
+	return jt
+}
+
+// journalTarget is apply's Target that writes the journal entry of each
+// DELETE before sending it, and its result after. An entry that cannot be
+// written (or a manifest that cannot be read for it) means the DELETE is
+// not sent.
+type journalTarget struct {
+	apply.Target
+	run      *journalRun
+	repo     string
+	items    map[string]*plan.Item // by digest; read only
+	tags     map[string]*plan.Item // by tag (tags and untags); read only
+	planTags map[string]string
+}
+
+// Delete journals, then deletes ref (a digest or a tag).
+func (t *journalTarget) Delete(ctx context.Context, ref string) error {
+	// The journal's own writes outlive an interrupt: an entry whose DELETE
+	// is in flight must get its result.
+	wctx := context.WithoutCancel(ctx)
+	e := journal.Entry{RunID: t.run.id, Repository: t.repo}
+	if strings.Contains(ref, ":") { // a digest; a tag never holds ':'
+		e.Kind, e.Digest = journal.KindManifest, ref
+		if it := t.items[ref]; it != nil {
+			e.Tags, e.ItemKind, e.Parent, e.Subject, e.MediaType, e.Size = it.Tags, it.Kind, it.Parent, it.Subject, it.MediaType, it.Size
+			e.Reason = strings.Join(it.Reasons, "; ")
+		}
+		body, mt, err := t.manifest(ctx, ref)
+		if err != nil {
+			// Not journaled, not sent. A manifest gone already keeps its
+			// 404, so that apply records it as gone.
+			return fmt.Errorf("%w: reading manifest %s for the journal: %w", ErrJournal, ref, err)
+		}
+		e.Manifest, e.Size = body, int64(len(body))
+		if e.MediaType == "" {
+			e.MediaType = mt
+		}
+	} else {
+		e.Kind, e.Tag, e.Tags = journal.KindTag, ref, []string{ref}
+		it := t.tags[ref]
+		switch {
+		case it != nil:
+			e.Digest, e.ItemKind, e.MediaType = it.Digest, it.Kind, it.MediaType
+			e.Reason = strings.Join(it.Reasons, "; ")
+		case t.planTags[ref] != "":
+			e.Digest = t.planTags[ref]
+		default:
+			return fmt.Errorf("%w: tag %s is not in the plan", ErrJournal, ref)
+		}
+		// The body only when it costs nothing: the manifest stays (an
+		// untag) or its own entry follows; restore reads it back then.
+		if body, ok := t.cached(e.Digest); ok {
+			e.Manifest = body
+		}
+	}
+	id, err := t.run.j.Record(wctx, e)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrJournal, err)
+	}
+	derr := t.Target.Delete(ctx, ref)
+	result, detail := journal.ResultDeleted, ""
+	switch {
+	case derr == nil:
+	case errors.Is(derr, registry.ErrNotFound):
+		result, detail = journal.ResultNotFound, derr.Error()
+	default:
+		result, detail = journal.ResultFailed, derr.Error()
+	}
+	if err := t.run.j.Finish(wctx, id, result, detail); err != nil {
+		// The entry stays pending: restore treats it as possibly deleted.
+		t.run.log.Warn("journal: recording a result failed", "run", t.run.id, "ref", ref, "err", err)
+	}
+	return derr
+}
+
+func (t *journalTarget) cached(digest string) ([]byte, bool) {
+	if t.run.cache == nil {
+		return nil, false
+	}
+	body, ok := t.run.cache.Get(digest)
+	if !ok || registry.Sha256(body) != digest {
+		return nil, false
+	}
+	return body, true
+}
+
+// manifest returns the raw manifest of digest: from the cache when it has
+// it, else with a GET by digest (verified).
+func (t *journalTarget) manifest(ctx context.Context, digest string) ([]byte, string, error) {
+	if body, ok := t.cached(digest); ok {
+		return body, mediaTypeOf(body), nil
+	}
+	t.run.gets.Add(1)
+	body, d, err := t.Target.GetManifest(ctx, digest)
+	if err != nil {
+		return nil, "", err
+	}
+	mt := d.MediaType
+	if mt == "" {
+		mt = mediaTypeOf(body)
+	}
+	return body, mt, nil
+}
+
+func mediaTypeOf(body []byte) string {
+	var m struct {
+		MediaType string `json:"mediaType"`
+	}
+	_ = json.Unmarshal(body, &m)
+	return m.MediaType
+}
+
+// journalSkip fails every repository of p that has work: the journal
+// could not record the start of the run, so nothing is deleted.
+func journalSkip(p *plan.Plan, err error) {
+	for i := range p.Repositories {
+		r := &p.Repositories[i]
+		if r.Error != "" {
+			continue
+		}
+		for _, it := range r.Items {
+			if it.Action == plan.ActionDelete || len(it.Untag) > 0 {
+				r.Error = "the journal could not be written, nothing deleted: " + err.Error()
+				break
+			}
+		}
+		skipPending(r, "not started: the journal could not be written; nothing was deleted")
+	}
+}

@@ -1,0 +1,45 @@
+package plan
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// After apply, freed bytes are claimed only for deletions done: all of
+// reclaimable_bytes when every planned deletion succeeded, none when none
+// did, and the deleted manifests' own bytes for a partial apply.
+func TestFreedBytes(t *testing.T) {
+	mk := func(results ...string) *Plan {
+		r := Repository{Repository: "reg.example.com/app", Summary: Summary{DeleteManifests: len(results), ReclaimableBytes: 1000}}
+		for _, res := range results {
+			r.Items = append(r.Items, Item{Digest: "sha256:x", Kind: KindImage, Action: ActionDelete, Size: 100, Result: res})
+		}
+		r.Capabilities = &Capabilities{Deletes: CapRefused, Notes: []string{"n"}}
+		return New("apply", time.Unix(0, 0), []Repository{r})
+	}
+	for _, c := range []struct {
+		results []string
+		freed   int64
+		text    string
+	}{
+		{[]string{ResultFailed, ResultSkipped}, 0, "nothing freed"},
+		{[]string{ResultDeleted, ResultDeleted}, 1000, "1000 B for the registry's garbage collector to free"},
+		{[]string{ResultDeleted, ResultFailed}, 100, "at least 100 B"},
+	} {
+		p := mk(c.results...)
+		if f := p.Summary.FreedBytes; f == nil || *f != c.freed {
+			t.Errorf("%v: freed %v, want %d", c.results, f, c.freed)
+		}
+		var b strings.Builder
+		if err := Render(&b, p, "table"); err != nil || !strings.Contains(b.String(), c.text) {
+			t.Errorf("%v: table lacks %q:\n%s", c.results, c.text, b.String())
+		}
+		if regs := p.Registries; len(regs) != 1 || regs[0].Host != "reg.example.com" || regs[0].Deletes != CapRefused {
+			t.Errorf("registries %+v", regs)
+		}
+	}
+	if p := New("plan", time.Unix(0, 0), []Repository{{Repository: "r.example/app"}}); p.Summary.FreedBytes != nil {
+		t.Errorf("a plan claims freed bytes")
+	}
+}

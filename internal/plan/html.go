@@ -1,0 +1,120 @@
+package plan
+
+import (
+	_ "embed"
+	"fmt"
+	"html/template"
+	"io"
+	"strings"
+	"time"
+)
+
+// The HTML report is one self-contained page: inline CSS and script, an
+// inline SVG chart, no external asset, readable offline. Filters can be
+// given in the URL fragment: report.html#q=1001&action=delete.
+
+//go:embed report.html.tmpl
+var reportTemplate string
+
+var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
+	"bytes": HumanBytes,
+	"plural": func(n int, one, many string) string {
+		return plural(n, one, many)
+	},
+}).Parse(reportTemplate))
+
+type htmlRow struct {
+	Action, Kind, Digest, Short, Tags, AllTags, Created, Age, Reason, Result string
+	CreatedUnix                                                              int64
+	Depth                                                                    int
+	Frees                                                                    int64
+	Image                                                                    bool
+}
+
+type htmlGroup struct {
+	Rows []htmlRow
+}
+
+type htmlRepo struct {
+	ID         string
+	Repository string
+	Rule       string
+	Error      string
+	Refused    bool
+	Summary    Summary
+	Freed      int64
+	Groups     []htmlGroup
+}
+
+type htmlBar struct {
+	Repository string
+	Bytes      int64
+	Y, Width   int
+}
+
+type htmlData struct {
+	Plan    *Plan
+	Title   string
+	Header  string
+	Apply   bool
+	Freed   int64
+	Repos   []htmlRepo
+	Bars    []htmlBar
+	ChartH  int
+	ChartW  int
+	BarMaxW int
+}
+
+func renderHTML(w io.Writer, p *Plan) error {
+	d := htmlData{Plan: p, Title: "regprune " + p.Mode, Header: header(p), Apply: p.Mode == "apply", Freed: p.FreedBytes(), ChartW: 760, BarMaxW: 640}
+	var maxBytes int64 = 1
+	for i := range p.Repositories {
+		maxBytes = max(maxBytes, p.Repositories[i].Summary.ReclaimableBytes)
+	}
+	for i := range p.Repositories {
+		r := &p.Repositories[i]
+		hr := htmlRepo{ID: fmt.Sprintf("repo-%d", i), Repository: r.Repository, Rule: r.Rule, Error: r.Error, Refused: r.Refused, Summary: r.Summary, Freed: r.FreedBytes()}
+		var g *htmlGroup
+		for _, row := range Rows(r) {
+			it := row.Item
+			if row.Depth == 0 {
+				hr.Groups = append(hr.Groups, htmlGroup{})
+				g = &hr.Groups[len(hr.Groups)-1]
+			}
+			action := it.Action
+			if len(it.Untag) > 0 {
+				action += "+untag"
+			}
+			hrow := htmlRow{Action: action, Kind: it.Kind, Digest: it.Digest, Short: short(it.Digest),
+				Tags: TagSummary(it, 6), AllTags: strings.Join(OrderedTags(it), " "), Reason: strings.Join(it.Reasons, "; "),
+				Depth: row.Depth, Frees: row.Frees, Image: it.Kind == KindImage && row.Depth == 0, Created: "-"}
+			if it.Created != nil {
+				hrow.Created = it.Created.UTC().Format(time.DateTime)
+				hrow.CreatedUnix = it.Created.Unix()
+				if !p.Generated.IsZero() {
+					hrow.Age = age(p.Generated.Sub(*it.Created))
+				}
+			}
+			if it.Result != "" {
+				hrow.Result = strings.TrimSpace(it.Result + " " + it.ResultReason)
+			}
+			g.Rows = append(g.Rows, hrow)
+		}
+		d.Repos = append(d.Repos, hr)
+		d.Bars = append(d.Bars, htmlBar{Repository: r.Repository, Bytes: r.Summary.ReclaimableBytes,
+			Y: 6 + 44*i, Width: int(int64(d.BarMaxW) * r.Summary.ReclaimableBytes / maxBytes)})
+	}
+	d.ChartH = 12 + 44*len(p.Repositories)
+	return reportTmpl.Execute(w, d)
+}
+
+// age renders how long before the plan an image was built: 36h, 12d.
+func age(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "-"
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}

@@ -1,0 +1,42 @@
+package policy
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/regprune/regprune/internal/graph"
+)
+
+// Warnings lists the keep rules of p that hold nothing in repo: a keep tag
+// that names no tag of the repository (a typo such as "lastest" would
+// otherwise pass in silence) and a keep regex that matches no tag. A
+// warning changes no decision. It is pure, like Evaluate.
+func Warnings(repo *graph.Repository, p Policy) []string {
+	var out []string
+	for _, t := range p.Keep.Tags {
+		if _, ok := repo.Tags[t]; !ok {
+			out = append(out, fmt.Sprintf("keep tag %s names no tag in %s", t, repo.Name))
+		}
+	}
+	if len(p.Keep.Regex) == 0 {
+		return out
+	}
+	tags := make([]string, 0, len(repo.Tags))
+	for t := range repo.Tags {
+		tags = append(tags, t)
+	}
+	sort.Strings(tags)
+	for _, re := range p.Keep.Regex {
+		matched := false
+		for _, t := range tags {
+			if re.MatchString(t) {
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			out = append(out, fmt.Sprintf("keep regex %s matches no tag in %s", unanchor(re.String()), repo.Name))
+		}
+	}
+	return out
+}

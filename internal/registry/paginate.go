@@ -1,0 +1,145 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+)
+
+// MaxListEntries bounds a tag list or a catalog: a listing longer than
+// this fails, so that a registry cannot keep regprune paging for ever.
+const MaxListEntries = 1_000_000
+
+// listing pages through a tag list or a catalog and proves it complete.
+//
+// It follows Link rel="next" when the registry sends one. A page with
+// exactly n entries and no Link may not be the last: the distribution spec
+// allows a registry to omit Link, and go-containerregistry's registry
+// does; listing then continues with ?n=N&last=<last entry>. A short or
+// empty page without Link ends the listing.
+//
+// A listing that does not add up is an error matching ErrBadResponse, so
+// that the repository fails closed: a URL visited twice (a loop), an entry
+// listed twice (the pages overlap, or the registry ignores last), more
+// than MaxListEntries entries, or more pages than the entries can justify
+// (every page but the last must bring an entry). A tag missing from the
+// listing is the one way a digest delete can destroy a kept image.
+type listing struct {
+	r     *Repo
+	first string // URL of the first page, with ?n=
+	host  string // registry host a Link may point at
+	what  string // "tag list of host/path", "catalog of host", for errors
+	key   string // "tags" or "repositories"
+	n     int
+	// check, if set, refuses a page holding an invalid entry.
+	check func(entries []string) error
+}
+
+func (l *listing) run(ctx context.Context, fn func(page []string) error) error {
+	base, err := url.Parse(l.first)
+	if err != nil {
+		return err
+	}
+	maxPages := MaxListEntries/l.n + 2
+	seenURL := map[string]bool{}
+	seen := map[string]bool{}
+	u := l.first
+	var prev []string // the previous page, when the next URL is regprune's own
+	for pages := 1; u != ""; pages++ {
+		if seenURL[u] {
+			return fmt.Errorf("%w: %s: pagination loops at %s", ErrBadResponse, l.what, redactQuery(u))
+		}
+		seenURL[u] = true
+		if pages > maxPages || pages > len(seen)+2 {
+			return fmt.Errorf("%w: %s: %d pages for %d entries; at most one page without new entries and %d pages (%d entries of %d a page) are allowed",
+				ErrBadResponse, l.what, pages, len(seen), maxPages, MaxListEntries, l.n)
+		}
+		resp, err := l.r.do(ctx, http.MethodGet, u, "application/json")
+		if err != nil {
+			return err
+		}
+		var page map[string]json.RawMessage
+		err = json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&page)
+		resp.Body.Close()
+		var entries []string
+		if err == nil && page[l.key] != nil && string(page[l.key]) != "null" {
+			err = json.Unmarshal(page[l.key], &entries)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrBadResponse, l.what, err)
+		}
+		if prev != nil && slices.Equal(entries, prev) {
+			// The same page again for ?last=: the registry ignores last
+			// (distribution 2.x does for tag lists). The listing is
+			// complete only if it ignores n as well: ask for more once.
+			done, err := l.ignoresN(ctx, base, prev)
+			if err != nil {
+				return err
+			}
+			if done {
+				return nil
+			}
+			return fmt.Errorf("%w: %s: the registry ignores ?last= but honours ?n=, so the listing cannot be completed past %d entries", ErrBadResponse, l.what, len(prev))
+		}
+		if l.check != nil {
+			if err := l.check(entries); err != nil {
+				return err
+			}
+		}
+		prev = nil
+		for _, e := range entries {
+			if seen[e] {
+				return fmt.Errorf("%w: %s lists %q twice (page %d): the pages do not add up to one listing", ErrBadResponse, l.what, e, pages)
+			}
+			seen[e] = true
+		}
+		if len(seen) > MaxListEntries {
+			return fmt.Errorf("%w: %s has more than %d entries", ErrBadResponse, l.what, MaxListEntries)
+		}
+		next, err := nextLink(resp, l.host)
+		if err != nil {
+			return err
+		}
+		if next == "" && len(entries) == l.n {
+			// A full page and no Link: ask for what follows the last entry.
+			q := url.Values{"n": {strconv.Itoa(l.n)}, "last": {entries[len(entries)-1]}}
+			nu := *base
+			nu.RawQuery = q.Encode()
+			next = nu.String()
+			prev = entries
+		}
+		if err := fn(entries); err != nil {
+			return err
+		}
+		u = next
+	}
+	return nil
+}
+
+// ignoresN asks for the first page with twice the page size: a registry
+// that answers with the same entries again, fewer than asked for, has
+// listed everything it has.
+func (l *listing) ignoresN(ctx context.Context, base *url.URL, page []string) (bool, error) {
+	nu := *base
+	nu.RawQuery = url.Values{"n": {strconv.Itoa(2 * l.n)}}.Encode()
+	resp, err := l.r.do(ctx, http.MethodGet, nu.String(), "application/json")
+	if err != nil {
+		return false, err
+	}
+	var body map[string]json.RawMessage
+	err = json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&body)
+	resp.Body.Close()
+	var entries []string
+	if err == nil && body[l.key] != nil {
+		err = json.Unmarshal(body[l.key], &entries)
+	}
+	if err != nil {
+		return false, fmt.Errorf("%w: %s: %v", ErrBadResponse, l.what, err)
+	}
+	return slices.Equal(entries, page), nil
+}

@@ -1,0 +1,155 @@
+package registry
+
+import (
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Every tag and digest a registry hands out is checked here, at the
+// package boundary, before the rest of regprune sees it: a tag-list entry
+// that looks like a digest, or a Docker-Content-Digest that looks like a
+// tag, would otherwise turn into a DELETE of something else.
+
+// ValidTag reports whether s matches the distribution tag grammar
+// [A-Za-z0-9_][A-Za-z0-9._-]{0,127}.
+func ValidTag(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		switch {
+		case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b >= '0' && b <= '9', b == '_':
+		case i > 0 && (b == '.' || b == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// ValidDigest reports whether s is "sha256:" and 64 lowercase hex digits
+// or "sha512:" and 128: the only digests regprune reads, verifies and
+// deletes.
+func ValidDigest(s string) bool {
+	alg, hexpart, ok := strings.Cut(s, ":")
+	if !ok {
+		return false
+	}
+	switch alg {
+	case "sha256":
+		return len(hexpart) == 64 && lowerHex(hexpart)
+	case "sha512":
+		return len(hexpart) == 128 && lowerHex(hexpart)
+	}
+	return false
+}
+
+func lowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; !(b >= '0' && b <= '9' || b >= 'a' && b <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// quoteValue quotes a value from the registry for an error message,
+// truncated so that a hostile answer cannot flood the output.
+func quoteValue(s string) string {
+	const max = 80
+	if len(s) > max {
+		return fmt.Sprintf("%q… (%d bytes)", s[:max], len(s))
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// checkTags refuses a page of the tag list holding anything but tags.
+func checkTags(repo string, tags []string) error {
+	for _, t := range tags {
+		if !ValidTag(t) {
+			return fmt.Errorf("%w: tag list of %s holds %s, which is not a valid tag", ErrBadResponse, repo, quoteValue(t))
+		}
+	}
+	return nil
+}
+
+// checkDigest refuses a digest the registry gave (what: where it came
+// from) unless it is a valid sha256 or sha512 digest.
+func checkDigest(what, d string) error {
+	if !ValidDigest(d) {
+		return fmt.Errorf("%w: %s %s is not a sha256 or sha512 digest", ErrBadResponse, what, quoteValue(d))
+	}
+	return nil
+}
+
+// digestOf returns the digest of b in the algorithm of like ("sha256:…"
+// or "sha512:…"); sha256 when like names neither.
+func digestOf(like string, b []byte) string {
+	if strings.HasPrefix(like, "sha512:") {
+		h := sha512.Sum512(b)
+		return "sha512:" + hex.EncodeToString(h[:])
+	}
+	h := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(h[:])
+}
+
+// Verify reports whether b has the digest d (sha256 or sha512).
+func Verify(d string, b []byte) bool {
+	return ValidDigest(d) && digestOf(d, b) == d
+}
+
+// CheckRef refuses a reference that is neither a valid tag nor a valid
+// digest; Delete calls it before sending anything.
+func CheckRef(ref string) error {
+	if ValidTag(ref) || ValidDigest(ref) {
+		return nil
+	}
+	return fmt.Errorf("%w: refusing %s: neither a tag nor a sha256 or sha512 digest", ErrInvalidReference, quoteValue(ref))
+}
+
+// ErrInvalidReference is a tag or digest regprune refuses to send.
+var ErrInvalidReference = errors.New("invalid reference")
+
+// Bounds on what a registry can make regprune hold in memory. Each is far
+// above what real registries serve; crossing one fails the repository
+// closed with a message naming the bound.
+const (
+	// MaxIndexChildren bounds the entries of one index or referrers list.
+	MaxIndexChildren = 10_000
+	// MaxManifests bounds the manifests of one repository's graph.
+	MaxManifests = 1_000_000
+)
+
+// ParseChildren returns the digests an index (or referrers list) names,
+// each checked, at most MaxIndexChildren of them; none for an image.
+func ParseChildren(what string, body []byte) ([]string, error) {
+	var m struct {
+		Manifests []struct {
+			Digest string `json:"digest"`
+		} `json:"manifests"`
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadResponse, what, err)
+	}
+	if len(m.Manifests) > MaxIndexChildren {
+		return nil, fmt.Errorf("%w: %s lists %d manifests, more than the bound of %d", ErrBadResponse, what, len(m.Manifests), MaxIndexChildren)
+	}
+	out := make([]string, 0, len(m.Manifests))
+	for _, d := range m.Manifests {
+		if err := checkDigest("entry of "+what, d.Digest); err != nil {
+			return nil, err
+		}
+		out = append(out, d.Digest)
+	}
+	return out, nil
+}
+
+// CheckDigest refuses d, found in what, unless it is a valid sha256 or
+// sha512 digest; the error wraps ErrBadResponse.
+func CheckDigest(what, d string) error { return checkDigest(what, d) }

@@ -1,0 +1,158 @@
+// Package registrytest is what tests import to run a real CNCF
+// distribution v3 registry in process: thin testing.TB wrappers around
+// internal/sandbox, which holds the registry, the token server, seeding,
+// garbage collection, the fault-injecting proxy and the referrers
+// stand-in (see its package documentation for what is real and what is
+// written here).
+//
+// The types are aliases of sandbox's, so a *registrytest.Registry is a
+// *sandbox.Registry. The wrappers fail the test on error and close what
+// they start with t.Cleanup. Only tests import this package; the demo and
+// the benchmark use internal/sandbox, and the product binary neither (see
+// cmd/regprune/deps_test.go).
+package registrytest
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/regprune/regprune/internal/sandbox"
+)
+
+// The types of internal/sandbox, under the names tests use.
+type (
+	Options      = sandbox.Options
+	Registry     = sandbox.Registry
+	TokenAuth    = sandbox.TokenAuth
+	TokenUser    = sandbox.TokenUser
+	GCResult     = sandbox.GCResult
+	ImageSpec    = sandbox.ImageSpec
+	Child        = sandbox.Child
+	Proxy        = sandbox.Proxy
+	ProxyOptions = sandbox.ProxyOptions
+	Counts       = sandbox.Counts
+	ReferrersAPI = sandbox.ReferrersAPI
+)
+
+// Registry flavours, and the distribution 2.x child process (see
+// sandbox.StartDist2).
+const (
+	FlavourV3       = sandbox.FlavourV3
+	FlavourDist2    = sandbox.FlavourDist2
+	Dist2Binary     = sandbox.Dist2Binary
+	RequireDist2Env = sandbox.RequireDist2Env
+)
+
+// ErrNoDist2 is sandbox.ErrNoDist2.
+var ErrNoDist2 = sandbox.ErrNoDist2
+
+// AdminUser is sandbox.AdminUser.
+const AdminUser = sandbox.AdminUser
+
+// LabelCreated is sandbox.LabelCreated.
+const LabelCreated = sandbox.LabelCreated
+
+// ManifestAccept is sandbox.ManifestAccept.
+var ManifestAccept = sandbox.ManifestAccept
+
+// New starts a registry (sandbox.Start), fails the test on error and closes
+// the registry with t.Cleanup.
+func New(t testing.TB, o Options) *Registry {
+	t.Helper()
+	r, err := sandbox.Start(context.Background(), o)
+	if err != nil {
+		t.Fatalf("registrytest: start registry: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Errorf("registrytest: close registry: %v", err)
+		}
+	})
+	return r
+}
+
+// Start is sandbox.Start: the caller closes the registry.
+func Start(ctx context.Context, o Options) (*Registry, error) { return sandbox.Start(ctx, o) }
+
+// NewProxy is sandbox.NewProxy: the caller closes the proxy.
+func NewProxy(target string, o ProxyOptions) (*Proxy, error) { return sandbox.NewProxy(target, o) }
+
+// NewTestProxy starts a proxy in front of target (sandbox.NewProxy), fails
+// the test on error and closes the proxy with t.Cleanup.
+func NewTestProxy(t testing.TB, target string, o ProxyOptions) *Proxy {
+	t.Helper()
+	p, err := sandbox.NewProxy(target, o)
+	if err != nil {
+		t.Fatalf("registrytest: start proxy: %v", err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+// NewTestReferrersAPI starts a ReferrersAPI in front of target (such as
+// Registry.URL), closed when the test ends.
+func NewTestReferrersAPI(t testing.TB, target string) *ReferrersAPI {
+	t.Helper()
+	a, err := sandbox.NewReferrersAPI(target)
+	if err != nil {
+		t.Fatalf("registrytest: start referrers API: %v", err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	return a
+}
+
+// BuildImage is sandbox.BuildImage.
+func BuildImage(spec ImageSpec, mt types.MediaType) (v1.Image, error) {
+	return sandbox.BuildImage(spec, mt)
+}
+
+// SignatureTag is sandbox.SignatureTag.
+func SignatureTag(subject v1.Hash, suffix string) string {
+	return sandbox.SignatureTag(subject, suffix)
+}
+
+// FallbackTag is sandbox.FallbackTag.
+func FallbackTag(subject v1.Hash) string { return sandbox.FallbackTag(subject) }
+
+// PullableAt is sandbox.PullableAt.
+func PullableAt(ctx context.Context, host string, auth authn.Authenticator, ref string) error {
+	return sandbox.PullableAt(ctx, host, auth, ref)
+}
+
+// StripLink is sandbox.StripLink.
+func StripLink(resp *http.Response) error { return sandbox.StripLink(resp) }
+
+// Dist2Path is sandbox.Dist2Path.
+func Dist2Path() (string, error) { return sandbox.Dist2Path() }
+
+// StartDist2 is sandbox.StartDist2: the caller closes the registry.
+func StartDist2(ctx context.Context, o Options) (*Registry, error) { return sandbox.StartDist2(ctx, o) }
+
+// NewDist2 is StartDist2 for tests: where the binary is missing it skips
+// the test (fails it when REGPRUNE_REQUIRE_DIST2=1), and it stops the
+// registry with t.Cleanup.
+func NewDist2(t testing.TB, o Options) *Registry {
+	t.Helper()
+	if _, err := sandbox.Dist2Path(); err != nil {
+		if os.Getenv(RequireDist2Env) == "1" {
+			t.Fatalf("%v (%s=1 requires it)", err, RequireDist2Env)
+		}
+		t.Skipf("%v", err)
+	}
+	r, err := sandbox.StartDist2(context.Background(), o)
+	if err != nil {
+		t.Fatalf("registrytest: start distribution 2.x: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Errorf("registrytest: stop distribution 2.x: %v", err)
+		}
+	})
+	return r
+}

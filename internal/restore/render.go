@@ -1,0 +1,92 @@
+package restore
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// Render writes p as "table" or "json".
+func Render(w io.Writer, p *Plan, format string) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(p)
+	}
+	if p.DryRun {
+		fmt.Fprintf(w, "restore of run %s: dry run, nothing pushed (run again with --yes to push)\n\n", p.RunID)
+	} else {
+		fmt.Fprintf(w, "restore of run %s\n\n", p.RunID)
+	}
+	for _, r := range p.Repositories {
+		fmt.Fprintln(w, r.Repository)
+		if r.Error != "" {
+			fmt.Fprintf(w, "  FAILED: %s\n", r.Error)
+		}
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		head := "  ACTION\tKIND\tDIGEST\tTAGS\tREASON"
+		if !p.DryRun {
+			head += "\tRESULT"
+		}
+		fmt.Fprintln(tw, head)
+		for _, m := range r.Manifests {
+			tags := strings.Join(m.Tags, ", ")
+			if tags == "" {
+				tags = "-"
+			}
+			row := fmt.Sprintf("  %s\t%s\t%s\t%s\t%s", m.Action, dash(m.Kind), m.Digest, tags, dash(m.Reason))
+			if !p.DryRun {
+				row += "\t" + result(m.Result, m.ResultReason)
+			}
+			fmt.Fprintln(tw, row)
+		}
+		for _, t := range r.Tags {
+			row := fmt.Sprintf("  %s\ttag\t%s\t%s\t%s", t.Action, t.Digest, t.Tag, dash(t.Reason))
+			if !p.DryRun {
+				row += "\t" + result(t.Result, t.ResultReason)
+			}
+			fmt.Fprintln(tw, row)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+	}
+	s := p.Summary
+	fmt.Fprintf(w, "total: %d manifests to push, %d present, %d cannot come back; %d tags to re-create, %d left alone (they name another digest now), %d tags cannot come back\n",
+		s.Push, s.Present, s.Unrecoverable, s.Tag, s.Leave, s.UnrecoverableTags)
+	if !p.DryRun {
+		fmt.Fprintf(w, "result: %d manifests pushed, %d tags re-created, %d failed\n", s.Pushed, s.Tagged, s.Failed)
+	}
+	for _, r := range p.Repositories {
+		for _, m := range r.Manifests {
+			if m.Action == ActionUnrecoverable {
+				tags := ""
+				if len(m.Tags) > 0 {
+					tags = " (tags " + strings.Join(m.Tags, ", ") + ")"
+				}
+				fmt.Fprintf(w, "cannot come back: %s@%s%s: %s\n", r.Repository, m.Digest, tags, m.Reason)
+			}
+		}
+	}
+	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func result(r, why string) string {
+	switch {
+	case r == "":
+		return "-"
+	case why != "":
+		return r + " (" + why + ")"
+	}
+	return r
+}

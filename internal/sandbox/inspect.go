@@ -1,0 +1,238 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// ManifestAccept is the full Accept list for manifests: OCI index, OCI
+// manifest, Docker manifest list, Docker v2 schema 2 manifest.
+var ManifestAccept = []string{
+	string(types.OCIImageIndex),
+	string(types.OCIManifestSchema1),
+	string(types.DockerManifestList),
+	string(types.DockerManifestSchema2),
+}
+
+func isNotFound(err error) bool {
+	var terr *transport.Error
+	return errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound
+}
+
+// Tags lists the tags of repo (following pagination).
+func (r *Registry) Tags(ctx context.Context, repo string) ([]string, error) {
+	rp, err := r.repo(repo)
+	if err != nil {
+		return nil, err
+	}
+	return remote.List(rp, r.remote(ctx)...)
+}
+
+// Tag points tag at the manifest digest already in repo, with a tag-only
+// PUT as `crane tag` does.
+func (r *Registry) Tag(ctx context.Context, repo string, digest v1.Hash, tag string) error {
+	ref, err := name.NewDigest(r.Ref(repo)+"@"+digest.String(), name.Insecure)
+	if err != nil {
+		return err
+	}
+	desc, err := remote.Get(ref, r.remote(ctx)...)
+	if err != nil {
+		return err
+	}
+	return remote.Tag(ref.Context().Tag(tag), desc, r.remote(ctx)...)
+}
+
+// Exists reports whether repo has a manifest with this digest (a HEAD by
+// digest with the full Accept list).
+func (r *Registry) Exists(ctx context.Context, repo string, digest v1.Hash) (bool, error) {
+	rp, err := r.repo(repo)
+	if err != nil {
+		return false, err
+	}
+	_, err = remote.Head(rp.Digest(digest.String()), r.remote(ctx)...)
+	if isNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Pullable does a full pull of ref ("repo:tag" or "repo@sha256:..."): it
+// GETs the manifest with the full Accept list, every child manifest of an
+// index recursively, and every config and layer blob, reading each body
+// and checking its digest (and size where a descriptor gives one). It
+// returns the first failure.
+func (r *Registry) Pullable(ctx context.Context, ref string) error {
+	return PullableAt(ctx, r.Host, r.Authenticator(), ref)
+}
+
+// PullableAt is Pullable against any registry host (e.g. a Proxy's Host),
+// with auth (nil means anonymous).
+func PullableAt(ctx context.Context, host string, auth authn.Authenticator, ref string) error {
+	nref, err := name.ParseReference(host+"/"+ref, name.StrictValidation)
+	if err != nil {
+		return err
+	}
+	if auth == nil {
+		auth = authn.Anonymous
+	}
+	repo := nref.Context()
+	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, http.DefaultTransport, []string{repo.Scope(transport.PullScope)})
+	if err != nil {
+		return err
+	}
+	p := &puller{
+		client: &http.Client{Transport: rt},
+		base:   fmt.Sprintf("%s://%s/v2/%s", repo.Scheme(), repo.RegistryStr(), repo.RepositoryStr()),
+		seen:   map[v1.Hash]bool{},
+	}
+	var want *v1.Descriptor
+	if d, ok := nref.(name.Digest); ok {
+		h, err := v1.NewHash(d.DigestStr())
+		if err != nil {
+			return err
+		}
+		want = &v1.Descriptor{Digest: h}
+	}
+	if err := p.manifest(ctx, nref.Identifier(), want); err != nil {
+		return fmt.Errorf("pull %s: %w", ref, err)
+	}
+	return nil
+}
+
+type puller struct {
+	client *http.Client
+	base   string
+	seen   map[v1.Hash]bool
+}
+
+func (p *puller) get(ctx context.Context, url string, accept []string) ([]byte, http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(accept) > 0 {
+		req.Header.Set("Accept", strings.Join(accept, ", "))
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("GET %s: read body: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		snippet := string(body)
+		if len(snippet) > 300 {
+			snippet = snippet[:300]
+		}
+		return nil, nil, fmt.Errorf("GET %s: status %d: %s", url, resp.StatusCode, strings.TrimSpace(snippet))
+	}
+	return body, resp.Header, nil
+}
+
+func checkContent(what string, body []byte, want *v1.Descriptor) (v1.Hash, error) {
+	h, n, err := v1.SHA256(bytes.NewReader(body))
+	if err != nil {
+		return h, err
+	}
+	if want != nil {
+		if want.Digest != (v1.Hash{}) && h != want.Digest {
+			return h, fmt.Errorf("%s: digest mismatch: got %s, want %s", what, h, want.Digest)
+		}
+		if want.Size != 0 && n != want.Size {
+			return h, fmt.Errorf("%s: size mismatch: got %d, want %d", what, n, want.Size)
+		}
+	}
+	return h, nil
+}
+
+func (p *puller) manifest(ctx context.Context, reference string, want *v1.Descriptor) error {
+	url := p.base + "/manifests/" + reference
+	body, hdr, err := p.get(ctx, url, ManifestAccept)
+	if err != nil {
+		return err
+	}
+	h, err := checkContent("manifest "+reference, body, want)
+	if err != nil {
+		return err
+	}
+	if dcd := hdr.Get("Docker-Content-Digest"); dcd != "" && dcd != h.String() {
+		return fmt.Errorf("manifest %s: Docker-Content-Digest %s, body is %s", reference, dcd, h)
+	}
+	p.seen[h] = true
+	ct, _, _ := mime.ParseMediaType(hdr.Get("Content-Type"))
+	mt := types.MediaType(ct)
+	var probe struct {
+		MediaType types.MediaType `json:"mediaType"`
+	}
+	if err := json.Unmarshal(body, &probe); err != nil {
+		return fmt.Errorf("manifest %s: %w", reference, err)
+	}
+	if probe.MediaType != "" && mt != probe.MediaType {
+		return fmt.Errorf("manifest %s: Content-Type %q but mediaType %q", reference, mt, probe.MediaType)
+	}
+	if want != nil && want.MediaType != "" && want.MediaType != mt {
+		return fmt.Errorf("manifest %s: media type %q, descriptor says %q", reference, mt, want.MediaType)
+	}
+	switch {
+	case mt.IsIndex():
+		im, err := v1.ParseIndexManifest(bytes.NewReader(body))
+		if err != nil {
+			return fmt.Errorf("manifest %s: %w", reference, err)
+		}
+		for _, c := range im.Manifests {
+			if p.seen[c.Digest] {
+				continue
+			}
+			c := c
+			if err := p.manifest(ctx, c.Digest.String(), &c); err != nil {
+				return err
+			}
+		}
+	case mt.IsImage():
+		m, err := v1.ParseManifest(bytes.NewReader(body))
+		if err != nil {
+			return fmt.Errorf("manifest %s: %w", reference, err)
+		}
+		blobs := append([]v1.Descriptor{m.Config}, m.Layers...)
+		for _, b := range blobs {
+			if p.seen[b.Digest] || len(b.URLs) > 0 {
+				continue
+			}
+			if err := p.blob(ctx, b); err != nil {
+				return err
+			}
+		}
+	default:
+		return fmt.Errorf("manifest %s: unexpected media type %q", reference, mt)
+	}
+	return nil
+}
+
+func (p *puller) blob(ctx context.Context, d v1.Descriptor) error {
+	body, _, err := p.get(ctx, p.base+"/blobs/"+d.Digest.String(), nil)
+	if err != nil {
+		return err
+	}
+	if _, err := checkContent("blob "+d.Digest.String(), body, &d); err != nil {
+		return err
+	}
+	p.seen[d.Digest] = true
+	return nil
+}
