@@ -86,7 +86,7 @@ func TestCacheSecondRunSendsOnlyListAndHeads(t *testing.T) {
 	if got, want := readsOf(n2), (reads{1, tags, 0, 0, 1, 1}); got != want {
 		t.Fatalf("warm run: %+v, want %+v (tag list, one HEAD per tag, referrers probe, ping)", got, want)
 	}
-	if !reflect.DeepEqual(cold.Repositories, warm.Repositories) {
+	if !reflect.DeepEqual(runFree(cold.Repositories), runFree(warm.Repositories)) {
 		t.Fatalf("plans differ between cold and warm runs:\ncold %+v\nwarm %+v", cold.Repositories, warm.Repositories)
 	}
 
@@ -213,7 +213,7 @@ func TestCacheTransparentWithoutMediaTypeField(t *testing.T) {
 	if n.ManifestGET+n.BlobGET != 0 {
 		t.Fatalf("warm run fetched: %+v", n)
 	}
-	if !reflect.DeepEqual(cold.Repositories, warm.Repositories) {
+	if !reflect.DeepEqual(runFree(cold.Repositories), runFree(warm.Repositories)) {
 		t.Fatalf("plans differ between cold and warm runs:\ncold %+v\nwarm %+v", cold.Repositories, warm.Repositories)
 	}
 	for _, it := range warm.Repositories[0].Items {
@@ -260,4 +260,14 @@ func TestPlanRequestsPerTag(t *testing.T) {
 			t.Errorf("%s plan: %+v, want %+v", run.name, got, run.want)
 		}
 	}
+}
+
+// runFree drops what a plan records of its own run only: the tags a GET
+// resolved (a cold run GETs them, a warm one HEADs them).
+func runFree(rs []plan.Repository) []plan.Repository {
+	out := append([]plan.Repository(nil), rs...)
+	for i := range out {
+		out[i].VerifiedTags = nil
+	}
+	return out
 }

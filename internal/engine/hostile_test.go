@@ -27,6 +27,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/regprune/regprune/internal/cache"
 	"github.com/regprune/regprune/internal/engine"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/policy"
@@ -318,13 +319,24 @@ func TestHostileStaleHeadOfKeptTag(t *testing.T) {
 	_, fresh := gImage(t, e.reg, "app", 21, types.OCIManifestSchema1, "1.2", "stable")
 	e.all = append(e.all, stale, fresh)
 	e.before = e.state()
+	// A cold plan resolves each tag with a GET, which the stale HEAD
+	// cannot mislead; a warm one (the cache and its hints filled by a
+	// first plan) resolves known tags with HEAD, and is misled.
+	c, err := cache.Open(t.TempDir(), cache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour), Cache: c}
+	target := []engine.Target{{Repository: e.px.Host + "/app", Policy: keepTag("latest", "stable")}}
+	engine.Plan(e.ctx, target, false, o)
 	e.px.SetOptions(registrytest.ProxyOptions{Intercept: func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method == http.MethodHead && r.URL.Path == "/v2/app/manifests/stable" {
 			r.URL.Path = "/v2/app/manifests/" + stale // forwarded: the stale answer
 		}
 		return false
 	}})
-	pl := e.run(registry.New(registry.Options{}), keepTag("latest", "stable"))
+	pl := engine.Plan(e.ctx, target, true, o)
+	engine.Apply(e.ctx, pl, o)
 	if it := gItem(t, pl, fresh); it.Action != plan.ActionDelete {
 		t.Fatalf("the stale HEAD did not mislead the plan (%s): the test proves nothing", it.Action)
 	}

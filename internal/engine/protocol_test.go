@@ -183,7 +183,7 @@ func TestListedTagThatDoesNotResolve(t *testing.T) {
 	var once sync.Once
 	proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{
 		Intercept: func(w http.ResponseWriter, r *http.Request) bool {
-			if r.Method != http.MethodHead {
+			if r.Method != http.MethodHead && r.Method != http.MethodGet { // a tag is resolved by either
 				return false
 			}
 			switch {
