@@ -79,11 +79,11 @@ func applyScaleOne(ctx context.Context, c *config, n int) (*applyScaleResult, er
 	if err != nil {
 		return nil, err
 	}
-	if s := sum.Summary; s.Deleted != n-1 || s.Untagged != 1 || s.Failed+s.FailedItems+s.Skipped != 0 {
-		return nil, fmt.Errorf("regprune apply: summary %+v, want %d deleted, 1 untagged, nothing failed or skipped", s, n-1)
+	if s := sum.Summary; s.Deleted != n-1 || s.Untagged != 0 || s.Failed+s.FailedItems+s.Skipped != 0 {
+		return nil, fmt.Errorf("regprune apply: summary %+v, want %d deleted, nothing untagged, failed or skipped", s, n-1)
 	}
 	r.m = m
-	if err := checkTags(ctx, e, "latest"); err != nil {
+	if err := checkTags(ctx, e, "latest", strconv.Itoa(1000+n)); err != nil {
 		return nil, err
 	}
 	return r, nil

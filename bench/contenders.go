@@ -244,11 +244,13 @@ func (c *ideal) run(ctx context.Context, keep string) (read time.Duration, err e
 	var staleTags, staleDigests []string
 	seen := map[string]bool{}
 	for _, t := range tags {
-		if t == keep {
+		d := digestOf[t]
+		if d == kept {
+			// The kept image keeps every tag it has (its job-id tag too).
 			continue
 		}
 		staleTags = append(staleTags, t)
-		if d := digestOf[t]; d != kept && !seen[d] {
+		if !seen[d] {
 			seen[d] = true
 			staleDigests = append(staleDigests, d)
 		}
@@ -282,8 +284,7 @@ func (c *ideal) run(ctx context.Context, keep string) (read time.Duration, err e
 		}
 		return read, deleteAll(staleDigests)
 	case http.StatusBadRequest, http.StatusMethodNotAllowed:
-		// No tag delete: a digest delete takes its tags with it. Tags
-		// of the kept digest stay.
+		// No tag delete: a digest delete takes its tags with it.
 		return read, deleteAll(staleDigests)
 	}
 	return read, fmt.Errorf("DELETE tag %s: %d", staleTags[0], st)
