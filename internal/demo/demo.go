@@ -47,21 +47,12 @@ func Run(ctx context.Context, o Options) error {
 		o.Now = time.Now()
 	}
 	w := o.Out
-	reg, err := sandbox.Start(ctx, sandbox.Options{})
-	if err != nil {
-		return fmt.Errorf("starting the demo registry: %w", err)
-	}
-	defer reg.Close()
-	fmt.Fprintf(w, "== started CNCF distribution v3 on %s (delete enabled, filesystem storage)\n", reg.Host)
-
-	start := o.Now.Add(-time.Duration(o.Builds+1) * 24 * time.Hour)
-	if err := seed(ctx, reg, o.Builds, start); err != nil {
-		return fmt.Errorf("seeding: %w", err)
-	}
-	blobs, bytes, err := reg.BlobStore()
+	reg, blobs, bytes, err := startSeeded(ctx, o.Builds, o.Now)
 	if err != nil {
 		return err
 	}
+	defer reg.Close()
+	fmt.Fprintf(w, "== started CNCF distribution v3 on %s (delete enabled, filesystem storage)\n", reg.Host)
 	fmt.Fprintf(w, "== seeded %s (%d CI builds tagged by job id, the last also 'latest')\n", fedora, o.Builds)
 	fmt.Fprintf(w, "   (a kept image keeps every tag: the newest build keeps both 'latest' and its job id %d)\n", 1000+o.Builds)
 	fmt.Fprintf(w, "   and %s (%d multi-arch builds, each signed with cosign; build 1002 also tagged release-1)\n", ubuntu, o.Builds)
@@ -148,4 +139,24 @@ func seed(ctx context.Context, reg *sandbox.Registry, builds int, start time.Tim
 		}
 	}
 	return nil
+}
+
+// startSeeded starts the demo's registry and seeds it with builds CI
+// builds, the first a day apart from now backwards; it returns the blob
+// store's size after seeding. The caller closes the registry.
+func startSeeded(ctx context.Context, builds int, now time.Time) (reg *sandbox.Registry, blobs int, bytes int64, err error) {
+	reg, err = sandbox.Start(ctx, sandbox.Options{})
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("starting the demo registry: %w", err)
+	}
+	start := now.Add(-time.Duration(builds+1) * 24 * time.Hour)
+	if err := seed(ctx, reg, builds, start); err != nil {
+		reg.Close()
+		return nil, 0, 0, fmt.Errorf("seeding: %w", err)
+	}
+	if blobs, bytes, err = reg.BlobStore(); err != nil {
+		reg.Close()
+		return nil, 0, 0, err
+	}
+	return reg, blobs, bytes, nil
 }

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/regprune/regprune/internal/plan"
-	"github.com/regprune/regprune/internal/sandbox"
 )
 
 // ServeOptions configures Serve.
@@ -29,19 +28,11 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		o.Now = time.Now()
 	}
 	w := o.Out
-	reg, err := sandbox.Start(ctx, sandbox.Options{})
-	if err != nil {
-		return fmt.Errorf("starting the demo registry: %w", err)
-	}
-	defer reg.Close()
-	start := o.Now.Add(-time.Duration(o.Builds+1) * 24 * time.Hour)
-	if err := seed(ctx, reg, o.Builds, start); err != nil {
-		return fmt.Errorf("seeding: %w", err)
-	}
-	blobs, bytes, err := reg.BlobStore()
+	reg, blobs, bytes, err := startSeeded(ctx, o.Builds, o.Now)
 	if err != nil {
 		return err
 	}
+	defer reg.Close()
 	fmt.Fprintf(w, "CNCF distribution v3 on %s (plain HTTP on loopback, anonymous, delete enabled)\n\n", reg.Host)
 	fmt.Fprintf(w, "repositories:\n")
 	fmt.Fprintf(w, "  %s  %d CI builds tagged by job id (1001..%d), the last also 'latest'\n", reg.Ref(fedora), o.Builds, 1000+o.Builds)
