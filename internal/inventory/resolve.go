@@ -52,15 +52,12 @@ func (c *collector) resolve(ctx context.Context, tag string) (string, error) {
 			if err != nil || d.Digest != hint {
 				return d.Digest, err // moved since: read like any digest
 			}
-			return hint, c.buildOnce(ctx, hint, body, "")
+			return hint, c.buildOnce(ctx, hint, body, "", false)
 		}
 	}
 	body, d, err := c.src.GetManifest(ctx, tag)
 	if err != nil {
 		return "", err
-	}
-	if c.o.Cache != nil {
-		c.o.Cache.Put(d.Digest, body)
 	}
 	// A GET of the tag, its body hashed: apply need not GET it again to
 	// verify a kept tag (graph.Repository.VerifiedTags).
@@ -70,12 +67,13 @@ func (c *collector) resolve(ctx context.Context, tag string) (string, error) {
 	}
 	c.repo.VerifiedTags[tag] = d.Digest
 	c.mu.Unlock()
-	return d.Digest, c.buildOnce(ctx, d.Digest, body, d.MediaType)
+	return d.Digest, c.buildOnce(ctx, d.Digest, body, d.MediaType, true)
 }
 
-// buildOnce reads body into the graph unless another tag of the same
-// digest did.
-func (c *collector) buildOnce(ctx context.Context, digest string, body []byte, ctype string) error {
+// buildOnce reads body into the graph, and caches it when put is set,
+// unless another tag of the same digest did: two tags of one digest read
+// concurrently write the cache once.
+func (c *collector) buildOnce(ctx context.Context, digest string, body []byte, ctype string, put bool) error {
 	c.mu.Lock()
 	if c.claimed == nil {
 		c.claimed = map[string]bool{}
@@ -85,6 +83,9 @@ func (c *collector) buildOnce(ctx context.Context, digest string, body []byte, c
 	c.mu.Unlock()
 	if !first {
 		return nil
+	}
+	if put && c.o.Cache != nil {
+		c.o.Cache.Put(digest, body)
 	}
 	return readErr(c.build(ctx, digest, body, ctype))
 }
