@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -128,19 +127,8 @@ func seedMany(ctx context.Context, reg *registrytest.Registry, n int) error {
 			tags = append(tags, "latest")
 		}
 		for _, tag := range tags {
-			req, err := http.NewRequestWithContext(ctx, http.MethodPut, reg.URL+"/v2/"+repo+"/manifests/"+tag, bytes.NewReader(body))
-			if err != nil {
+			if err := putManifest(ctx, hc, reg.URL+"/v2/"+repo+"/manifests/"+tag, string(mt), body); err != nil {
 				return err
-			}
-			req.Header.Set("Content-Type", string(mt))
-			resp, err := hc.Do(req)
-			if err != nil {
-				return err
-			}
-			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusCreated {
-				return fmt.Errorf("PUT tag %s: %s %s", tag, resp.Status, msg)
 			}
 		}
 		return nil

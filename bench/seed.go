@@ -89,21 +89,7 @@ func seedShared(ctx context.Context, reg *sandbox.Registry, tags, images int) er
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}
 	put := func(ctx context.Context, tag string, m stored) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPut, reg.URL+"/v2/"+repo+"/manifests/"+tag, bytes.NewReader(m.raw))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", m.mt)
-		resp, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			return fmt.Errorf("PUT tag %s: %s %s", tag, resp.Status, body)
-		}
-		return nil
+		return putManifest(ctx, hc, reg.URL+"/v2/"+repo+"/manifests/"+tag, m.mt, m.raw)
 	}
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(2 * seedWorkers)
@@ -112,4 +98,24 @@ func seedShared(ctx context.Context, reg *sandbox.Registry, tags, images int) er
 	}
 	g.Go(func() error { return put(gctx, "latest", manifests[(tags-1)%images]) })
 	return g.Wait()
+}
+
+// putManifest PUTs a manifest body to u (a .../manifests/<tag> URL) and
+// wants 201 Created.
+func putManifest(ctx context.Context, hc *http.Client, u, mediaType string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", mediaType)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("PUT %s: %s %s", u, resp.Status, msg)
+	}
+	return nil
 }
