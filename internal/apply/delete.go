@@ -142,6 +142,7 @@ func (a *run) tagsPhase(jobs []*plan.Item, tagsOf func(*plan.Item) []string, don
 		}
 		jobs = jobs[1:]
 	}
+	a.prepareTags(jobs, tagsOf)
 	a.each(jobs, one)
 }
 
@@ -263,6 +264,7 @@ func (a *run) deleteDigests() {
 			del(ready[0])
 			ready = ready[1:]
 		}
+		a.prepareDigests(ready, anchor)
 		a.each(ready, del)
 	}
 }

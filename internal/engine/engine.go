@@ -152,10 +152,13 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 		repo, err := o.Client.Open(ctx, r.Repository, true)
 		if err == nil {
 			var t apply.Target = repo
+			var jt *journalTarget
 			if jr != nil {
-				t = jr.wrap(repo, r)
+				jt = jr.wrap(repo, r)
+				t = jt
 			}
 			err = apply.Repository(ctx, t, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger, Refusals: refusals})
+			jt.settle()
 		}
 		if err != nil && o.Explain != nil {
 			err = o.Explain(r.Repository, err)

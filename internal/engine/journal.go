@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/regprune/regprune/internal/apply"
@@ -50,14 +51,19 @@ func (jr *journalRun) finish(ctx context.Context, p *plan.Plan) {
 	if jr == nil {
 		return
 	}
+	if err := jr.j.Flush(context.WithoutCancel(ctx)); err != nil {
+		// Those entries stay pending: restore treats them as possibly deleted.
+		jr.log.Warn("journal: recording results failed", "run", jr.id, "err", err)
+	}
 	if err := jr.j.FinishRun(context.WithoutCancel(ctx), jr.id, p.Summary.ReclaimableBytes); err != nil {
 		jr.log.Warn("journal: recording the end of the run failed", "run", jr.id, "err", err)
 	}
 	jr.log.Info("journal", "run", jr.id, "path", jr.j.Path(), "manifests_read_for_journal", jr.gets.Load())
 }
 
-// wrap returns t with every Delete journaled.
-func (jr *journalRun) wrap(t apply.Target, r *plan.Repository) apply.Target {
+// wrap returns t with every Delete journaled. Once apply is done with it,
+// settle records what was announced and not sent.
+func (jr *journalRun) wrap(t apply.Target, r *plan.Repository) *journalTarget {
 	jt := &journalTarget{Target: t, run: jr, repo: r.Repository, items: map[string]*plan.Item{}, tags: map[string]*plan.Item{}, planTags: r.Tags}
 	for i := range r.Items {
 		it := &r.Items[i]
@@ -83,13 +89,15 @@ type journalTarget struct {
 	items    map[string]*plan.Item // by digest; read only
 	tags     map[string]*plan.Item // by tag (tags and untags); read only
 	planTags map[string]string
+
+	mu      sync.Mutex
+	preps   map[string]*prep // refs announced by Prepare (journal_batch.go)
+	writing sync.WaitGroup   // Prepare's writers
 }
 
-// Delete journals, then deletes ref (a digest or a tag).
-func (t *journalTarget) Delete(ctx context.Context, ref string) error {
-	// The journal's own writes outlive an interrupt: an entry whose DELETE
-	// is in flight must get its result.
-	wctx := context.WithoutCancel(ctx)
+// entry is the journal entry of deleting ref (a digest or a tag). An
+// error means the DELETE must not be sent.
+func (t *journalTarget) entry(ctx context.Context, ref string) (journal.Entry, error) {
 	e := journal.Entry{RunID: t.run.id, Repository: t.repo}
 	if strings.Contains(ref, ":") { // a digest; a tag never holds ':'
 		e.Kind, e.Digest = journal.KindManifest, ref
@@ -101,7 +109,7 @@ func (t *journalTarget) Delete(ctx context.Context, ref string) error {
 		if err != nil {
 			// Not journaled, not sent. A manifest gone already keeps its
 			// 404, so that apply records it as gone.
-			return fmt.Errorf("%w: reading manifest %s for the journal: %w", ErrJournal, ref, err)
+			return e, fmt.Errorf("%w: reading manifest %s for the journal: %w", ErrJournal, ref, err)
 		}
 		e.Manifest, e.Size = body, int64(len(body))
 		if e.MediaType == "" {
@@ -117,7 +125,7 @@ func (t *journalTarget) Delete(ctx context.Context, ref string) error {
 		case t.planTags[ref] != "":
 			e.Digest = t.planTags[ref]
 		default:
-			return fmt.Errorf("%w: tag %s is not in the plan", ErrJournal, ref)
+			return e, fmt.Errorf("%w: tag %s is not in the plan", ErrJournal, ref)
 		}
 		// The body only when it costs nothing: the manifest stays (an
 		// untag) or its own entry follows; restore reads it back then.
@@ -125,24 +133,7 @@ func (t *journalTarget) Delete(ctx context.Context, ref string) error {
 			e.Manifest = body
 		}
 	}
-	id, err := t.run.j.Record(wctx, e)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrJournal, err)
-	}
-	derr := t.Target.Delete(ctx, ref)
-	result, detail := journal.ResultDeleted, ""
-	switch {
-	case derr == nil:
-	case errors.Is(derr, registry.ErrNotFound):
-		result, detail = journal.ResultNotFound, derr.Error()
-	default:
-		result, detail = journal.ResultFailed, derr.Error()
-	}
-	if err := t.run.j.Finish(wctx, id, result, detail); err != nil {
-		// The entry stays pending: restore treats it as possibly deleted.
-		t.run.log.Warn("journal: recording a result failed", "run", t.run.id, "ref", ref, "err", err)
-	}
-	return derr
+	return e, nil
 }
 
 func (t *journalTarget) cached(digest string) ([]byte, bool) {

@@ -17,6 +17,7 @@
 package journal
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -46,7 +47,7 @@ const (
 	ResultDeleted  = "deleted"   // the registry accepted the DELETE
 	ResultNotFound = "not_found" // the registry answered 404: already gone
 	ResultFailed   = "failed"    // the DELETE failed
-	ResultNotSent  = "not_sent"  // the manifest could not be read, the DELETE was not sent
+	ResultNotSent  = "not_sent"  // written ahead (RecordAll), then the DELETE was not sent (interrupted, refused, skipped)
 )
 
 // ErrNoRun means no run has the id asked for.
@@ -70,10 +71,15 @@ type Journal struct {
 	path string
 	now  func() time.Time
 
-	ops       chan writeOp // to the writer (nil when read-only)
+	ops       chan writeOp  // to the writer (nil when read-only)
+	wake      chan struct{} // FinishAsync queued a result (capacity 1)
 	closing   chan struct{}
 	stopped   chan struct{}
 	closeOnce sync.Once
+
+	lateMu  sync.Mutex
+	late    []writeOp // results of FinishAsync, for the writer's next commit
+	lateErr error     // the first of their writes that failed, for Flush
 }
 
 // Options configures Open.
@@ -140,7 +146,7 @@ func Open(ctx context.Context, path string, o Options) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal %s: %w", path, err)
 	}
-	j := &Journal{db: db, path: abs, now: o.Now, closing: make(chan struct{})}
+	j := &Journal{db: db, path: abs, now: o.Now, closing: make(chan struct{}), wake: make(chan struct{}, 1)}
 	if o.ReadOnly {
 		var v int
 		if err := db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v); err != nil {
@@ -347,45 +353,68 @@ func RegistryOf(repository string) string {
 // commit is under way share the next one (group commit), so concurrent
 // deletes pay for one fsync between them.
 func (j *Journal) Record(ctx context.Context, e Entry) (int64, error) {
-	if e.RunID == "" || e.Repository == "" || e.Digest == "" {
-		return 0, errors.New("journal: entry without run, repository or digest")
-	}
-	if e.Registry == "" {
-		e.Registry = RegistryOf(e.Repository)
-	}
-	if e.Time.IsZero() {
-		e.Time = j.now()
-	}
-	if e.Size == 0 && e.Kind == KindManifest {
-		e.Size = int64(len(e.Manifest))
-	}
-	tags, err := json.Marshal(nonNil(e.Tags))
+	ids, err := j.RecordAll(ctx, []Entry{e})
 	if err != nil {
 		return 0, err
 	}
-	var id int64
-	err = j.write(ctx, func(tx *sql.Tx) error {
-		if len(e.Manifest) > 0 {
-			if _, err := tx.Exec(`INSERT OR IGNORE INTO manifests (digest, media_type, body) VALUES (?, ?, ?)`,
-				e.Digest, e.MediaType, e.Manifest); err != nil {
+	return ids[0], nil
+}
+
+// RecordAll writes es (Result pending) and their manifests in one
+// transaction, committed to disk (fsync) before it returns: all of them or
+// none. ids[i] is the id of es[i]; ids grow in the order of es. It is the
+// write-ahead entry of a batch of DELETEs announced before the first of
+// them is sent; each then gets its result with Finish or FinishAsync, and
+// one never sent gets ResultNotSent.
+func (j *Journal) RecordAll(ctx context.Context, es []Entry) ([]int64, error) {
+	tags := make([]string, len(es))
+	for i := range es {
+		e := &es[i]
+		if e.RunID == "" || e.Repository == "" || e.Digest == "" {
+			return nil, errors.New("journal: entry without run, repository or digest")
+		}
+		if e.Registry == "" {
+			e.Registry = RegistryOf(e.Repository)
+		}
+		if e.Time.IsZero() {
+			e.Time = j.now()
+		}
+		if e.Size == 0 && e.Kind == KindManifest {
+			e.Size = int64(len(e.Manifest))
+		}
+		b, err := json.Marshal(nonNil(e.Tags))
+		if err != nil {
+			return nil, err
+		}
+		tags[i] = string(b)
+	}
+	ids := make([]int64, len(es))
+	err := j.write(ctx, func(tx *sql.Tx) error {
+		for i, e := range es {
+			if len(e.Manifest) > 0 {
+				if _, err := tx.Exec(`INSERT OR IGNORE INTO manifests (digest, media_type, body) VALUES (?, ?, ?)`,
+					e.Digest, e.MediaType, e.Manifest); err != nil {
+					return err
+				}
+			}
+			res, err := tx.Exec(`INSERT INTO entries
+			(run_id, time, registry, repository, kind, tag, digest, media_type, size, tags, item_kind, parent, subject, reason, result)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				e.RunID, e.Time.UTC().Format(timeFormat), e.Registry, e.Repository, e.Kind, e.Tag, e.Digest, e.MediaType,
+				e.Size, tags[i], e.ItemKind, e.Parent, e.Subject, e.Reason, ResultPending)
+			if err != nil {
+				return err
+			}
+			if ids[i], err = res.LastInsertId(); err != nil {
 				return err
 			}
 		}
-		res, err := tx.Exec(`INSERT INTO entries
-			(run_id, time, registry, repository, kind, tag, digest, media_type, size, tags, item_kind, parent, subject, reason, result)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			e.RunID, e.Time.UTC().Format(timeFormat), e.Registry, e.Repository, e.Kind, e.Tag, e.Digest, e.MediaType,
-			e.Size, string(tags), e.ItemKind, e.Parent, e.Subject, e.Reason, ResultPending)
-		if err != nil {
-			return err
-		}
-		id, err = res.LastInsertId()
-		return err
+		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("journal: %w", err)
+		return nil, fmt.Errorf("journal: %w", err)
 	}
-	return id, nil
+	return ids, nil
 }
 
 // Finish records the result of entry id, committed before it returns.
@@ -401,6 +430,73 @@ func (j *Journal) Finish(ctx context.Context, id int64, result, detail string) e
 	return nil
 }
 
+// FinishAsync queues the result of entry id and returns at once: the
+// writer commits it with its next transaction, together with whatever
+// else is queued. Flush waits for it, and so does Close. A result that is
+// lost (a crash first) leaves its entry pending, which restore treats as
+// possibly deleted.
+func (j *Journal) FinishAsync(id int64, result, detail string) {
+	t := j.now().UTC().Format(timeFormat)
+	op := writeOp{fn: func(tx *sql.Tx) error {
+		_, err := tx.Exec(`UPDATE entries SET result = ?, result_detail = ?, result_time = ? WHERE id = ?`, result, detail, t, id)
+		return err
+	}}
+	j.lateMu.Lock()
+	select {
+	case <-j.closing:
+		j.lateErr = cmp.Or(j.lateErr, errClosed)
+	default:
+		if j.ops == nil {
+			j.lateErr = cmp.Or(j.lateErr, errors.New("opened read-only"))
+		} else {
+			j.late = append(j.late, op)
+		}
+	}
+	j.lateMu.Unlock()
+	select {
+	case j.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Flush waits until every result FinishAsync queued before it is
+// committed, and returns the first error among those writes since the
+// last Flush (the entries concerned stay pending).
+func (j *Journal) Flush(ctx context.Context) error {
+	err := j.write(ctx, func(*sql.Tx) error { return nil })
+	j.lateMu.Lock()
+	lerr := j.lateErr
+	j.lateErr = nil
+	j.lateMu.Unlock()
+	if err = cmp.Or(lerr, err); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return nil
+}
+
+// takeLate returns the queued results of FinishAsync.
+func (j *Journal) takeLate() []writeOp {
+	j.lateMu.Lock()
+	defer j.lateMu.Unlock()
+	late := j.late
+	j.late = nil
+	return late
+}
+
+// reply tells op's writer its outcome; a queued result has none waiting,
+// and its error goes to the next Flush.
+func (j *Journal) reply(op writeOp, err error) {
+	if op.done != nil {
+		op.done <- err
+		return
+	}
+	if err != nil {
+		j.lateMu.Lock()
+		j.lateErr = cmp.Or(j.lateErr, err)
+		j.lateMu.Unlock()
+	}
+}
+
 // errClosed is the answer to a write after Close.
 var errClosed = errors.New("journal closed")
 
@@ -409,7 +505,7 @@ const maxBatch = 256
 
 type writeOp struct {
 	fn   func(*sql.Tx) error
-	done chan error
+	done chan error // nil for a result of FinishAsync
 }
 
 // write runs fn in a transaction of the writer and waits until it is
@@ -428,9 +524,10 @@ func (j *Journal) write(_ context.Context, fn func(*sql.Tx) error) error {
 	return <-op.done
 }
 
-// writer commits the queued writes, as many as are waiting in one
-// transaction. A transaction that fails is retried one write at a time,
-// so that one bad write fails alone.
+// writer commits the queued writes, as many as are waiting, and the
+// results FinishAsync queued, in one transaction. A transaction that fails
+// is retried one write at a time, so that one bad write fails alone. On
+// Close it commits the queued results first.
 func (j *Journal) writer() {
 	defer close(j.stopped)
 	for {
@@ -438,7 +535,11 @@ func (j *Journal) writer() {
 		select {
 		case op := <-j.ops:
 			batch = append(batch, op)
+		case <-j.wake:
 		case <-j.closing:
+			if late := j.takeLate(); len(late) > 0 {
+				j.commitBatch(late)
+			}
 			return
 		}
 	more:
@@ -450,16 +551,25 @@ func (j *Journal) writer() {
 				break more
 			}
 		}
-		err := j.commit(batch)
-		if err == nil || len(batch) == 1 {
-			for _, op := range batch {
-				op.done <- err
-			}
-			continue
+		// The queued results first: a Flush in batch hears of their
+		// errors before it returns.
+		batch = append(j.takeLate(), batch...)
+		if len(batch) > 0 {
+			j.commitBatch(batch)
 		}
+	}
+}
+
+func (j *Journal) commitBatch(batch []writeOp) {
+	err := j.commit(batch)
+	if err == nil || len(batch) == 1 {
 		for _, op := range batch {
-			op.done <- j.commit([]writeOp{op})
+			j.reply(op, err)
 		}
+		return
+	}
+	for _, op := range batch {
+		j.reply(op, j.commit([]writeOp{op}))
 	}
 }
 
@@ -519,7 +629,7 @@ func (j *Journal) Runs(ctx context.Context) ([]Run, error) {
 		(SELECT count(*) FROM entries e WHERE e.run_id = r.id AND kind = 'manifest' AND result = 'deleted'),
 		(SELECT count(*) FROM entries e WHERE e.run_id = r.id AND kind = 'tag' AND result = 'deleted'),
 		(SELECT count(*) FROM entries e WHERE e.run_id = r.id AND result = 'pending'),
-		(SELECT count(*) FROM entries e WHERE e.run_id = r.id AND result IN ('failed', 'not_sent')),
+		(SELECT count(*) FROM entries e WHERE e.run_id = r.id AND result = 'failed'),
 		(SELECT COALESCE(sum(size), 0) FROM entries e WHERE e.run_id = r.id AND kind = 'manifest' AND result = 'deleted')
 		FROM runs r ORDER BY r.started DESC, r.id DESC`)
 	if err != nil {
