@@ -10,6 +10,8 @@
 // at once. Every entry is committed (synchronous=FULL) before its DELETE is
 // sent: a crash leaves at worst a "pending" entry for a deletion that may
 // or may not have reached the registry, never a deletion without an entry.
+// Apply writes the entries of a batch of deletes together (RecordAll) and
+// their results in the background (FinishAsync, Flush).
 // The journal holds no credentials: only registry names, repository names,
 // digests, tags, manifests and reasons. The file is created 0600 in a 0700
 // directory. Its schema carries a version, and Open migrates older
