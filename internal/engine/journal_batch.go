@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/regprune/regprune/internal/journal"
 	"github.com/regprune/regprune/internal/registry"
@@ -135,6 +136,7 @@ func (t *journalTarget) record(ctx context.Context, rs []string, ps []*prep) {
 // Delete sends the DELETE of ref once its entry is on disk, and queues
 // its result. A ref not announced is journaled alone first.
 func (t *journalTarget) Delete(ctx context.Context, ref string) error {
+	start := time.Now()
 	t.mu.Lock()
 	p := t.preps[ref]
 	if p != nil && p.taken {
@@ -150,6 +152,7 @@ func (t *journalTarget) Delete(ctx context.Context, ref string) error {
 			return p.err
 		}
 		if !p.drop {
+			t.run.waited.Add(int64(time.Since(start)))
 			derr := t.Target.Delete(ctx, ref)
 			result, detail := resultOf(derr)
 			t.run.j.FinishAsync(p.id, result, detail)
@@ -167,6 +170,7 @@ func (t *journalTarget) Delete(ctx context.Context, ref string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrJournal, err)
 	}
+	t.run.waited.Add(int64(time.Since(start)))
 	derr := t.Target.Delete(ctx, ref)
 	result, detail := resultOf(derr)
 	t.run.j.FinishAsync(id, result, detail)
