@@ -106,7 +106,7 @@ func Load(r io.Reader, name string) (*Plan, error) {
 			if it.Size < 0 {
 				return nil, bad("%s: size %d is negative", where, it.Size)
 			}
-			it.Result, it.ResultReason = "", ""
+			it.Result, it.ResultReason = "", Reason{}
 		}
 		r.recount()
 	}
