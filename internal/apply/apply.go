@@ -12,7 +12,6 @@ package apply
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -43,10 +42,6 @@ type Options struct {
 	Refusals *Refusals
 }
 
-// ErrNothingDone means every deletion of a repository failed or was
-// refused.
-var ErrNothingDone = errors.New("no deletion succeeded")
-
 type run struct {
 	t   Target
 	r   *plan.Repository
@@ -74,7 +69,7 @@ type run struct {
 // Result. It returns an error only when the repository could not be
 // re-checked at all, in which case nothing was deleted.
 func Repository(ctx context.Context, t Target, r *plan.Repository, o Options) error {
-	if r.Error != "" {
+	if r.Err != nil {
 		return nil
 	}
 	if o.Concurrency <= 0 {
@@ -111,7 +106,7 @@ func (a *run) apply() error {
 	}
 	if a.ctx.Err() != nil {
 		for _, it := range work {
-			set(it, plan.ResultSkipped, "interrupted before this repository")
+			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonRepoInterrupted})
 		}
 		return nil
 	}
@@ -126,9 +121,9 @@ func (a *run) apply() error {
 	}
 	if err != nil {
 		for _, it := range work {
-			set(it, plan.ResultSkipped, "re-check failed, nothing deleted in this repository: "+err.Error())
+			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonRecheckFailed, Err: err})
 		}
-		a.r.Error = "re-check before deleting failed: " + err.Error()
+		a.r.Err = plan.Fail(plan.ErrorRecheck, err)
 		return err
 	}
 
@@ -157,10 +152,10 @@ func (a *run) apply() error {
 		if err != nil {
 			for _, it := range targets {
 				if it.Result == "" {
-					set(it, plan.ResultSkipped, "re-check after removing tags failed: "+err.Error())
+					set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonRecheckAfterTags, Err: err})
 				}
 			}
-			a.r.Error = "re-check after removing tags failed: " + err.Error()
+			a.r.Err = plan.Fail(plan.ErrorRecheckTags, err)
 			return err
 		}
 	}

@@ -117,19 +117,15 @@ func (a *run) guard() error {
 	via, err := a.reachable(a.latest, a.staying(a.latest))
 	if err != nil {
 		for _, it := range pending {
-			set(it, plan.ResultSkipped, "final guard could not read what the kept tags reach, nothing more deleted in this repository: "+err.Error())
+			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonGuardFailed, Err: err})
 		}
-		a.r.Error = "final guard before deleting failed: " + err.Error()
+		a.r.Err = plan.Fail(plan.ErrorGuard, err)
 		return err
 	}
 	for _, it := range pending {
 		if t, ok := via[it.Digest]; ok && it.Action == plan.ActionDelete {
 			a.o.Logger.Warn("final guard kept a planned delete", "repository", a.t.Name(), "digest", it.Digest, "tag", t)
-			why := "final guard: tag " + t + ", which stays, reaches it"
-			if it.ResultReason != "" { // what was done of it already
-				why += " (" + it.ResultReason + ")"
-			}
-			set(it, plan.ResultSkipped, why)
+			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonGuardReached, Tags: []string{t}, Prior: prior(it)})
 		}
 	}
 	return nil

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -92,7 +91,7 @@ func (a *run) verify(items []*plan.Item, now map[string]string) error {
 		for _, t := range it.Tags {
 			planned[t] = true
 			if d, ok := now[t]; ok && d != it.Digest {
-				set(it, plan.ResultSkipped, fmt.Sprintf("changed since the plan: tag %s now names %s", t, d))
+				set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonTagMoved, Tags: []string{t}, Digest: d})
 				break
 			}
 		}
@@ -108,12 +107,12 @@ func (a *run) verify(items []*plan.Item, now map[string]string) error {
 			}
 			if len(appeared) > 0 {
 				sort.Strings(appeared)
-				set(it, plan.ResultSkipped, "changed since the plan: tag "+strings.Join(appeared, ", ")+" now names it")
+				set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonTagAppeared, Tags: appeared})
 			} else if t, ok := reached[it.Digest]; ok {
-				set(it, plan.ResultSkipped, "changed since the plan: tag "+t+", new or moved since the plan, now reaches it through an index")
+				set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonReachedByNewTag, Tags: []string{t}})
 			} else if ts := artifacts[it.Digest]; len(ts) > 0 {
 				sort.Strings(ts)
-				set(it, plan.ResultSkipped, "changed since the plan: its signature or referrers tag "+strings.Join(ts, ", ")+" is new or moved since the plan")
+				set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonArtifactTagMoved, Tags: ts})
 			}
 			continue
 		}
@@ -125,7 +124,7 @@ func (a *run) verify(items []*plan.Item, now map[string]string) error {
 			}
 		}
 		if len(keepTags) == 0 {
-			set(it, plan.ResultSkipped, "stale tags already gone")
+			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonStaleTagsGone})
 		}
 		it.Untag = keepTags
 	}

@@ -95,7 +95,7 @@ func (t *journalTarget) Delete(ctx context.Context, ref string) error {
 		e.Kind, e.Digest = journal.KindManifest, ref
 		if it := t.items[ref]; it != nil {
 			e.Tags, e.ItemKind, e.Parent, e.Subject, e.MediaType, e.Size = it.Tags, it.Kind, it.Parent, it.Subject, it.MediaType, it.Size
-			e.Reason = strings.Join(it.Reasons, "; ")
+			e.Reason = strings.Join(plan.Texts(it.Reasons), "; ")
 		}
 		body, mt, err := t.manifest(ctx, ref)
 		if err != nil {
@@ -113,7 +113,7 @@ func (t *journalTarget) Delete(ctx context.Context, ref string) error {
 		switch {
 		case it != nil:
 			e.Digest, e.ItemKind, e.MediaType = it.Digest, it.Kind, it.MediaType
-			e.Reason = strings.Join(it.Reasons, "; ")
+			e.Reason = strings.Join(plan.Texts(it.Reasons), "; ")
 		case t.planTags[ref] != "":
 			e.Digest = t.planTags[ref]
 		default:
@@ -187,15 +187,15 @@ func mediaTypeOf(body []byte) string {
 func journalSkip(p *plan.Plan, err error) {
 	for i := range p.Repositories {
 		r := &p.Repositories[i]
-		if r.Error != "" {
+		if r.Err != nil {
 			continue
 		}
 		for _, it := range r.Items {
 			if it.Action == plan.ActionDelete || len(it.Untag) > 0 {
-				r.Error = "the journal could not be written, nothing deleted: " + err.Error()
+				r.Err = plan.Fail(plan.ErrorJournal, err)
 				break
 			}
 		}
-		skipPending(r, "not started: the journal could not be written; nothing was deleted")
+		skipPending(r, plan.Reason{Code: plan.ReasonJournalFailed, Err: err})
 	}
 }

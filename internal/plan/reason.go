@@ -82,6 +82,7 @@ const (
 	ReasonDeleted          ReasonCode = "deleted"          // deleted; no more to say
 	ReasonDeletedWithTag   ReasonCode = "deleted_with_tag" // the registry deleted the manifest with its tag
 	ReasonUntagged         ReasonCode = "untagged"         // Tags removed
+	ReasonTagsRemoved      ReasonCode = "tags_removed"     // Tags removed, the digest not yet (no result yet)
 	ReasonRepoInterrupted  ReasonCode = "interrupted"      // interrupted before the repository
 	ReasonItemInterrupted  ReasonCode = "interrupted_item" // interrupted before the item (Prior: what was done of it)
 	ReasonRecheckFailed    ReasonCode = "recheck_failed"   // the re-check failed (Err); nothing deleted in the repository
@@ -192,6 +193,8 @@ func (r Reason) String() string {
 		return "the registry deleted the manifest with its tag"
 	case ReasonUntagged:
 		return "removed tag " + tags
+	case ReasonTagsRemoved:
+		return "its tags " + tags + " removed, the digest not yet"
 	case ReasonRepoInterrupted:
 		return "interrupted before this repository was started"
 	case ReasonItemInterrupted:

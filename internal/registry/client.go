@@ -154,15 +154,24 @@ type Repo struct {
 // Name returns "host[:port]/path".
 func (r *Repo) Name() string { return r.ref.Name() }
 
-// Open authenticates to the repository named s. With write set it asks for
-// the pull and delete actions, else pull only.
-func (c *Client) Open(ctx context.Context, s string, write bool) (*Repo, error) {
+// Access is what a Repo may do: the actions of its token scope.
+type Access int
+
+// Accesses.
+const (
+	Pull       Access = iota // read only (plan, restore's checks)
+	PullDelete               // read and delete (apply)
+)
+
+// Open authenticates to the repository named s, asking for the actions
+// of access.
+func (c *Client) Open(ctx context.Context, s string, access Access) (*Repo, error) {
 	ref, err := ParseRepository(s, c.opts.Insecure)
 	if err != nil {
 		return nil, err
 	}
 	actions := "pull"
-	if write {
+	if access == PullDelete {
 		actions = "pull,delete"
 	}
 	hc, err := c.authClient(ctx, ref.Registry, []string{ref.Scope(actions)})

@@ -336,7 +336,7 @@ func check(ctx context.Context, r *Repository, o Options) {
 	fail := func(err error) {
 		r.Error = "checking the registry failed, nothing will be pushed here: " + err.Error()
 	}
-	repo, err := o.Client.Open(ctx, r.Repository, false)
+	repo, err := o.Client.Open(ctx, r.Repository, registry.Pull)
 	if err != nil {
 		fail(err)
 		return
