@@ -233,7 +233,7 @@ func TestHostileHeadDigestIsATag(t *testing.T) {
 		return nil
 	}})
 	pl := e.run(registry.New(registry.Options{}), keepTag("latest"))
-	e.failedClosed(pl, plan.ErrorRead, registry.ErrBadResponse, "Docker-Content-Digest", `"latest"`)
+	e.failedClosed(pl, plan.ErrorRecheck, registry.ErrBadResponse, "Docker-Content-Digest", `"latest"`)
 	e.intact(pl)
 }
 
@@ -305,7 +305,7 @@ func TestHostileChallengeWidensScope(t *testing.T) {
 		return map[string]string{"REGPRUNE_USERNAME": "bot", "REGPRUNE_PASSWORD": "bot-password-1"}[k]
 	})})
 	pl := e.run(c, keepTag("latest"))
-	e.failedClosed(pl, plan.ErrorRead, registry.ErrDenied, `"repository:victim:pull,delete"`)
+	e.failedClosed(pl, plan.ErrorRead, registry.ErrBadResponse, `"repository:victim:pull,delete"`)
 	// One token for the plan's pull and one for apply's pull,delete at
 	// most: none for the challenge.
 	if n := e.reg.TokenRequests() - before; n > 2 {

@@ -23,7 +23,7 @@ func (it Item) MarshalJSON() ([]byte, error) {
 		c.ReasonCodes = Codes(it.Reasons)
 	}
 	c.ResultCode = it.ResultReason.Code
-	return json.Marshal(struct {
+	return marshal(struct {
 		item
 		itemCodes
 	}{item(it), c})
@@ -61,7 +61,7 @@ func (r Repository) MarshalJSON() ([]byte, error) {
 	if r.Err != nil {
 		e = repoError{Error: r.Err.Error(), ErrorCode: CodeOf(r.Err)}
 	}
-	return json.Marshal(struct {
+	return marshal(struct {
 		repo
 		repoError
 	}{repo(r), e})
@@ -79,9 +79,24 @@ func (r *Repository) UnmarshalJSON(b []byte) error {
 	}
 	*r = Repository(v.repo)
 	if v.Error != "" || v.ErrorCode != "" {
+		if v.ErrorCode == "" && r.Refused { // a version 1 file
+			v.ErrorCode = ErrorRefusedEmpty
+		}
 		r.Err = &loadedError{code: v.ErrorCode, text: v.Error}
 	}
 	return nil
+}
+
+// marshal is json.Marshal without HTML escaping: the encoder of Render
+// does not escape, and it keeps a marshaler's "\u003c" as it is.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 func strictDecode(b []byte, v any) error {

@@ -54,8 +54,8 @@ func Load(r io.Reader, name string) (*Plan, error) {
 	if p.Kind != FormatKind {
 		return nil, bad("kind %q: not a regprune plan (want %q)", p.Kind, FormatKind)
 	}
-	if p.Version != FormatVersion {
-		return nil, bad("version %d: this regprune reads plan format %d", p.Version, FormatVersion)
+	if p.Version < minFormatVersion || p.Version > FormatVersion {
+		return nil, bad("version %d: this regprune reads plan formats %d to %d", p.Version, minFormatVersion, FormatVersion)
 	}
 	for ri := range p.Repositories {
 		r := &p.Repositories[ri]

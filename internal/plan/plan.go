@@ -14,8 +14,13 @@ import (
 	"github.com/regprune/regprune/internal/policy"
 )
 
-// FormatVersion is the version of the plan file format.
-const FormatVersion = 1
+// FormatVersion is the version of the plan file format. Version 2 added
+// the codes next to the texts ("reason_codes", "result_code",
+// "error_code"); Load reads versions 1 and 2.
+const FormatVersion = 2
+
+// minFormatVersion is the oldest plan file format Load reads.
+const minFormatVersion = 1
 
 // FormatKind marks a regprune plan file.
 const FormatKind = "regprune-plan"

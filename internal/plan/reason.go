@@ -280,7 +280,7 @@ func (r Reason) IsZero() bool { return r.String() == "" }
 
 // MarshalJSON writes r as its text: a plan file's "reasons" and
 // "result_reason" stay strings.
-func (r Reason) MarshalJSON() ([]byte, error) { return json.Marshal(r.String()) }
+func (r Reason) MarshalJSON() ([]byte, error) { return marshal(r.String()) }
 
 // UnmarshalJSON reads a reason's text from a plan file.
 func (r *Reason) UnmarshalJSON(b []byte) error {
