@@ -172,7 +172,7 @@ func TestGolden(t *testing.T) {
 // The tag a keep rule named comes first, whatever its order.
 func TestOrderedTagsKeepingTagFirst(t *testing.T) {
 	it := plan.Item{Action: plan.ActionKeep, Tags: []string{"1004", "zz-1", "alpha", "1003"}, Untag: []string{"1003"},
-		Reasons: plan.Policy([]string{"kept: tag alpha matches keep regex a.*"})}
+		Reasons: plan.FromPolicy([]policy.Reason{{Rule: policy.RuleRegex, Tag: "alpha", Text: "kept: tag alpha matches keep regex a.*"}})}
 	got := strings.Join(plan.OrderedTags(&it), " ")
 	if want := "alpha zz-1 1004 1003"; got != want {
 		t.Errorf("OrderedTags = %q, want %q", got, want)

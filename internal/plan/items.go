@@ -15,7 +15,7 @@ func (b *builder) items() []Item {
 	decided := map[string]bool{}
 	for _, d := range b.ds {
 		decided[d.Digest] = true
-		it := Item{Digest: d.Digest, Kind: KindImage, Tags: b.tagsOf[d.Digest], Reasons: Policy(d.Reasons), AgeSource: string(d.AgeSource)}
+		it := Item{Digest: d.Digest, Kind: KindImage, Tags: b.tagsOf[d.Digest], Reasons: FromPolicy(d.Reasons), AgeSource: string(d.AgeSource)}
 		if d.AgeSource != graph.AgeUnknown {
 			t := d.Created.UTC()
 			it.Created = &t
@@ -33,7 +33,7 @@ func (b *builder) items() []Item {
 			it.Action = ActionKeep
 			it.Reasons = []Reason{b.keepWhy[d.Digest]}
 			for _, r := range d.Reasons {
-				it.Reasons = append(it.Reasons, Reason{Code: ReasonPolicyAlone, Text: r})
+				it.Reasons = append(it.Reasons, Reason{Code: ReasonPolicyAlone, Rule: r.Rule, Text: r.Text})
 			}
 			if b.p.UntagUnkept && len(d.Tags) > 0 {
 				it.Untag = d.Tags

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/regprune/regprune/internal/policy"
 )
 
 var errCause = errors.New("the cause")
@@ -18,7 +20,7 @@ var errCause = errors.New("the cause")
 func codedPlan() *Plan {
 	a, b := "sha256:"+strings.Repeat("a", 64), "sha256:"+strings.Repeat("b", 64)
 	ok := Repository{Repository: "reg.example/app", Items: []Item{
-		{Digest: a, Kind: KindImage, Tags: []string{"latest"}, Action: ActionKeep, Reasons: Policy([]string{"kept: tag <latest>"})},
+		{Digest: a, Kind: KindImage, Tags: []string{"latest"}, Action: ActionKeep, Reasons: FromPolicy([]policy.Reason{{Rule: policy.RuleTag, Tag: "latest", Text: "kept: tag <latest>"}})},
 		{Digest: b, Kind: KindChild, Action: ActionDelete, Parent: a,
 			Reasons:      []Reason{{Code: ReasonDeleteReached, Relation: "child", Of: "index", Digest: a, Tags: []string{"v1"}}, {Code: ReasonListedByDeleted, Digest: a}},
 			Result:       ResultFailed,
@@ -145,7 +147,7 @@ func TestReasonCodesRender(t *testing.T) {
 	seen := map[ReasonCode]bool{}
 	texts := map[string]ReasonCode{}
 	for _, r := range []Reason{
-		{Code: ReasonPolicy, Text: "kept: tag x"}, {Code: ReasonPolicyAlone, Text: "delete: x"},
+		{Code: ReasonCode(policy.RuleTag), Text: "kept: tag x"}, {Code: ReasonPolicyAlone, Rule: policy.RuleCandidate, Text: "delete: x"},
 		{Code: ReasonKeptReached, Relation: "child", Of: "index", Digest: "sha256:1", Tags: []string{"t"}},
 		{Code: ReasonDeleteReached, Relation: "child", Of: "index", Digest: "sha256:1"},
 		{Code: ReasonListedByDeleted, Digest: "sha256:1"}, {Code: ReasonUntagUnkept, Tags: []string{"t"}},

@@ -179,7 +179,7 @@ func randomDecisions(rng *rand.Rand, repo *graph.Repository) ([]policy.Decision,
 	if rng.IntN(2) == 0 {
 		var ds []policy.Decision
 		for _, im := range repo.Images() {
-			d := policy.Decision{Digest: im.Digest, Tags: im.Tags, Keep: rng.IntN(2) == 0, Reasons: []string{"random"}}
+			d := policy.Decision{Digest: im.Digest, Tags: im.Tags, Keep: rng.IntN(2) == 0, Reasons: []policy.Reason{{Rule: policy.RuleCandidate, Text: "random"}}}
 			if d.Keep {
 				for _, t := range im.Tags {
 					if rng.IntN(3) == 0 {

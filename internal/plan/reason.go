@@ -7,6 +7,8 @@ package plan
 import (
 	"encoding/json"
 	"strings"
+
+	"github.com/regprune/regprune/internal/policy"
 )
 
 // Action is what the plan does with an item.
@@ -45,11 +47,14 @@ type ReasonCode string
 
 // Why the plan keeps or deletes an item (Item.Reasons).
 const (
-	// ReasonPolicy is the policy's decision; Text is the policy's own
-	// words (a keep rule and the tag it holds, a delete filter).
-	ReasonPolicy ReasonCode = "policy"
-	// ReasonPolicyAlone is what the policy alone decided (Text), overruled
-	// because something kept reaches the image.
+	// The policy's own verdicts have the code of their rule (policy.Rule:
+	// keep_tag, keep_regex, keep_newest, keep_newer_than, keep_semver,
+	// keep_group, age_unknown, not_candidate, delete_candidate,
+	// untag_unkept), with the tag a tag rule holds and Text, the policy's
+	// words.
+
+	// ReasonPolicyAlone is what the policy alone decided (Rule, Text),
+	// overruled because something kept reaches the image.
 	ReasonPolicyAlone ReasonCode = "policy_alone"
 	// ReasonKeptReached: the item is a Relation of the kept manifest
 	// Digest (an Of, reached through tag Tags[0] if any).
@@ -121,12 +126,13 @@ type Reason struct {
 	Code     ReasonCode
 	Tags     []string
 	Digest   string
-	Other    string // a second digest
-	Relation string // what the item is to Digest: child, signature, referrer (or an item kind)
-	Of       string // what Digest is: image, index, signature, referrer
-	Run      string // a journal run
-	Result   Result // the result of Digest
-	Text     string // a policy's own words
+	Other    string      // a second digest
+	Relation string      // what the item is to Digest: child, signature, referrer (or an item kind)
+	Of       string      // what Digest is: image, index, signature, referrer
+	Run      string      // a journal run
+	Result   Result      // the result of Digest
+	Text     string      // a policy's own words
+	Rule     policy.Rule // the rule of ReasonPolicyAlone
 	Err      error
 	Prior    *Reason // what was done of the item before
 
@@ -137,6 +143,9 @@ type Reason struct {
 func (r Reason) String() string {
 	if r.loaded != "" {
 		return r.loaded
+	}
+	if r.Text != "" && r.Code != ReasonPolicyAlone { // a policy's verdict, in its words
+		return r.Text
 	}
 	tags := strings.Join(r.Tags, ", ")
 	tag := ""
@@ -163,8 +172,6 @@ func (r Reason) String() string {
 		return s
 	}
 	switch r.Code {
-	case ReasonPolicy:
-		return r.Text
 	case ReasonPolicyAlone:
 		return "policy alone: " + r.Text
 	case ReasonKeptReached:
@@ -320,11 +327,15 @@ func HasCode(rs []Reason, c ReasonCode) bool {
 	return false
 }
 
-// Policy wraps a policy's reasons (its own words).
-func Policy(texts []string) []Reason {
-	out := make([]Reason, len(texts))
-	for i, t := range texts {
-		out[i] = Reason{Code: ReasonPolicy, Text: t}
+// FromPolicy is the plan's form of a policy's reasons: the rule as code,
+// with the tag a tag rule holds, in the policy's words.
+func FromPolicy(rs []policy.Reason) []Reason {
+	out := make([]Reason, len(rs))
+	for i, r := range rs {
+		out[i] = Reason{Code: ReasonCode(r.Rule), Text: r.Text}
+		if r.Tag != "" {
+			out[i].Tags = []string{r.Tag}
+		}
 	}
 	return out
 }
