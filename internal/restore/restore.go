@@ -31,17 +31,23 @@ import (
 	"github.com/regprune/regprune/internal/registry"
 )
 
-// Manifest actions and results.
-const (
-	ActionPush          = "push"          // gone from the registry; the journal has it and its blobs are there
-	ActionPresent       = "present"       // the registry has it: nothing to do
-	ActionUnrecoverable = "unrecoverable" // cannot come back (a blob is gone, or what it needs)
-	ActionTag           = "tag"           // re-create the tag
-	ActionLeave         = "leave"         // the tag names another digest now: left alone
+// Action is what a restore does with a manifest or tag.
+type Action string
 
-	ResultPushed = "pushed"
-	ResultTagged = "tagged"
-	ResultFailed = "failed"
+// Result is what it did.
+type Result string
+
+// Manifest and tag actions and results.
+const (
+	ActionPush          Action = "push"          // gone from the registry; the journal has it and its blobs are there
+	ActionPresent       Action = "present"       // the registry has it: nothing to do
+	ActionUnrecoverable Action = "unrecoverable" // cannot come back (a blob is gone, or what it needs)
+	ActionTag           Action = "tag"           // re-create the tag
+	ActionLeave         Action = "leave"         // the tag names another digest now: left alone
+
+	ResultPushed Result = "pushed"
+	ResultTagged Result = "tagged"
+	ResultFailed Result = "failed"
 )
 
 // ErrUnrecoverable means some images of the run cannot come back: their
@@ -75,9 +81,9 @@ type Manifest struct {
 	Kind         string   `json:"kind,omitempty"`
 	MediaType    string   `json:"media_type"`
 	Tags         []string `json:"tags"`
-	Action       string   `json:"action"`
+	Action       Action   `json:"action"`
 	Reason       string   `json:"reason,omitempty"`
-	Result       string   `json:"result,omitempty"`
+	Result       Result   `json:"result,omitempty"`
 	ResultReason string   `json:"result_reason,omitempty"`
 
 	body     []byte
@@ -94,9 +100,9 @@ type blobRef struct{ digest, what string }
 type Tag struct {
 	Tag          string `json:"tag"`
 	Digest       string `json:"digest"`
-	Action       string `json:"action"`
+	Action       Action `json:"action"`
 	Reason       string `json:"reason,omitempty"`
-	Result       string `json:"result,omitempty"`
+	Result       Result `json:"result,omitempty"`
 	ResultReason string `json:"result_reason,omitempty"`
 
 	entries []int64
