@@ -38,8 +38,8 @@ func Load(r io.Reader, name string) (*Plan, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	var p Plan
-	if err := dec.Decode(&p); err != nil {
+	var w wirePlan
+	if err := dec.Decode(&w); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
 			// Offset counts the offending byte itself.
@@ -51,6 +51,7 @@ func Load(r io.Reader, name string) (*Plan, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, bad("data after the plan's closing brace")
 	}
+	p := *w.plan()
 	if p.Kind != FormatKind {
 		return nil, bad("kind %q: not a regprune plan (want %q)", p.Kind, FormatKind)
 	}

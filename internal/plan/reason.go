@@ -5,7 +5,6 @@ package plan
 // text comes from one function, Reason.String, called only at output.
 
 import (
-	"encoding/json"
 	"strings"
 
 	"github.com/regprune/regprune/internal/policy"
@@ -284,20 +283,6 @@ func orphanText(subject string) string {
 // IsZero reports whether r has no text (its code may still say something:
 // a plain delete has code ReasonDeleted and no text).
 func (r Reason) IsZero() bool { return r.String() == "" }
-
-// MarshalJSON writes r as its text: a plan file's "reasons" and
-// "result_reason" stay strings.
-func (r Reason) MarshalJSON() ([]byte, error) { return marshal(r.String()) }
-
-// UnmarshalJSON reads a reason's text from a plan file.
-func (r *Reason) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	*r = Reason{loaded: s}
-	return nil
-}
 
 // Texts renders reasons.
 func Texts(rs []Reason) []string {

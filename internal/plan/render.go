@@ -17,7 +17,7 @@ func Render(w io.Writer, p *Plan, format string) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
-		return enc.Encode(p)
+		return enc.Encode(p.wire())
 	case "table", "":
 		return renderTable(w, p)
 	case "markdown":
