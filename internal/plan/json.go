@@ -91,8 +91,8 @@ func (w *wirePlan) plan() *Plan {
 	return &p
 }
 
-// MarshalJSON writes p as a plan file.
-func (p *Plan) MarshalJSON() ([]byte, error) { return json.Marshal(p.wire()) }
+// MarshalJSON writes p as a plan file (Render writes p.wire() itself).
+func (p Plan) MarshalJSON() ([]byte, error) { return json.Marshal(p.wire()) }
 
 // UnmarshalJSON reads a plan file without checking it (Load checks).
 func (p *Plan) UnmarshalJSON(b []byte) error {

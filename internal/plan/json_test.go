@@ -99,6 +99,19 @@ func TestJSONTextsAndCodes(t *testing.T) {
 	if r := back.Repositories[1]; CodeOf(r.Err) != ErrorRead || r.Err.Error() != "listing: the cause" {
 		t.Errorf("loaded failure %v (%s)", r.Err, CodeOf(r.Err))
 	}
+	// json.Marshal and json.Unmarshal of a Plan give the same document.
+	raw, err := json.Marshal(*p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var again Plan
+	if err := json.Unmarshal(raw, &again); err != nil {
+		t.Fatal(err)
+	}
+	if CodeOf(again.Repositories[2].Err) != ErrorRefusedEmpty || again.Repositories[0].Items[1].ResultReason.Code != ReasonDeleteFailed ||
+		!reflect.DeepEqual(Codes(again.Repositories[0].Items[1].Reasons), Codes(p.Repositories[0].Items[1].Reasons)) {
+		t.Errorf("json.Marshal/Unmarshal lost codes: %+v", again.Repositories)
+	}
 	// In memory, before any rendering, the causes are values.
 	if r := p.Repositories[1]; !errors.Is(r.Err, errCause) || CodeOf(r.Err) != ErrorRead {
 		t.Errorf("failure %v (%s): errors.Is lost", r.Err, CodeOf(r.Err))
