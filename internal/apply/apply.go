@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/regprune/regprune/internal/inventory"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
 )
@@ -59,15 +60,14 @@ type run struct {
 	tagAnswer error // the answer that refused a tag delete
 	noDelete  error // the registry refuses every delete here (UNSUPPORTED, 401, 403)
 	digestOK  bool  // a digest delete succeeded
-	kids      map[string][]string
+	read      *inventory.Reader
 	gone      map[string]bool   // digests deleted, or found gone, in this run
 	now       map[string]string // tags and digests at the re-check
 	anchor    map[*plan.Item]string
 
 	// For the final guard (guard.go).
-	latest  map[string]string   // tags and digests at the last listing
-	refs    map[string][]string // referrers API answers read
-	refsAPI int                 // 0 not probed, 1 the registry has one, -1 not
+	latest  map[string]string // tags and digests at the last listing
+	refsAPI int               // 0 not probed, 1 the registry has one, -1 not
 }
 
 // Repository applies the plan of one repository, filling in each item's
@@ -90,7 +90,9 @@ func Repository(ctx context.Context, t Target, r *plan.Repository, o Options) er
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(o.Grace, cancel) })
 	defer stop()
-	a := &run{t: t, r: r, o: o, ctx: ctx, req: req, kids: map[string][]string{}, refs: map[string][]string{}, gone: map[string]bool{}}
+	// Every read of the registry (tags, manifests, referrers) goes
+	// through inventory's Reader, the one Collect reads with.
+	a := &run{t: t, r: r, o: o, ctx: ctx, req: req, read: inventory.NewReader(t, inventory.ReaderOptions{Concurrency: o.Concurrency}), gone: map[string]bool{}}
 	return a.apply()
 }
 
