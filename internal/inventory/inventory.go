@@ -22,10 +22,7 @@ import (
 
 // Source is what inventory needs from a registry; *registry.Repo has it.
 type Source interface {
-	Name() string
-	ListTags(ctx context.Context, fn func(tags []string) error) error
-	Head(ctx context.Context, ref string) (registry.Descriptor, error)
-	GetManifest(ctx context.Context, ref string) ([]byte, registry.Descriptor, error)
+	ReadSource
 	GetBlob(ctx context.Context, digest string, limit int64) ([]byte, error)
 	Referrers(ctx context.Context, digest string) ([]byte, bool, error)
 }
