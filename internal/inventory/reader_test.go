@@ -82,3 +82,33 @@ func TestReaderWalkDepthBound(t *testing.T) {
 		t.Fatalf("found %v, err %v", found, err)
 	}
 }
+
+// flakyReferrers has a referrers API that answers the first question
+// only, then stops answering (404).
+type flakyReferrers struct {
+	*fakeSource
+	asked int
+}
+
+func (f *flakyReferrers) Referrers(ctx context.Context, digest string) ([]byte, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked++
+	if f.asked > 1 {
+		return nil, false, nil
+	}
+	return []byte(`{"mediaType":"` + registry.MediaOCIIndex + `","manifests":[]}`), true, nil
+}
+
+// A referrers API that stops answering mid-collection fails it closed,
+// and the probe's answer is not asked for again.
+func TestCollectReferrersAPIStopsAnswering(t *testing.T) {
+	f := &flakyReferrers{fakeSource: newFake(t, 3)}
+	g, err := Collect(context.Background(), f, Options{Concurrency: 1})
+	if g != nil || !errors.Is(err, registry.ErrBadResponse) {
+		t.Fatalf("graph %v, err %v; want no graph and ErrBadResponse", g, err)
+	}
+	if f.asked > 3 {
+		t.Fatalf("referrers asked %d times for 3 subjects: the probe's answer was not reused", f.asked)
+	}
+}
