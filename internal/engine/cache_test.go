@@ -242,7 +242,7 @@ func TestPlanRequestsPerTag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := engine.Options{Client: registry.New(registry.Options{PageSize: 10}), Now: t0.Add(30 * 24 * time.Hour), Cache: c}
+	o := engine.Options{Now: t0.Add(30 * 24 * time.Hour), Cache: c}
 	target := []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}
 	for _, run := range []struct {
 		name string
@@ -252,6 +252,7 @@ func TestPlanRequestsPerTag(t *testing.T) {
 		{"warm", registrytest.Counts{Total: tags + pages + 2, TagList: pages, ManifestHEAD: tags, Referrers: 1, Other: 1}},
 	} {
 		proxy.Reset()
+		o.Client = registry.New(registry.Options{PageSize: 10}) // a run of its own: one process, one client
 		pl := engine.Plan(ctx, target, false, o)
 		if r := pl.Repositories[0]; r.Error != "" || r.Summary.Delete != builds-1 {
 			t.Fatalf("%s: plan %+v", run.name, r.Summary)

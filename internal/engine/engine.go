@@ -151,9 +151,9 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 		}
 		repo, err := o.Client.Open(ctx, r.Repository, true)
 		if err == nil {
-			var t apply.Target = repo
+			t := withCache(repo, o.Cache)
 			if jr != nil {
-				t = jr.wrap(repo, r)
+				t = jr.wrap(t, r)
 			}
 			err = apply.Repository(ctx, t, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger, Refusals: refusals})
 		}

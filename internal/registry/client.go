@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -68,6 +69,9 @@ type Client struct {
 	log   *slog.Logger
 
 	secrets secrets // credentials handled, redacted from every error
+
+	mu     sync.Mutex
+	opened map[string]*Repo // by repository and actions: see Open
 }
 
 // New returns a Client.
@@ -158,7 +162,10 @@ type Repo struct {
 func (r *Repo) Name() string { return r.ref.Name() }
 
 // Open authenticates to the repository named s. With write set it asks for
-// the pull and delete actions, else pull only.
+// the pull and delete actions, else pull only. A repository opened again
+// with the same actions (apply after its plan) gets the same handle: one
+// ping and one token exchange, and the token refreshes itself when the
+// registry answers 401.
 func (c *Client) Open(ctx context.Context, s string, write bool) (*Repo, error) {
 	ref, err := ParseRepository(s, c.opts.Insecure)
 	if err != nil {
@@ -168,11 +175,25 @@ func (c *Client) Open(ctx context.Context, s string, write bool) (*Repo, error) 
 	if write {
 		actions = "pull,delete"
 	}
+	key := ref.Name() + " " + actions
+	c.mu.Lock()
+	r := c.opened[key]
+	c.mu.Unlock()
+	if r != nil {
+		return r, nil
+	}
 	hc, err := c.authClient(ctx, ref.Registry, []string{ref.Scope(actions)})
 	if err != nil {
 		return nil, c.secrets.wrap(fmt.Errorf("%s: %w", ref.Name(), err))
 	}
-	return &Repo{ref: ref, hc: hc, c: c, base: ref.Registry.Scheme() + "://" + ref.RegistryStr() + "/v2/" + ref.RepositoryStr()}, nil
+	r = &Repo{ref: ref, hc: hc, c: c, base: ref.Registry.Scheme() + "://" + ref.RegistryStr() + "/v2/" + ref.RepositoryStr()}
+	c.mu.Lock()
+	if c.opened == nil {
+		c.opened = map[string]*Repo{}
+	}
+	c.opened[key] = r
+	c.mu.Unlock()
+	return r, nil
 }
 
 func (c *Client) authClient(ctx context.Context, reg name.Registry, scopes []string) (*http.Client, error) {
