@@ -124,7 +124,3 @@ const (
 	// MaxManifests bounds the manifests of one repository's graph.
 	MaxManifests = 1_000_000
 )
-
-// CheckDigest refuses d, found in what, unless it is a valid sha256 or
-// sha512 digest; the error wraps ErrBadResponse.
-func CheckDigest(what, d string) error { return checkDigest(what, d) }
