@@ -3,8 +3,6 @@ package registry
 import (
 	"encoding/json"
 	"fmt"
-
-	"github.com/regprune/regprune/internal/graph"
 )
 
 // Manifest is regprune's one model of a manifest body: an image
@@ -62,12 +60,6 @@ func (m *Manifest) Children() []string {
 		out[i] = d.Digest
 	}
 	return out
-}
-
-// IsIndex reports whether m is an index: an index media type, or any
-// manifest that lists entries, whatever its media type says.
-func (m *Manifest) IsIndex() bool {
-	return graph.IsIndexType(m.MediaType) || len(m.Manifests) > 0
 }
 
 // MediaTypeOf returns the mediaType field of body, "" when it has none

@@ -31,26 +31,7 @@ func TestParseManifest(t *testing.T) {
 	}
 }
 
-// An index is told by its media type, and a manifest of any other type
-// that lists entries is one too: its entries are walked and kept.
-func TestManifestIsIndex(t *testing.T) {
-	entry := []Descriptor{{Digest: "sha256:" + strings.Repeat("a", 64)}}
-	for _, c := range []struct {
-		m    Manifest
-		want bool
-	}{
-		{Manifest{MediaType: MediaOCIIndex}, true},
-		{Manifest{MediaType: MediaDockerList}, true},
-		{Manifest{MediaType: "application/vnd.example.unknown+json", Manifests: entry}, true},
-		{Manifest{Manifests: entry}, true},
-		{Manifest{MediaType: MediaOCIManifest}, false},
-		{Manifest{MediaType: MediaDockerV2}, false},
-		{Manifest{MediaType: "application/vnd.example.index+json"}, false},
-	} {
-		if got := c.m.IsIndex(); got != c.want {
-			t.Errorf("%q with %d entries: IsIndex %v, want %v", c.m.MediaType, len(c.m.Manifests), got, c.want)
-		}
-	}
+func TestMediaTypeOf(t *testing.T) {
 	if MediaTypeOf([]byte(`{"mediaType":"`+MediaDockerV2+`"}`)) != MediaDockerV2 || MediaTypeOf([]byte("x")) != "" {
 		t.Error("MediaTypeOf")
 	}
