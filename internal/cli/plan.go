@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -127,6 +128,9 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 			opts.Done = run.done
 			if planFile == "" {
 				opts.Cache = cf.open(env, log)
+				if c, ok := opts.Cache.(io.Closer); ok {
+					defer c.Close()
+				}
 			}
 			if write {
 				j, err := jf.openWrite(ctx, env)
