@@ -29,6 +29,11 @@ type Target interface {
 	Head(ctx context.Context, ref string) (registry.Descriptor, error)
 	GetManifest(ctx context.Context, ref string) ([]byte, registry.Descriptor, error)
 	Delete(ctx context.Context, ref string) error
+	// Referrers asks the OCI referrers API for the referrers of digest;
+	// ok is false when the registry has none (404). It is part of the
+	// interface, not an optional extra found by type assertion, so that
+	// no wrapper of a Target can hide it from the final guard.
+	Referrers(ctx context.Context, digest string) (body []byte, ok bool, err error)
 }
 
 // Options tunes an apply.
@@ -42,6 +47,10 @@ type Options struct {
 	// registry's refusal of every delete from one repository to the next,
 	// so that no further DELETE goes to it; nil: per repository.
 	Refusals *Refusals
+	// Cache serves manifests by digest (verified on read) to the
+	// re-check and the guard: a manifest this run's inventory or an
+	// earlier run read is not asked for again. nil: none.
+	Cache inventory.Cache
 }
 
 // ErrNothingDone means every deletion of a repository failed or was
@@ -92,7 +101,7 @@ func Repository(ctx context.Context, t Target, r *plan.Repository, o Options) er
 	defer stop()
 	// Every read of the registry (tags, manifests, referrers) goes
 	// through inventory's Reader, the one Collect reads with.
-	a := &run{t: t, r: r, o: o, ctx: ctx, req: req, read: inventory.NewReader(t, inventory.ReaderOptions{Concurrency: o.Concurrency}), gone: map[string]bool{}}
+	a := &run{t: t, r: r, o: o, ctx: ctx, req: req, read: inventory.NewReader(t, inventory.ReaderOptions{Concurrency: o.Concurrency, Cache: o.Cache}), gone: map[string]bool{}}
 	return a.apply()
 }
 

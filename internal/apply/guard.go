@@ -29,12 +29,6 @@ import (
 	"github.com/regprune/regprune/internal/registry"
 )
 
-// referrerser is the referrers API, where a Target has it (*registry.Repo
-// does).
-type referrerser interface {
-	Referrers(ctx context.Context, digest string) ([]byte, bool, error)
-}
-
 // staying returns the tags of now that this apply does not remove: every
 // tag listed, less the tags of planned deletions and the stale tags of
 // kept images that still name the planned digest and have no result yet.
@@ -166,10 +160,15 @@ func (a *run) reachable(all, stay map[string]string) (map[string]string, error) 
 			level = append(level, d)
 		}
 	}
-	refs, api := a.t.(referrerser)
-	if api && a.refsAPI == 0 && len(level) > 0 {
+	if a.refsAPI == 0 && a.r.NoReferrersAPI {
+		// This run's inventory asked moments ago, and the registry
+		// answered 404 (never true of a plan file's repository).
+		a.refsAPI = -1
+	}
+	if a.refsAPI == 0 && len(level) > 0 {
 		// Probe once per apply: a registry without the API answers 404.
-		_, ok, err := refs.Referrers(a.req, level[0])
+		// The Reader keeps the answer, so the walk does not ask again.
+		_, ok, err := a.read.Referrers(a.req, level[0])
 		if err != nil {
 			return nil, fmt.Errorf("referrers of %s: %w", level[0], err)
 		}
@@ -178,7 +177,7 @@ func (a *run) reachable(all, stay map[string]string) (map[string]string, error) 
 			a.refsAPI = 1
 		}
 	}
-	api = api && a.refsAPI == 1
+	api := a.refsAPI == 1
 	err := a.read.Walk(a.req, level, inventory.Walk{What: "indexes and referrers", MaxDepth: 32,
 		Next: func(ctx context.Context, d string) ([]string, error) {
 			kids, err := a.read.Children(ctx, d)
