@@ -53,6 +53,9 @@ func (m *memTarget) Head(ctx context.Context, ref string) (registry.Descriptor, 
 func (m *memTarget) GetManifest(ctx context.Context, ref string) ([]byte, registry.Descriptor, error) {
 	return nil, registry.Descriptor{}, &registry.Error{Method: "GET", Status: 404}
 }
+func (m *memTarget) Referrers(ctx context.Context, digest string) ([]byte, bool, error) {
+	return nil, false, nil
+}
 func (m *memTarget) Delete(ctx context.Context, ref string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -154,7 +154,7 @@ func TestGuardNeverLetsAReachableDeleteThrough(t *testing.T) {
 		}
 
 		a := &run{t: repo, r: r, o: Options{Concurrency: 4, Logger: slog.New(slog.DiscardHandler)}, ctx: ctx, req: ctx,
-			kids: map[string][]string{}, refs: map[string][]string{}, gone: map[string]bool{}}
+			read: inventory.NewReader(repo, inventory.ReaderOptions{Concurrency: 4}), gone: map[string]bool{}}
 		now, err := a.resolve()
 		if err != nil {
 			t.Fatal(err)

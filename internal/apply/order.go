@@ -15,8 +15,8 @@ package apply
 
 import (
 	"sort"
-	"strings"
 
+	"github.com/regprune/regprune/internal/graph"
 	"github.com/regprune/regprune/internal/plan"
 )
 
@@ -73,8 +73,13 @@ func holdItems(items []plan.Item) {
 	}
 }
 
+// isIndex reports whether it is an index by its media type
+// (graph.IsIndexType). An unknown type is not: such an item waits for the
+// referrers indexes of its subject like an image does, and children the
+// plan gives it still wait for it (blocked's parent rule does not look at
+// media types).
 func isIndex(it *plan.Item) bool {
-	return strings.Contains(it.MediaType, "index") || strings.Contains(it.MediaType, "manifest.list")
+	return graph.IsIndexType(it.MediaType)
 }
 
 // schedule is the order of the digest deletes: referrers and signatures

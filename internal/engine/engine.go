@@ -120,6 +120,7 @@ func planOne(ctx context.Context, t Target, mode plan.Mode, o Options) (plan.Rep
 	r := plan.Build(g, ds, t.Policy)
 	finishInterrupted(ctx, g, &r, o)
 	r.AgesRead = t.Policy.NeedsAges()
+	r.NoReferrersAPI = g.ReferrersProbed && !g.ReferrersAPI
 	if g.ReferrersProbed {
 		r.Capabilities = &plan.Capabilities{Referrers: plan.ReferrersFallback}
 		if g.ReferrersAPI {
@@ -157,11 +158,11 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 		}
 		repo, err := o.Client.Open(ctx, r.Repository, registry.PullDelete)
 		if err == nil {
-			t := withCache(repo, o.Cache)
+			var t apply.Target = repo
 			if jr != nil {
-				t = jr.wrap(t, r)
+				t = jr.wrap(repo, r)
 			}
-			err = apply.Repository(ctx, t, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger, Refusals: refusals})
+			err = apply.Repository(ctx, t, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger, Refusals: refusals, Cache: o.Cache})
 		}
 		if err != nil && o.Explain != nil {
 			err = o.Explain(r.Repository, err)

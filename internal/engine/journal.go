@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -174,13 +173,7 @@ func (t *journalTarget) manifest(ctx context.Context, digest string) ([]byte, st
 	return body, mt, nil
 }
 
-func mediaTypeOf(body []byte) string {
-	var m struct {
-		MediaType string `json:"mediaType"`
-	}
-	_ = json.Unmarshal(body, &m)
-	return m.MediaType
-}
+func mediaTypeOf(body []byte) string { return registry.MediaTypeOf(body) }
 
 // journalSkip fails every repository of p that has work: the journal
 // could not record the start of the run, so nothing is deleted.

@@ -103,6 +103,10 @@ type Repository struct {
 	// VerifiedTags is graph.Repository.VerifiedTags of the inventory of
 	// this run; never read from or written to a plan file.
 	VerifiedTags map[string]string `json:"-"`
+	// NoReferrersAPI: the inventory of this run asked the registry's
+	// referrers API and it answered 404. Never read from a plan file;
+	// apply's guard then does not ask again.
+	NoReferrersAPI bool `json:"-"`
 }
 
 // Totals sums the repositories.

@@ -24,17 +24,20 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/regprune/regprune/internal/graph"
 )
 
 // Media types regprune accepts for manifests: always the full list, since
 // distribution answers 404 for an OCI manifest when its type is not
 // accepted, and a child's digest for a manifest list when only the Docker
 // v2 type is.
+// The types themselves are graph's (graph/mediatype.go), in one place.
 const (
-	MediaOCIIndex     = "application/vnd.oci.image.index.v1+json"
-	MediaOCIManifest  = "application/vnd.oci.image.manifest.v1+json"
-	MediaDockerList   = "application/vnd.docker.distribution.manifest.list.v2+json"
-	MediaDockerV2     = "application/vnd.docker.distribution.manifest.v2+json"
+	MediaOCIIndex     = graph.MediaOCIIndex
+	MediaOCIManifest  = graph.MediaOCIManifest
+	MediaDockerList   = graph.MediaDockerList
+	MediaDockerV2     = graph.MediaDockerV2
 	acceptedManifests = MediaOCIIndex + ", " + MediaOCIManifest + ", " + MediaDockerList + ", " + MediaDockerV2
 )
 
@@ -329,11 +332,14 @@ func redactQuery(u string) string {
 	return u
 }
 
-// Descriptor identifies a manifest.
+// Descriptor identifies a manifest or blob: what HEAD and GET answer,
+// and an entry of a manifest body (Manifest).
 type Descriptor struct {
-	Digest    string
-	MediaType string
-	Size      int64
+	Digest       string            `json:"digest"`
+	MediaType    string            `json:"mediaType"`
+	Size         int64             `json:"size"`
+	ArtifactType string            `json:"artifactType,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
 }
 
 // Head resolves a tag or digest with HEAD (free against pull limits).

@@ -300,21 +300,9 @@ func parse(m *Manifest) {
 	if len(m.body) == 0 {
 		return
 	}
-	var b struct {
-		MediaType string `json:"mediaType"`
-		Config    *struct {
-			Digest string `json:"digest"`
-		} `json:"config"`
-		Layers []struct {
-			Digest string `json:"digest"`
-		} `json:"layers"`
-		Manifests []struct {
-			Digest string `json:"digest"`
-		} `json:"manifests"`
-		Subject *struct {
-			Digest string `json:"digest"`
-		} `json:"subject"`
-	}
+	// The journal's own copy, verified by digest when it was written:
+	// read leniently into the one manifest model.
+	var b registry.Manifest
 	if json.Unmarshal(m.body, &b) != nil {
 		return
 	}
@@ -327,9 +315,7 @@ func parse(m *Manifest) {
 	for _, l := range b.Layers {
 		m.blobs = append(m.blobs, blobRef{l.Digest, "layer"})
 	}
-	for _, c := range b.Manifests {
-		m.children = append(m.children, c.Digest)
-	}
+	m.children = append(m.children, b.Children()...)
 	if b.Subject != nil && b.Subject.Digest != "" {
 		m.subject = b.Subject.Digest
 	}
@@ -694,13 +680,7 @@ func tagBody(ctx context.Context, repo *registry.Repo, m *Manifest, digest strin
 	return body, mt, nil
 }
 
-func mediaTypeOf(body []byte) string {
-	var m struct {
-		MediaType string `json:"mediaType"`
-	}
-	_ = json.Unmarshal(body, &m)
-	return m.MediaType
-}
+func mediaTypeOf(body []byte) string { return registry.MediaTypeOf(body) }
 
 func (p *Plan) count() {
 	s := Summary{Repositories: len(p.Repositories)}
