@@ -139,9 +139,9 @@ func batchApply(t *testing.T, n, k int, before func(path string), hook func(canc
 		}
 	})
 	o := engine.Options{Client: registry.New(registry.Options{Concurrency: 4}), Now: t0.Add(30 * 24 * time.Hour), Journal: j}
-	pl := engine.Plan(ctx, []engine.Target{{Repository: host + "/ci/batch", Policy: keepTag("latest")}}, true, o)
-	if pl.Repositories[0].Error != "" {
-		t.Fatal(pl.Repositories[0].Error)
+	pl := engine.Plan(ctx, []engine.Target{{Repository: host + "/ci/batch", Policy: keepTag("latest")}}, plan.ModeApply, o)
+	if pl.Repositories[0].Err != nil {
+		t.Fatal(pl.Repositories[0].Err)
 	}
 	if before != nil {
 		before(path)
