@@ -3,6 +3,7 @@ package registrytest
 import (
 	"os"
 	"runtime/debug"
+	"strconv"
 	"sync"
 )
 
@@ -16,12 +17,14 @@ const testGCPercent = 400
 var tuneGCOnce sync.Once
 
 // tuneGC sets testGCPercent once per process (New, Start and NewDist2
-// call it). It changes how often the collector runs, nothing a test
-// observes.
+// call it), and GOGC for the processes the test starts after it
+// (distribution 2.8.2, the CLI tests' re-executed binary). It changes how
+// often the collector runs, nothing a test observes.
 func tuneGC() {
 	tuneGCOnce.Do(func() {
 		if os.Getenv("GOGC") == "" {
 			debug.SetGCPercent(testGCPercent)
+			_ = os.Setenv("GOGC", strconv.Itoa(testGCPercent))
 		}
 	})
 }
