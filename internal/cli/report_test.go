@@ -94,6 +94,7 @@ func seedLikeDemo(t *testing.T, reg *registrytest.Registry) {
 }
 
 func TestHTMLReportInChromium(t *testing.T) {
+	t.Parallel() // its own registry, nothing global
 	bin := chromium(t)
 	ctx := context.Background()
 	reg, err := registrytest.Start(ctx, registrytest.Options{})
