@@ -12,11 +12,11 @@ package apply
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/regprune/regprune/internal/inventory"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
 )
@@ -28,6 +28,11 @@ type Target interface {
 	Head(ctx context.Context, ref string) (registry.Descriptor, error)
 	GetManifest(ctx context.Context, ref string) ([]byte, registry.Descriptor, error)
 	Delete(ctx context.Context, ref string) error
+	// Referrers asks the OCI referrers API for the referrers of digest;
+	// ok is false when the registry has none (404). It is part of the
+	// interface, not an optional extra found by type assertion, so that
+	// no wrapper of a Target can hide it from the final guard.
+	Referrers(ctx context.Context, digest string) (body []byte, ok bool, err error)
 }
 
 // Options tunes an apply.
@@ -41,11 +46,11 @@ type Options struct {
 	// registry's refusal of every delete from one repository to the next,
 	// so that no further DELETE goes to it; nil: per repository.
 	Refusals *Refusals
+	// Cache serves manifests by digest (verified on read) to the
+	// re-check and the guard: a manifest this run's inventory or an
+	// earlier run read is not asked for again. nil: none.
+	Cache inventory.Cache
 }
-
-// ErrNothingDone means every deletion of a repository failed or was
-// refused.
-var ErrNothingDone = errors.New("no deletion succeeded")
 
 type run struct {
 	t   Target
@@ -59,22 +64,21 @@ type run struct {
 	tagAnswer error // the answer that refused a tag delete
 	noDelete  error // the registry refuses every delete here (UNSUPPORTED, 401, 403)
 	digestOK  bool  // a digest delete succeeded
-	kids      map[string][]string
+	read      *inventory.Reader
 	gone      map[string]bool   // digests deleted, or found gone, in this run
 	now       map[string]string // tags and digests at the re-check
 	anchor    map[*plan.Item]string
 
 	// For the final guard (guard.go).
-	latest  map[string]string   // tags and digests at the last listing
-	refs    map[string][]string // referrers API answers read
-	refsAPI int                 // 0 not probed, 1 the registry has one, -1 not
+	latest  map[string]string // tags and digests at the last listing
+	refsAPI int               // 0 not probed, 1 the registry has one, -1 not
 }
 
 // Repository applies the plan of one repository, filling in each item's
 // Result. It returns an error only when the repository could not be
 // re-checked at all, in which case nothing was deleted.
 func Repository(ctx context.Context, t Target, r *plan.Repository, o Options) error {
-	if r.Error != "" {
+	if r.Err != nil {
 		return nil
 	}
 	if o.Concurrency <= 0 {
@@ -90,7 +94,9 @@ func Repository(ctx context.Context, t Target, r *plan.Repository, o Options) er
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(o.Grace, cancel) })
 	defer stop()
-	a := &run{t: t, r: r, o: o, ctx: ctx, req: req, kids: map[string][]string{}, refs: map[string][]string{}, gone: map[string]bool{}}
+	// Every read of the registry (tags, manifests, referrers) goes
+	// through inventory's Reader, the one Collect reads with.
+	a := &run{t: t, r: r, o: o, ctx: ctx, req: req, read: inventory.NewReader(t, inventory.ReaderOptions{Concurrency: o.Concurrency, Cache: o.Cache}), gone: map[string]bool{}}
 	return a.apply()
 }
 
@@ -111,7 +117,7 @@ func (a *run) apply() error {
 	}
 	if a.ctx.Err() != nil {
 		for _, it := range work {
-			set(it, plan.ResultSkipped, "interrupted before this repository")
+			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonRepoInterrupted})
 		}
 		return nil
 	}
@@ -126,9 +132,9 @@ func (a *run) apply() error {
 	}
 	if err != nil {
 		for _, it := range work {
-			set(it, plan.ResultSkipped, "re-check failed, nothing deleted in this repository: "+err.Error())
+			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonRecheckFailed, Err: err})
 		}
-		a.r.Error = "re-check before deleting failed: " + err.Error()
+		a.r.Err = plan.Fail(plan.ErrorRecheck, err)
 		return err
 	}
 
@@ -157,10 +163,10 @@ func (a *run) apply() error {
 		if err != nil {
 			for _, it := range targets {
 				if it.Result == "" {
-					set(it, plan.ResultSkipped, "re-check after removing tags failed: "+err.Error())
+					set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonRecheckAfterTags, Err: err})
 				}
 			}
-			a.r.Error = "re-check after removing tags failed: " + err.Error()
+			a.r.Err = plan.Fail(plan.ErrorRecheckTags, err)
 			return err
 		}
 	}

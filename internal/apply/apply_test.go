@@ -46,7 +46,7 @@ func newEnv(t *testing.T, repo string) *env {
 
 func (e *env) open() *registry.Repo {
 	e.t.Helper()
-	r, err := e.c.Open(e.ctx, e.reg.Ref(e.repo), true)
+	r, err := e.c.Open(e.ctx, e.reg.Ref(e.repo), registry.PullDelete)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -112,8 +112,8 @@ func (e *env) plan(p policy.Policy) *plan.Repository {
 		e.t.Fatal(err)
 	}
 	r := plan.Build(g, policy.Evaluate(g, p, t0.Add(30*24*time.Hour)), p)
-	if r.Error != "" {
-		e.t.Fatalf("plan refused: %s", r.Error)
+	if r.Err != nil {
+		e.t.Fatalf("plan refused: %s", r.Err)
 	}
 	return saved(e.t, r)
 }
@@ -121,7 +121,7 @@ func (e *env) plan(p policy.Policy) *plan.Repository {
 func saved(t *testing.T, r plan.Repository) *plan.Repository {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := plan.Render(&buf, plan.New("plan", t0, []plan.Repository{r}), "json"); err != nil {
+	if err := plan.Render(&buf, plan.New(plan.ModePlan, t0, []plan.Repository{r}), "json"); err != nil {
 		t.Fatal(err)
 	}
 	p, err := plan.Load(&buf, "plan.json")
@@ -181,14 +181,15 @@ func itemOf(t *testing.T, r *plan.Repository, d v1.Hash) *plan.Item {
 
 func keep(tags ...string) policy.Policy { return policy.Policy{Keep: policy.Keep{Tags: tags}} }
 
-// expect checks an item's action and result, and that its reason contains
-// reason.
-func expect(t *testing.T, r *plan.Repository, d v1.Hash, action, result, reason string) {
+// expect checks an item's action and result, and that its reason has
+// code, naming tags if any are given.
+func expect(t *testing.T, r *plan.Repository, d v1.Hash, action plan.Action, result plan.Result, code plan.ReasonCode, tags ...string) {
 	t.Helper()
 	it := itemOf(t, r, d)
-	if it.Action != action || it.Result != result || !strings.Contains(it.ResultReason, reason) {
-		t.Errorf("%s (%s, tags %v): action %s result %s %q; want %s %s containing %q",
-			d.String()[:19], it.Kind, it.Tags, it.Action, it.Result, it.ResultReason, action, result, reason)
+	why := it.ResultReason
+	if it.Action != action || it.Result != result || why.Code != code || (len(tags) > 0 && !slices.Equal(why.Tags, tags)) {
+		t.Errorf("%s (%s, tags %v): action %s result %s %s %v (%q); want %s %s %s %v",
+			d.String()[:19], it.Kind, it.Tags, it.Action, it.Result, why.Code, why.Tags, why, action, result, code, tags)
 	}
 }
 
@@ -265,11 +266,11 @@ func TestNewIndexReachesPlannedChild(t *testing.T) {
 	if err := e.apply(e.open(), r); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, r, old, plan.ActionDelete, plan.ResultDeleted, "")
-	expect(t, r, shared, plan.ActionDelete, plan.ResultSkipped, "tag v3, new or moved since the plan, now reaches it through an index")
+	expect(t, r, old, plan.ActionDelete, plan.ResultDeleted, plan.ReasonDeleted)
+	expect(t, r, shared, plan.ActionDelete, plan.ResultSkipped, plan.ReasonReachedByNewTag, "v3")
 	for _, k := range []int{0, 2} {
 		h, _ := v1.NewHash(kids[k].Digest)
-		expect(t, r, h, plan.ActionDelete, plan.ResultDeleted, "")
+		expect(t, r, h, plan.ActionDelete, plan.ResultDeleted, plan.ReasonDeleted)
 	}
 	if !e.exists(shared.String()) || e.exists(old.String()) {
 		t.Fatalf("shared child exists %v, old index exists %v", e.exists(shared.String()), e.exists(old.String()))
@@ -293,7 +294,7 @@ func TestNewIndexReachesPlannedImage(t *testing.T) {
 	if err := e.apply(e.open(), r); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, r, amd, plan.ActionDelete, plan.ResultSkipped, "tag multi")
+	expect(t, r, amd, plan.ActionDelete, plan.ResultSkipped, plan.ReasonReachedByNewTag, "multi")
 	if got := e.tags(); !slices.Equal(got, []string{"build-amd64", "latest", "multi"}) {
 		t.Fatalf("tags %v: the skipped image keeps its tags", got)
 	}
@@ -327,9 +328,9 @@ func TestSharedChildOfRetaggedIndex(t *testing.T) {
 	if err := e.apply(e.open(), r); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, r, other, plan.ActionDelete, plan.ResultSkipped, "tag rescued now names it")
-	expect(t, r, shared, plan.ActionDelete, plan.ResultSkipped, "tag rescued")
-	expect(t, r, parent, plan.ActionDelete, plan.ResultDeleted, "")
+	expect(t, r, other, plan.ActionDelete, plan.ResultSkipped, plan.ReasonTagAppeared, "rescued")
+	expect(t, r, shared, plan.ActionDelete, plan.ResultSkipped, plan.ReasonReachedByNewTag, "rescued")
+	expect(t, r, parent, plan.ActionDelete, plan.ResultDeleted, plan.ReasonDeleted)
 	e.pullable(":rescued", ":latest")
 }
 
@@ -353,8 +354,8 @@ func TestMovedTagNestedIndex(t *testing.T) {
 	if err := e.apply(e.open(), r); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, r, child, plan.ActionDelete, plan.ResultSkipped, "tag latest, new or moved since the plan")
-	expect(t, r, old, plan.ActionDelete, plan.ResultDeleted, "")
+	expect(t, r, child, plan.ActionDelete, plan.ResultSkipped, plan.ReasonReachedByNewTag, "latest")
+	expect(t, r, old, plan.ActionDelete, plan.ResultDeleted, plan.ReasonDeleted)
 	if !e.exists(nested.String()) {
 		t.Fatal("new index gone")
 	}
@@ -402,14 +403,14 @@ func TestWalkFailureFailsClosed(t *testing.T) {
 	e.image(t0.Add(2*time.Hour), "new")
 	h := &hooked{Repo: e.open(), get: func(string) error { return status(http.StatusInternalServerError, "UNKNOWN") }}
 	err := e.apply(h, r)
-	if !errors.Is(err, registry.ErrServer) || r.Error == "" {
-		t.Fatalf("err %v, repository error %q", err, r.Error)
+	if !errors.Is(err, registry.ErrServer) || !errors.Is(r.Err, registry.ErrServer) || plan.CodeOf(r.Err) != plan.ErrorRecheck {
+		t.Fatalf("err %v, repository error %v (%s)", err, r.Err, plan.CodeOf(r.Err))
 	}
 	if h.deletes.Load() != 0 {
 		t.Fatalf("%d deletes after a failed re-check", h.deletes.Load())
 	}
 	for _, it := range r.Items {
-		if it.Action == plan.ActionDelete && (it.Result != plan.ResultSkipped || !strings.Contains(it.ResultReason, "nothing deleted")) {
+		if it.Action == plan.ActionDelete && (it.Result != plan.ResultSkipped || it.ResultReason.Code != plan.ReasonRecheckFailed || !errors.Is(it.ResultReason.Err, registry.ErrServer)) {
 			t.Errorf("%s: %s %q", it.Digest, it.Result, it.ResultReason)
 		}
 	}
@@ -433,8 +434,8 @@ func TestRelistFailureFailsClosed(t *testing.T) {
 		}},
 	} {
 		rr := saved(t, *r)
-		if err := e.apply(h, rr); err == nil || rr.Error == "" {
-			t.Fatalf("%s: err %v, repository error %q", name, err, rr.Error)
+		if err := e.apply(h, rr); err == nil || rr.Err == nil {
+			t.Fatalf("%s: err %v, repository error %v", name, err, rr.Err)
 		}
 		if h.deletes.Load() != 0 {
 			t.Fatalf("%s: %d deletes", name, h.deletes.Load())
@@ -480,9 +481,9 @@ func TestDelete404Rechecked(t *testing.T) {
 	if err := e.apply(h, r); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, r, ds[0], plan.ActionDelete, plan.ResultSkipped, "already gone")
-	expect(t, r, ds[1], plan.ActionDelete, plan.ResultFailed, "still serves the digest")
-	expect(t, r, ds[2], plan.ActionDelete, plan.ResultFailed, "checking whether it is gone failed")
+	expect(t, r, ds[0], plan.ActionDelete, plan.ResultSkipped, plan.ReasonAlreadyGone)
+	expect(t, r, ds[1], plan.ActionDelete, plan.ResultFailed, plan.ReasonStillServed)
+	expect(t, r, ds[2], plan.ActionDelete, plan.ResultFailed, plan.ReasonGoneUnknown)
 	if e.exists(lost) || !e.exists(ghost) || !e.exists(blind) {
 		t.Fatal("registry state does not match the results")
 	}
@@ -508,9 +509,9 @@ func TestDeniedDeleteStopsCleanly(t *testing.T) {
 		var failed, skipped int
 		for _, it := range r.Items {
 			switch {
-			case it.Result == plan.ResultFailed && strings.Contains(it.ResultReason, "need the delete permission"):
+			case it.Result == plan.ResultFailed && it.ResultReason.Code == plan.ReasonDeleteDenied:
 				failed++
-			case it.Result == plan.ResultSkipped && strings.Contains(it.ResultReason, "not attempted"):
+			case it.Result == plan.ResultSkipped && it.ResultReason.Code == plan.ReasonNotAttempted:
 				skipped++
 			case it.Result != "":
 				t.Errorf("%d: %s %s %q", code, it.Digest, it.Result, it.ResultReason)
@@ -564,12 +565,12 @@ func TestInterruptStopsAfterInFlight(t *testing.T) {
 				if e.exists(d.String()) {
 					t.Errorf("at %d: %s reported deleted but exists", at, d)
 				}
-			case it.Result == plan.ResultSkipped && strings.Contains(it.ResultReason, "interrupted"):
+			case it.Result == plan.ResultSkipped && it.ResultReason.Code == plan.ReasonItemInterrupted:
 				interrupted++
 				if !e.exists(d.String()) {
 					t.Errorf("at %d: %s reported interrupted but is gone", at, d)
 				}
-				if removed := strings.Contains(it.ResultReason, "removed"); removed == tagThere {
+				if removed := it.ResultReason.Prior != nil && it.ResultReason.Prior.Code == plan.ReasonTagsRemoved; removed == tagThere {
 					t.Errorf("at %d: build %d: reason %q, tag still there: %v", at, i+1, it.ResultReason, tagThere)
 				}
 			default:
@@ -628,7 +629,7 @@ func TestRerunIsIdempotent(t *testing.T) {
 		}
 		e.pullable(":latest")
 	}
-	count := func(rr *plan.Repository, result string) int {
+	count := func(rr *plan.Repository, result plan.Result) int {
 		n := 0
 		for _, it := range rr.Items {
 			if it.Result == result {

@@ -53,6 +53,9 @@ func (m *memTarget) Head(ctx context.Context, ref string) (registry.Descriptor, 
 func (m *memTarget) GetManifest(ctx context.Context, ref string) ([]byte, registry.Descriptor, error) {
 	return nil, registry.Descriptor{}, &registry.Error{Method: "GET", Status: 404}
 }
+func (m *memTarget) Referrers(ctx context.Context, digest string) ([]byte, bool, error) {
+	return nil, false, nil
+}
 func (m *memTarget) Delete(ctx context.Context, ref string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -67,45 +70,72 @@ func (m *memTarget) Delete(ctx context.Context, ref string) error {
 	return nil
 }
 
+// benchRepo is a plan of n images to delete (every 10th signed) and the
+// kept latest, and the tags of the registry it was made from. The kept
+// tag counts as verified by a GET, as the inventory of the run that made
+// the plan leaves it.
+func benchRepo(n int) (plan.Repository, map[string]string) {
+	tags := map[string]string{"latest": "sha256:" + fmt.Sprintf("%064x", n)}
+	r := plan.Repository{Repository: "bench/app", Tags: map[string]string{}, VerifiedTags: map[string]string{"latest": tags["latest"]}}
+	for i := range n {
+		d := fmt.Sprintf("sha256:%064x", i)
+		tag := fmt.Sprint(1000 + i)
+		tags[tag] = d
+		r.Items = append(r.Items, plan.Item{Digest: d, Kind: plan.KindImage, Tags: []string{tag}, Action: plan.ActionDelete})
+		if i%10 == 0 {
+			s := fmt.Sprintf("sha256:%064x", n+1+i)
+			st := "sha256-" + d[7:] + ".sig"
+			tags[st] = s
+			r.Items = append(r.Items, plan.Item{Digest: s, Kind: plan.KindSignature, Tags: []string{st}, Action: plan.ActionDelete, Subject: d})
+		}
+	}
+	r.Items = append(r.Items, plan.Item{Digest: tags["latest"], Kind: plan.KindImage, Tags: []string{"latest"}, Action: plan.ActionKeep})
+	for t, d := range tags {
+		r.Tags[t] = d
+	}
+	return r, tags
+}
+
+// runBench applies a copy of r to a fresh memTarget holding tags and
+// checks that only latest is left.
+func runBench(tb testing.TB, r plan.Repository, tags map[string]string, timer func(on bool)) {
+	timer(false)
+	rr := r
+	rr.Items = append([]plan.Item(nil), r.Items...)
+	m := &memTarget{tags: make(map[string]string, len(tags)), on: map[string][]string{}}
+	for t, d := range tags {
+		m.tags[t] = d
+		m.on[d] = append(m.on[d], t)
+	}
+	timer(true)
+	if err := Repository(context.Background(), m, &rr, Options{}); err != nil {
+		tb.Fatal(err)
+	}
+	if len(m.tags) != 1 {
+		tb.Fatalf("%d tags left", len(m.tags))
+	}
+}
+
+// The benchmark's setup is run by every `go test`, so that it cannot
+// break unnoticed.
+func TestApplyPerDeletionBenchRuns(t *testing.T) {
+	r, tags := benchRepo(200)
+	runBench(t, r, tags, func(bool) {})
+}
+
 func BenchmarkApplyPerDeletion(b *testing.B) {
 	for _, n := range []int{1000, 10000, 100000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			tags := map[string]string{"latest": "sha256:" + fmt.Sprintf("%064x", n)}
-			r := plan.Repository{Repository: "bench/app", Tags: map[string]string{}}
-			for i := range n {
-				d := fmt.Sprintf("sha256:%064x", i)
-				tag := fmt.Sprint(1000 + i)
-				tags[tag] = d
-				// Every 10th image is signed.
-				r.Items = append(r.Items, plan.Item{Digest: d, Kind: plan.KindImage, Tags: []string{tag}, Action: plan.ActionDelete})
-				if i%10 == 0 {
-					s := fmt.Sprintf("sha256:%064x", n+1+i)
-					st := "sha256-" + d[7:] + ".sig"
-					tags[st] = s
-					r.Items = append(r.Items, plan.Item{Digest: s, Kind: plan.KindSignature, Tags: []string{st}, Action: plan.ActionDelete, Subject: d})
-				}
-			}
-			r.Items = append(r.Items, plan.Item{Digest: tags["latest"], Kind: plan.KindImage, Tags: []string{"latest"}, Action: plan.ActionKeep})
-			for t, d := range tags {
-				r.Tags[t] = d
-			}
+			r, tags := benchRepo(n)
 			b.ResetTimer()
 			for range b.N {
-				b.StopTimer()
-				rr := r
-				rr.Items = append([]plan.Item(nil), r.Items...)
-				m := &memTarget{tags: make(map[string]string, len(tags)), on: map[string][]string{}}
-				for t, d := range tags {
-					m.tags[t] = d
-					m.on[d] = append(m.on[d], t)
-				}
-				b.StartTimer()
-				if err := Repository(context.Background(), m, &rr, Options{}); err != nil {
-					b.Fatal(err)
-				}
-				if len(m.tags) != 1 {
-					b.Fatalf("%d tags left", len(m.tags))
-				}
+				runBench(b, r, tags, func(on bool) {
+					if on {
+						b.StartTimer()
+					} else {
+						b.StopTimer()
+					}
+				})
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(r.Items)-1), "ns/deletion")
 		})

@@ -69,9 +69,9 @@ func (a *run) capabilities() {
 // fixFor says how to let regprune delete after a refusal.
 func fixFor(err error) string {
 	if deniedDelete(err) {
-		return "the credentials need the delete permission on this repository"
+		return plan.FixDenied
 	}
-	return "enable deletes in the registry (distribution: storage.delete.enabled: true, or REGISTRY_STORAGE_DELETE_ENABLED=true)"
+	return plan.FixDisabled
 }
 
 // errTagDeleteTakesManifest is why tag deletes stop when the probe's
@@ -88,7 +88,7 @@ func (a *run) checkProbe(it *plan.Item) {
 		return
 	}
 	a.markGone(it.Digest)
-	set(it, plan.ResultDeleted, "the registry deleted the manifest with its tag")
+	set(it, plan.ResultDeleted, plan.Reason{Code: plan.ReasonDeletedWithTag})
 	a.mu.Lock()
 	a.tagDelete, a.tagAnswer, a.digestOK = -1, errTagDeleteTakesManifest, true
 	a.mu.Unlock()

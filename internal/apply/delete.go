@@ -7,7 +7,6 @@ package apply
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/regprune/regprune/internal/plan"
@@ -24,11 +23,7 @@ func (a *run) each(items []*plan.Item, fn func(*plan.Item)) {
 		if a.ctx.Err() != nil {
 			<-sem
 			if it.Result == "" {
-				why := "interrupted before this item"
-				if it.ResultReason != "" { // what was done of it already
-					why += " (" + it.ResultReason + ")"
-				}
-				set(it, plan.ResultSkipped, why)
+				set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonItemInterrupted, Prior: prior(it)})
 			}
 			continue
 		}
@@ -151,16 +146,16 @@ func (a *run) untag() {
 	jobs := a.items(func(it *plan.Item) bool { return it.Action == plan.ActionKeep && len(it.Untag) > 0 })
 	if len(jobs) > 0 && a.tagDelete == 0 && a.refused() == nil {
 		for _, it := range jobs {
-			set(it, plan.ResultSkipped, "tags left in place: whether the registry deletes a tag alone is unknown, as no tag of an image being deleted was removed first (none here, or interrupted); a kept image's tag is never the probe")
+			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonTagDeleteUnknown})
 		}
 		return
 	}
 	a.tagsPhase(jobs, func(it *plan.Item) []string { return it.Untag }, func(it *plan.Item, err error) {
 		switch {
 		case err == nil:
-			set(it, plan.ResultUntagged, "removed tag "+strings.Join(it.Untag, ", "))
+			set(it, plan.ResultUntagged, plan.Reason{Code: plan.ReasonUntagged, Tags: it.Untag})
 		case errors.Is(err, errTagDeleteRefused):
-			set(it, plan.ResultSkipped, "the registry cannot delete a tag alone, and deleting the digest would take the kept tags with it; stale tags left in place")
+			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonNoTagDelete})
 		default:
 			failOrSkip(it, err)
 		}
@@ -198,7 +193,7 @@ func (a *run) deleteTagsOfTargets() {
 		switch {
 		case err == nil:
 			// Not a result yet: the digest delete follows.
-			it.ResultReason = "its tags " + strings.Join(live(it), ", ") + " removed, the digest not yet"
+			it.ResultReason = plan.Reason{Code: plan.ReasonTagsRemoved, Tags: live(it)}
 		case !errors.Is(err, errTagDeleteRefused):
 			failOrSkip(it, err)
 		}
@@ -241,7 +236,7 @@ func (a *run) deleteDigests() {
 			if it.Result != "" {
 				continue
 			}
-			if why := s.blocked(it, a.gone); why != "" && a.ctx.Err() == nil {
+			if why := s.blocked(it, a.gone); why.Code != "" && a.ctx.Err() == nil {
 				set(it, plan.ResultSkipped, why)
 				continue
 			}
@@ -295,7 +290,7 @@ func (a *run) deleteDigest(it *plan.Item) {
 		a.mu.Lock()
 		a.digestOK = true
 		a.mu.Unlock()
-		set(it, plan.ResultDeleted, "")
+		set(it, plan.ResultDeleted, plan.Reason{Code: plan.ReasonDeleted})
 	case errors.Is(err, registry.ErrNotFound):
 		// Neither success nor failure: a retried DELETE may have
 		// succeeded the first time, an earlier run or someone else may
@@ -304,11 +299,11 @@ func (a *run) deleteDigest(it *plan.Item) {
 		switch {
 		case errors.Is(herr, registry.ErrNotFound):
 			a.markGone(it.Digest)
-			set(it, plan.ResultSkipped, "already gone: deleted since the plan (by an earlier run, a retried request or someone else)")
+			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonAlreadyGone})
 		case herr == nil:
-			set(it, plan.ResultFailed, "the registry answered 404 to the delete but still serves the digest: "+err.Error())
+			set(it, plan.ResultFailed, plan.Reason{Code: plan.ReasonStillServed, Err: err})
 		default:
-			set(it, plan.ResultFailed, err.Error()+"; checking whether it is gone failed: "+herr.Error())
+			set(it, plan.ResultFailed, plan.Reason{Code: plan.ReasonGoneUnknown, Err: fmt.Errorf("%w; checking whether it is gone failed: %w", err, herr)})
 		}
 	case errors.Is(err, registry.ErrUnsupported) || deniedDelete(err):
 		a.refuse(err)
@@ -319,9 +314,9 @@ func (a *run) deleteDigest(it *plan.Item) {
 		// answer was lost. Only one still there is a failure.
 		if _, herr := a.t.Head(a.req, it.Digest); errors.Is(herr, registry.ErrNotFound) {
 			a.markGone(it.Digest)
-			set(it, plan.ResultSkipped, "already gone (the delete failed: "+err.Error()+")")
+			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonGoneAfterFailure, Err: err})
 			return
 		}
-		set(it, plan.ResultFailed, err.Error())
+		set(it, plan.ResultFailed, plan.Reason{Code: plan.ReasonDeleteFailed, Err: err})
 	}
 }

@@ -18,20 +18,16 @@ package apply
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/regprune/regprune/internal/graph"
+	"github.com/regprune/regprune/internal/inventory"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
 )
-
-// referrerser is the referrers API, where a Target has it (*registry.Repo
-// does).
-type referrerser interface {
-	Referrers(ctx context.Context, digest string) ([]byte, bool, error)
-}
 
 // staying returns the tags of now that this apply does not remove: every
 // tag listed, less the tags of planned deletions and the stale tags of
@@ -90,13 +86,9 @@ func (a *run) verifyKept(now map[string]string) error {
 			if !registry.Verify(want, body) {
 				return fmt.Errorf("%w: kept tag %s: HEAD answers %s, but GET serves a body that does not hash to it (a stale cache in front of the registry?)", registry.ErrBadResponse, t, want)
 			}
-			kids, err := registry.ParseChildren("manifest "+want, body)
-			if err != nil {
+			if err := a.read.Seed(want, body); err != nil {
 				return fmt.Errorf("kept tag %s: %w", t, err)
 			}
-			a.mu.Lock()
-			a.kids[want] = kids
-			a.mu.Unlock()
 			return nil
 		})
 	}
@@ -117,19 +109,15 @@ func (a *run) guard() error {
 	via, err := a.reachable(a.latest, a.staying(a.latest))
 	if err != nil {
 		for _, it := range pending {
-			set(it, plan.ResultSkipped, "final guard could not read what the kept tags reach, nothing more deleted in this repository: "+err.Error())
+			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonGuardFailed, Err: err})
 		}
-		a.r.Error = "final guard before deleting failed: " + err.Error()
+		a.r.Err = plan.Fail(plan.ErrorGuard, err)
 		return err
 	}
 	for _, it := range pending {
 		if t, ok := via[it.Digest]; ok && it.Action == plan.ActionDelete {
 			a.o.Logger.Warn("final guard kept a planned delete", "repository", a.t.Name(), "digest", it.Digest, "tag", t)
-			why := "final guard: tag " + t + ", which stays, reaches it"
-			if it.ResultReason != "" { // what was done of it already
-				why += " (" + it.ResultReason + ")"
-			}
-			set(it, plan.ResultSkipped, why)
+			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonGuardReached, Tags: []string{t}, Prior: prior(it)})
 		}
 	}
 	return nil
@@ -168,10 +156,15 @@ func (a *run) reachable(all, stay map[string]string) (map[string]string, error) 
 			level = append(level, d)
 		}
 	}
-	refs, api := a.t.(referrerser)
-	if api && a.refsAPI == 0 && len(level) > 0 {
+	if a.refsAPI == 0 && a.r.NoReferrersAPI {
+		// This run's inventory asked moments ago, and the registry
+		// answered 404 (never true of a plan file's repository).
+		a.refsAPI = -1
+	}
+	if a.refsAPI == 0 && len(level) > 0 {
 		// Probe once per apply: a registry without the API answers 404.
-		_, ok, err := refs.Referrers(a.req, level[0])
+		// The Reader keeps the answer, so the walk does not ask again.
+		_, ok, err := a.read.Referrers(a.req, level[0])
 		if err != nil {
 			return nil, fmt.Errorf("referrers of %s: %w", level[0], err)
 		}
@@ -180,67 +173,33 @@ func (a *run) reachable(all, stay map[string]string) (map[string]string, error) 
 			a.refsAPI = 1
 		}
 	}
-	api = api && a.refsAPI == 1
-	for depth := 0; len(level) > 0; depth++ {
-		if depth > 32 {
-			return nil, fmt.Errorf("%w: indexes and referrers nested deeper than 32", registry.ErrBadResponse)
-		}
-		kids := make([][]string, len(level))
-		found := make([][]string, len(level))
-		g, gctx := errgroup.WithContext(a.req)
-		g.SetLimit(a.o.Concurrency)
-		for i, d := range level {
-			g.Go(func() error {
-				c, err := a.children(gctx, d)
+	api := a.refsAPI == 1
+	err := a.read.Walk(a.req, level, inventory.Walk{What: "indexes and referrers", MaxDepth: 32,
+		Next: func(ctx context.Context, d string) ([]string, error) {
+			kids, err := a.read.Children(ctx, d)
+			if err != nil {
+				return nil, fmt.Errorf("tag %s: %w", via[d], err)
+			}
+			var found []string
+			if api {
+				var ok bool
+				found, ok, err = a.read.Referrers(ctx, d)
+				if err == nil && !ok {
+					err = fmt.Errorf("%w: the referrers API stopped answering", registry.ErrBadResponse)
+				}
 				if err != nil {
-					return fmt.Errorf("tag %s: manifest %s: %w", via[d], d, err)
-				}
-				kids[i] = c
-				if !api {
-					return nil
-				}
-				a.mu.Lock()
-				r, done := a.refs[d]
-				a.mu.Unlock()
-				if done {
-					found[i] = r
-					return nil
-				}
-				body, ok, err := refs.Referrers(gctx, d)
-				if err != nil || !ok {
-					if err == nil {
-						err = fmt.Errorf("%w: the referrers API stopped answering", registry.ErrBadResponse)
-					}
-					return fmt.Errorf("tag %s: referrers of %s: %w", via[d], d, err)
-				}
-				if found[i], err = registry.ParseChildren("referrers of "+d, body); err != nil {
-					return err
-				}
-				a.mu.Lock()
-				a.refs[d] = found[i]
-				a.mu.Unlock()
-				return nil
-			})
-		}
-		if err := g.Wait(); err != nil {
-			return nil, err
-		}
-		var next []string
-		for i, d := range level {
-			for _, list := range [][]string{kids[i], found[i], edges[d]} {
-				for _, n := range list {
-					if via[n] == "" {
-						via[n] = via[d]
-						next = append(next, n)
-					}
+					return nil, fmt.Errorf("tag %s: referrers of %s: %w", via[d], d, err)
 				}
 			}
-		}
-		if len(via) > registry.MaxManifests {
-			return nil, fmt.Errorf("%w: the kept tags reach more than %d manifests", registry.ErrBadResponse, registry.MaxManifests)
-		}
-		sort.Strings(next)
-		level = next
+			return slices.Concat(kids, found, edges[d]), nil
+		},
+		Found: func(d, n string) {
+			if via[n] == "" {
+				via[n] = via[d]
+			}
+		}})
+	if err != nil {
+		return nil, err
 	}
 	return via, nil
 }

@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -118,7 +117,7 @@ func TestGuardNeverLetsAReachableDeleteThrough(t *testing.T) {
 		rng := rand.New(rand.NewPCG(uint64(seed), 10))
 		name := fmt.Sprintf("prop%d", seed)
 		seedRandom(t, ctx, reg, name, rng)
-		repo, err := c.Open(ctx, reg.Ref(name), true)
+		repo, err := c.Open(ctx, reg.Ref(name), registry.PullDelete)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,7 +154,7 @@ func TestGuardNeverLetsAReachableDeleteThrough(t *testing.T) {
 		}
 
 		a := &run{t: repo, r: r, o: Options{Concurrency: 4, Logger: slog.New(slog.DiscardHandler)}, ctx: ctx, req: ctx,
-			kids: map[string][]string{}, refs: map[string][]string{}, gone: map[string]bool{}}
+			read: inventory.NewReader(repo, inventory.ReaderOptions{Concurrency: 4}), gone: map[string]bool{}}
 		now, err := a.resolve()
 		if err != nil {
 			t.Fatal(err)
@@ -195,9 +194,13 @@ func TestGuardNeverLetsAReachableDeleteThrough(t *testing.T) {
 				deletesLeft++
 			case it.Result == plan.ResultSkipped:
 				skippedByGuard++
-				tag, _, _ := strings.Cut(strings.TrimPrefix(it.ResultReason, "final guard: tag "), ",")
-				if _, ok := now[tag]; !ok || removed[tag] {
-					t.Errorf("seed %d: %s skipped naming %q, not a staying tag: %q", seed, it.Digest, tag, it.ResultReason)
+				why := it.ResultReason
+				if why.Code != plan.ReasonGuardReached || len(why.Tags) != 1 {
+					t.Errorf("seed %d: %s skipped, not by the guard: %+v", seed, it.Digest, why)
+					continue
+				}
+				if _, ok := now[why.Tags[0]]; !ok || removed[why.Tags[0]] {
+					t.Errorf("seed %d: %s skipped naming %q, not a staying tag: %v", seed, it.Digest, why.Tags[0], why)
 				}
 			}
 		}

@@ -15,8 +15,8 @@ package apply
 
 import (
 	"sort"
-	"strings"
 
+	"github.com/regprune/regprune/internal/graph"
 	"github.com/regprune/regprune/internal/plan"
 )
 
@@ -52,12 +52,9 @@ func holdItems(items []plan.Item) {
 			queue = append(queue, it)
 		}
 	}
-	hold := func(it *plan.Item, why string) {
+	hold := func(it *plan.Item, code plan.ReasonCode, s *plan.Item) {
 		if it != nil && it.Result == "" {
-			if it.ResultReason != "" { // what was done of it already
-				why += " (" + it.ResultReason + ")"
-			}
-			set(it, plan.ResultSkipped, why)
+			set(it, plan.ResultSkipped, plan.Reason{Code: code, Digest: s.Digest, Result: s.Result, Prior: prior(it)})
 			queue = append(queue, it)
 		}
 	}
@@ -65,19 +62,24 @@ func holdItems(items []plan.Item) {
 		s := queue[0]
 		queue = queue[1:]
 		if s.Subject != "" {
-			hold(byDigest[s.Subject], "kept for now: its referrer "+s.Digest+" stays ("+s.Result+")")
+			hold(byDigest[s.Subject], plan.ReasonHeldByReferrer, s)
 		}
 		for _, r := range bySubject[s.Digest] {
-			hold(r, "kept for now: its subject "+s.Digest+" stays ("+s.Result+")")
+			hold(r, plan.ReasonHeldBySubject, s)
 		}
 		for _, c := range byParent[s.Digest] {
-			hold(c, "kept for now: its parent "+s.Digest+" stays ("+s.Result+")")
+			hold(c, plan.ReasonHeldByParent, s)
 		}
 	}
 }
 
+// isIndex reports whether it is an index by its media type
+// (graph.IsIndexType). An unknown type is not: such an item waits for the
+// referrers indexes of its subject like an image does, and children the
+// plan gives it still wait for it (blocked's parent rule does not look at
+// media types).
 func isIndex(it *plan.Item) bool {
-	return strings.Contains(it.MediaType, "index") || strings.Contains(it.MediaType, "manifest.list")
+	return graph.IsIndexType(it.MediaType)
 }
 
 // schedule is the order of the digest deletes: referrers and signatures
@@ -216,24 +218,24 @@ func containsItem(list []*plan.Item, it *plan.Item) bool {
 	return len(list) > 0 && list[len(list)-1] == it
 }
 
-// blocked says why it may not be deleted yet, "" if it may, given the
+// blocked says why it may not be deleted yet (no code if it may), given the
 // digests gone so far. Every planned deletion counts here, including
 // those skipped or failed before this phase: a referrer skipped because it
 // changed since the plan must keep its subject. Its cost is the number of
 // referrers tied to it, not the size of the plan.
-func (s *schedule) blocked(it *plan.Item, gone map[string]bool) string {
+func (s *schedule) blocked(it *plan.Item, gone map[string]bool) plan.Reason {
 	if it.Parent != "" {
 		if p := s.byDigest[it.Parent]; p != nil && !gone[p.Digest] {
-			return "its parent " + it.Parent + " was not deleted"
+			return plan.Reason{Code: plan.ReasonParentStays, Digest: it.Parent}
 		}
 	}
 	// The first in plan order of: a referrer of it still there, and a
 	// referrers index of its subject still there (that may list it).
 	var first *plan.Item
-	why := ""
+	var why plan.Reason
 	for _, o := range s.refs[it.Digest] {
 		if !gone[o.Digest] {
-			first, why = o, "its referrer "+o.Digest+" was not deleted"
+			first, why = o, plan.Reason{Code: plan.ReasonReferrerStays, Digest: o.Digest}
 			break
 		}
 	}
@@ -241,21 +243,30 @@ func (s *schedule) blocked(it *plan.Item, gone map[string]bool) string {
 		for _, o := range s.idxRefs[it.Subject] {
 			if !gone[o.Digest] {
 				if first == nil || s.pos[o] < s.pos[first] {
-					why = "the referrers index " + o.Digest + " of its subject, which may list it, was not deleted"
+					why = plan.Reason{Code: plan.ReasonRefIndexStays, Digest: o.Digest}
 				}
 				break
 			}
 		}
 	}
-	if why != "" {
+	if why.Code != "" {
 		return why
 	}
 	for _, o := range s.below[it] {
 		if !gone[o.Digest] {
-			return "the referrer " + o.Digest + " of " + o.Subject + ", which it lists, was not deleted; its tag stays so that the referrer keeps a tagged subject"
+			return plan.Reason{Code: plan.ReasonAnchorStays, Digest: o.Digest, Other: o.Subject}
 		}
 	}
-	return ""
+	return plan.Reason{}
+}
+
+// prior is what was done of it already, nil if nothing.
+func prior(it *plan.Item) *plan.Reason {
+	if it.ResultReason.IsZero() {
+		return nil
+	}
+	p := it.ResultReason
+	return &p
 }
 
 // anchors picks, for each deleted item with tags that has planned

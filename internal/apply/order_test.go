@@ -8,9 +8,9 @@ package apply
 import (
 	"fmt"
 	"math/rand"
+	"reflect"
 	"slices"
 	"sort"
-	"strings"
 	"testing"
 
 	"github.com/regprune/regprune/internal/plan"
@@ -34,9 +34,9 @@ func subject(s string) func(*plan.Item) { return func(it *plan.Item) { it.Subjec
 func tags(ts ...string) func(*plan.Item) {
 	return func(it *plan.Item) { it.Tags = ts }
 }
-func index(it *plan.Item)              { it.MediaType = mtIndex }
-func result(r string) func(*plan.Item) { return func(it *plan.Item) { it.Result = r } }
-func keepItem(it *plan.Item)           { it.Action = plan.ActionKeep }
+func index(it *plan.Item)                   { it.MediaType = mtIndex }
+func result(r plan.Result) func(*plan.Item) { return func(it *plan.Item) { it.Result = r } }
+func keepItem(it *plan.Item)                { it.Action = plan.ActionKeep }
 func todoOf(items []plan.Item) []*plan.Item {
 	var out []*plan.Item
 	for i := range items {
@@ -127,26 +127,26 @@ func TestScheduleBlocked(t *testing.T) {
 	for _, tc := range []struct {
 		item string
 		gone map[string]bool
-		want string // a part of the reason, "" for not blocked
+		want plan.Reason // no code for not blocked
 	}{
-		{"c", gone(), "its parent i was not deleted"},
-		{"c", gone("i"), "its referrer csig was not deleted"},
-		{"c", gone("i", "csig"), ""},
-		{"img", gone(), "its referrer sig was not deleted"},
-		{"img", gone("sig"), "its referrer fallback"},
-		{"img", gone("sig", "fallback"), ""},
-		{"sig", gone(), "the referrers index fallback of its subject"},
-		{"sig", gone("fallback"), ""},
-		{"fallback", gone(), ""},
+		{"c", gone(), plan.Reason{Code: plan.ReasonParentStays, Digest: "i"}},
+		{"c", gone("i"), plan.Reason{Code: plan.ReasonReferrerStays, Digest: "csig"}},
+		{"c", gone("i", "csig"), plan.Reason{}},
+		{"img", gone(), plan.Reason{Code: plan.ReasonReferrerStays, Digest: "sig"}},
+		{"img", gone("sig"), plan.Reason{Code: plan.ReasonReferrerStays, Digest: "fallback"}},
+		{"img", gone("sig", "fallback"), plan.Reason{}},
+		{"sig", gone(), plan.Reason{Code: plan.ReasonRefIndexStays, Digest: "fallback"}},
+		{"sig", gone("fallback"), plan.Reason{}},
+		{"fallback", gone(), plan.Reason{}},
 		// The index keeps its tag until the signature of its child is
 		// gone: else an interrupt leaves the signature an orphan.
-		{"i", gone(), "the referrer csig of c, which it lists, was not deleted"},
-		{"i", gone("csig"), ""},
-		{"lone", gone(), ""},
+		{"i", gone(), plan.Reason{Code: plan.ReasonAnchorStays, Digest: "csig", Other: "c"}},
+		{"i", gone("csig"), plan.Reason{}},
+		{"lone", gone(), plan.Reason{}},
 	} {
 		got := s.blocked(at(tc.item), tc.gone)
-		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
-			t.Errorf("blocked(%s) with %v gone = %q, want %q", tc.item, tc.gone, got, tc.want)
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("blocked(%s) with %v gone = %+v, want %+v", tc.item, tc.gone, got, tc.want)
 		}
 	}
 }
@@ -191,22 +191,23 @@ func TestHoldItems(t *testing.T) {
 		del("c", parent("i")),
 		del("other"),
 	}
-	items[4].ResultReason = "its tags x removed, the digest not yet"
+	removed := plan.Reason{Code: plan.ReasonTagsRemoved, Tags: []string{"x"}}
+	items[4].ResultReason = removed
 	items[3].Result = plan.ResultFailed
 	holdItems(items)
-	want := map[string]string{
-		"img":   "kept for now: its referrer sig stays (skipped)",
-		"att":   "kept for now: its subject img stays (skipped)",
-		"c":     "kept for now: its parent i stays (failed) (its tags x removed, the digest not yet)",
-		"other": "",
+	want := map[string]plan.Reason{
+		"img":   {Code: plan.ReasonHeldByReferrer, Digest: "sig", Result: plan.ResultSkipped},
+		"att":   {Code: plan.ReasonHeldBySubject, Digest: "img", Result: plan.ResultSkipped},
+		"c":     {Code: plan.ReasonHeldByParent, Digest: "i", Result: plan.ResultFailed, Prior: &removed},
+		"other": {},
 	}
 	for i := range items {
 		w, ok := want[items[i].Digest]
 		if !ok {
 			continue
 		}
-		if items[i].ResultReason != w || (w != "") != (items[i].Result == plan.ResultSkipped) {
-			t.Errorf("%s: %s %q, want %q", items[i].Digest, items[i].Result, items[i].ResultReason, w)
+		if !reflect.DeepEqual(items[i].ResultReason, w) || (w.Code != "") != (items[i].Result == plan.ResultSkipped) {
+			t.Errorf("%s: %s %+v, want %+v", items[i].Digest, items[i].Result, items[i].ResultReason, w)
 		}
 	}
 }
@@ -277,11 +278,11 @@ func (r *reference) levels(all []*plan.Item) [][]string {
 	return out
 }
 
-func (r *reference) blocked(it *plan.Item, gone map[string]bool) string {
+func (r *reference) blocked(it *plan.Item, gone map[string]bool) plan.Reason {
 	byDigest := r.byDigest()
 	if it.Parent != "" {
 		if p := byDigest[it.Parent]; p != nil && !gone[p.Digest] {
-			return "its parent " + it.Parent + " was not deleted"
+			return plan.Reason{Code: plan.ReasonParentStays, Digest: it.Parent}
 		}
 	}
 	for i := range r.items {
@@ -290,14 +291,14 @@ func (r *reference) blocked(it *plan.Item, gone map[string]bool) string {
 			continue
 		}
 		if other.Subject == it.Digest {
-			return "its referrer " + other.Digest + " was not deleted"
+			return plan.Reason{Code: plan.ReasonReferrerStays, Digest: other.Digest}
 		}
 		if it.Subject != "" && other.Subject == it.Subject && isIndex(other) && !isIndex(it) {
-			return "the referrers index " + other.Digest + " of its subject, which may list it, was not deleted"
+			return plan.Reason{Code: plan.ReasonRefIndexStays, Digest: other.Digest}
 		}
 	}
 	if _, ok := r.anchored[it]; !ok {
-		return ""
+		return plan.Reason{}
 	}
 	for i := range r.items {
 		o := &r.items[i]
@@ -305,10 +306,10 @@ func (r *reference) blocked(it *plan.Item, gone map[string]bool) string {
 			continue
 		}
 		if r.above(o, it) {
-			return "the referrer " + o.Digest + " of " + o.Subject + ", which it lists, was not deleted; its tag stays so that the referrer keeps a tagged subject"
+			return plan.Reason{Code: plan.ReasonAnchorStays, Digest: o.Digest, Other: o.Subject}
 		}
 	}
-	return ""
+	return plan.Reason{}
 }
 
 // above reports whether p is on the chain of parents and subjects above
@@ -418,7 +419,7 @@ func TestScheduleMatchesReference(t *testing.T) {
 					}
 				}
 				for _, it := range todo {
-					if got, want := s.blocked(it, gone), ref.blocked(it, gone); got != want {
+					if got, want := s.blocked(it, gone), ref.blocked(it, gone); !reflect.DeepEqual(got, want) {
 						t.Fatalf("round %d: blocked(%s) = %q, reference %q\ngone %v\nplan %+v", round, it.Digest, got, want, gone, items)
 					}
 				}

@@ -5,63 +5,19 @@ package apply
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
-	"strings"
-	"sync"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/regprune/regprune/internal/graph"
 	"github.com/regprune/regprune/internal/inventory"
 	"github.com/regprune/regprune/internal/plan"
-	"github.com/regprune/regprune/internal/registry"
 )
 
-// resolve lists the tags and HEADs each one. A tag that vanishes between
-// list and HEAD is left out; one still listed that does not resolve
-// fails the re-check (see inventory.Unresolved).
+// resolve lists the tags and HEADs each one, through inventory's Reader.
+// A tag that vanishes between list and HEAD is left out; one still listed
+// that does not resolve fails the re-check (see inventory.Unresolved).
 func (a *run) resolve() (map[string]string, error) {
-	var tags []string
-	err := a.t.ListTags(a.req, func(page []string) error {
-		tags = append(tags, page...)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]string, len(tags))
-	var mu sync.Mutex
-	var missing []string
-	g, gctx := errgroup.WithContext(a.req)
-	g.SetLimit(a.o.Concurrency)
-	for _, t := range tags {
-		g.Go(func() error {
-			d, err := a.t.Head(gctx, t)
-			if errors.Is(err, registry.ErrNotFound) {
-				mu.Lock()
-				missing = append(missing, t)
-				mu.Unlock()
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("tag %s: %w", t, err)
-			}
-			mu.Lock()
-			out[t] = d.Digest
-			mu.Unlock()
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	found, err := inventory.Unresolved(a.req, a.t, missing)
-	for t, d := range found {
-		out[t] = d
-	}
-	return out, err
+	return a.read.Tags(a.req)
 }
 
 // verify skips items whose tags changed since the plan. It fails only when
@@ -92,7 +48,7 @@ func (a *run) verify(items []*plan.Item, now map[string]string) error {
 		for _, t := range it.Tags {
 			planned[t] = true
 			if d, ok := now[t]; ok && d != it.Digest {
-				set(it, plan.ResultSkipped, fmt.Sprintf("changed since the plan: tag %s now names %s", t, d))
+				set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonTagMoved, Tags: []string{t}, Digest: d})
 				break
 			}
 		}
@@ -108,12 +64,12 @@ func (a *run) verify(items []*plan.Item, now map[string]string) error {
 			}
 			if len(appeared) > 0 {
 				sort.Strings(appeared)
-				set(it, plan.ResultSkipped, "changed since the plan: tag "+strings.Join(appeared, ", ")+" now names it")
+				set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonTagAppeared, Tags: appeared})
 			} else if t, ok := reached[it.Digest]; ok {
-				set(it, plan.ResultSkipped, "changed since the plan: tag "+t+", new or moved since the plan, now reaches it through an index")
+				set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonReachedByNewTag, Tags: []string{t}})
 			} else if ts := artifacts[it.Digest]; len(ts) > 0 {
 				sort.Strings(ts)
-				set(it, plan.ResultSkipped, "changed since the plan: its signature or referrers tag "+strings.Join(ts, ", ")+" is new or moved since the plan")
+				set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonArtifactTagMoved, Tags: ts})
 			}
 			continue
 		}
@@ -125,7 +81,7 @@ func (a *run) verify(items []*plan.Item, now map[string]string) error {
 			}
 		}
 		if len(keepTags) == 0 {
-			set(it, plan.ResultSkipped, "stale tags already gone")
+			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonStaleTagsGone})
 		}
 		it.Untag = keepTags
 	}
@@ -176,71 +132,31 @@ func (a *run) reachedByChangedTags(now map[string]string) (map[string]string, er
 		a.o.Logger.Info("tags changed since the plan; reading what they reach before deleting", "repository", a.t.Name(), "tags", len(changed))
 	}
 	via := map[string]string{} // digest -> the changed tag that reaches it
-	var level []string
+	var roots []string
 	for _, t := range changed {
 		if d := now[t]; via[d] == "" {
 			via[d] = t
-			level = append(level, d)
+			roots = append(roots, d)
 		}
 	}
-	for depth := 0; len(level) > 0; depth++ {
-		if depth > 16 {
-			return nil, fmt.Errorf("%w: indexes nested deeper than 16", registry.ErrBadResponse)
-		}
-		kids := make([][]string, len(level))
-		g, gctx := errgroup.WithContext(a.req)
-		g.SetLimit(a.o.Concurrency)
-		for i, d := range level {
-			g.Go(func() error {
-				c, err := a.children(gctx, d)
-				if err != nil {
-					return fmt.Errorf("tag %s: manifest %s: %w", via[d], d, err)
-				}
-				kids[i] = c
-				return nil
-			})
-		}
-		if err := g.Wait(); err != nil {
-			return nil, err
-		}
-		var next []string
-		for i, d := range level {
-			for _, c := range kids[i] {
-				if _, ok := reached[c]; !ok && del[c] {
-					reached[c] = via[d]
-				}
-				if via[c] == "" {
-					via[c] = via[d]
-					next = append(next, c)
-				}
+	err := a.read.Walk(a.req, roots, inventory.Walk{What: "indexes", MaxDepth: 16,
+		Next: func(ctx context.Context, d string) ([]string, error) {
+			c, err := a.read.Children(ctx, d)
+			if err != nil {
+				return nil, fmt.Errorf("tag %s: %w", via[d], err)
 			}
-		}
-		level = next
-	}
-	return reached, nil
-}
-
-// children reads the manifest of digest and returns the digests of its
-// index entries (none for an image, or a manifest that is gone).
-func (a *run) children(ctx context.Context, digest string) ([]string, error) {
-	a.mu.Lock()
-	c, ok := a.kids[digest]
-	a.mu.Unlock()
-	if ok {
-		return c, nil
-	}
-	body, _, err := a.t.GetManifest(ctx, digest)
-	if errors.Is(err, registry.ErrNotFound) {
-		return nil, nil // gone since the listing: it reaches nothing
-	}
+			return c, nil
+		},
+		Found: func(d, c string) {
+			if _, ok := reached[c]; !ok && del[c] {
+				reached[c] = via[d]
+			}
+			if via[c] == "" {
+				via[c] = via[d]
+			}
+		}})
 	if err != nil {
 		return nil, err
 	}
-	if c, err = registry.ParseChildren("manifest "+digest, body); err != nil {
-		return nil, err
-	}
-	a.mu.Lock()
-	a.kids[digest] = c
-	a.mu.Unlock()
-	return c, nil
+	return reached, nil
 }

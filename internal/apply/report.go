@@ -11,14 +11,17 @@ import (
 )
 
 // set records the result of it and why.
-func set(it *plan.Item, result, reason string) { it.Result, it.ResultReason = result, reason }
+func set(it *plan.Item, result plan.Result, why plan.Reason) {
+	it.Result, it.ResultReason = result, why
+}
 
-// refusedReason explains a delete refused for good.
-func refusedReason(err error) string {
+// refusedReason is why a delete was refused for good: denied (401, 403)
+// or deletes disabled.
+func refusedReason(err error) plan.Reason {
 	if deniedDelete(err) {
-		return "the registry denied the delete (" + err.Error() + "); the credentials need the delete permission on this repository"
+		return plan.Reason{Code: plan.ReasonDeleteDenied, Err: err}
 	}
-	return "the registry refuses deletes (" + err.Error() + "); " + fixFor(err)
+	return plan.Reason{Code: plan.ReasonDeletesDisabled, Err: err}
 }
 
 // refusedError marks an item not attempted because an earlier delete in
@@ -34,10 +37,11 @@ func failOrSkip(it *plan.Item, err error) {
 	var re *refusedError
 	switch {
 	case errors.As(err, &re):
-		set(it, plan.ResultSkipped, "not attempted: an earlier delete was refused: "+refusedReason(re.err))
+		prior := refusedReason(re.err)
+		set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonNotAttempted, Err: re.err, Prior: &prior})
 	case deniedDelete(err) || errors.Is(err, registry.ErrUnsupported):
 		set(it, plan.ResultFailed, refusedReason(err))
 	default:
-		set(it, plan.ResultFailed, err.Error())
+		set(it, plan.ResultFailed, plan.Reason{Code: plan.ReasonDeleteFailed, Err: err})
 	}
 }

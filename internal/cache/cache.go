@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -66,6 +67,12 @@ type Cache struct {
 	warned atomic.Bool
 
 	hits, misses, puts atomic.Int64
+
+	// The 256 directories sha256/<2 hex>, each opened once: an entry is
+	// then one openat away instead of a walk from the root per call
+	// (a cold plan of 1,000 tags made 10,000 openat calls).
+	subMu sync.Mutex
+	subs  map[string]*os.Root
 }
 
 // Stats are a Cache's counters since Open.
@@ -139,6 +146,18 @@ func Open(dir string, o Options) (*Cache, error) {
 	return c, nil
 }
 
+// Close releases the directories the cache holds open; a Get or Put
+// after it is a miss.
+func (c *Cache) Close() error {
+	c.subMu.Lock()
+	defer c.subMu.Unlock()
+	for _, d := range c.subs {
+		d.Close()
+	}
+	c.subs = nil
+	return c.root.Close()
+}
+
 // Dir is the cache's directory.
 func (c *Cache) Dir() string { return c.dir }
 
@@ -195,15 +214,69 @@ func sum(b []byte) string {
 	return "sha256:" + hex.EncodeToString(h[:])
 }
 
+// dirOf returns the directory sha256/<prefix> opened as a root of its
+// own, making it first when create is set. Like mkdir, it refuses
+// anything but a directory in its place, and checks that what it opened
+// is the directory it checked.
+func (c *Cache) dirOf(prefix string, create bool) (*os.Root, error) {
+	c.subMu.Lock()
+	defer c.subMu.Unlock()
+	if d := c.subs[prefix]; d != nil {
+		return d, nil
+	}
+	name := filepath.Join("sha256", prefix)
+	if create {
+		if err := c.mkdir(name); err != nil {
+			return nil, err
+		}
+	}
+	fi, err := c.root.Lstat(name)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("%s in %s is not a directory (%s); refusing to follow it", name, c.dir, fi.Mode().Type())
+	}
+	d, err := c.root.OpenRoot(name)
+	if err != nil {
+		return nil, err
+	}
+	if got, err := d.Stat("."); err != nil || !os.SameFile(fi, got) {
+		d.Close()
+		return nil, fmt.Errorf("%s in %s changed while it was opened; refusing it", name, c.dir)
+	}
+	if c.subs == nil {
+		c.subs = map[string]*os.Root{}
+	}
+	c.subs[prefix] = d
+	return d, nil
+}
+
+// entry splits the path of digest into its directory's prefix and its
+// file name; ok is false for a digest the cache does not store.
+func (c *Cache) entry(digest string) (prefix, name string, ok bool) {
+	p := c.path(digest)
+	if p == "" {
+		return "", "", false
+	}
+	name = filepath.Base(p)
+	return name[:2], name, true
+}
+
 // Get returns the content of digest. An entry that does not match its
 // digest (a torn or tampered file) is removed and reported as a miss.
 func (c *Cache) Get(digest string) ([]byte, bool) {
-	p := c.path(digest)
-	if p == "" {
+	prefix, name, ok := c.entry(digest)
+	if !ok {
 		c.misses.Add(1)
 		return nil, false
 	}
-	f, err := c.root.OpenFile(p, os.O_RDONLY|oNoFollow, 0)
+	d, err := c.dirOf(prefix, false)
+	if err != nil {
+		c.misses.Add(1)
+		return nil, false
+	}
+	f, err := d.OpenFile(name, os.O_RDONLY|oNoFollow, 0)
 	if err != nil {
 		c.misses.Add(1)
 		return nil, false
@@ -211,7 +284,7 @@ func (c *Cache) Get(digest string) ([]byte, bool) {
 	b, err := io.ReadAll(io.LimitReader(f, MaxEntrySize+1))
 	f.Close()
 	if err != nil || len(b) > MaxEntrySize || sum(b) != digest {
-		c.root.Remove(p)
+		d.Remove(name)
 		c.misses.Add(1)
 		return nil, false
 	}
@@ -222,14 +295,18 @@ func (c *Cache) Get(digest string) ([]byte, bool) {
 // Put stores data under digest if it matches and is small enough. A write
 // that fails is logged once and otherwise ignored.
 func (c *Cache) Put(digest string, data []byte) {
-	p := c.path(digest)
-	if p == "" || len(data) > MaxEntrySize || sum(data) != digest {
+	prefix, name, ok := c.entry(digest)
+	if !ok || len(data) > MaxEntrySize || sum(data) != digest {
 		return
 	}
-	if _, err := c.root.Lstat(p); err == nil {
-		return // content-addressed: what is there is the same
+	d, err := c.dirOf(prefix, true)
+	if err == nil {
+		if _, err := d.Lstat(name); err == nil {
+			return // content-addressed: what is there is the same
+		}
+		err = writeIn(d, name, data)
 	}
-	if err := c.write(p, data); err != nil {
+	if err != nil {
 		if c.warned.CompareAndSwap(false, true) {
 			c.log.Warn("cannot write to the cache; continuing without storing", "dir", c.dir, "err", err)
 		}
@@ -243,8 +320,19 @@ func (c *Cache) write(p string, data []byte) error {
 	if err := c.mkdir(dir); err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, ".tmp-"+randomName())
-	f, err := c.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
+	d, err := c.root.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return writeIn(d, filepath.Base(p), data)
+}
+
+// writeIn writes data to name in d through a temporary file renamed into
+// place: a reader sees the whole entry or none.
+func writeIn(d *os.Root, name string, data []byte) error {
+	tmp := ".tmp-" + randomName()
+	f, err := d.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
 	if err != nil {
 		return err
 	}
@@ -253,10 +341,10 @@ func (c *Cache) write(p string, data []byte) error {
 		err = cerr
 	}
 	if err == nil {
-		err = c.root.Rename(tmp, p)
+		err = d.Rename(tmp, name)
 	}
 	if err != nil {
-		c.root.Remove(tmp)
+		d.Remove(tmp)
 	}
 	return err
 }

@@ -29,6 +29,7 @@ func open(t *testing.T, dir string) *cache.Cache {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { c.Close() })
 	return c
 }
 
@@ -63,6 +64,13 @@ func TestRoundTripAcrossOpens(t *testing.T) {
 	}
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("entry mode %v, want 0600 (manifests of private registries)", fi.Mode().Perm())
+	}
+	// Closed, it holds no directory open and every call is a miss.
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Get(d); ok {
+		t.Error("Get after Close hit")
 	}
 }
 

@@ -107,7 +107,7 @@ DELETE; 'apply' runs the same steps, re-checks each target, then deletes.`,
 	pf.CountVarP(&g.verbose, "verbose", "v", "log progress to stderr (-v info, -vv debug)")
 	g.ux.add(root, env)
 
-	root.AddCommand(newPlanCmd(env, g, false), newPlanCmd(env, g, true), newValidateCmd(env), newVersionCmdUX(env, &g.ux))
+	root.AddCommand(newPlanCmd(env, g, plan.ModePlan), newPlanCmd(env, g, plan.ModeApply), newValidateCmd(env), newVersionCmdUX(env, &g.ux))
 	root.AddCommand(newRunsCmd(env), newRestoreCmd(env, g))
 	return root
 }

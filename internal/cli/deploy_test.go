@@ -403,7 +403,7 @@ func TestGitLabTemplate(t *testing.T) {
 			t.Fatalf("%s: regprune-plan.json: %v", mode, err)
 		}
 		md, _ := os.ReadFile("regprune.md")
-		if p.Mode != mode || p.Summary.Repositories != 2 || !bytes.HasPrefix(md, []byte("## regprune "+mode)) {
+		if string(p.Mode) != mode || p.Summary.Repositories != 2 || !bytes.HasPrefix(md, []byte("## regprune "+mode)) {
 			t.Errorf("%s: mode %s, %d repositories; markdown %.40q", mode, p.Mode, p.Summary.Repositories, md)
 		}
 		if mode == "plan" && (p.Summary.Delete == 0 || p.Summary.Deleted != 0) {

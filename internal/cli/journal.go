@@ -18,12 +18,13 @@ type journalFlags struct {
 	disable bool
 }
 
-func (j *journalFlags) add(cmd *cobra.Command, write bool) {
-	f := cmd.Flags()
-	f.StringVar(&j.path, "journal", "", "journal of deletions, for restore (default $XDG_STATE_HOME/regprune/journal.db, else ~/.local/state/regprune/journal.db)")
-	if write {
-		f.BoolVar(&j.disable, "no-journal", false, "record nothing: what this run deletes cannot be restored")
-	}
+func (j *journalFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&j.path, "journal", "", "journal of deletions, for restore (default $XDG_STATE_HOME/regprune/journal.db, else ~/.local/state/regprune/journal.db)")
+}
+
+// addDisable adds --no-journal, for apply.
+func (j *journalFlags) addDisable(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&j.disable, "no-journal", false, "record nothing: what this run deletes cannot be restored")
 }
 
 func (j *journalFlags) check() error {

@@ -88,7 +88,7 @@ func writeMetrics(path string, p *plan.Plan, s registry.StatsSnapshot, took time
 		}
 		reclaimable.WithLabelValues(name).Set(float64(r.Summary.ReclaimableBytes))
 		bad := 0.0
-		if r.Error != "" {
+		if r.Err != nil {
 			bad = 1
 		}
 		repoFailed.WithLabelValues(name).Set(bad)
@@ -100,15 +100,15 @@ func writeMetrics(path string, p *plan.Plan, s registry.StatsSnapshot, took time
 	} {
 		requests.WithLabelValues(kind).Add(float64(n))
 	}
-	duration.WithLabelValues(p.Mode).Set(took.Seconds())
+	duration.WithLabelValues(string(p.Mode)).Set(took.Seconds())
 	ok := completed && p.Summary.Failed == 0 && p.Summary.FailedItems == 0
 	lastRun.Set(float64(now.Unix()))
 	switch {
 	case ok:
-		success.WithLabelValues(p.Mode).Set(1)
+		success.WithLabelValues(string(p.Mode)).Set(1)
 		lastSuccess.Set(float64(now.Unix()))
 	default:
-		success.WithLabelValues(p.Mode).Set(0)
+		success.WithLabelValues(string(p.Mode)).Set(0)
 		lastSuccess.Set(previousSuccess(path))
 	}
 	return prometheus.WriteToTextfile(path, reg)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -13,7 +14,7 @@ import (
 	"github.com/regprune/regprune/internal/registry"
 )
 
-func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
+func newPlanCmd(env *Env, g *globals, mode plan.Mode) *cobra.Command {
 	var (
 		rf       ruleFlags
 		output   string
@@ -25,7 +26,7 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 		ox       outputFlags
 	)
 	use, short := "plan REPOSITORY... [rules] | -f policy.yaml", "Decide what to delete and why; delete nothing"
-	if write {
+	if mode == plan.ModeApply {
 		use, short = "apply REPOSITORY... [rules] | -f policy.yaml | --plan plan.json", "Decide, re-check, then delete"
 	}
 	cmd := &cobra.Command{
@@ -45,7 +46,7 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 			if err := jf.check(); err != nil {
 				return err
 			}
-			if err := ox.check(write); err != nil {
+			if err := ox.check(); err != nil {
 				return err
 			}
 			if err := checkCredentialEnv(env.Getenv); err != nil {
@@ -93,7 +94,7 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 				cfg = c
 			default:
 				if len(args) == 0 {
-					if write {
+					if mode == plan.ModeApply {
 						return usagef("no repository given: regprune apply HOST/PATH... [rules], -f policy.yaml, or --plan plan.json (a plan saved with regprune plan -o json)")
 					}
 					return usagef("no repository given: regprune %s HOST/PATH... [rules], or -f policy.yaml", cmd.Name())
@@ -127,8 +128,11 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 			opts.Done = run.done
 			if planFile == "" {
 				opts.Cache = cf.open(env, log)
+				if c, ok := opts.Cache.(io.Closer); ok {
+					defer c.Close()
+				}
 			}
-			if write {
+			if mode == plan.ModeApply {
 				j, err := jf.openWrite(ctx, env)
 				if err != nil {
 					return err
@@ -160,11 +164,11 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 			}
 			p := saved
 			if p == nil {
-				p = engine.Plan(ctx, targets, write, opts)
+				p = engine.Plan(ctx, targets, mode, opts)
 			}
 			g.stamp(p)
 			run.planned(p)
-			if write && ctx.Err() == nil {
+			if mode == plan.ModeApply && ctx.Err() == nil {
 				if err := run.confirm(ctx, p); err != nil {
 					return err
 				}
@@ -183,20 +187,22 @@ func newPlanCmd(env *Env, g *globals, write bool) *cobra.Command {
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
 			}
-			_, err := engine.Result(p)
-			return failures(err, p, output)
+			return failures(engine.Result(p), p, output)
 		},
 	}
 	rf.add(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json, markdown (for a merge request) or html (json goes to stdout alone)")
 	cmd.Flags().StringVarP(&file, "file", "f", "", "policy file (see docs/policy.md); - reads standard input")
 	cf.add(cmd)
-	jf.add(cmd, write)
+	jf.add(cmd)
+	if mode == plan.ModeApply {
+		jf.addDisable(cmd)
+	}
 	cmd.Flags().StringVar(&shard, "shard", "", "take only share I of N of the repositories (stable hash of the name): I/N, or /N to read I from $"+engine.JobIndexEnv)
-	if write {
+	if mode == plan.ModeApply {
 		cmd.Flags().StringVar(&planFile, "plan", "", "apply a plan saved with 'regprune plan -o json'; - reads standard input")
 	}
-	ox.add(cmd, write)
+	ox.add(cmd, mode)
 	completions(cmd)
 	return cmd
 }

@@ -100,7 +100,7 @@ it, restores the rest, and exits 3.`,
 	cmd.Flags().StringVar(&repository, "repository", "", "restore only this repository (host[:port]/path)")
 	cmd.Flags().StringVar(&digest, "digest", "", "restore only this manifest, what it needs and its referrers")
 	cmd.Flags().BoolVar(&yes, "yes", false, "push; without it restore only shows what it would push")
-	jf.add(cmd, false)
+	jf.add(cmd)
 	return cmd
 }
 

@@ -123,8 +123,8 @@ func failures(err error, p *plan.Plan, output string) error {
 	}
 	var msgs []string
 	for _, r := range p.Repositories {
-		if r.Error != "" && len(msgs) < 3 {
-			msgs = append(msgs, r.Error)
+		if r.Err != nil && len(msgs) < 3 {
+			msgs = append(msgs, r.Err.Error())
 		}
 	}
 	if len(msgs) == 0 {
@@ -141,11 +141,11 @@ type outputFlags struct {
 	yes         bool
 }
 
-func (o *outputFlags) add(cmd *cobra.Command, write bool) {
+func (o *outputFlags) add(cmd *cobra.Command, mode plan.Mode) {
 	f := cmd.Flags()
 	f.StringArrayVar(&o.reports, "report", nil, "also write the report to FILE: .html (self-contained page), .md, .json or .txt (repeatable)")
 	f.StringVar(&o.metricsFile, "metrics-file", "", "write Prometheus metrics of the run to FILE (node_exporter textfile collector)")
-	if write {
+	if mode == plan.ModeApply {
 		f.BoolVarP(&o.yes, "yes", "y", false, "do not ask before deleting (apply asks only when stdin and stdout are a terminal)")
 	}
 	_ = cmd.RegisterFlagCompletionFunc("report", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -153,7 +153,7 @@ func (o *outputFlags) add(cmd *cobra.Command, write bool) {
 	})
 }
 
-func (o *outputFlags) check(bool) error {
+func (o *outputFlags) check() error {
 	for _, r := range o.reports {
 		if _, err := reportFormat(r); err != nil {
 			return err
@@ -188,7 +188,6 @@ type runUI struct {
 	log   *slog.Logger
 	stats *registry.Stats
 	start time.Time
-	write bool
 	prog  *progress
 	base  registry.StatsSnapshot
 	// ask is where the confirmation goes: stdout with the table, stderr
@@ -197,7 +196,7 @@ type runUI struct {
 }
 
 func (o *outputFlags) start(env *Env, g *globals, c *registry.Client, log *slog.Logger, cmd *cobra.Command, output string) *runUI {
-	r := &runUI{env: env, o: o, log: log, stats: c.Stats(), start: time.Now(), write: cmd.Name() == "apply", ask: env.Stdout}
+	r := &runUI{env: env, o: o, log: log, stats: c.Stats(), start: time.Now(), ask: env.Stdout}
 	if output != "table" {
 		r.ask = env.Stderr
 	}

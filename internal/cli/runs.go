@@ -61,7 +61,7 @@ func newRunsCmd(env *Env) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
-	jf.add(cmd, false)
+	jf.add(cmd)
 	cmd.AddCommand(newRunsShowCmd(env), newRunsPruneCmd(env))
 	return cmd
 }
@@ -126,7 +126,7 @@ func newRunsShowCmd(env *Env) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
-	jf.add(cmd, false)
+	jf.add(cmd)
 	return cmd
 }
 
@@ -162,7 +162,7 @@ func newRunsPruneCmd(env *Env) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&olderThan, "older-than", "", "forget runs started longer ago than this (36h, 30d, 2w)")
-	jf.add(cmd, false)
+	jf.add(cmd)
 	return cmd
 }
 

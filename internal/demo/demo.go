@@ -70,17 +70,17 @@ func Run(ctx context.Context, o Options) error {
 		Logger: o.Logger, Now: o.Now,
 	}
 	fmt.Fprintf(w, "== regprune plan %s %s --keep-tag latest --keep-regex 'release-.*'\n", reg.Ref(fedora), reg.Ref(ubuntu))
-	p := engine.Plan(ctx, targets, false, eo)
+	p := engine.Plan(ctx, targets, plan.ModePlan, eo)
 	if err := plan.Render(w, p, "table"); err != nil {
 		return err
 	}
-	if _, err := engine.Result(p); err != nil {
+	if err := engine.Result(p); err != nil {
 		return err
 	}
 
 	fmt.Fprintf(w, "\n== regprune apply (same command; re-checks each target, then deletes)\n")
 	before := eo.Client.Stats().Snapshot()
-	p = engine.Plan(ctx, targets, true, eo)
+	p = engine.Plan(ctx, targets, plan.ModeApply, eo)
 	engine.Apply(ctx, p, eo)
 	after := eo.Client.Stats().Snapshot()
 	if err := plan.Render(w, p, "table"); err != nil {
@@ -89,7 +89,7 @@ func Run(ctx context.Context, o Options) error {
 	fmt.Fprintf(w, "requests: %d (%d tag-list pages, %d HEAD, %d manifest GET, %d blob GET, %d DELETE)\n",
 		after.Requests-before.Requests, after.TagList-before.TagList, after.Head-before.Head,
 		after.ManifestGet-before.ManifestGet, after.BlobGet-before.BlobGet, after.Delete-before.Delete)
-	if _, err := engine.Result(p); err != nil {
+	if err := engine.Result(p); err != nil {
 		return err
 	}
 

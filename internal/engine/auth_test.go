@@ -62,7 +62,7 @@ func aRun(t *testing.T, host, repo, user, pass string, o registry.Options) (*pla
 	client := registry.New(o)
 	eo := engine.Options{Client: client, Logger: log, Now: t0.Add(30 * 24 * time.Hour)}
 	target := []engine.Target{{Repository: host + "/" + repo, Policy: keepTag("latest")}}
-	p := engine.Plan(ctx, target, true, eo)
+	p := engine.Plan(ctx, target, plan.ModeApply, eo)
 	engine.Apply(ctx, p, eo)
 	var out bytes.Buffer
 	for _, f := range plan.Formats {
@@ -70,7 +70,7 @@ func aRun(t *testing.T, host, repo, user, pass string, o registry.Options) (*pla
 			t.Fatal(err)
 		}
 	}
-	if _, err := engine.Result(p); err != nil {
+	if err := engine.Result(p); err != nil {
 		out.WriteString(err.Error())
 	}
 	return p, client, out.String() + logs.String()
@@ -101,12 +101,15 @@ func TestWrongCredentials(t *testing.T) {
 	} {
 		p, client, output := aRun(t, reg.Host, "app", tc.user, tc.pass, registry.Options{})
 		r := p.Repositories[0]
-		t.Logf("user %q: %s", tc.user, r.Error)
-		if !strings.Contains(r.Error, tc.want) {
-			t.Errorf("%q: repository error %q, want it to say %q", tc.user, r.Error, tc.want)
+		t.Logf("user %q: %s", tc.user, r.Err)
+		if !errors.Is(r.Err, registry.ErrUnauthorized) || plan.CodeOf(r.Err) != plan.ErrorRead {
+			t.Errorf("%q: repository error %v (%s), want ErrUnauthorized while reading", tc.user, r.Err, plan.CodeOf(r.Err))
 		}
-		if out, err := engine.Result(p); out != engine.Nothing || !errors.Is(err, engine.ErrNothing) {
-			t.Errorf("%q: outcome %v %v, want Nothing (exit 1)", tc.user, out, err)
+		if !strings.Contains(output, tc.want) { // what the user reads
+			t.Errorf("%q: output does not say %q:\n%s", tc.user, tc.want, output)
+		}
+		if err := engine.Result(p); !errors.Is(err, engine.ErrNothing) {
+			t.Errorf("%q: result %v, want ErrNothing (exit 1)", tc.user, err)
 		}
 		if st := client.Stats().Snapshot(); st.Delete != 0 {
 			t.Errorf("%q: %d DELETEs", tc.user, st.Delete)
@@ -130,18 +133,18 @@ func TestPullOnlyUserCannotDelete(t *testing.T) {
 	rec := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{})
 	p, client, output := aRun(t, rec.Host, "app", "reader", aReaderPass, registry.Options{})
 	r := p.Repositories[0]
-	if r.Error != "" || r.Summary.Delete != 3 {
-		t.Fatalf("plan: error %q, %d to delete", r.Error, r.Summary.Delete)
+	if r.Err != nil || r.Summary.Delete != 3 {
+		t.Fatalf("plan: error %q, %d to delete", r.Err, r.Summary.Delete)
 	}
 	var failed, skipped int
 	for _, it := range r.Items {
 		switch {
 		case it.Result == plan.ResultFailed:
 			failed++
-			if !strings.Contains(it.ResultReason, "401") || !strings.Contains(it.ResultReason, "delete permission") {
-				t.Errorf("refusal %q: want the 401 and what is missing", it.ResultReason)
+			if why := it.ResultReason; why.Code != plan.ReasonDeleteDenied || !errors.Is(why.Err, registry.ErrUnauthorized) {
+				t.Errorf("refusal %s %v: want delete_denied with the 401", why.Code, why.Err)
 			}
-		case it.Result == plan.ResultSkipped && strings.Contains(it.ResultReason, "not attempted"):
+		case it.Result == plan.ResultSkipped && it.ResultReason.Code == plan.ReasonNotAttempted:
 			skipped++
 		case it.Result != "":
 			t.Errorf("%s: %s %q", it.Digest, it.Result, it.ResultReason)
@@ -150,8 +153,8 @@ func TestPullOnlyUserCannotDelete(t *testing.T) {
 	if failed != 1 || skipped != 2 { // 3 deletions; latest keeps its job tag
 		t.Errorf("%d failed, %d skipped; want 1 refusal and 2 not attempted", failed, skipped)
 	}
-	if out, err := engine.Result(p); out != engine.Nothing {
-		t.Errorf("outcome %v %v, want Nothing (exit 1)", out, err)
+	if err := engine.Result(p); !errors.Is(err, engine.ErrNothing) {
+		t.Errorf("result %v, want ErrNothing (exit 1)", err)
 	}
 	// One DELETE, sent again once by the token transport after fetching a
 	// token for the scope the challenge named.
@@ -189,8 +192,8 @@ func TestTokenExpiresMidRun(t *testing.T) {
 	p, client, output := aRun(t, rec.Host, "app", "writer", aWriterPass, registry.Options{Concurrency: 1})
 	took := time.Since(start)
 	issued := reg.TokenRequests() - before
-	if out, err := engine.Result(p); out != engine.Done {
-		t.Fatalf("outcome %v: %v", out, err)
+	if err := engine.Result(p); err != nil {
+		t.Fatalf("result: %v", err)
 	}
 	if s := p.Summary; s.Deleted != 9 || s.Untagged != 0 {
 		t.Fatalf("summary %+v", s)

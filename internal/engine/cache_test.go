@@ -29,9 +29,9 @@ func counted(t *testing.T, proxy *registrytest.Proxy, repo string, c *cache.Cach
 	if c != nil {
 		o.Cache = c
 	}
-	pl := engine.Plan(context.Background(), []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepNewest(2) /* an age rule: configs are read, once */}}, false, o)
-	if r := pl.Repositories[0]; r.Error != "" {
-		t.Fatalf("plan failed: %s", r.Error)
+	pl := engine.Plan(context.Background(), []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepNewest(2) /* an age rule: configs are read, once */}}, plan.ModePlan, o)
+	if r := pl.Repositories[0]; r.Err != nil {
+		t.Fatalf("plan failed: %s", r.Err)
 	}
 	return pl, proxy.Counts()
 }
@@ -150,9 +150,9 @@ func TestReferrersAskedOncePerSubject(t *testing.T) {
 	}
 	api := registrytest.NewTestReferrersAPI(t, reg.URL)
 	o := engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour)}
-	pl := engine.Plan(ctx, []engine.Target{{Repository: api.Host + "/" + repo, Policy: keepTag("latest")}}, false, o)
-	if r := pl.Repositories[0]; r.Error != "" {
-		t.Fatalf("plan failed: %s", r.Error)
+	pl := engine.Plan(ctx, []engine.Target{{Repository: api.Host + "/" + repo, Policy: keepTag("latest")}}, plan.ModePlan, o)
+	if r := pl.Repositories[0]; r.Err != nil {
+		t.Fatalf("plan failed: %s", r.Err)
 	}
 	asked := api.Asked()
 	if len(asked) != 3 {
@@ -242,7 +242,7 @@ func TestPlanRequestsPerTag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := engine.Options{Client: registry.New(registry.Options{PageSize: 10}), Now: t0.Add(30 * 24 * time.Hour), Cache: c}
+	o := engine.Options{Now: t0.Add(30 * 24 * time.Hour), Cache: c}
 	target := []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}
 	for _, run := range []struct {
 		name string
@@ -252,8 +252,9 @@ func TestPlanRequestsPerTag(t *testing.T) {
 		{"warm", registrytest.Counts{Total: tags + pages + 2, TagList: pages, ManifestHEAD: tags, Referrers: 1, Other: 1}},
 	} {
 		proxy.Reset()
-		pl := engine.Plan(ctx, target, false, o)
-		if r := pl.Repositories[0]; r.Error != "" || r.Summary.Delete != builds-1 {
+		o.Client = registry.New(registry.Options{PageSize: 10}) // a run of its own: one process, one client
+		pl := engine.Plan(ctx, target, plan.ModePlan, o)
+		if r := pl.Repositories[0]; r.Err != nil || r.Summary.Delete != builds-1 {
 			t.Fatalf("%s: plan %+v", run.name, r.Summary)
 		}
 		if got := proxy.Counts(); got != run.want {

@@ -107,7 +107,7 @@ func TestKeepNewestByCreationTime(t *testing.T) {
 	oldest := push(t, reg, repo, t0.Add(1*time.Hour), "z-new-name")
 	pl := run(t, reg, repo, policy.Policy{Keep: policy.Keep{Newest: 2}})
 	r := pl.Repositories[0]
-	for d, want := range map[string]string{newest: plan.ActionKeep, second: plan.ActionKeep, oldest: plan.ActionDelete} {
+	for d, want := range map[string]plan.Action{newest: plan.ActionKeep, second: plan.ActionKeep, oldest: plan.ActionDelete} {
 		if got := item(t, r, d).Action; got != want {
 			t.Errorf("%s: action %s, want %s (reasons %v)", d, got, want, item(t, r, d).Reasons)
 		}
@@ -132,7 +132,7 @@ func TestOlderThan(t *testing.T) {
 		t.Fatalf("tags = %v", got)
 	}
 	it := item(t, pl.Repositories[0], pinned)
-	if it.Created != nil || !strings.Contains(strings.Join(it.Reasons, ";"), "age unknown") {
+	if it.Created != nil || !plan.HasCode(it.Reasons, plan.ReasonCode(policy.RuleNotCandidate)) {
 		t.Fatalf("pinned image: created %v, reasons %v", it.Created, it.Reasons)
 	}
 }
@@ -163,19 +163,25 @@ func testDeleteDisabled(t *testing.T, newReg newRegistry) {
 	pl := engine.Plan(ctx, []engine.Target{
 		{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")},
 		{Repository: proxy.Host + "/" + repo2, Policy: keepTag("latest")},
-	}, true, o)
+	}, plan.ModeApply, o)
 	engine.Apply(ctx, pl, o)
-	outcome, err := engine.Result(pl)
-	if outcome != engine.Nothing || !errors.Is(err, engine.ErrNothing) {
-		t.Fatalf("outcome %v, err %v; want Nothing", outcome, err)
+	err := engine.Result(pl)
+	if !errors.Is(err, engine.ErrNothing) {
+		t.Fatalf("err %v; want ErrNothing", err)
 	}
-	var msgs []string
+	var msgs []plan.Reason
+	disabled := false
 	for _, it := range pl.Repositories[0].Items {
 		if it.Result == plan.ResultFailed || it.Result == plan.ResultSkipped {
 			msgs = append(msgs, it.ResultReason)
+			why := it.ResultReason
+			if why.Code == plan.ReasonNotAttempted && why.Prior != nil {
+				why = *why.Prior
+			}
+			disabled = disabled || (why.Code == plan.ReasonDeletesDisabled && errors.Is(why.Err, registry.ErrUnsupported))
 		}
 	}
-	if len(msgs) == 0 || !strings.Contains(strings.Join(msgs, "\n"), "refuses deletes") {
+	if !disabled {
 		t.Fatalf("results do not say the registry refuses deletes: %q", msgs)
 	}
 	if s := client.Stats().Snapshot(); s.Retries != 0 {
@@ -225,13 +231,13 @@ func TestFailClosedPerRepository(t *testing.T) {
 		{Repository: reg.Ref("good"), Policy: keepTag("latest")},
 		{Repository: reg.Ref("missing"), Policy: keepTag("latest")},
 	}
-	pl := engine.Plan(ctx, targets, true, o)
+	pl := engine.Plan(ctx, targets, plan.ModeApply, o)
 	engine.Apply(ctx, pl, o)
-	if pl.Repositories[1].Error == "" || pl.Repositories[0].Error != "" {
-		t.Fatalf("errors: good %q, missing %q", pl.Repositories[0].Error, pl.Repositories[1].Error)
+	if pl.Repositories[1].Err == nil || pl.Repositories[0].Err != nil {
+		t.Fatalf("errors: good %q, missing %q", pl.Repositories[0].Err, pl.Repositories[1].Err)
 	}
-	if outcome, err := engine.Result(pl); outcome != engine.Partial || !errors.Is(err, engine.ErrPartial) {
-		t.Fatalf("outcome %v, err %v; want Partial", outcome, err)
+	if err := engine.Result(pl); !errors.Is(err, engine.ErrPartial) {
+		t.Fatalf("err %v; want ErrPartial", err)
 	}
 	if got := tags(t, reg, "good"); !slices.Equal(got, []string{"1003", "latest"}) {
 		t.Fatalf("good tags = %v", got)
@@ -247,13 +253,13 @@ func TestApplyAfterInterruptSkipsUnstartedRepositories(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := opts(reg)
-	pl := engine.Plan(context.Background(), []engine.Target{{Repository: reg.Ref("app"), Policy: keepTag("latest")}}, true, o)
+	pl := engine.Plan(context.Background(), []engine.Target{{Repository: reg.Ref("app"), Policy: keepTag("latest")}}, plan.ModeApply, o)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	engine.Apply(ctx, pl, o)
 	r := pl.Repositories[0]
-	if r.Error != "" || r.Summary.Skipped == 0 || r.Summary.Deleted != 0 {
-		t.Fatalf("error %q, summary %+v", r.Error, r.Summary)
+	if r.Err != nil || r.Summary.Skipped == 0 || r.Summary.Deleted != 0 {
+		t.Fatalf("error %q, summary %+v", r.Err, r.Summary)
 	}
 	if got := tags(t, reg, "app"); len(got) != 4 {
 		t.Fatalf("tags = %v, want all 4", got)
@@ -278,7 +284,7 @@ func TestConfigsReadOnlyForAgeRules(t *testing.T) {
 		{policy.Policy{Keep: policy.Keep{Newest: 2}}, 4},
 	} {
 		client := registry.New(registry.Options{})
-		pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref("app"), Policy: tc.p}}, false, engine.Options{Client: client, Now: t0.Add(24 * time.Hour)})
+		pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref("app"), Policy: tc.p}}, plan.ModePlan, engine.Options{Client: client, Now: t0.Add(24 * time.Hour)})
 		r := pl.Repositories[0]
 		if got := client.Stats().Snapshot().BlobGet; got != tc.blobGets || r.AgesRead != tc.p.NeedsAges() {
 			t.Errorf("policy %+v: %d blob GETs, ages_read %v; want %d, %v", tc.p.Keep, got, r.AgesRead, tc.blobGets, tc.p.NeedsAges())

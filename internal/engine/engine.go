@@ -61,8 +61,10 @@ func (o *Options) defaults() {
 }
 
 // Plan builds the plan of every target. A repository that cannot be read
-// is reported in the plan with its error and nothing to delete.
-func Plan(ctx context.Context, targets []Target, write bool, o Options) *plan.Plan {
+// is reported in the plan with its error and nothing to delete. The mode
+// changes only the plan's mode and the token scope (apply asks for delete
+// too): plan and apply share every step up to the first DELETE.
+func Plan(ctx context.Context, targets []Target, mode plan.Mode, o Options) *plan.Plan {
 	o.defaults()
 	if o.Shard.Total > 1 {
 		n := len(targets)
@@ -72,7 +74,7 @@ func Plan(ctx context.Context, targets []Target, write bool, o Options) *plan.Pl
 	repos := make([]plan.Repository, len(targets))
 	forEach(len(targets), o.Parallel, func(i int) {
 		t := targets[i]
-		r, err := planOne(ctx, t, write, o)
+		r, err := planOne(ctx, t, mode, o)
 		if err != nil && o.Explain != nil {
 			err = o.Explain(t.Repository, err)
 		}
@@ -88,16 +90,20 @@ func Plan(ctx context.Context, targets []Target, write bool, o Options) *plan.Pl
 		r.Rule = t.Rule
 		repos[i] = r
 	})
-	mode := "plan"
-	if write {
-		mode = "apply"
-	}
 	return plan.New(mode, o.Now, repos)
 }
 
-func planOne(ctx context.Context, t Target, write bool, o Options) (plan.Repository, error) {
+// access is the token scope a mode needs.
+func access(mode plan.Mode) registry.Access {
+	if mode == plan.ModeApply {
+		return registry.PullDelete
+	}
+	return registry.Pull
+}
+
+func planOne(ctx context.Context, t Target, mode plan.Mode, o Options) (plan.Repository, error) {
 	start := time.Now()
-	repo, err := o.Client.Open(ctx, t.Repository, write)
+	repo, err := o.Client.Open(ctx, t.Repository, access(mode))
 	if err != nil {
 		return plan.Repository{}, err
 	}
@@ -114,6 +120,7 @@ func planOne(ctx context.Context, t Target, write bool, o Options) (plan.Reposit
 	r := plan.Build(g, ds, t.Policy)
 	finishInterrupted(ctx, g, &r, o)
 	r.AgesRead = t.Policy.NeedsAges()
+	r.NoReferrersAPI = g.ReferrersProbed && !g.ReferrersAPI
 	if g.ReferrersProbed {
 		r.Capabilities = &plan.Capabilities{Referrers: plan.ReferrersFallback}
 		if g.ReferrersAPI {
@@ -129,7 +136,7 @@ func planOne(ctx context.Context, t Target, write bool, o Options) (plan.Reposit
 // to plan are left alone.
 func Apply(ctx context.Context, p *plan.Plan, o Options) {
 	o.defaults()
-	p.Mode = "apply"
+	p.Mode = plan.ModeApply
 	jr, err := startJournal(ctx, p, o)
 	if err != nil {
 		o.Logger.Info("journal: nothing deleted", "err", err)
@@ -140,22 +147,22 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 	refusals := &apply.Refusals{} // a registry that refuses deletes is asked once
 	forEach(len(p.Repositories), o.Parallel, func(i int) {
 		r := &p.Repositories[i]
-		if r.Error != "" {
+		if r.Err != nil {
 			return
 		}
 		if ctx.Err() != nil {
 			// Interrupted before this repository: nothing was tried, and
 			// that is not a failure of the repository.
-			skipPending(r, "interrupted before this repository was started")
+			skipPending(r, plan.Reason{Code: plan.ReasonRepoInterrupted})
 			return
 		}
-		repo, err := o.Client.Open(ctx, r.Repository, true)
+		repo, err := o.Client.Open(ctx, r.Repository, registry.PullDelete)
 		if err == nil {
 			var t apply.Target = repo
 			if jr != nil {
 				t = jr.wrap(repo, r)
 			}
-			err = apply.Repository(ctx, t, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger, Refusals: refusals})
+			err = apply.Repository(ctx, t, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger, Refusals: refusals, Cache: o.Cache})
 		}
 		if err != nil && o.Explain != nil {
 			err = o.Explain(r.Repository, err)
@@ -165,10 +172,10 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 		}
 		if err != nil {
 			o.Logger.Info("apply failed; nothing more deleted in it", "repository", r.Repository, "err", err)
-			if r.Error == "" {
-				r.Error = err.Error()
+			if r.Err == nil {
+				r.Err = plan.Fail(plan.ErrorApply, err)
 			}
-			skipPending(r, "repository failed: "+err.Error())
+			skipPending(r, plan.Reason{Code: plan.ReasonRepoFailed, Err: err})
 		}
 	})
 	p.Recount()
@@ -176,7 +183,7 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 }
 
 // skipPending marks every item of r that has work and no result skipped.
-func skipPending(r *plan.Repository, why string) {
+func skipPending(r *plan.Repository, why plan.Reason) {
 	for j := range r.Items {
 		if it := &r.Items[j]; it.Result == "" && (it.Action == plan.ActionDelete || len(it.Untag) > 0) {
 			it.Result, it.ResultReason = plan.ResultSkipped, why
@@ -184,39 +191,30 @@ func skipPending(r *plan.Repository, why string) {
 	}
 }
 
-// Outcome classifies a finished run for the exit code.
-type Outcome int
-
-// Outcomes.
-const (
-	Done    Outcome = iota // everything asked was done
-	Partial                // some repositories or deletions failed
-	Nothing                // failures, and nothing was done
-)
-
-// ErrPartial and ErrNothing describe failed runs.
+// ErrPartial and ErrNothing describe failed runs; the CLI maps them to
+// exit codes 3 and 1.
 var (
 	ErrPartial = errors.New("some repositories or deletions failed")
 	ErrNothing = errors.New("nothing could be done")
 )
 
-// Result classifies p: failures with some success are Partial, failures
-// with no success at all are Nothing.
-func Result(p *plan.Plan) (Outcome, error) {
+// Result classifies p: nil when nothing failed, ErrPartial for failures
+// with some success, ErrNothing for failures with no success at all.
+func Result(p *plan.Plan) error {
 	s := p.Summary
 	failures := s.Failed + s.FailedItems
 	if failures == 0 {
-		return Done, nil
+		return nil
 	}
 	succeeded := s.Deleted + s.Untagged
-	if p.Mode == "plan" {
+	if p.Mode == plan.ModePlan {
 		succeeded = s.Repositories - s.Failed
 	}
 	msg := fmt.Sprintf("%d of %d repositories failed, %d deletions failed", s.Failed, s.Repositories, s.FailedItems)
 	if succeeded == 0 {
-		return Nothing, fmt.Errorf("%w: %s", ErrNothing, msg)
+		return fmt.Errorf("%w: %s", ErrNothing, msg)
 	}
-	return Partial, fmt.Errorf("%w: %s", ErrPartial, msg)
+	return fmt.Errorf("%w: %s", ErrPartial, msg)
 }
 
 func forEach(n, parallel int, fn func(i int)) {

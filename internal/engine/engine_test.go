@@ -26,10 +26,10 @@ func run(t *testing.T, reg *registrytest.Registry, repo string, p policy.Policy)
 	t.Helper()
 	ctx := context.Background()
 	o := opts(reg)
-	pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: p}}, true, o)
+	pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: p}}, plan.ModeApply, o)
 	engine.Apply(ctx, pl, o)
-	if r := pl.Repositories[0]; r.Error != "" {
-		t.Fatalf("repository failed: %s", r.Error)
+	if r := pl.Repositories[0]; r.Err != nil {
+		t.Fatalf("repository failed: %s", r.Err)
 	}
 	return pl
 }

@@ -114,10 +114,10 @@ func fLoad(t *testing.T, b []byte) *plan.Plan {
 }
 
 // fDecisions maps digest -> action, per repository.
-func fDecisions(p *plan.Plan) []map[string]string {
-	var out []map[string]string
+func fDecisions(p *plan.Plan) []map[string]plan.Action {
+	var out []map[string]plan.Action
 	for _, r := range p.Repositories {
-		m := map[string]string{}
+		m := map[string]plan.Action{}
 		for _, it := range r.Items {
 			m[it.Digest] = it.Action
 		}
@@ -136,7 +136,7 @@ type fState struct {
 func fStateOf(t *testing.T, reg *registrytest.Registry, repo string, digests []string) fState {
 	t.Helper()
 	ctx := context.Background()
-	r, err := registry.New(registry.Options{}).Open(ctx, reg.Ref(repo), false)
+	r, err := registry.New(registry.Options{}).Open(ctx, reg.Ref(repo), registry.Pull)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,9 +207,9 @@ func TestFaultyApplyMatchesFaultFree(t *testing.T) {
 	// The reference: a fault-free plan and apply.
 	base := fRegistry(t, golden)
 	bo := engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour)}
-	bplan := engine.Plan(ctx, fTargets(base.Host), true, bo)
+	bplan := engine.Plan(ctx, fTargets(base.Host), plan.ModeApply, bo)
 	engine.Apply(ctx, bplan, bo)
-	if out, err := engine.Result(bplan); out != engine.Done {
+	if err := engine.Result(bplan); err != nil {
 		t.Fatalf("fault-free apply: %v", err)
 	}
 	if bplan.Summary.Deleted == 0 || bplan.Summary.Keep == 0 {
@@ -245,7 +245,7 @@ func TestFaultyApplyMatchesFaultFree(t *testing.T) {
 			var saved []byte
 			var plans int
 			for plans = 1; plans <= 5; plans++ {
-				p := engine.Plan(ctx, fTargets(proxy.Host), false, o)
+				p := engine.Plan(ctx, fTargets(proxy.Host), plan.ModePlan, o)
 				if p.Summary.Failed == 0 {
 					saved = fSave(t, p)
 					break
@@ -265,12 +265,12 @@ func TestFaultyApplyMatchesFaultFree(t *testing.T) {
 			for runs = 1; runs <= 10; runs++ {
 				p := fLoad(t, saved)
 				engine.Apply(ctx, p, o)
-				out, err := engine.Result(p)
+				err := engine.Result(p)
 				s := p.Summary
 				outcomes = append(outcomes, fmt.Sprintf("run %d: deleted %d, untagged %d, skipped %d, failed %d, failed repos %d",
 					runs, s.Deleted, s.Untagged, s.Skipped, s.FailedItems, s.Failed))
 				fKeptIntact(t, reg, p, fmt.Sprintf("after run %d", runs))
-				if out == engine.Done {
+				if err == nil {
 					break
 				}
 				if !errors.Is(err, engine.ErrPartial) && !errors.Is(err, engine.ErrNothing) {
@@ -340,7 +340,7 @@ func TestInterruptReportsWhatWasDone(t *testing.T) {
 	client := registry.New(registry.Options{Concurrency: 2})
 	o := engine.Options{Client: client, Now: t0.Add(30 * 24 * time.Hour)}
 	target := []engine.Target{{Repository: proxy.Host + "/ci/app", Policy: keepTag("latest")}}
-	saved := fSave(t, engine.Plan(ctx, target, false, o))
+	saved := fSave(t, engine.Plan(ctx, target, plan.ModePlan, o))
 
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -384,7 +384,7 @@ func TestInterruptReportsWhatWasDone(t *testing.T) {
 		case it.Result != plan.ResultDeleted && !there:
 			t.Errorf("%s reported %s %q, but gone", it.Digest, it.Result, it.ResultReason)
 		}
-		if strings.Contains(it.ResultReason, "interrupted") {
+		if c := it.ResultReason.Code; c == plan.ReasonItemInterrupted || c == plan.ReasonRepoInterrupted {
 			interrupted++
 		}
 	}
@@ -395,7 +395,7 @@ func TestInterruptReportsWhatWasDone(t *testing.T) {
 
 	p2 := fLoad(t, saved)
 	engine.Apply(ctx, p2, o)
-	if out, err := engine.Result(p2); out != engine.Done {
+	if err := engine.Result(p2); err != nil {
 		t.Fatalf("re-run: %v", err)
 	}
 	if got := tags(t, reg, "ci/app"); !slices.Equal(got, []string{"1012", "latest"}) {
@@ -419,20 +419,19 @@ func TestHungRegistryTimesOut(t *testing.T) {
 	proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{})
 	o := engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(24 * time.Hour)}
 	target := []engine.Target{{Repository: proxy.Host + "/ci/app", Policy: keepTag("latest")}}
-	saved := fSave(t, engine.Plan(ctx, target, false, o))
+	saved := fSave(t, engine.Plan(ctx, target, plan.ModePlan, o))
 
 	proxy.SetOptions(registrytest.ProxyOptions{Latency: time.Hour}) // hung
 	rctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
 	p := fLoad(t, saved)
 	engine.Apply(rctx, p, o)
-	out, err := engine.Result(p)
-	if out != engine.Nothing || !errors.Is(err, engine.ErrNothing) {
-		t.Fatalf("outcome %v, %v; want Nothing", out, err)
+	if err := engine.Result(p); !errors.Is(err, engine.ErrNothing) {
+		t.Fatalf("result %v; want ErrNothing", err)
 	}
 	r := p.Repositories[0]
-	if !strings.Contains(r.Error, "deadline") && !strings.Contains(r.Error, "canceled") {
-		t.Errorf("repository error %q does not say it timed out", r.Error)
+	if !errors.Is(r.Err, context.DeadlineExceeded) && !errors.Is(r.Err, context.Canceled) {
+		t.Errorf("repository error %v does not say it timed out", r.Err)
 	}
 	proxy.SetOptions(registrytest.ProxyOptions{})
 	if got := tags(t, reg, "ci/app"); len(got) != 4 {

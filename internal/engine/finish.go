@@ -24,7 +24,7 @@ import (
 // The deletion then goes through the normal apply path: re-check, safe
 // order, final guard.
 func finishInterrupted(ctx context.Context, g *graph.Repository, r *plan.Repository, o Options) {
-	if o.Journal == nil || r.Refused || r.Error != "" {
+	if o.Journal == nil || r.Refused || r.Err != nil {
 		return
 	}
 	var gone []string
@@ -134,8 +134,7 @@ func finishInterrupted(ctx context.Context, g *graph.Repository, r *plan.Reposit
 		if it.Subject == "" && it.Parent == "" { // else plan's orphan chain says it
 			it.Subject = s
 		}
-		it.Reasons = []string{"delete: " + it.Kind + " of " + s + ", left behind by regprune run " + byRun[root] +
-			", which deleted " + root + " (journal); finishing that run's work"}
+		it.Reasons = []plan.Reason{{Code: plan.ReasonLeftBehind, Relation: it.Kind, Digest: s, Run: byRun[root], Other: root}}
 		del[it.Digest] = true
 		o.Logger.Info("journal: finishing an interrupted run", "repository", g.Name, "digest", it.Digest, "run", byRun[root])
 	}

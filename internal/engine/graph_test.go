@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -105,7 +106,7 @@ func gRefer(t *testing.T, reg *registrytest.Registry, repo, subject string) stri
 // gFallback returns the digest the fallback tag of subject names.
 func gFallback(t *testing.T, reg *registrytest.Registry, repo, subject string) string {
 	t.Helper()
-	rp, err := registry.New(registry.Options{}).Open(context.Background(), reg.Ref(repo), false)
+	rp, err := registry.New(registry.Options{}).Open(context.Background(), reg.Ref(repo), registry.Pull)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ func gFallback(t *testing.T, reg *registrytest.Registry, repo, subject string) s
 // gChildren lists the children of the index d.
 func gChildren(t *testing.T, reg *registrytest.Registry, repo, d string) []string {
 	t.Helper()
-	rp, err := registry.New(registry.Options{}).Open(context.Background(), reg.Ref(repo), false)
+	rp, err := registry.New(registry.Options{}).Open(context.Background(), reg.Ref(repo), registry.Pull)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +233,7 @@ func gItem(t *testing.T, pl *plan.Plan, d string) plan.Item {
 	return plan.Item{}
 }
 
-func gWant(t *testing.T, pl *plan.Plan, action, kind string, ds ...string) {
+func gWant(t *testing.T, pl *plan.Plan, action plan.Action, kind string, ds ...string) {
 	t.Helper()
 	for _, d := range ds {
 		it := gItem(t, pl, d)
@@ -361,7 +362,8 @@ func testGraphChildTaggedOnItsOwn(t *testing.T, newReg newRegistry) {
 		t.Errorf("summary %+v: want 4 images, the child of latest kept for its parent", s)
 	}
 	it := gItem(t, pl, keptKidD)
-	if it.Action != plan.ActionKeep || len(it.Untag) != 0 || it.Result != "" || !strings.HasPrefix(it.Reasons[0], "kept: child of kept index ") {
+	why := it.Reasons[0]
+	if it.Action != plan.ActionKeep || len(it.Untag) != 0 || it.Result != "" || why.Code != plan.ReasonKeptReached || why.Relation != "child" || why.Of != "index" || why.Digest != keptIdx {
 		t.Errorf("tagged child of the kept index: %+v", it)
 	}
 	gWant(t, pl, plan.ActionKeep, "", keptIdx, keptKids[1], pinnedD)
@@ -405,14 +407,14 @@ func testGraphSignaturesAndReferrers(t *testing.T, newReg newRegistry) {
 	gWant(t, pl, plan.ActionDelete, plan.KindImage, old)
 	gWant(t, pl, plan.ActionDelete, plan.KindSignature, delDs[:2]...)
 	// One vocabulary both ways, the final action and its cause first.
-	for d, want := range map[string]string{
-		keepDs[0]: "kept: signature of kept image " + cur[:19] + " (tag 1002)",
-		delDs[0]:  "delete: signature of deleted image " + old[:19] + " (tag 1001)",
-		keepDs[2]: "kept: referrer of kept image " + cur[:19] + " (tag 1002)",
-		delDs[2]:  "delete: referrer of deleted image " + old[:19] + " (tag 1001)",
+	for d, want := range map[string]plan.Reason{
+		keepDs[0]: {Code: plan.ReasonKeptReached, Relation: "signature", Of: "image", Digest: cur, Tags: []string{"1002"}},
+		delDs[0]:  {Code: plan.ReasonDeleteReached, Relation: "signature", Of: "image", Digest: old, Tags: []string{"1001"}},
+		keepDs[2]: {Code: plan.ReasonKeptReached, Relation: "referrer", Of: "image", Digest: cur, Tags: []string{"1002"}},
+		delDs[2]:  {Code: plan.ReasonDeleteReached, Relation: "referrer", Of: "image", Digest: old, Tags: []string{"1001"}},
 	} {
-		if got := gItem(t, pl, d).Reasons; len(got) == 0 || got[0] != want {
-			t.Errorf("%s: reasons %q, want %q first", d, got, want)
+		if got := gItem(t, pl, d).Reasons; len(got) == 0 || !reflect.DeepEqual(got[0], want) {
+			t.Errorf("%s: reasons %+v, want %+v first", d, got, want)
 		}
 	}
 	gWant(t, pl, plan.ActionDelete, plan.KindReferrer, delDs[2:]...)
@@ -533,13 +535,13 @@ func testGraphDockerListLatestHazard(t *testing.T, newReg newRegistry) {
 	if _, err := reg.GC(ctx); err != nil {
 		t.Fatal(err)
 	}
-	pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}, true, o)
+	pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}, plan.ModeApply, o)
 	if tl := pl.Repositories[0].Tags["latest"]; tl != latest {
 		t.Fatalf("plan maps latest to %s, want the list %s (amd64 child is %s)", tl, latest, amd64)
 	}
 	engine.Apply(ctx, pl, o)
-	if r := pl.Repositories[0]; r.Error != "" || r.Summary.Failed != 0 || r.Summary.Skipped != 0 {
-		t.Fatalf("apply: %s %+v", r.Error, r.Summary)
+	if r := pl.Repositories[0]; r.Err != nil || r.Summary.Failed != 0 || r.Summary.Skipped != 0 {
+		t.Fatalf("apply: %s %+v", r.Err, r.Summary)
 	}
 	if len(rec.accepts) == 0 {
 		t.Fatal("no manifest HEAD seen")
@@ -710,7 +712,7 @@ func TestGraphDeleteOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := registry.New(registry.Options{})
-	rp, err := client.Open(ctx, reg.Ref(repo), true)
+	rp, err := client.Open(ctx, reg.Ref(repo), registry.PullDelete)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -754,7 +756,7 @@ func TestGraphArtifactChangedSinceThePlan(t *testing.T) {
 			}
 			o := opts(reg)
 			p := keepTag("latest")
-			pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: p}}, true, o)
+			pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: p}}, plan.ModeApply, o)
 			refs := []string{"@" + old, ":1001", ":latest"}
 			switch what {
 			case "sig":
@@ -801,7 +803,7 @@ func testGraphReferrersAPI(t *testing.T, newReg newRegistry) {
 
 	_, old := gImage(t, reg, repo, 1, "", "1001")
 	_, cur := gImage(t, reg, repo, 2, "", "latest")
-	rp, err := registry.New(registry.Options{}).Open(ctx, reg.Ref(repo), true)
+	rp, err := registry.New(registry.Options{}).Open(ctx, reg.Ref(repo), registry.PullDelete)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -829,10 +831,10 @@ func testGraphReferrersAPI(t *testing.T, newReg newRegistry) {
 		}
 	}
 	o := opts(reg)
-	pl := engine.Plan(ctx, []engine.Target{{Repository: api.Host + "/" + repo, Policy: keepTag("latest")}}, true, o)
+	pl := engine.Plan(ctx, []engine.Target{{Repository: api.Host + "/" + repo, Policy: keepTag("latest")}}, plan.ModeApply, o)
 	engine.Apply(ctx, pl, o)
-	if r := pl.Repositories[0]; r.Error != "" || r.Summary.Failed+r.Summary.Skipped != 0 {
-		t.Fatalf("apply: %q %+v", r.Error, r.Summary)
+	if r := pl.Repositories[0]; r.Err != nil || r.Summary.Failed+r.Summary.Skipped != 0 {
+		t.Fatalf("apply: %q %+v", r.Err, r.Summary)
 	}
 	gWant(t, pl, plan.ActionDelete, plan.KindImage, old)
 	gWant(t, pl, plan.ActionDelete, plan.KindReferrer, chain[old]...)

@@ -14,6 +14,7 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -74,7 +75,7 @@ func (e *hEnv) state() map[string]map[string]string {
 	out := map[string]map[string]string{}
 	c := registry.New(registry.Options{Keychain: keychainOf(e.reg)})
 	for _, repo := range []string{"app", "victim"} {
-		rp, err := c.Open(e.ctx, e.reg.Ref(repo), false)
+		rp, err := c.Open(e.ctx, e.reg.Ref(repo), registry.Pull)
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -98,7 +99,7 @@ func (e *hEnv) state() map[string]map[string]string {
 func (e *hEnv) run(c *registry.Client, p policy.Policy) *plan.Plan {
 	e.t.Helper()
 	o := engine.Options{Client: c, Now: t0.Add(30 * 24 * time.Hour)}
-	pl := engine.Plan(e.ctx, []engine.Target{{Repository: e.px.Host + "/app", Policy: p}}, true, o)
+	pl := engine.Plan(e.ctx, []engine.Target{{Repository: e.px.Host + "/app", Policy: p}}, plan.ModeApply, o)
 	engine.Apply(e.ctx, pl, o)
 	return pl
 }
@@ -111,7 +112,7 @@ func (e *hEnv) intact(pl *plan.Plan) {
 	deleted := map[string]bool{}
 	for _, r := range pl.Repositories {
 		for _, it := range r.Items {
-			if it.Action == plan.ActionDelete && (it.Result == plan.ResultDeleted || it.ResultReason != "") {
+			if it.Action == plan.ActionDelete && (it.Result == plan.ResultDeleted || !it.ResultReason.IsZero()) {
 				// Deleted, or its tags removed before a digest delete
 				// that did not happen: within the plan either way.
 				deleted[it.Digest] = true
@@ -156,14 +157,19 @@ type staticKeychain struct{ a authn.Authenticator }
 
 func (k staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) { return k.a, nil }
 
-// failedClosed checks that repository "app" failed with an error naming
-// want and that no DELETE reached the registry.
-func (e *hEnv) failedClosed(pl *plan.Plan, want ...string) {
+// failedClosed checks that repository "app" failed while reading with
+// cause (errors.Is), with an error message that names the values in
+// names (the bad value quoted, for the user), and that no DELETE reached
+// the registry.
+func (e *hEnv) failedClosed(pl *plan.Plan, code plan.ErrorCode, cause error, names ...string) {
 	e.t.Helper()
 	r := pl.Repositories[0]
-	for _, w := range want {
-		if !strings.Contains(r.Error, w) {
-			e.t.Errorf("repository error %q does not name %q", r.Error, w)
+	if !errors.Is(r.Err, cause) || plan.CodeOf(r.Err) != code {
+		e.t.Errorf("repository error %v (%s), want %s with %v", r.Err, plan.CodeOf(r.Err), code, cause)
+	}
+	for _, w := range names {
+		if r.Err == nil || !strings.Contains(r.Err.Error(), w) {
+			e.t.Errorf("repository error %v does not name %q", r.Err, w)
 		}
 	}
 	if n := e.px.Counts().ManifestDELETE; n != 0 {
@@ -211,7 +217,7 @@ func TestHostileTagListDigestEntry(t *testing.T) {
 		return rewriteJSON(resp, func(v map[string]any) { v["tags"] = append(v["tags"].([]any), e.latest) })
 	}})
 	pl := e.run(registry.New(registry.Options{}), keepTag("latest"))
-	e.failedClosed(pl, strconv.Quote(e.latest), "not a valid tag")
+	e.failedClosed(pl, plan.ErrorRead, registry.ErrBadResponse, strconv.Quote(e.latest))
 	e.intact(pl)
 }
 
@@ -227,7 +233,7 @@ func TestHostileHeadDigestIsATag(t *testing.T) {
 		return nil
 	}})
 	pl := e.run(registry.New(registry.Options{}), keepTag("latest"))
-	e.failedClosed(pl, "Docker-Content-Digest of v1", `"latest"`, "not a sha256 or sha512 digest")
+	e.failedClosed(pl, plan.ErrorRecheck, registry.ErrBadResponse, "Docker-Content-Digest", `"latest"`)
 	e.intact(pl)
 }
 
@@ -265,7 +271,7 @@ func TestHostileDeleteRedirect(t *testing.T) {
 	r := pl.Repositories[0]
 	for _, d := range e.old {
 		it := gItem(t, pl, d)
-		if it.Result != plan.ResultFailed || !strings.Contains(it.ResultReason, loc) || !strings.Contains(it.ResultReason, "never follows a redirect") {
+		if why := it.ResultReason; it.Result != plan.ResultFailed || why.Code != plan.ReasonDeleteFailed || !errors.Is(why.Err, registry.ErrBadResponse) || !strings.Contains(why.Err.Error(), loc) {
 			t.Errorf("%s: %s %q; want failed naming %s", d, it.Result, it.ResultReason, loc)
 		}
 	}
@@ -299,7 +305,7 @@ func TestHostileChallengeWidensScope(t *testing.T) {
 		return map[string]string{"REGPRUNE_USERNAME": "bot", "REGPRUNE_PASSWORD": "bot-password-1"}[k]
 	})})
 	pl := e.run(c, keepTag("latest"))
-	e.failedClosed(pl, "401 challenge", `"repository:victim:pull,delete"`, "refused")
+	e.failedClosed(pl, plan.ErrorRead, registry.ErrBadResponse, `"repository:victim:pull,delete"`)
 	// One token for the plan's pull and one for apply's pull,delete at
 	// most: none for the challenge.
 	if n := e.reg.TokenRequests() - before; n > 2 {
@@ -328,19 +334,19 @@ func TestHostileStaleHeadOfKeptTag(t *testing.T) {
 	}
 	o := engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour), Cache: c}
 	target := []engine.Target{{Repository: e.px.Host + "/app", Policy: keepTag("latest", "stable")}}
-	engine.Plan(e.ctx, target, false, o)
+	engine.Plan(e.ctx, target, plan.ModePlan, o)
 	e.px.SetOptions(registrytest.ProxyOptions{Intercept: func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method == http.MethodHead && r.URL.Path == "/v2/app/manifests/stable" {
 			r.URL.Path = "/v2/app/manifests/" + stale // forwarded: the stale answer
 		}
 		return false
 	}})
-	pl := engine.Plan(e.ctx, target, true, o)
+	pl := engine.Plan(e.ctx, target, plan.ModeApply, o)
 	engine.Apply(e.ctx, pl, o)
 	if it := gItem(t, pl, fresh); it.Action != plan.ActionDelete {
 		t.Fatalf("the stale HEAD did not mislead the plan (%s): the test proves nothing", it.Action)
 	}
-	e.failedClosed(pl, "kept tag stable", "does not hash to it")
+	e.failedClosed(pl, plan.ErrorRecheck, registry.ErrBadResponse, "stable")
 	e.intact(pl)
 	for _, ref := range []string{"app:stable", "app:1.2"} {
 		if err := e.reg.Pullable(e.ctx, ref); err != nil {
@@ -357,7 +363,7 @@ func TestHostileEditedPlanFile(t *testing.T) {
 	e := hSetup(t, registrytest.Options{})
 	c := registry.New(registry.Options{})
 	o := engine.Options{Client: c, Now: t0.Add(30 * 24 * time.Hour)}
-	saved := fSave(t, engine.Plan(e.ctx, []engine.Target{{Repository: e.px.Host + "/app", Policy: keepTag("latest")}}, false, o))
+	saved := fSave(t, engine.Plan(e.ctx, []engine.Target{{Repository: e.px.Host + "/app", Policy: keepTag("latest")}}, plan.ModePlan, o))
 	var doc map[string]any
 	if err := json.Unmarshal(saved, &doc); err != nil {
 		t.Fatal(err)
@@ -378,7 +384,7 @@ func TestHostileEditedPlanFile(t *testing.T) {
 	engine.Apply(e.ctx, pl, o)
 	for _, d := range []string{e.kids[0], e.sig} {
 		it := gItem(t, pl, d)
-		if it.Result != plan.ResultSkipped || !strings.Contains(it.ResultReason, "final guard: tag latest") {
+		if why := it.ResultReason; it.Result != plan.ResultSkipped || why.Code != plan.ReasonGuardReached || !slices.Equal(why.Tags, []string{"latest"}) {
 			t.Errorf("%s: %s %q; want skipped by the guard naming latest", d, it.Result, it.ResultReason)
 		}
 	}
@@ -438,7 +444,7 @@ func TestHostileIndexFanOut(t *testing.T) {
 	body := []byte(b.String())
 	hManifest(e, "fan", registry.Sha256(body), body)
 	pl := e.run(registry.New(registry.Options{}), keepTag("latest"))
-	e.failedClosed(pl, "10001 manifests", "bound of 10000")
+	e.failedClosed(pl, plan.ErrorRead, registry.ErrBadResponse, "10001", "10000")
 	e.intact(pl)
 }
 
@@ -450,7 +456,7 @@ func TestHostileSha512Mismatch(t *testing.T) {
 	digest := "sha512:" + hex.EncodeToString(claimed[:])
 	hManifest(e, "s512", digest, []byte(`{"schemaVersion":2,"mediaType":"`+registry.MediaOCIIndex+`","manifests":[]}`))
 	pl := e.run(registry.New(registry.Options{}), keepTag("latest"))
-	e.failedClosed(pl, "manifest "+digest+" has digest sha512:")
+	e.failedClosed(pl, plan.ErrorRead, registry.ErrBadResponse, digest, "sha512:")
 	e.intact(pl)
 }
 
@@ -461,7 +467,7 @@ func TestOrphanSignature(t *testing.T) {
 	e := hSetup(t, registrytest.Options{})
 	// Sign v1, then delete v1 behind regprune's back.
 	orphan := gSign(t, e.reg, "app", e.old[0], "sig")
-	rp, err := registry.New(registry.Options{}).Open(e.ctx, e.reg.Ref("app"), true)
+	rp, err := registry.New(registry.Options{}).Open(e.ctx, e.reg.Ref("app"), registry.PullDelete)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -474,7 +480,7 @@ func TestOrphanSignature(t *testing.T) {
 
 	pl := e.run(registry.New(registry.Options{}), keepTag("latest"))
 	it := gItem(t, pl, orphan)
-	if it.Action != plan.ActionKeep || !strings.Contains(it.Reasons[0], "orphan") || !strings.Contains(it.Reasons[0], "--delete-orphan-artifacts") || it.Subject != e.old[0] {
+	if it.Action != plan.ActionKeep || it.Reasons[0].Code != plan.ReasonOrphan || it.Subject != e.old[0] {
 		t.Errorf("orphan without the option: %s %q subject %s", it.Action, it.Reasons, it.Subject)
 	}
 	if !gExists(t, e.reg, "app", orphan) {
@@ -514,7 +520,7 @@ func TestHostileTagListHidesKeptTag(t *testing.T) {
 		})
 	}})
 	pl := e.run(registry.New(registry.Options{}), keepTag("latest", "prod"))
-	e.failedClosed(pl, "tag prod names "+prod, "tag list", "leaves it out")
+	e.failedClosed(pl, plan.ErrorRead, registry.ErrBadResponse, "prod", prod)
 	e.intact(pl)
 	if err := e.reg.Pullable(e.ctx, "app:prod"); err != nil {
 		t.Error(err)

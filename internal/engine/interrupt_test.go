@@ -110,7 +110,7 @@ func TestInterruptAtEveryDeleteLeavesNoOrphan(t *testing.T) {
 			return false // forwarded
 		}})
 		o := engine.Options{Client: registry.New(registry.Options{Concurrency: 1}), Now: t0.Add(30 * 24 * time.Hour)}
-		pl := engine.Plan(context.Background(), []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}, true, o)
+		pl := engine.Plan(context.Background(), []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}, plan.ModeApply, o)
 		engine.Apply(context.Background(), pl, o)
 		if got := tags(t, reg, repo); !slices.Equal(got, []string{"latest"}) {
 			t.Fatalf("uninterrupted run: tags %v", got)
@@ -136,7 +136,7 @@ func TestInterruptAtEveryDeleteLeavesNoOrphan(t *testing.T) {
 			}})
 			o := engine.Options{Client: registry.New(registry.Options{Concurrency: 1}), Now: t0.Add(30 * 24 * time.Hour)}
 			target := []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}
-			first := engine.Plan(ctx, target, true, o)
+			first := engine.Plan(ctx, target, plan.ModeApply, o)
 			saved := clonePlan(t, first)
 			engine.Apply(ictx, first, o)
 			// The item in flight finishes (an image's other tag, or its
@@ -146,15 +146,15 @@ func TestInterruptAtEveryDeleteLeavesNoOrphan(t *testing.T) {
 			}
 
 			// apply REPO again: a new plan.
-			again := engine.Plan(ctx, target, true, o)
+			again := engine.Plan(ctx, target, plan.ModeApply, o)
 			for _, it := range again.Repositories[0].Items {
-				if strings.Contains(strings.Join(it.Reasons, " "), "orphan") {
+				if plan.HasCode(it.Reasons, plan.ReasonOrphan) || plan.HasCode(it.Reasons, plan.ReasonOrphanDeleted) {
 					t.Errorf("the new plan sees an orphan: %s (%s, tags %v)", it.Digest, it.Kind, it.Tags)
 				}
 			}
 			engine.Apply(ctx, again, o)
-			if r := again.Repositories[0]; r.Error != "" {
-				t.Fatalf("re-run: %s", r.Error)
+			if r := again.Repositories[0]; r.Err != nil {
+				t.Fatalf("re-run: %s", r.Err)
 			}
 			if got := tags(t, reg, repo); !slices.Equal(got, []string{"latest"}) {
 				t.Fatalf("tags after the re-run %v, want [latest]", got)

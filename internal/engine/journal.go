@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -95,7 +94,7 @@ func (t *journalTarget) Delete(ctx context.Context, ref string) error {
 		e.Kind, e.Digest = journal.KindManifest, ref
 		if it := t.items[ref]; it != nil {
 			e.Tags, e.ItemKind, e.Parent, e.Subject, e.MediaType, e.Size = it.Tags, it.Kind, it.Parent, it.Subject, it.MediaType, it.Size
-			e.Reason = strings.Join(it.Reasons, "; ")
+			e.Reason = strings.Join(plan.Texts(it.Reasons), "; ")
 		}
 		body, mt, err := t.manifest(ctx, ref)
 		if err != nil {
@@ -113,7 +112,7 @@ func (t *journalTarget) Delete(ctx context.Context, ref string) error {
 		switch {
 		case it != nil:
 			e.Digest, e.ItemKind, e.MediaType = it.Digest, it.Kind, it.MediaType
-			e.Reason = strings.Join(it.Reasons, "; ")
+			e.Reason = strings.Join(plan.Texts(it.Reasons), "; ")
 		case t.planTags[ref] != "":
 			e.Digest = t.planTags[ref]
 		default:
@@ -174,28 +173,22 @@ func (t *journalTarget) manifest(ctx context.Context, digest string) ([]byte, st
 	return body, mt, nil
 }
 
-func mediaTypeOf(body []byte) string {
-	var m struct {
-		MediaType string `json:"mediaType"`
-	}
-	_ = json.Unmarshal(body, &m)
-	return m.MediaType
-}
+func mediaTypeOf(body []byte) string { return registry.MediaTypeOf(body) }
 
 // journalSkip fails every repository of p that has work: the journal
 // could not record the start of the run, so nothing is deleted.
 func journalSkip(p *plan.Plan, err error) {
 	for i := range p.Repositories {
 		r := &p.Repositories[i]
-		if r.Error != "" {
+		if r.Err != nil {
 			continue
 		}
 		for _, it := range r.Items {
 			if it.Action == plan.ActionDelete || len(it.Untag) > 0 {
-				r.Error = "the journal could not be written, nothing deleted: " + err.Error()
+				r.Err = plan.Fail(plan.ErrorJournal, err)
 				break
 			}
 		}
-		skipPending(r, "not started: the journal could not be written; nothing was deleted")
+		skipPending(r, plan.Reason{Code: plan.ReasonJournalFailed, Err: err})
 	}
 }

@@ -37,7 +37,7 @@ func TestJournalTargetFailsClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rp, err := registry.New(registry.Options{}).Open(ctx, reg.Ref(repo), true)
+	rp, err := registry.New(registry.Options{}).Open(ctx, reg.Ref(repo), registry.PullDelete)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -120,9 +120,9 @@ func TestJournalCancelledApply(t *testing.T) {
 	host := strings.TrimPrefix(srv.URL, "http://")
 
 	o := engine.Options{Client: registry.New(registry.Options{Concurrency: 4}), Now: t0.Add(30 * 24 * time.Hour), Journal: j}
-	pl := engine.Plan(ctx, []engine.Target{{Repository: host + "/" + repo, Policy: keepTag("latest")}}, true, o)
-	if pl.Repositories[0].Error != "" {
-		t.Fatal(pl.Repositories[0].Error)
+	pl := engine.Plan(ctx, []engine.Target{{Repository: host + "/" + repo, Policy: keepTag("latest")}}, plan.ModeApply, o)
+	if pl.Repositories[0].Err != nil {
+		t.Fatal(pl.Repositories[0].Err)
 	}
 	engine.Apply(runCtx, pl, o)
 	if runCtx.Err() == nil {
@@ -188,7 +188,7 @@ func TestJournalFailClosed(t *testing.T) {
 	}
 	j.Close() // every write now fails
 	o := engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour), Journal: j}
-	pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}, true, o)
+	pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}, plan.ModeApply, o)
 	engine.Apply(ctx, pl, o)
 	if pl.Summary.Deleted != 0 || pl.Summary.Untagged != 0 || pl.Summary.Skipped == 0 {
 		t.Fatalf("summary %+v: want nothing deleted", pl.Summary)
@@ -196,7 +196,7 @@ func TestJournalFailClosed(t *testing.T) {
 	if got := tags(t, reg, repo); len(got) != 4 {
 		t.Fatalf("tags %v after a failed journal", got)
 	}
-	if _, err := engine.Result(pl); !errors.Is(err, engine.ErrNothing) {
+	if err := engine.Result(pl); !errors.Is(err, engine.ErrNothing) {
 		t.Fatalf("result %v, want ErrNothing (exit 1)", err)
 	}
 }
@@ -230,7 +230,7 @@ func TestJournalFinishesInterruptedRun(t *testing.T) {
 
 	// The interrupted run: journaled, it deleted the tag and digest of
 	// ours. Someone else deleted theirs, unjournaled.
-	rp, err := registry.New(registry.Options{}).Open(ctx, reg.Ref(repo), true)
+	rp, err := registry.New(registry.Options{}).Open(ctx, reg.Ref(repo), registry.PullDelete)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,15 +257,15 @@ func TestJournalFinishesInterruptedRun(t *testing.T) {
 
 	target := []engine.Target{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}
 	o := opts(reg)
-	pl := engine.Plan(ctx, target, false, o)
+	pl := engine.Plan(ctx, target, plan.ModePlan, o)
 	gWant(t, pl, plan.ActionKeep, "", oursSig, oursRef, oursIdx, theirsSig) // no journal: all stay
 
 	o.Journal = j
-	pl = engine.Plan(ctx, target, true, o)
+	pl = engine.Plan(ctx, target, plan.ModeApply, o)
 	gWant(t, pl, plan.ActionDelete, plan.KindSignature, oursSig)
 	gWant(t, pl, plan.ActionDelete, "", oursRef, oursIdx)
 	gWant(t, pl, plan.ActionKeep, "", theirsSig)
-	if it := gItem(t, pl, oursSig); it.Subject != ours || !strings.Contains(strings.Join(it.Reasons, " "), run) {
+	if it := gItem(t, pl, oursSig); it.Subject != ours || len(it.Reasons) != 1 || it.Reasons[0].Code != plan.ReasonLeftBehind || it.Reasons[0].Run != run {
 		t.Errorf("item %+v: want subject %s and the run %s in its reason", it, ours, run)
 	}
 	if s := pl.Repositories[0].Summary; s.DeleteManifests != 3 || s.ReclaimableBytes == 0 {
@@ -318,7 +318,7 @@ func TestJournalManifestReads(t *testing.T) {
 					o.Cache = c
 				}
 				target := []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}
-				pl := engine.Plan(ctx, target, true, o)
+				pl := engine.Plan(ctx, target, plan.ModeApply, o)
 				proxy.Reset()
 				if journaled {
 					j, err := journal.Open(ctx, filepath.Join(t.TempDir(), "journal.db"), journal.Options{})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/regprune/regprune/internal/config"
 	"github.com/regprune/regprune/internal/engine"
+	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
 	"github.com/regprune/regprune/internal/registrytest"
 )
@@ -97,9 +98,9 @@ func TestPolicyFileRules(t *testing.T) {
 		t.Fatalf("targets = %q, want %q", got, want)
 	}
 
-	pl := engine.Plan(ctx, targets, true, o)
+	pl := engine.Plan(ctx, targets, plan.ModeApply, o)
 	engine.Apply(ctx, pl, o)
-	if _, err := engine.Result(pl); err != nil {
+	if err := engine.Result(pl); err != nil {
 		t.Fatal(err)
 	}
 	for repo, want := range map[string][]string{
@@ -196,9 +197,9 @@ rules:
 		t.Fatalf("Discover of a literal name = %v, %v, %v", targets, unmatched, err)
 	}
 	o := engine.Options{Client: c, Now: t0.Add(30 * 24 * time.Hour)}
-	pl := engine.Plan(ctx, targets, true, o)
+	pl := engine.Plan(ctx, targets, plan.ModeApply, o)
 	engine.Apply(ctx, pl, o)
-	if _, err := engine.Result(pl); err != nil {
+	if err := engine.Result(pl); err != nil {
 		t.Fatal(err)
 	}
 	if got := tags(t, reg, "team/a"); !slices.Equal(got, []string{"1003", "latest"}) {

@@ -31,7 +31,7 @@ func pApply(t *testing.T, host, repo string, p policy.Policy, co registry.Option
 	t.Helper()
 	ctx := context.Background()
 	o := engine.Options{Client: registry.New(co), Now: t0.Add(30 * 24 * time.Hour)}
-	pl := engine.Plan(ctx, []engine.Target{{Repository: host + "/" + repo, Policy: p}}, true, o)
+	pl := engine.Plan(ctx, []engine.Target{{Repository: host + "/" + repo, Policy: p}}, plan.ModeApply, o)
 	engine.Apply(ctx, pl, o)
 	return pl
 }
@@ -87,8 +87,8 @@ func testTagListWithoutLink(t *testing.T, newReg newRegistry) {
 	p := policy.Policy{Keep: policy.Keep{Tags: []string{"latest"}, Regex: []*regexp.Regexp{re}}}
 	pl := pApply(t, proxy.Host, repo, p, registry.Options{PageSize: 4})
 	r := pl.Repositories[0]
-	if r.Error != "" {
-		t.Fatalf("repository failed: %s", r.Error)
+	if r.Err != nil {
+		t.Fatalf("repository failed: %s", r.Err)
 	}
 	if it := item(t, r, released.String()); it.Action != plan.ActionKeep || it.Result != "" {
 		t.Fatalf("the released build: %+v", it)
@@ -154,8 +154,8 @@ func TestTagListThatDoesNotAddUp(t *testing.T) {
 			})
 			pl := pApply(t, proxy.Host, repo, keepTag("latest"), registry.Options{PageSize: 4})
 			r := pl.Repositories[0]
-			if r.Error == "" || !strings.Contains(r.Error, "malformed registry response") {
-				t.Fatalf("repository error %q, want a listing that does not add up", r.Error)
+			if !errors.Is(r.Err, registry.ErrBadResponse) || plan.CodeOf(r.Err) != plan.ErrorRead {
+				t.Fatalf("repository error %v, want a listing that does not add up (ErrBadResponse)", r.Err)
 			}
 			if c := proxy.Counts(); c.ManifestDELETE != 0 {
 				t.Fatalf("%d DELETEs", c.ManifestDELETE)
@@ -206,8 +206,8 @@ func TestListedTagThatDoesNotResolve(t *testing.T) {
 	})
 	pl := pApply(t, proxy.Host, repo, keepTag("latest", "1002"), registry.Options{})
 	r := pl.Repositories[0]
-	if !strings.Contains(r.Error, "tag 1002 is listed, but HEAD answers 404, twice") {
-		t.Fatalf("repository error %q", r.Error)
+	if !errors.Is(r.Err, inventory.ErrUnresolvableTag) || r.Err == nil || !strings.Contains(r.Err.Error(), "1002") {
+		t.Fatalf("repository error %v, want ErrUnresolvableTag naming 1002", r.Err)
 	}
 	if c := proxy.Counts(); c.ManifestDELETE != 0 {
 		t.Fatalf("%d DELETEs in a repository that failed closed", c.ManifestDELETE)
@@ -221,7 +221,7 @@ func TestListedTagThatDoesNotResolve(t *testing.T) {
 	}
 
 	// The inventory alone: 1001 vanished (no error), 1002 does not resolve.
-	rp, err := registry.New(registry.Options{}).Open(ctx, proxy.Host+"/"+repo, false)
+	rp, err := registry.New(registry.Options{}).Open(ctx, proxy.Host+"/"+repo, registry.Pull)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,8 +261,8 @@ func testTagDeleteProbe(t *testing.T, newReg newRegistry) {
 	p.UntagUnkept = true
 	pl := pApply(t, proxy.Host, repo, p, registry.Options{})
 	r := pl.Repositories[0]
-	if r.Error != "" {
-		t.Fatal(r.Error)
+	if r.Err != nil {
+		t.Fatal(r.Err)
 	}
 	if len(deletes) == 0 || deletes[0] != "1001" && deletes[0] != "1002" {
 		t.Fatalf("DELETEs %v: the first must be a tag of a deleted build", deletes)
@@ -319,7 +319,7 @@ func TestTagDeleteThatRemovesTheManifest(t *testing.T) {
 			if r.Method != http.MethodDelete || i < 0 || strings.HasPrefix(r.URL.Path[i:], "/manifests/sha256:") {
 				return false
 			}
-			rp, err := registry.New(registry.Options{}).Open(r.Context(), reg.Ref(repo), true)
+			rp, err := registry.New(registry.Options{}).Open(r.Context(), reg.Ref(repo), registry.PullDelete)
 			if err == nil {
 				var d registry.Descriptor
 				if d, err = rp.Head(r.Context(), r.URL.Path[i+len("/manifests/"):]); err == nil {
@@ -338,8 +338,8 @@ func TestTagDeleteThatRemovesTheManifest(t *testing.T) {
 	p.UntagUnkept = true
 	pl := pApply(t, proxy.Host, repo, p, registry.Options{})
 	r := pl.Repositories[0]
-	if r.Error != "" || r.Summary.Deleted != 2 || r.Summary.Failed != 0 {
-		t.Fatalf("error %q, summary %+v", r.Error, r.Summary)
+	if r.Err != nil || r.Summary.Deleted != 2 || r.Summary.Failed != 0 {
+		t.Fatalf("error %q, summary %+v", r.Err, r.Summary)
 	}
 	if c := r.Capabilities; c == nil || c.TagDelete != plan.CapRefused || len(c.Notes) == 0 || !strings.Contains(c.Notes[0], "removed the whole manifest") {
 		t.Errorf("capabilities %+v", c)
@@ -364,15 +364,15 @@ func TestKeepRuleMatchesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := policy.Policy{Keep: policy.Keep{Tags: []string{"lastest", "1003"}, Regex: []*regexp.Regexp{re}}}
-	for _, write := range []bool{false, true} {
+	for _, mode := range []plan.Mode{plan.ModePlan, plan.ModeApply} {
 		o := opts(reg)
-		pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: p}}, write, o)
-		if write {
+		pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: p}}, mode, o)
+		if mode == plan.ModeApply {
 			engine.Apply(ctx, pl, o)
 		}
 		want := []string{"keep tag lastest names no tag in " + reg.Ref(repo), "keep regex release-.* matches no tag in " + reg.Ref(repo)}
 		if got := pl.Repositories[0].Warnings; !slices.Equal(got, want) {
-			t.Errorf("apply %v: warnings %q, want %q", write, got, want)
+			t.Errorf("%s: warnings %q, want %q", mode, got, want)
 		}
 	}
 	if got := tags(t, reg, repo); !slices.Equal(got, []string{"1003", "latest"}) {

@@ -6,9 +6,9 @@ package engine_test
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -43,7 +43,7 @@ func TestChangedBetweenPlanAndApply(t *testing.T) {
 
 	o := engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour)}
 	target := []engine.Target{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}
-	saved := fSave(t, engine.Plan(ctx, target, false, o))
+	saved := fSave(t, engine.Plan(ctx, target, plan.ModePlan, o))
 	for _, d := range append(ds[:7], oldHash, oldKid, otherKid) {
 		if it := item(t, fLoad(t, saved).Repositories[0], d.String()); it.Action != plan.ActionDelete {
 			t.Fatalf("%s planned %s", d, it.Action)
@@ -81,7 +81,7 @@ func TestChangedBetweenPlanAndApply(t *testing.T) {
 
 	p := fLoad(t, saved)
 	engine.Apply(ctx, p, o)
-	if out, err := engine.Result(p); out != engine.Done {
+	if err := engine.Result(p); err != nil {
 		t.Fatalf("outcome: %v", err)
 	}
 	r := p.Repositories[0]
@@ -99,16 +99,16 @@ func TestChangedBetweenPlanAndApply(t *testing.T) {
 	if !slices.Equal(deleted, wantDeleted) {
 		t.Errorf("deleted %v,\nwant %v", deleted, wantDeleted)
 	}
-	for d, reason := range map[v1.Hash]string{
-		ds[1]:  "tag 1002 now names " + moved.String(),
-		ds[2]:  "tag hotfix now names it",
-		ds[3]:  "tag multi, new or moved since the plan, now reaches it through an index",
-		ds[4]:  "signature or referrers tag " + registrytest.SignatureTag(ds[4], "sig"),
-		oldKid: "tag multi-2, new or moved since the plan, now reaches it through an index",
+	for d, want := range map[v1.Hash]plan.Reason{
+		ds[1]:  {Code: plan.ReasonTagMoved, Tags: []string{"1002"}, Digest: moved.String()},
+		ds[2]:  {Code: plan.ReasonTagAppeared, Tags: []string{"hotfix"}},
+		ds[3]:  {Code: plan.ReasonReachedByNewTag, Tags: []string{"multi"}},
+		ds[4]:  {Code: plan.ReasonArtifactTagMoved, Tags: []string{registrytest.SignatureTag(ds[4], "sig")}},
+		oldKid: {Code: plan.ReasonReachedByNewTag, Tags: []string{"multi-2"}},
 	} {
 		it := item(t, r, d.String())
-		if it.Result != plan.ResultSkipped || !strings.Contains(it.ResultReason, reason) {
-			t.Errorf("%s (tags %v): %s %q; want skipped, %q", d, it.Tags, it.Result, it.ResultReason, reason)
+		if it.Result != plan.ResultSkipped || !reflect.DeepEqual(it.ResultReason, want) {
+			t.Errorf("%s (tags %v): %s %+v; want skipped, %+v", d, it.Tags, it.Result, it.ResultReason, want)
 		}
 	}
 	for _, d := range []v1.Hash{ds[1], ds[2], ds[3], ds[4], ds[7], oldKid, moved, multi, sig, multi2, newest} {
@@ -156,14 +156,14 @@ func TestTagMovedOntoPlannedImage(t *testing.T) {
 	}
 	o := engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour)}
 	target := []engine.Target{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}
-	saved := fSave(t, engine.Plan(ctx, target, false, o))
+	saved := fSave(t, engine.Plan(ctx, target, plan.ModePlan, o))
 	// "latest" moves back to build 1: the plan kept build 4 for it and
 	// deletes build 1.
 	fTag(t, reg, repo, ds[0], "latest")
 	p := fLoad(t, saved)
 	engine.Apply(ctx, p, o)
 	r := p.Repositories[0]
-	if it := item(t, r, ds[0].String()); it.Result != plan.ResultSkipped || !strings.Contains(it.ResultReason, "tag latest now names it") {
+	if it := item(t, r, ds[0].String()); it.Result != plan.ResultSkipped || it.ResultReason.Code != plan.ReasonTagAppeared || !slices.Equal(it.ResultReason.Tags, []string{"latest"}) {
 		t.Errorf("build 1: %s %q", it.Result, it.ResultReason)
 	}
 	if it := item(t, r, ds[3].String()); it.Result == plan.ResultUntagged {

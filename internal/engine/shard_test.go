@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/regprune/regprune/internal/engine"
+	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registrytest"
 )
 
@@ -130,10 +131,10 @@ func TestPlanHonoursShard(t *testing.T) {
 	for i := range 3 {
 		o := opts(reg)
 		o.Shard = engine.Shard{Index: i, Total: 3}
-		pl := engine.Plan(ctx, targets, false, o)
+		pl := engine.Plan(ctx, targets, plan.ModePlan, o)
 		for _, r := range pl.Repositories {
-			if r.Error != "" {
-				t.Fatalf("%s: %s", r.Repository, r.Error)
+			if r.Err != nil {
+				t.Fatalf("%s: %s", r.Repository, r.Err)
 			}
 			if !o.Shard.Has(r.Repository) {
 				t.Errorf("shard %d planned %s, which belongs to shard %d", i, r.Repository, engine.Of(r.Repository, 3))

@@ -40,9 +40,11 @@ type Manifest struct {
 	CreatedAnnotation time.Time // manifest annotation org.opencontainers.image.created
 }
 
-// IsIndex reports whether m lists children.
+// IsIndex reports whether m is an index: its media type is an index
+// type (IsIndexType), or it lists children whatever its media type says
+// (an unknown type with a manifests array is treated as an index).
 func (m *Manifest) IsIndex() bool {
-	return strings.Contains(m.MediaType, "index") || strings.Contains(m.MediaType, "manifest.list")
+	return IsIndexType(m.MediaType) || len(m.Children) > 0
 }
 
 // Repository is everything regprune knows about one repository.

@@ -22,10 +22,7 @@ import (
 
 // Source is what inventory needs from a registry; *registry.Repo has it.
 type Source interface {
-	Name() string
-	ListTags(ctx context.Context, fn func(tags []string) error) error
-	Head(ctx context.Context, ref string) (registry.Descriptor, error)
-	GetManifest(ctx context.Context, ref string) ([]byte, registry.Descriptor, error)
+	ReadSource
 	GetBlob(ctx context.Context, digest string, limit int64) ([]byte, error)
 	Referrers(ctx context.Context, digest string) ([]byte, bool, error)
 }
@@ -57,6 +54,7 @@ func Collect(ctx context.Context, src Source, o Options) (*graph.Repository, err
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &collector{src: src, o: o, repo: graph.NewRepository(src.Name())}
+	c.read = NewReader(src, ReaderOptions{Concurrency: o.Concurrency, Cache: o.Cache, Resolve: c.resolve})
 	c.startHints()
 	if err := c.tags(ctx); err != nil {
 		return nil, fmt.Errorf("listing %s: %w", src.Name(), err)
@@ -73,6 +71,7 @@ func Collect(ctx context.Context, src Source, o Options) (*graph.Repository, err
 
 type collector struct {
 	src  Source
+	read *Reader // every tag, manifest and referrers list is read through it
 	o    Options
 	mu   sync.Mutex
 	repo *graph.Repository
@@ -82,174 +81,67 @@ type collector struct {
 	claimed  map[string]bool   // digests read with their tags
 }
 
-// tags lists every tag and resolves each with HEAD, page by page.
+// tags lists every tag and resolves each (resolve.go), page by page.
 func (c *collector) tags(ctx context.Context) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.o.Concurrency)
-	var missing []string
-	err := c.src.ListTags(gctx, func(page []string) error {
-		for _, t := range page {
-			g.Go(func() error {
-				d, err := c.resolve(gctx, t)
-				if errors.Is(err, registry.ErrNotFound) {
-					// Deleted between the listing and the HEAD, or an
-					// inconsistent registry: Unresolved tells which.
-					c.mu.Lock()
-					missing = append(missing, t)
-					c.mu.Unlock()
-					return nil
-				}
-				if err != nil {
-					return fmt.Errorf("tag %s: %w", t, err)
-				}
-				c.mu.Lock()
-				c.repo.Tags[t] = d
-				c.mu.Unlock()
-				return nil
-			})
-		}
-		return nil
-	})
-	if werr := g.Wait(); werr != nil {
-		return werr
-	}
+	tags, err := c.read.Tags(ctx)
 	if err != nil {
 		return err
 	}
-	found, err := Unresolved(ctx, c.src, missing)
-	for t, d := range found {
-		c.repo.Tags[t] = d
-	}
-	return err
+	c.repo.Tags = tags
+	return nil
 }
 
 // manifests fetches every tagged manifest, then children level by level.
 func (c *collector) manifests(ctx context.Context) error {
-	seen := map[string]bool{}
-	var level []string
+	root := map[string]bool{}
+	var roots []string
 	for _, d := range c.repo.Tags {
-		if !seen[d] {
-			seen[d] = true
-			level = append(level, d)
+		if !root[d] {
+			root[d] = true
+			roots = append(roots, d)
 		}
 	}
-	sort.Strings(level)
-	for depth := 0; len(level) > 0; depth++ {
-		if depth > 16 {
-			return fmt.Errorf("%w: indexes nested deeper than 16", registry.ErrBadResponse)
-		}
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(c.o.Concurrency)
-		read := c.readWithTags(level)
-		for _, d := range level {
-			if !read[d] {
-				g.Go(func() error { return c.fetch(gctx, d, depth > 0) })
+	sort.Strings(roots)
+	return c.read.Walk(ctx, roots, Walk{What: "indexes", MaxDepth: 16, Next: func(ctx context.Context, d string) ([]string, error) {
+		if !c.readWithTag(d) {
+			if err := c.fetch(ctx, d, !root[d]); err != nil {
+				return nil, err
 			}
 		}
-		if err := g.Wait(); err != nil {
-			return err
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if m := c.repo.Manifests[d]; m != nil {
+			return m.Children, nil
 		}
-		var next []string
-		for _, d := range level {
-			m := c.repo.Manifests[d]
-			if m == nil {
-				continue
-			}
-			for _, ch := range m.Children {
-				if !seen[ch] {
-					seen[ch] = true
-					next = append(next, ch)
-				}
-			}
-		}
-		level = next
-	}
-	return nil
-}
-
-type descriptor struct {
-	MediaType    string            `json:"mediaType"`
-	Digest       string            `json:"digest"`
-	Size         int64             `json:"size"`
-	ArtifactType string            `json:"artifactType"`
-	Annotations  map[string]string `json:"annotations"`
-}
-
-type rawManifest struct {
-	MediaType    string            `json:"mediaType"`
-	ArtifactType string            `json:"artifactType"`
-	Config       *descriptor       `json:"config"`
-	Layers       []descriptor      `json:"layers"`
-	Manifests    []descriptor      `json:"manifests"`
-	Subject      *descriptor       `json:"subject"`
-	Annotations  map[string]string `json:"annotations"`
+		return nil, nil
+	}})
 }
 
 const createdKey = "org.opencontainers.image.created"
-
-func (c *collector) get(ctx context.Context, digest string) ([]byte, string, error) {
-	if c.o.Cache != nil {
-		if b, ok := c.o.Cache.Get(digest); ok && registry.Sha256(b) == digest {
-			return b, "", nil
-		}
-	}
-	body, desc, err := c.src.GetManifest(ctx, digest)
-	if err != nil {
-		return nil, "", err
-	}
-	if c.o.Cache != nil {
-		c.o.Cache.Put(digest, body)
-	}
-	return body, desc.MediaType, nil
-}
 
 // fetch reads one manifest (and its config when ages are needed).
 // optional marks index children: one the registry does not have is
 // skipped, since nothing of it can be deleted or kept.
 func (c *collector) fetch(ctx context.Context, digest string, optional bool) error {
-	body, ctype, err := c.get(ctx, digest)
+	m, err := c.read.Manifest(ctx, digest)
 	if optional && errors.Is(err, registry.ErrNotFound) {
 		c.o.Logger.Warn("index child missing from the registry", "repository", c.src.Name(), "digest", digest)
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("manifest %s: %w", digest, err)
+		return err
 	}
-	return c.build(ctx, digest, body, ctype)
+	return c.build(ctx, m)
 }
 
-// build adds the manifest digest, whose verified body is body, to the
-// graph (reading its config when ages are needed).
-func (c *collector) build(ctx context.Context, digest string, body []byte, ctype string) error {
-	var raw rawManifest
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return fmt.Errorf("%w: manifest %s: %v", registry.ErrBadResponse, digest, err)
-	}
-	m := &graph.Manifest{Digest: digest, MediaType: raw.MediaType, Size: int64(len(body)), ArtifactType: raw.ArtifactType}
-	if m.MediaType == "" {
-		m.MediaType = ctype
-	}
-	if m.MediaType == "" && len(raw.Manifests) > 0 {
-		m.MediaType = registry.MediaOCIIndex
-	}
-	if m.MediaType == "" && raw.Config != nil {
-		// No mediaType field and no Content-Type (a cached body has
-		// none): an OCI manifest, as registries serve it, so that a run
-		// from the cache plans exactly what a cold run plans.
-		m.MediaType = registry.MediaOCIManifest
-	}
-	if len(raw.Manifests) > registry.MaxIndexChildren {
-		return fmt.Errorf("%w: manifest %s lists %d manifests, more than the bound of %d", registry.ErrBadResponse, digest, len(raw.Manifests), registry.MaxIndexChildren)
-	}
-	for _, ch := range raw.Manifests {
-		if err := registry.CheckDigest("child of "+digest, ch.Digest); err != nil {
-			return err
-		}
-		m.Children = append(m.Children, ch.Digest)
-	}
+// build adds raw, a manifest read and parsed by the Reader, to the graph
+// (reading its config when ages are needed).
+func (c *collector) build(ctx context.Context, raw *registry.Manifest) error {
+	digest := raw.Digest
+	m := &graph.Manifest{Digest: digest, MediaType: raw.MediaType, Size: raw.Size, ArtifactType: raw.ArtifactType, Children: raw.Children()}
 	if raw.Config != nil {
 		m.Blobs = append(m.Blobs, graph.Blob{Digest: raw.Config.Digest, Size: raw.Config.Size})
-		if m.ArtifactType == "" && !isImageConfig(raw.Config.MediaType) {
+		if m.ArtifactType == "" && !graph.IsImageConfigType(raw.Config.MediaType) {
 			m.ArtifactType = raw.Config.MediaType
 		}
 	}
@@ -257,13 +149,10 @@ func (c *collector) build(ctx context.Context, digest string, body []byte, ctype
 		m.Blobs = append(m.Blobs, graph.Blob{Digest: l.Digest, Size: l.Size})
 	}
 	if raw.Subject != nil {
-		if err := registry.CheckDigest("subject of "+digest, raw.Subject.Digest); err != nil {
-			return err
-		}
 		m.Subject = raw.Subject.Digest
 	}
 	m.CreatedAnnotation = parseTime(raw.Annotations[createdKey])
-	if c.o.NeedAges && raw.Config != nil && isImageConfig(raw.Config.MediaType) && raw.Subject == nil {
+	if c.o.NeedAges && raw.Config != nil && graph.IsImageConfigType(raw.Config.MediaType) && raw.Subject == nil {
 		if err := c.config(ctx, m, raw.Config.Digest); err != nil {
 			return err
 		}
@@ -279,10 +168,6 @@ func (c *collector) build(ctx context.Context, digest string, body []byte, ctype
 	}
 	c.mu.Unlock()
 	return nil
-}
-
-func isImageConfig(mt string) bool {
-	return mt == "" || mt == "application/vnd.oci.image.config.v1+json" || mt == "application/vnd.docker.container.image.v1+json"
 }
 
 func (c *collector) config(ctx context.Context, m *graph.Manifest, digest string) error {
@@ -360,7 +245,7 @@ func (c *collector) referrers(ctx context.Context) error {
 		return nil
 	}
 	sort.Strings(subjects)
-	probe, ok, err := c.src.Referrers(ctx, subjects[0])
+	_, ok, err := c.read.Referrers(ctx, subjects[0]) // the Reader keeps the answer
 	if err != nil {
 		return err
 	}
@@ -372,7 +257,6 @@ func (c *collector) referrers(ctx context.Context) error {
 	// found, level by level: a referrer may have referrers of its own (a
 	// signature of an SBOM).
 	asked := map[string]bool{}
-	answered := map[string][]byte{subjects[0]: probe} // never ask twice
 	for depth := 0; len(subjects) > 0; depth++ {
 		if depth > 16 {
 			return fmt.Errorf("%w: referrers nested deeper than 16", registry.ErrBadResponse)
@@ -380,8 +264,7 @@ func (c *collector) referrers(ctx context.Context) error {
 		for _, s := range subjects {
 			asked[s] = true
 		}
-		next, err := c.referrersOf(ctx, subjects, answered)
-		answered = nil
+		next, err := c.referrersOf(ctx, subjects)
 		if err != nil {
 			return err
 		}
@@ -397,24 +280,20 @@ func (c *collector) referrers(ctx context.Context) error {
 
 // referrersOf asks the referrers API about subjects, records what it
 // lists, fetches the referrers not known yet, and returns every referrer
-// found. answered holds answers already received, by subject.
-func (c *collector) referrersOf(ctx context.Context, subjects []string, answered map[string][]byte) ([]string, error) {
+// found. The Reader asks about each subject once.
+func (c *collector) referrersOf(ctx context.Context, subjects []string) ([]string, error) {
 	var mu sync.Mutex
 	found := map[string][]string{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.o.Concurrency)
 	for _, s := range subjects {
 		g.Go(func() error {
-			body, ok := answered[s]
-			if !ok {
-				var err error
-				if body, _, err = c.src.Referrers(gctx, s); err != nil {
-					return err
-				}
-			}
-			refs, err := registry.ParseChildren("referrers of "+s, body)
+			refs, ok, err := c.read.Referrers(gctx, s)
 			if err != nil {
 				return err
+			}
+			if !ok {
+				return fmt.Errorf("%w: referrers of %s: the referrers API stopped answering", registry.ErrBadResponse, s)
 			}
 			mu.Lock()
 			found[s] = append(found[s], refs...)

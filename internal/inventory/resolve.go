@@ -87,21 +87,19 @@ func (c *collector) buildOnce(ctx context.Context, digest string, body []byte, c
 	if put && c.o.Cache != nil {
 		c.o.Cache.Put(digest, body)
 	}
-	return readErr(c.build(ctx, digest, body, ctype))
+	m, err := c.read.Parse(digest, body, ctype)
+	if err != nil {
+		return readErr(err)
+	}
+	return readErr(c.build(ctx, m))
 }
 
-// readWithTags is the set of digests among level that resolve read with
-// their tags already.
-func (c *collector) readWithTags(level []string) map[string]bool {
-	out := map[string]bool{}
+// readWithTag reports whether resolve read the manifest d with a tag
+// already.
+func (c *collector) readWithTag(d string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, d := range level {
-		if c.claimed[d] && c.repo.Manifests[d] != nil {
-			out[d] = true
-		}
-	}
-	return out
+	return c.claimed[d] && c.repo.Manifests[d] != nil
 }
 
 // readErr marks an error reading what a resolved tag names (its config,

@@ -27,7 +27,7 @@ func TestReclaimableBytesSaturate(t *testing.T) {
 	if r.Summary.ReclaimableBytes != math.MaxInt64 {
 		t.Fatalf("reclaimable %d, want MaxInt64", r.Summary.ReclaimableBytes)
 	}
-	pl := New("plan", time.Time{}, []Repository{r, r})
+	pl := New(ModePlan, time.Time{}, []Repository{r, r})
 	if pl.ReclaimableBytes != math.MaxInt64 || pl.Summary.ReclaimableBytes != math.MaxInt64 {
 		t.Fatalf("totals %d", pl.ReclaimableBytes)
 	}

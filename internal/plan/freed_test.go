@@ -10,22 +10,22 @@ import (
 // reclaimable_bytes when every planned deletion succeeded, none when none
 // did, and the deleted manifests' own bytes for a partial apply.
 func TestFreedBytes(t *testing.T) {
-	mk := func(results ...string) *Plan {
+	mk := func(results ...Result) *Plan {
 		r := Repository{Repository: "reg.example.com/app", Summary: Summary{DeleteManifests: len(results), ReclaimableBytes: 1000}}
 		for _, res := range results {
 			r.Items = append(r.Items, Item{Digest: "sha256:x", Kind: KindImage, Action: ActionDelete, Size: 100, Result: res})
 		}
 		r.Capabilities = &Capabilities{Deletes: CapRefused, Notes: []string{"n"}}
-		return New("apply", time.Unix(0, 0), []Repository{r})
+		return New(ModeApply, time.Unix(0, 0), []Repository{r})
 	}
 	for _, c := range []struct {
-		results []string
+		results []Result
 		freed   int64
 		text    string
 	}{
-		{[]string{ResultFailed, ResultSkipped}, 0, "nothing freed"},
-		{[]string{ResultDeleted, ResultDeleted}, 1000, "1000 B for the registry's garbage collector to free"},
-		{[]string{ResultDeleted, ResultFailed}, 100, "at least 100 B"},
+		{[]Result{ResultFailed, ResultSkipped}, 0, "nothing freed"},
+		{[]Result{ResultDeleted, ResultDeleted}, 1000, "1000 B for the registry's garbage collector to free"},
+		{[]Result{ResultDeleted, ResultFailed}, 100, "at least 100 B"},
 	} {
 		p := mk(c.results...)
 		if f := p.Summary.FreedBytes; f == nil || *f != c.freed {

@@ -2,6 +2,7 @@ package plan_test
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -68,7 +69,7 @@ func goldenPlan(t *testing.T) *plan.Plan {
 	broken := plan.Failed("127.0.0.1:5000/secret", fmt.Errorf("GET /v2/secret/tags/list: 401 Unauthorized: UNAUTHORIZED (credentials: anonymous)"))
 	broken.Rule = "policy.yaml:3:5"
 
-	out := plan.New("plan", now, []plan.Repository{ci, tools, broken})
+	out := plan.New(plan.ModePlan, now, []plan.Repository{ci, tools, broken})
 	out.Generator = "regprune v1.2.3 (revision 0123456789ab)"
 	return out
 }
@@ -76,7 +77,7 @@ func goldenPlan(t *testing.T) *plan.Plan {
 // applied marks the plan's work done, but one deletion skipped and one
 // failed.
 func applied(p *plan.Plan) *plan.Plan {
-	p.Mode = "apply"
+	p.Mode = plan.ModeApply
 	n := 0
 	for ri := range p.Repositories {
 		r := &p.Repositories[ri]
@@ -84,10 +85,10 @@ func applied(p *plan.Plan) *plan.Plan {
 			it := &r.Items[i]
 			switch {
 			case it.Action == plan.ActionDelete && n == 1:
-				it.Result, it.ResultReason = plan.ResultSkipped, "a tag moved since the plan"
+				it.Result, it.ResultReason = plan.ResultSkipped, plan.Reason{Code: plan.ReasonTagMoved, Tags: it.Tags[:1], Digest: "sha256:" + strings.Repeat("f", 64)}
 				n++
 			case it.Action == plan.ActionDelete && n == 2:
-				it.Result, it.ResultReason = plan.ResultFailed, "DELETE: 500 Internal Server Error"
+				it.Result, it.ResultReason = plan.ResultFailed, plan.Reason{Code: plan.ReasonDeleteFailed, Err: errors.New("DELETE: 500 Internal Server Error")}
 				n++
 			case it.Action == plan.ActionDelete:
 				it.Result = plan.ResultDeleted
@@ -171,7 +172,7 @@ func TestGolden(t *testing.T) {
 // The tag a keep rule named comes first, whatever its order.
 func TestOrderedTagsKeepingTagFirst(t *testing.T) {
 	it := plan.Item{Action: plan.ActionKeep, Tags: []string{"1004", "zz-1", "alpha", "1003"}, Untag: []string{"1003"},
-		Reasons: []string{"kept: tag alpha matches keep regex a.*"}}
+		Reasons: plan.FromPolicy([]policy.Reason{{Rule: policy.RuleRegex, Tag: "alpha", Text: "kept: tag alpha matches keep regex a.*"}})}
 	got := strings.Join(plan.OrderedTags(&it), " ")
 	if want := "alpha zz-1 1004 1003"; got != want {
 		t.Errorf("OrderedTags = %q, want %q", got, want)

@@ -65,15 +65,23 @@ type htmlData struct {
 	BarMaxW int
 }
 
+// errText is err's text, "" for nil.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
 func renderHTML(w io.Writer, p *Plan) error {
-	d := htmlData{Plan: p, Title: "regprune " + p.Mode, Header: header(p), Apply: p.Mode == "apply", Freed: p.FreedBytes(), ChartW: 760, BarMaxW: 640}
+	d := htmlData{Plan: p, Title: "regprune " + string(p.Mode), Header: header(p), Apply: p.Mode == ModeApply, Freed: p.FreedBytes(), ChartW: 760, BarMaxW: 640}
 	var maxBytes int64 = 1
 	for i := range p.Repositories {
 		maxBytes = max(maxBytes, p.Repositories[i].Summary.ReclaimableBytes)
 	}
 	for i := range p.Repositories {
 		r := &p.Repositories[i]
-		hr := htmlRepo{ID: fmt.Sprintf("repo-%d", i), Repository: r.Repository, Rule: r.Rule, Error: r.Error, Refused: r.Refused, Summary: r.Summary, Freed: r.FreedBytes()}
+		hr := htmlRepo{ID: fmt.Sprintf("repo-%d", i), Repository: r.Repository, Rule: r.Rule, Error: errText(r.Err), Refused: r.Refused, Summary: r.Summary, Freed: r.FreedBytes()}
 		var g *htmlGroup
 		for _, row := range Rows(r) {
 			it := row.Item
@@ -85,8 +93,8 @@ func renderHTML(w io.Writer, p *Plan) error {
 			if len(it.Untag) > 0 {
 				action += "+untag"
 			}
-			hrow := htmlRow{Action: action, Kind: it.Kind, Digest: it.Digest, Short: short(it.Digest),
-				Tags: TagSummary(it, 6), AllTags: strings.Join(OrderedTags(it), " "), Reason: strings.Join(it.Reasons, "; "),
+			hrow := htmlRow{Action: string(action), Kind: it.Kind, Digest: it.Digest, Short: short(it.Digest),
+				Tags: TagSummary(it, 6), AllTags: strings.Join(OrderedTags(it), " "), Reason: strings.Join(Texts(it.Reasons), "; "),
 				Depth: row.Depth, Frees: row.Frees, Image: it.Kind == KindImage && row.Depth == 0, Created: "-"}
 			if it.Created != nil {
 				hrow.Created = it.Created.UTC().Format(time.DateTime)
@@ -96,7 +104,7 @@ func renderHTML(w io.Writer, p *Plan) error {
 				}
 			}
 			if it.Result != "" {
-				hrow.Result = strings.TrimSpace(it.Result + " " + it.ResultReason)
+				hrow.Result = strings.TrimSpace(string(it.Result) + " " + it.ResultReason.String())
 			}
 			g.Rows = append(g.Rows, hrow)
 		}

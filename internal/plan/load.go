@@ -38,8 +38,8 @@ func Load(r io.Reader, name string) (*Plan, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	var p Plan
-	if err := dec.Decode(&p); err != nil {
+	var w wirePlan
+	if err := dec.Decode(&w); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
 			// Offset counts the offending byte itself.
@@ -51,11 +51,12 @@ func Load(r io.Reader, name string) (*Plan, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, bad("data after the plan's closing brace")
 	}
+	p := *w.plan()
 	if p.Kind != FormatKind {
 		return nil, bad("kind %q: not a regprune plan (want %q)", p.Kind, FormatKind)
 	}
-	if p.Version != FormatVersion {
-		return nil, bad("version %d: this regprune reads plan format %d", p.Version, FormatVersion)
+	if p.Version < minFormatVersion || p.Version > FormatVersion {
+		return nil, bad("version %d: this regprune reads plan formats %d to %d", p.Version, minFormatVersion, FormatVersion)
 	}
 	for ri := range p.Repositories {
 		r := &p.Repositories[ri]
@@ -106,7 +107,7 @@ func Load(r io.Reader, name string) (*Plan, error) {
 			if it.Size < 0 {
 				return nil, bad("%s: size %d is negative", where, it.Size)
 			}
-			it.Result, it.ResultReason = "", ""
+			it.Result, it.ResultReason = "", Reason{}
 		}
 		r.recount()
 	}

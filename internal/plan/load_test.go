@@ -23,7 +23,7 @@ func TestLoadRoundTripAndRefusals(t *testing.T) {
 	for name, tc := range map[string]struct{ in, want string }{
 		"trailing data": {good + "{}", "data after"},
 		"foreign":       {`{"schemaVersion":2}`, `kind ""`},
-		"version":       {strings.Replace(good, `"version": 1`, `"version": 9`, 1), "version 9"},
+		"version":       {strings.Replace(good, `"version": 2`, `"version": 9`, 1), "version 9"},
 		"bad digest":    {strings.Replace(good, "sha256:"+strings.Repeat("b", 64), "sha256:zz", 1), `"sha256:zz"`},
 		"bad action":    {strings.Replace(good, `"action": "delete"`, `"action": "nuke"`, 1), `"nuke"`},
 		"syntax":        {"{\n  \"kind\": ,\n}", "line 2, column 11"},

@@ -18,7 +18,7 @@ type orphan struct {
 // nothing kept reaches): a manifest whose every subject (its subject
 // field, and the subject its artifact tags name) is absent from the
 // repository, and, recursively, what only such orphans reach.
-func orphansOf(repo *graph.Repository, rest []string, kept map[string]string, tagsOf map[string][]string) map[string]orphan {
+func orphansOf(repo *graph.Repository, rest []string, kept map[string]Reason, tagsOf map[string][]string) map[string]orphan {
 	out := map[string]orphan{}
 	candidate := map[string]bool{}
 	for _, d := range rest {
@@ -79,12 +79,11 @@ func orphansOf(repo *graph.Repository, rest []string, kept map[string]string, ta
 // policy opts in.
 func orphanItem(it *Item, o orphan, del bool) {
 	it.Parent, it.Subject = o.parent, o.subject
-	what := "orphan: its subject " + short(o.root) + " is in no image of this repository (it lives elsewhere or was removed)"
 	if del {
 		it.Action = ActionDelete
-		it.Reasons = []string{"delete: " + what + "; --delete-orphan-artifacts"}
+		it.Reasons = []Reason{{Code: ReasonOrphanDeleted, Digest: o.root}}
 		return
 	}
 	it.Action = ActionKeep
-	it.Reasons = []string{"kept: " + what + "; pass --delete-orphan-artifacts (delete_orphan_artifacts: true) to delete it"}
+	it.Reasons = []Reason{{Code: ReasonOrphan, Digest: o.root}}
 }

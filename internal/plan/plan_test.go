@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -124,7 +125,7 @@ func itemOf(t *testing.T, r plan.Repository, d string) plan.Item {
 	return found[0]
 }
 
-func wantAction(t *testing.T, r plan.Repository, action string, ds ...string) {
+func wantAction(t *testing.T, r plan.Repository, action plan.Action, ds ...string) {
 	t.Helper()
 	for _, d := range ds {
 		if it := itemOf(t, r, d); it.Action != action {
@@ -282,8 +283,8 @@ func TestBuildChildTaggedOnItsOwn(t *testing.T) {
 	if it.Kind != plan.KindImage || len(it.Untag) != 0 {
 		t.Errorf("tagged child %+v, want an image kept with its own tag", it)
 	}
-	if want := "kept: child of kept index " + idx[:19] + " (tag latest)"; len(it.Reasons) < 2 || it.Reasons[0] != want || !strings.HasPrefix(it.Reasons[1], "policy alone: delete: ") {
-		t.Errorf("reasons %q, want %q first, then the policy's own verdict", it.Reasons, want)
+	if want := (plan.Reason{Code: plan.ReasonKeptReached, Relation: "child", Of: "index", Digest: idx, Tags: []string{"latest"}}); len(it.Reasons) < 2 || !reflect.DeepEqual(it.Reasons[0], want) || it.Reasons[1].Code != plan.ReasonPolicyAlone {
+		t.Errorf("reasons %+v, want %+v first, then the policy's own verdict", it.Reasons, want)
 	}
 	p.UntagUnkept = true
 	r = build(b, p)
@@ -334,16 +335,19 @@ func TestBuildSignaturesAndReferrers(t *testing.T) {
 	}
 	// One vocabulary both ways: the first reason is the final action and
 	// its cause.
-	for d, want := range map[string]string{
-		keptSig:      "kept: signature of kept image " + kept[:19] + " (tag v2)",
-		goneSig:      "delete: signature of deleted image " + gone[:19] + " (tag v1)",
-		keptRef1:     "kept: referrer of kept image " + kept[:19] + " (tag v2)",
-		goneRef:      "delete: referrer of deleted image " + gone[:19] + " (tag v1)",
-		keptRefOfRef: "kept: referrer of kept referrer " + keptRef1[:19] + " (tag v2)",
-		goneRefOfRef: "delete: referrer of deleted referrer " + goneRef[:19] + " (tag v1)",
+	reached := func(code plan.ReasonCode, rel, of, d, tag string) plan.Reason {
+		return plan.Reason{Code: code, Relation: rel, Of: of, Digest: d, Tags: []string{tag}}
+	}
+	for d, want := range map[string]plan.Reason{
+		keptSig:      reached(plan.ReasonKeptReached, "signature", "image", kept, "v2"),
+		goneSig:      reached(plan.ReasonDeleteReached, "signature", "image", gone, "v1"),
+		keptRef1:     reached(plan.ReasonKeptReached, "referrer", "image", kept, "v2"),
+		goneRef:      reached(plan.ReasonDeleteReached, "referrer", "image", gone, "v1"),
+		keptRefOfRef: reached(plan.ReasonKeptReached, "referrer", "referrer", keptRef1, "v2"),
+		goneRefOfRef: reached(plan.ReasonDeleteReached, "referrer", "referrer", goneRef, "v1"),
 	} {
-		if got := itemOf(t, r, d).Reasons; len(got) == 0 || got[0] != want {
-			t.Errorf("%s: reasons %q, want %q first", d, got, want)
+		if got := itemOf(t, r, d).Reasons; len(got) == 0 || !reflect.DeepEqual(got[0], want) {
+			t.Errorf("%s: reasons %+v, want %+v first", d, got, want)
 		}
 	}
 	if got, want := r.Summary.ReclaimableBytes, reclaimable(b.r, r); got != want {
@@ -433,7 +437,7 @@ func TestPlanJSONCarriesGraphFields(t *testing.T) {
 	k := b.image("k", day(1))
 	b.tag(k, "latest")
 	r := build(b, policy.Policy{Keep: policy.Keep{Tags: []string{"latest"}}})
-	p := plan.New("plan", now, []plan.Repository{r, r})
+	p := plan.New(plan.ModePlan, now, []plan.Repository{r, r})
 	var buf bytes.Buffer
 	if err := plan.Render(&buf, p, "json"); err != nil {
 		t.Fatal(err)

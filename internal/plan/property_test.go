@@ -179,7 +179,7 @@ func randomDecisions(rng *rand.Rand, repo *graph.Repository) ([]policy.Decision,
 	if rng.IntN(2) == 0 {
 		var ds []policy.Decision
 		for _, im := range repo.Images() {
-			d := policy.Decision{Digest: im.Digest, Tags: im.Tags, Keep: rng.IntN(2) == 0, Reasons: []string{"random"}}
+			d := policy.Decision{Digest: im.Digest, Tags: im.Tags, Keep: rng.IntN(2) == 0, Reasons: []policy.Reason{{Rule: policy.RuleCandidate, Text: "random"}}}
 			if d.Keep {
 				for _, t := range im.Tags {
 					if rng.IntN(3) == 0 {
@@ -266,7 +266,7 @@ func checkInvariants(repo *graph.Repository, ds []policy.Decision, p policy.Poli
 		if kept[d] {
 			bad("%s is reachable from a kept image but deleted", d)
 		}
-		if !fromDeleted[d] && !(p.DeleteOrphanArtifacts && strings.HasPrefix(items[d].Reasons[0], "delete: orphan")) {
+		if !fromDeleted[d] && !(p.DeleteOrphanArtifacts && items[d].Reasons[0].Code == plan.ReasonOrphanDeleted) {
 			bad("%s is deleted but no deleted image reaches it, and it is no orphan deleted on request", d)
 		}
 	}
@@ -342,7 +342,7 @@ func checkInvariants(repo *graph.Repository, ds []policy.Decision, p policy.Poli
 			}
 		case plan.KindReferrer, plan.KindSignature:
 			// An orphan deleted on request names its absent subject.
-			orphan := repo.Manifests[it.Subject] == nil && strings.HasPrefix(it.Reasons[0], "delete: orphan")
+			orphan := repo.Manifests[it.Subject] == nil && it.Reasons[0].Code == plan.ReasonOrphanDeleted
 			if !(deleted[it.Subject] || orphan) || !slices.Contains(repo.Referrers[it.Subject], d) {
 				bad("%s %s: subject %q is not a deleted manifest it refers to", it.Kind, d, it.Subject)
 			}
@@ -431,7 +431,7 @@ func checkSeed(t *testing.T, seed uint64) {
 		t.Fatalf("seed %d: %d manifests, %d tags, policy %+v:\n  %s", seed, len(repo.Manifests), len(repo.Tags), p, strings.Join(errs, "\n  "))
 	}
 	// Totals add up across repositories.
-	pl := plan.New("plan", now, []plan.Repository{r, r})
+	pl := plan.New(plan.ModePlan, now, []plan.Repository{r, r})
 	if pl.ReclaimableBytes != 2*r.Summary.ReclaimableBytes || pl.Summary.DeleteManifests != 2*r.Summary.DeleteManifests {
 		t.Fatalf("seed %d: totals %+v for repository %+v", seed, pl.Summary, r.Summary)
 	}

@@ -17,7 +17,7 @@ func Render(w io.Writer, p *Plan, format string) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
-		return enc.Encode(p)
+		return enc.Encode(p.wire())
 	case "table", "":
 		return renderTable(w, p)
 	case "markdown":
@@ -60,7 +60,7 @@ func HumanBytes(n int64) string {
 // image.
 func renderMarkdown(w io.Writer, p *Plan) error {
 	t := p.Summary
-	apply := p.Mode == "apply"
+	apply := p.Mode == ModeApply
 	fmt.Fprintf(w, "## regprune %s\n\n", p.Mode)
 	if p.Generator != "" || !p.Generated.IsZero() {
 		fmt.Fprintf(w, "_%s_\n\n", mdEscape(header(p)))
@@ -77,8 +77,8 @@ func renderMarkdown(w io.Writer, p *Plan) error {
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---|")
 	for _, r := range p.Repositories {
 		status := "ok"
-		if r.Error != "" {
-			status = mdEscape(r.Error)
+		if r.Err != nil {
+			status = mdEscape(r.Err.Error())
 			if r.Refused {
 				status = "refused: " + status
 			}
@@ -98,7 +98,7 @@ func renderMarkdown(w io.Writer, p *Plan) error {
 			if it.Action != ActionDelete && len(it.Untag) == 0 {
 				continue
 			}
-			what := it.Action
+			what := string(it.Action)
 			tags := TagSummary(it, tableTags)
 			if it.Action == ActionKeep {
 				u := &Item{Tags: it.Untag}
@@ -118,7 +118,7 @@ func renderMarkdown(w io.Writer, p *Plan) error {
 			}
 			line := fmt.Sprintf("| %s | %s | `%s` | %s | %s | %s | %s |", what, kind, short(it.Digest), mdEscape(tags), created, size, mdEscape(ReasonSummary(it.Reasons, tableReasonMax)))
 			if apply {
-				line += " " + mdEscape(strings.TrimSpace(it.Result+" "+it.ResultReason)) + " |"
+				line += " " + mdEscape(strings.TrimSpace(string(it.Result)+" "+it.ResultReason.String())) + " |"
 			}
 			rows = append(rows, line)
 		}

@@ -6,15 +6,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/regprune/regprune/internal/policy"
 )
 
 func samplePlan() *Plan {
 	r := Repository{Repository: "reg.example/app", Items: []Item{
-		{Digest: "sha256:" + strings.Repeat("a", 64), Kind: KindImage, Tags: []string{"1", "latest"}, Action: ActionKeep, Untag: []string{"1"}, Reasons: []string{"kept: tag latest"}},
-		{Digest: "sha256:" + strings.Repeat("b", 64), Kind: KindImage, Tags: []string{"0|x"}, Action: ActionDelete, Reasons: []string{"delete: old"}, Size: 2048},
+		{Digest: "sha256:" + strings.Repeat("a", 64), Kind: KindImage, Tags: []string{"1", "latest"}, Action: ActionKeep, Untag: []string{"1"}, Reasons: FromPolicy([]policy.Reason{{Rule: policy.RuleTag, Tag: "latest", Text: "kept: tag latest"}})},
+		{Digest: "sha256:" + strings.Repeat("b", 64), Kind: KindImage, Tags: []string{"0|x"}, Action: ActionDelete, Reasons: FromPolicy([]policy.Reason{{Rule: policy.RuleCandidate, Text: "delete: old"}}), Size: 2048},
 	}}
 	r.Summary = Summary{Images: 2, Keep: 1, Delete: 1, Untag: 1, ReclaimableBytes: 2048}
-	return New("plan", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), []Repository{r})
+	return New(ModePlan, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), []Repository{r})
 }
 
 func TestRenderFormats(t *testing.T) {

@@ -155,8 +155,9 @@ func OrderedTags(it *Item) []string {
 
 // namedByReason reports whether a "kept:" reason names tag t ("kept: tag
 // latest", "kept: tag release-1 matches keep regex ...").
-func namedByReason(reasons []string, t string) bool {
-	for _, r := range reasons {
+func namedByReason(reasons []Reason, t string) bool {
+	for _, reason := range reasons {
+		r := reason.String()
 		if !strings.HasPrefix(r, "kept:") {
 			continue
 		}
@@ -272,8 +273,8 @@ var listRE = regexp.MustCompile(`(?:[^\s,;]+, ){4,}[^\s,;]+`)
 
 // ReasonSummary joins reasons, shortening long lists ("1001, 1002, 1003,
 // … (+297 more)") and capping the length at max characters.
-func ReasonSummary(reasons []string, max int) string {
-	s := strings.Join(reasons, "; ")
+func ReasonSummary(reasons []Reason, max int) string {
+	s := strings.Join(Texts(reasons), "; ")
 	s = listRE.ReplaceAllStringFunc(s, func(list string) string {
 		return summarizeList(strings.Split(list, ", "), tableTags)
 	})
@@ -293,7 +294,7 @@ func plural(n int, one, many string) string {
 
 // header is the provenance line of a rendered plan.
 func header(p *Plan) string {
-	s := "regprune " + p.Mode
+	s := "regprune " + string(p.Mode)
 	if !p.Generated.IsZero() {
 		s += ", " + p.Generated.UTC().Format("2006-01-02 15:04 UTC")
 	}
@@ -304,7 +305,7 @@ func header(p *Plan) string {
 }
 
 func renderTable(w io.Writer, p *Plan) error {
-	apply := p.Mode == "apply"
+	apply := p.Mode == ModeApply
 	fmt.Fprintf(w, "%s\n\n", header(p))
 	for ri := range p.Repositories {
 		r := &p.Repositories[ri]
@@ -313,12 +314,12 @@ func renderTable(w io.Writer, p *Plan) error {
 			fmt.Fprintf(w, "  (rule: %s)", r.Rule)
 		}
 		fmt.Fprintln(w)
-		if r.Error != "" {
+		if r.Err != nil {
 			what := "FAILED, nothing deleted"
 			if r.Refused {
 				what = "REFUSED"
 			}
-			fmt.Fprintf(w, "  %s: %s\n", what, r.Error)
+			fmt.Fprintf(w, "  %s: %s\n", what, r.Err)
 		}
 		if len(r.Items) > 0 {
 			tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
@@ -336,7 +337,7 @@ func renderTable(w io.Writer, p *Plan) error {
 				if it.Created != nil {
 					created = it.Created.UTC().Format(time.DateTime)
 				}
-				action := it.Action
+				action := string(it.Action)
 				if len(it.Untag) > 0 {
 					action += "+untag"
 				}
@@ -351,12 +352,12 @@ func renderTable(w io.Writer, p *Plan) error {
 				line := fmt.Sprintf("  %s\t%s\t%s\t%s\t%s\t%s\t%s", action, kind, short(it.Digest),
 					TagSummary(it, tableTags), created, size, ReasonSummary(it.Reasons, tableReasonMax))
 				if apply {
-					res := it.Result
+					res := string(it.Result)
 					if res == "" {
 						res = "-"
 					}
-					if it.ResultReason != "" {
-						res += " (" + it.ResultReason + ")"
+					if why := it.ResultReason.String(); why != "" {
+						res += " (" + why + ")"
 					}
 					line += "\t" + res
 				}

@@ -17,7 +17,7 @@ type Decision struct {
 	Created   time.Time       // zero when unknown
 	AgeSource graph.AgeSource // where Created came from
 	Keep      bool
-	Reasons   []string
+	Reasons   []Reason
 	// StaleTags are tags of a kept image that no rule holds and that the
 	// delete filters select: the image stays, these names may go. Only
 	// with Policy.UntagUnkept; without it a kept image keeps every tag.
@@ -45,24 +45,24 @@ func Evaluate(repo *graph.Repository, p Policy, now time.Time) []Decision {
 	})
 
 	// Image-level holds: rules that keep the whole image with all its tags.
-	whole := make([][]string, len(ds))
-	hold := func(i int, why string) { whole[i] = append(whole[i], why) }
+	whole := make([][]Reason, len(ds))
+	hold := func(i int, why Reason) { whole[i] = append(whole[i], why) }
 	ageRules := p.Keep.Newest > 0 || p.Keep.NewerThan > 0
 	rank := 0
 	for i, d := range ds {
 		known := d.AgeSource != graph.AgeUnknown
 		if !known {
 			if ageRules {
-				hold(i, "kept: age unknown (no usable created time), so no age rule can rank it")
+				hold(i, Reason{Rule: RuleAgeUnknown, Text: "kept: age unknown (no usable created time), so no age rule can rank it"})
 			}
 			continue
 		}
 		rank++
 		if p.Keep.Newest > 0 && rank <= p.Keep.Newest {
-			hold(i, fmt.Sprintf("kept: newest %d (rank %d, %s)", p.Keep.Newest, rank, describeAge(d)))
+			hold(i, Reason{Rule: RuleNewest, Text: fmt.Sprintf("kept: newest %d (rank %d, %s)", p.Keep.Newest, rank, describeAge(d))})
 		}
 		if p.Keep.NewerThan > 0 && now.Sub(d.Created) < p.Keep.NewerThan {
-			hold(i, fmt.Sprintf("kept: newer than %s (%s)", FormatDuration(p.Keep.NewerThan), describeAge(d)))
+			hold(i, Reason{Rule: RuleNewerThan, Text: fmt.Sprintf("kept: newer than %s (%s)", FormatDuration(p.Keep.NewerThan), describeAge(d))})
 		}
 	}
 	for i, why := range semverHolds(ds, p.Keep.Semver) {
@@ -74,9 +74,9 @@ func Evaluate(repo *graph.Repository, p Policy, now time.Time) []Decision {
 
 	for i := range ds {
 		d := &ds[i]
-		tagHeld := map[string]string{}
+		tagHeld := map[string]Reason{}
 		for _, t := range d.Tags {
-			if why := tagHold(t, p.Keep); why != "" {
+			if why := tagHold(t, p.Keep); why.Rule != "" {
 				tagHeld[t] = why
 			}
 		}
@@ -106,12 +106,12 @@ func Evaluate(repo *graph.Repository, p Policy, now time.Time) []Decision {
 				}
 			}
 			if len(d.StaleTags) > 0 {
-				d.Reasons = append(d.Reasons, fmt.Sprintf("untag: %s held by no rule (untag_unkept); the digest stays for its kept tags", strings.Join(d.StaleTags, ", ")))
+				d.Reasons = append(d.Reasons, Reason{Rule: RuleUntagUnkept, Text: fmt.Sprintf("untag: %s held by no rule (untag_unkept); the digest stays for its kept tags", strings.Join(d.StaleTags, ", "))})
 			}
 		case !cand:
-			d.Keep, d.Reasons = true, []string{"kept: not a delete candidate: " + candWhy}
+			d.Keep, d.Reasons = true, []Reason{{Rule: RuleNotCandidate, Text: "kept: not a delete candidate: " + candWhy}}
 		default:
-			d.Keep, d.Reasons = false, []string{"delete: " + candWhy + "; no keep rule holds it"}
+			d.Keep, d.Reasons = false, []Reason{{Rule: RuleCandidate, Text: "delete: " + candWhy + "; no keep rule holds it"}}
 		}
 	}
 	return ds
@@ -124,18 +124,18 @@ func describeAge(d Decision) string {
 	return fmt.Sprintf("created %s from %s", d.Created.UTC().Format(time.RFC3339), d.AgeSource)
 }
 
-func tagHold(tag string, k Keep) string {
+func tagHold(tag string, k Keep) Reason {
 	for _, t := range k.Tags {
 		if t == tag {
-			return "kept: tag " + tag
+			return Reason{Rule: RuleTag, Tag: tag, Text: "kept: tag " + tag}
 		}
 	}
 	for _, re := range k.Regex {
 		if re.MatchString(tag) {
-			return fmt.Sprintf("kept: tag %s matches keep regex %s", tag, unanchor(re.String()))
+			return Reason{Rule: RuleRegex, Tag: tag, Text: fmt.Sprintf("kept: tag %s matches keep regex %s", tag, unanchor(re.String()))}
 		}
 	}
-	return ""
+	return Reason{}
 }
 
 // candidate reports whether the delete filters select the image, and why

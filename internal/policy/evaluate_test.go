@@ -79,7 +79,7 @@ func check(t *testing.T, ds []Decision, wants map[string]want) {
 		if d.Keep != w.keep {
 			t.Errorf("%s %v: keep = %v, want %v; reasons %q", d.Digest, d.Tags, d.Keep, w.keep, d.Reasons)
 		}
-		all := strings.Join(d.Reasons, "\n")
+		all := strings.Join(Texts(d.Reasons), "\n")
 		for _, r := range w.reasons {
 			if !strings.Contains(all, r) {
 				t.Errorf("%s %v: reasons %q lack %q", d.Digest, d.Tags, d.Reasons, r)
@@ -359,10 +359,11 @@ func TestEvaluateAgeSources(t *testing.T) {
 			t.Errorf("%s: source %q keep %v, want %q %v (%q)", tc.digest, d.AgeSource, d.Keep, tc.src, tc.keep, d.Reasons)
 		}
 	}
-	if got := byDigest["epoch"].Reasons; len(got) != 1 || !strings.Contains(got[0], "age unknown") {
+	if got := byDigest["epoch"].Reasons; len(got) != 1 || got[0].Rule != RuleNotCandidate {
 		t.Errorf("epoch reasons %q", got)
 	}
-	if got, want := byDigest["idx"].Reasons[0], "delete: older than 30d (created 2024-04-02T12:00:00Z from children); no keep rule holds it"; got != want {
+	// The age and where it came from, in the reason's words.
+	if got, want := byDigest["idx"].Reasons[0], (Reason{Rule: RuleCandidate, Text: "delete: older than 30d (created 2024-04-02T12:00:00Z from children); no keep rule holds it"}); got != want {
 		t.Errorf("idx reason %q, want %q", got, want)
 	}
 
@@ -465,5 +466,49 @@ func TestWarnings(t *testing.T) {
 	}
 	if w := Warnings(repo, Policy{Keep: Keep{Newest: 1}}); len(w) != 0 {
 		t.Fatalf("warnings %q for a policy without tag rules", w)
+	}
+}
+
+// Each verdict names its rules, and a tag rule its tag: the codes a
+// script reads in the plan's reason_codes.
+func TestReasonRules(t *testing.T) {
+	r := mkRepo(
+		im{"a", 1, []string{"latest", "main-7"}},
+		im{"b", 2, []string{"1.2.0"}},
+		im{"c", 3, []string{"release-1", "x"}},
+		im{"d", 40, []string{"main-3"}},
+		im{"e", 50, []string{"old"}},
+		im{"f", unknown, []string{"pinned"}},
+		im{"g", 60, []string{"release-2", "y"}},
+		im{"h", 10, []string{"recent"}},
+	)
+	p := Policy{
+		Keep: Keep{Tags: []string{"latest"}, Regex: rx(t, "release-.*"), Newest: 1, NewerThan: 36 * time.Hour,
+			Semver: &Semver{Newest: 1}, Group: &Group{Regex: rx(t, `main-(.*)`)[0], Newest: 1}},
+		Delete:      Delete{OlderThan: 30 * 24 * time.Hour},
+		UntagUnkept: true,
+	}
+	type rt struct {
+		rule Rule
+		tag  string
+	}
+	want := map[string][]rt{
+		"a": {{RuleNewest, ""}, {RuleNewerThan, ""}, {RuleGroup, ""}, {RuleTag, "latest"}},
+		"b": {{RuleSemver, "1.2.0"}},
+		"c": {{RuleRegex, "release-1"}},
+		"d": {{RuleGroup, ""}},
+		"e": {{RuleCandidate, ""}},
+		"f": {{RuleAgeUnknown, ""}},
+		"g": {{RuleRegex, "release-2"}, {RuleUntagUnkept, ""}},
+		"h": {{RuleNotCandidate, ""}},
+	}
+	for _, d := range Evaluate(r, p, now) {
+		var got []rt
+		for _, why := range d.Reasons {
+			got = append(got, rt{why.Rule, why.Tag})
+		}
+		if !reflect.DeepEqual(got, want[d.Digest]) {
+			t.Errorf("%s: rules %v, want %v (%q)", d.Digest, got, want[d.Digest], Texts(d.Reasons))
+		}
 	}
 }

@@ -27,7 +27,7 @@ import (
 // versions that differ only in build metadata have the same precedence, so
 // they share one place and all their images are held. Pre-releases are
 // versions too and rank by precedence: 1.4.0-rc.1 < 1.4.0 < 1.4.1-rc.1.
-func semverHolds(ds []Decision, s *Semver) map[int]string {
+func semverHolds(ds []Decision, s *Semver) map[int]Reason {
 	if s == nil || s.Newest < 1 {
 		return nil
 	}
@@ -58,7 +58,7 @@ func semverHolds(ds []Decision, s *Semver) map[int]string {
 		}
 		lines[k] = append(lines[k], *best)
 	}
-	out := map[int]string{}
+	out := map[int]Reason{}
 	for _, k := range keys {
 		es := lines[k]
 		// Highest version first; equal versions keep ds order (newest first).
@@ -71,7 +71,7 @@ func semverHolds(ds []Decision, s *Semver) map[int]string {
 			if distinct > s.Newest {
 				break
 			}
-			out[e.i] = fmt.Sprintf("kept: semver %s among %d newest of %s", e.tag, s.Newest, describeLine(k, s.Per))
+			out[e.i] = Reason{Rule: RuleSemver, Tag: e.tag, Text: fmt.Sprintf("kept: semver %s among %d newest of %s", e.tag, s.Newest, describeLine(k, s.Per))}
 		}
 	}
 	return out
@@ -96,11 +96,11 @@ func describeLine(key, per string) string {
 // g.Newest newest images of each group are held. An image of unknown age in
 // a group is always held: an age-ranked rule cannot rank it, and an image of
 // unknown age is never deleted by an age rule.
-func groupHolds(ds []Decision, g *Group) map[int]string {
+func groupHolds(ds []Decision, g *Group) map[int]Reason {
 	if g == nil || g.Regex == nil || g.Newest < 1 || g.Regex.NumSubexp() < 1 {
 		return nil
 	}
-	out := map[int]string{}
+	out := map[int]Reason{}
 	rank := map[string]int{}
 	for i, d := range ds {
 		name, ok := "", false
@@ -118,12 +118,12 @@ func groupHolds(ds []Decision, g *Group) map[int]string {
 			shown = `""`
 		}
 		if d.AgeSource == graph.AgeUnknown {
-			out[i] = fmt.Sprintf("kept: group %s: age unknown (no usable created time), so the group's newest rule cannot rank it", shown)
+			out[i] = Reason{Rule: RuleGroup, Text: fmt.Sprintf("kept: group %s: age unknown (no usable created time), so the group's newest rule cannot rank it", shown)}
 			continue
 		}
 		rank[name]++
 		if r := rank[name]; r <= g.Newest {
-			out[i] = fmt.Sprintf("kept: group %s: newest %d (rank %d, %s)", shown, g.Newest, r, describeAge(d))
+			out[i] = Reason{Rule: RuleGroup, Text: fmt.Sprintf("kept: group %s: newest %d (rank %d, %s)", shown, g.Newest, r, describeAge(d))}
 		}
 	}
 	return out

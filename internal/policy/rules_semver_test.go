@@ -340,9 +340,9 @@ func TestSemverHoldsExactReasons(t *testing.T) {
 		{Digest: "c", Tags: []string{"1.4.0"}},
 	}
 	got := semverHolds(ds, &Semver{Newest: 2, Per: "minor"})
-	want := map[int]string{
-		0: "kept: semver 1.4.2 among 2 newest of 1.4",
-		1: "kept: semver v1.4.1 among 2 newest of 1.4",
+	want := map[int]Reason{
+		0: {Rule: RuleSemver, Tag: "1.4.2", Text: "kept: semver 1.4.2 among 2 newest of 1.4"},
+		1: {Rule: RuleSemver, Tag: "v1.4.1", Text: "kept: semver v1.4.1 among 2 newest of 1.4"},
 	}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("got %v, want %v", got, want)

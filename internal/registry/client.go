@@ -18,22 +18,26 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/regprune/regprune/internal/graph"
 )
 
 // Media types regprune accepts for manifests: always the full list, since
 // distribution answers 404 for an OCI manifest when its type is not
 // accepted, and a child's digest for a manifest list when only the Docker
 // v2 type is.
+// The types themselves are graph's (graph/mediatype.go), in one place.
 const (
-	MediaOCIIndex     = "application/vnd.oci.image.index.v1+json"
-	MediaOCIManifest  = "application/vnd.oci.image.manifest.v1+json"
-	MediaDockerList   = "application/vnd.docker.distribution.manifest.list.v2+json"
-	MediaDockerV2     = "application/vnd.docker.distribution.manifest.v2+json"
+	MediaOCIIndex     = graph.MediaOCIIndex
+	MediaOCIManifest  = graph.MediaOCIManifest
+	MediaDockerList   = graph.MediaDockerList
+	MediaDockerV2     = graph.MediaDockerV2
 	acceptedManifests = MediaOCIIndex + ", " + MediaOCIManifest + ", " + MediaDockerList + ", " + MediaDockerV2
 )
 
@@ -65,6 +69,9 @@ type Client struct {
 	log   *slog.Logger
 
 	secrets secrets // credentials handled, redacted from every error
+
+	mu     sync.Mutex
+	opened map[string]*Repo // by repository and actions: see Open
 }
 
 // New returns a Client.
@@ -154,22 +161,47 @@ type Repo struct {
 // Name returns "host[:port]/path".
 func (r *Repo) Name() string { return r.ref.Name() }
 
-// Open authenticates to the repository named s. With write set it asks for
-// the pull and delete actions, else pull only.
-func (c *Client) Open(ctx context.Context, s string, write bool) (*Repo, error) {
+// Access is what a Repo may do: the actions of its token scope.
+type Access int
+
+// Accesses.
+const (
+	Pull       Access = iota // read only (plan, restore's checks)
+	PullDelete               // read and delete (apply)
+)
+
+// Open authenticates to the repository named s, asking for the actions
+// of access. A repository opened again with the same actions (apply after
+// its plan) gets the same handle: one ping and one token exchange, and the
+// token refreshes itself when the registry answers 401.
+func (c *Client) Open(ctx context.Context, s string, access Access) (*Repo, error) {
 	ref, err := ParseRepository(s, c.opts.Insecure)
 	if err != nil {
 		return nil, err
 	}
 	actions := "pull"
-	if write {
+	if access == PullDelete {
 		actions = "pull,delete"
+	}
+	key := ref.Name() + " " + actions
+	c.mu.Lock()
+	r := c.opened[key]
+	c.mu.Unlock()
+	if r != nil {
+		return r, nil
 	}
 	hc, err := c.authClient(ctx, ref.Registry, []string{ref.Scope(actions)})
 	if err != nil {
 		return nil, c.secrets.wrap(fmt.Errorf("%s: %w", ref.Name(), err))
 	}
-	return &Repo{ref: ref, hc: hc, c: c, base: ref.Registry.Scheme() + "://" + ref.RegistryStr() + "/v2/" + ref.RepositoryStr()}, nil
+	r = &Repo{ref: ref, hc: hc, c: c, base: ref.Registry.Scheme() + "://" + ref.RegistryStr() + "/v2/" + ref.RepositoryStr()}
+	c.mu.Lock()
+	if c.opened == nil {
+		c.opened = map[string]*Repo{}
+	}
+	c.opened[key] = r
+	c.mu.Unlock()
+	return r, nil
 }
 
 func (c *Client) authClient(ctx context.Context, reg name.Registry, scopes []string) (*http.Client, error) {
@@ -300,11 +332,14 @@ func redactQuery(u string) string {
 	return u
 }
 
-// Descriptor identifies a manifest.
+// Descriptor identifies a manifest or blob: what HEAD and GET answer,
+// and an entry of a manifest body (Manifest).
 type Descriptor struct {
-	Digest    string
-	MediaType string
-	Size      int64
+	Digest       string            `json:"digest"`
+	MediaType    string            `json:"mediaType"`
+	Size         int64             `json:"size"`
+	ArtifactType string            `json:"artifactType,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
 }
 
 // Head resolves a tag or digest with HEAD (free against pull limits).

@@ -33,7 +33,7 @@ func listServer(t *testing.T, h func(w http.ResponseWriter, r *http.Request)) st
 func listAll(t *testing.T, host string, pageSize int) ([]string, error) {
 	t.Helper()
 	ctx := context.Background()
-	rp, err := New(Options{PageSize: pageSize}).Open(ctx, host+"/app", false)
+	rp, err := New(Options{PageSize: pageSize}).Open(ctx, host+"/app", Pull)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,7 +99,7 @@ func (f *fakeRegistry) host() string { return strings.TrimPrefix(f.URL, "http://
 
 func (f *fakeRegistry) open(t *testing.T, c *Client) *Repo {
 	t.Helper()
-	r, err := c.Open(context.Background(), f.host()+"/app", true)
+	r, err := c.Open(context.Background(), f.host()+"/app", PullDelete)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -652,14 +652,14 @@ func TestTLSVerification(t *testing.T) {
 	host := strings.TrimPrefix(srv.URL, "https://")
 	ctx := context.Background()
 
-	_, err := New(Options{}).Open(ctx, host+"/app", false)
+	_, err := New(Options{}).Open(ctx, host+"/app", Pull)
 	var unknown x509.UnknownAuthorityError
 	var verr *tls.CertificateVerificationError
 	if err == nil || !(errors.As(err, &unknown) || errors.As(err, &verr)) {
 		t.Fatalf("self-signed registry without Insecure: %v, want a certificate error", err)
 	}
 
-	r, err := New(Options{Insecure: true}).Open(ctx, host+"/app", false)
+	r, err := New(Options{Insecure: true}).Open(ctx, host+"/app", Pull)
 	if err != nil {
 		t.Fatalf("with Insecure: %v", err)
 	}
@@ -718,7 +718,7 @@ func TestNoAuthorizationAcrossHosts(t *testing.T) {
 	defer reg.Close()
 	host := strings.TrimPrefix(reg.URL, "http://")
 	c := New(Options{Keychain: staticKeychain{host: &authn.Basic{Username: "alice", Password: "s3cret-pw"}}})
-	r, err := c.Open(context.Background(), host+"/app", false)
+	r, err := c.Open(context.Background(), host+"/app", Pull)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -758,7 +758,7 @@ func TestErrorsRedactEchoedCredentials(t *testing.T) {
 	defer reg.Close()
 	host := strings.TrimPrefix(reg.URL, "http://")
 	c := New(Options{Keychain: staticKeychain{host: &authn.Basic{Username: "bob", Password: pass}}})
-	r, err := c.Open(context.Background(), host+"/app", true)
+	r, err := c.Open(context.Background(), host+"/app", PullDelete)
 	if err != nil {
 		t.Fatal(err)
 	}

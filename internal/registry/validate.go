@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -125,31 +124,3 @@ const (
 	// MaxManifests bounds the manifests of one repository's graph.
 	MaxManifests = 1_000_000
 )
-
-// ParseChildren returns the digests an index (or referrers list) names,
-// each checked, at most MaxIndexChildren of them; none for an image.
-func ParseChildren(what string, body []byte) ([]string, error) {
-	var m struct {
-		Manifests []struct {
-			Digest string `json:"digest"`
-		} `json:"manifests"`
-	}
-	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrBadResponse, what, err)
-	}
-	if len(m.Manifests) > MaxIndexChildren {
-		return nil, fmt.Errorf("%w: %s lists %d manifests, more than the bound of %d", ErrBadResponse, what, len(m.Manifests), MaxIndexChildren)
-	}
-	out := make([]string, 0, len(m.Manifests))
-	for _, d := range m.Manifests {
-		if err := checkDigest("entry of "+what, d.Digest); err != nil {
-			return nil, err
-		}
-		out = append(out, d.Digest)
-	}
-	return out, nil
-}
-
-// CheckDigest refuses d, found in what, unless it is a valid sha256 or
-// sha512 digest; the error wraps ErrBadResponse.
-func CheckDigest(what, d string) error { return checkDigest(what, d) }

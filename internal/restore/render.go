@@ -81,12 +81,12 @@ func dash(s string) string {
 	return s
 }
 
-func result(r, why string) string {
+func result(r Result, why string) string {
 	switch {
 	case r == "":
 		return "-"
 	case why != "":
-		return r + " (" + why + ")"
+		return string(r) + " (" + why + ")"
 	}
-	return r
+	return string(r)
 }

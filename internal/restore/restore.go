@@ -31,17 +31,23 @@ import (
 	"github.com/regprune/regprune/internal/registry"
 )
 
-// Manifest actions and results.
-const (
-	ActionPush          = "push"          // gone from the registry; the journal has it and its blobs are there
-	ActionPresent       = "present"       // the registry has it: nothing to do
-	ActionUnrecoverable = "unrecoverable" // cannot come back (a blob is gone, or what it needs)
-	ActionTag           = "tag"           // re-create the tag
-	ActionLeave         = "leave"         // the tag names another digest now: left alone
+// Action is what a restore does with a manifest or tag.
+type Action string
 
-	ResultPushed = "pushed"
-	ResultTagged = "tagged"
-	ResultFailed = "failed"
+// Result is what it did.
+type Result string
+
+// Manifest and tag actions and results.
+const (
+	ActionPush          Action = "push"          // gone from the registry; the journal has it and its blobs are there
+	ActionPresent       Action = "present"       // the registry has it: nothing to do
+	ActionUnrecoverable Action = "unrecoverable" // cannot come back (a blob is gone, or what it needs)
+	ActionTag           Action = "tag"           // re-create the tag
+	ActionLeave         Action = "leave"         // the tag names another digest now: left alone
+
+	ResultPushed Result = "pushed"
+	ResultTagged Result = "tagged"
+	ResultFailed Result = "failed"
 )
 
 // ErrUnrecoverable means some images of the run cannot come back: their
@@ -75,9 +81,9 @@ type Manifest struct {
 	Kind         string   `json:"kind,omitempty"`
 	MediaType    string   `json:"media_type"`
 	Tags         []string `json:"tags"`
-	Action       string   `json:"action"`
+	Action       Action   `json:"action"`
 	Reason       string   `json:"reason,omitempty"`
-	Result       string   `json:"result,omitempty"`
+	Result       Result   `json:"result,omitempty"`
 	ResultReason string   `json:"result_reason,omitempty"`
 
 	body     []byte
@@ -94,9 +100,9 @@ type blobRef struct{ digest, what string }
 type Tag struct {
 	Tag          string `json:"tag"`
 	Digest       string `json:"digest"`
-	Action       string `json:"action"`
+	Action       Action `json:"action"`
 	Reason       string `json:"reason,omitempty"`
-	Result       string `json:"result,omitempty"`
+	Result       Result `json:"result,omitempty"`
 	ResultReason string `json:"result_reason,omitempty"`
 
 	entries []int64
@@ -294,21 +300,9 @@ func parse(m *Manifest) {
 	if len(m.body) == 0 {
 		return
 	}
-	var b struct {
-		MediaType string `json:"mediaType"`
-		Config    *struct {
-			Digest string `json:"digest"`
-		} `json:"config"`
-		Layers []struct {
-			Digest string `json:"digest"`
-		} `json:"layers"`
-		Manifests []struct {
-			Digest string `json:"digest"`
-		} `json:"manifests"`
-		Subject *struct {
-			Digest string `json:"digest"`
-		} `json:"subject"`
-	}
+	// The journal's own copy, verified by digest when it was written:
+	// read leniently into the one manifest model.
+	var b registry.Manifest
 	if json.Unmarshal(m.body, &b) != nil {
 		return
 	}
@@ -321,9 +315,7 @@ func parse(m *Manifest) {
 	for _, l := range b.Layers {
 		m.blobs = append(m.blobs, blobRef{l.Digest, "layer"})
 	}
-	for _, c := range b.Manifests {
-		m.children = append(m.children, c.Digest)
-	}
+	m.children = append(m.children, b.Children()...)
 	if b.Subject != nil && b.Subject.Digest != "" {
 		m.subject = b.Subject.Digest
 	}
@@ -336,7 +328,7 @@ func check(ctx context.Context, r *Repository, o Options) {
 	fail := func(err error) {
 		r.Error = "checking the registry failed, nothing will be pushed here: " + err.Error()
 	}
-	repo, err := o.Client.Open(ctx, r.Repository, false)
+	repo, err := o.Client.Open(ctx, r.Repository, registry.Pull)
 	if err != nil {
 		fail(err)
 		return
@@ -688,13 +680,7 @@ func tagBody(ctx context.Context, repo *registry.Repo, m *Manifest, digest strin
 	return body, mt, nil
 }
 
-func mediaTypeOf(body []byte) string {
-	var m struct {
-		MediaType string `json:"mediaType"`
-	}
-	_ = json.Unmarshal(body, &m)
-	return m.MediaType
-}
+func mediaTypeOf(body []byte) string { return registry.MediaTypeOf(body) }
 
 func (p *Plan) count() {
 	s := Summary{Repositories: len(p.Repositories)}

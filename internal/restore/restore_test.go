@@ -46,7 +46,7 @@ func kids(h, n int) []registrytest.Child {
 func liveTags(t *testing.T, reg *registrytest.Registry, repo string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
-	rp, err := registry.New(registry.Options{}).Open(ctx, reg.Ref(repo), false)
+	rp, err := registry.New(registry.Options{}).Open(ctx, reg.Ref(repo), registry.Pull)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,11 +84,11 @@ func applyJournaled(t *testing.T, reg *registrytest.Registry, repo string, p pol
 	t.Helper()
 	ctx := context.Background()
 	o := engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour), Journal: j}
-	pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: p}}, true, o)
+	pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: p}}, plan.ModeApply, o)
 	engine.Apply(ctx, pl, o)
 	r := pl.Repositories[0]
-	if r.Error != "" {
-		t.Fatalf("repository failed: %s", r.Error)
+	if r.Err != nil {
+		t.Fatalf("repository failed: %s", r.Err)
 	}
 	for _, it := range r.Items {
 		if it.Action == plan.ActionDelete && it.Result != plan.ResultDeleted {

@@ -1,0 +1,40 @@
+package plan
+
+// keepClosure keeps what the policy keeps and, recursively, every child
+// and referrer of a kept manifest, each with the reason it is kept: the
+// relation and the kept manifest that reaches it (named by the tag through
+// which it is reached).
+func (b *builder) keepClosure() {
+	b.keep, b.keepWhy = map[string]bool{}, map[string]Reason{}
+	via := map[string]string{} // the tag through which a dependant is reached
+	var queue []string
+	for _, d := range b.ds {
+		if d.Keep {
+			b.keep[d.Digest] = true
+			via[d.Digest] = heldTag(d, b.p)
+			queue = append(queue, d.Digest)
+		}
+	}
+	for len(queue) > 0 {
+		d := queue[0]
+		queue = queue[1:]
+		for _, n := range neighbours(b.repo, d) {
+			if !b.keep[n.digest] {
+				b.keep[n.digest] = true
+				b.keepWhy[n.digest] = b.reached(ReasonKeptReached, n, d, via)
+				via[n.digest] = viaTag(d, b.tagsOf, via)
+				queue = append(queue, n.digest)
+			}
+		}
+	}
+}
+
+// reached is the reason of n, reached from d: its relation to d, and d
+// with the tag through which d is reached.
+func (b *builder) reached(code ReasonCode, n edge, d string, via map[string]string) Reason {
+	r := Reason{Code: code, Relation: relation(n, b.tagsOf), Of: describe(b.repo, d, b.tagsOf), Digest: d}
+	if t := viaTag(d, b.tagsOf, via); t != "" {
+		r.Tags = []string{t}
+	}
+	return r
+}
