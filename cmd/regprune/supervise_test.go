@@ -2,8 +2,8 @@
 
 package main
 
-// A crash exits 1, never 2 (bad input): the real binary is built, started
-// against a registry that accepts the connection and never answers, and
+// A crash exits 1, never 2 (bad input): the real main (this test binary
+// running main(), see TestMain) is started against a registry that accepts the connection and never answers, and
 // made to crash with SIGQUIT (Go dumps its goroutines and exits 2). Bad
 // input still exits 2.
 
@@ -11,20 +11,24 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 )
 
-func build(t *testing.T) string {
+// regprune returns a command that runs the real main() with args: this
+// test binary with runMainEnv set (see TestMain).
+func regprune(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "regprune")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return bin
+	cmd := exec.Command(self, args...)
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	return cmd
 }
 
 func exitCode(t *testing.T, err error) int {
@@ -40,10 +44,8 @@ func exitCode(t *testing.T, err error) int {
 }
 
 func TestCrashNeverExitsBadInput(t *testing.T) {
-	bin := build(t)
-
 	var stderr bytes.Buffer
-	cmd := exec.Command(bin, "validate", "-f", "/dev/zero")
+	cmd := regprune(t, "validate", "-f", "/dev/zero")
 	cmd.Stderr = &stderr
 	if code := exitCode(t, cmd.Run()); code != 2 || !strings.Contains(stderr.String(), "bound of a policy file") {
 		t.Fatalf("validate -f /dev/zero: exit %d, stderr %q; want 2 naming the bound", code, stderr.String())
@@ -55,7 +57,7 @@ func TestCrashNeverExitsBadInput(t *testing.T) {
 	}
 	defer ln.Close()
 	stderr.Reset()
-	cmd = exec.Command(bin, "plan", ln.Addr().String()+"/app", "--keep-tag", "latest", "--no-cache")
+	cmd = regprune(t, "plan", ln.Addr().String()+"/app", "--keep-tag", "latest", "--no-cache")
 	cmd.Stderr = &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

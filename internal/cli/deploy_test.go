@@ -146,6 +146,7 @@ func runRegprune(t *testing.T, args []string, getenv func(string) string) runRes
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func TestKubernetesManifests(t *testing.T) {
+	t.Parallel() // its own registry, nothing global
 	image := dockerImage(t)
 	dir := filepath.Join(repoRoot, "deploy", "kubernetes")
 	var policy string

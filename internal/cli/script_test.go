@@ -76,11 +76,12 @@ type (
 )
 
 func TestScripts(t *testing.T) {
+	golden := seedScriptRegistry(t)
 	testscript.Run(t, testscript.Params{
 		Dir:                 filepath.Join("testdata", "script"),
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
-		Setup:               setupScript,
+		Setup:               func(e *testscript.Env) error { return setupScript(e, golden) },
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
 			"exitcode":     cmdExitcode,
 			"requests":     cmdRequests,
@@ -95,34 +96,27 @@ func TestScripts(t *testing.T) {
 	})
 }
 
-// setupScript starts a registry and a counting proxy for one script.
-func setupScript(e *testscript.Env) error {
+// setupScript starts a registry and a counting proxy for one script. The
+// registries start on copies of golden (see seedScriptRegistry).
+func setupScript(e *testscript.Env, golden string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	reg, err := registrytest.Start(ctx, registrytest.Options{})
+	reg, err := registrytest.Start(ctx, registrytest.Options{From: golden})
 	if err != nil {
 		return err
 	}
 	e.Defer(func() { reg.Close() })
-	// Ages relative to now: regprune reads the real clock.
-	day := 24 * time.Hour
-	if _, err := reg.SeedCI(ctx, "ci/app", 5, time.Now().Add(-6*day), day); err != nil {
-		return err
-	}
 	proxy, err := registrytest.NewProxy(reg.URL, registrytest.ProxyOptions{})
 	if err != nil {
 		return err
 	}
 	e.Defer(func() { proxy.Close() })
 	// A registry that refuses deletes ($NODELETE), seeded alike.
-	nodel, err := registrytest.Start(ctx, registrytest.Options{DeleteDisabled: true})
+	nodel, err := registrytest.Start(ctx, registrytest.Options{DeleteDisabled: true, From: golden})
 	if err != nil {
 		return err
 	}
 	e.Defer(func() { nodel.Close() })
-	if _, err := nodel.SeedCI(ctx, "ci/app", 5, time.Now().Add(-6*day), day); err != nil {
-		return err
-	}
 	e.Setenv("NODELETE", nodel.Host)
 	e.Setenv("REGISTRY", reg.Host)
 	e.Setenv("PROXY", proxy.Host)

@@ -65,6 +65,7 @@ var ManifestAccept = sandbox.ManifestAccept
 // the registry with t.Cleanup.
 func New(t testing.TB, o Options) *Registry {
 	t.Helper()
+	tuneGC()
 	r, err := sandbox.Start(context.Background(), o)
 	if err != nil {
 		t.Fatalf("registrytest: start registry: %v", err)
@@ -78,7 +79,10 @@ func New(t testing.TB, o Options) *Registry {
 }
 
 // Start is sandbox.Start: the caller closes the registry.
-func Start(ctx context.Context, o Options) (*Registry, error) { return sandbox.Start(ctx, o) }
+func Start(ctx context.Context, o Options) (*Registry, error) {
+	tuneGC()
+	return sandbox.Start(ctx, o)
+}
 
 // NewProxy is sandbox.NewProxy: the caller closes the proxy.
 func NewProxy(target string, o ProxyOptions) (*Proxy, error) { return sandbox.NewProxy(target, o) }
@@ -139,6 +143,7 @@ func StartDist2(ctx context.Context, o Options) (*Registry, error) { return sand
 // registry with t.Cleanup.
 func NewDist2(t testing.TB, o Options) *Registry {
 	t.Helper()
+	tuneGC()
 	if _, err := sandbox.Dist2Path(); err != nil {
 		if os.Getenv(RequireDist2Env) == "1" {
 			t.Fatalf("%v (%s=1 requires it)", err, RequireDist2Env)

@@ -118,7 +118,10 @@ func TestRestoreAfterApplyAndAfterGC(t *testing.T) {
 		name  string
 		start func(testing.TB, registrytest.Options) *registrytest.Registry
 	}{{"v3", registrytest.New}, {"dist2", registrytest.NewDist2}} {
-		t.Run(b.name, func(t *testing.T) { testRestore(t, b.start(t, registrytest.Options{})) })
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel() // own registry and journal
+			testRestore(t, b.start(t, registrytest.Options{}))
+		})
 	}
 }
 

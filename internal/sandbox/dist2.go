@@ -101,6 +101,9 @@ func StartDist2(ctx context.Context, o Options) (_ *Registry, err error) {
 			return nil, err
 		}
 	}
+	if err := copyFrom(r.dir, o.From); err != nil {
+		return nil, err
+	}
 	if r.auxDir, err = os.MkdirTemp("", "registrytest-aux-"); err != nil {
 		return nil, err
 	}

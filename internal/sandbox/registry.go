@@ -48,6 +48,10 @@ type Options struct {
 	// (under /dev/shm when writable, else os.TempDir()) that Close removes.
 	// A Dir given by the caller is left in place.
 	Dir string
+	// From, if set, is a storage directory (another registry's Dir, that
+	// registry closed) copied into Dir before the registry starts: tests
+	// seed once and start each registry on a copy.
+	From string
 	// Auth, if set, turns on distribution's token access controller backed
 	// by an in-process token server. nil means anonymous access.
 	Auth *TokenAuth
@@ -122,6 +126,9 @@ func Start(ctx context.Context, o Options) (_ *Registry, err error) {
 		if err := os.MkdirAll(r.dir, 0o755); err != nil {
 			return nil, err
 		}
+	}
+	if err := copyFrom(r.dir, o.From); err != nil {
+		return nil, err
 	}
 	r.auxDir, err = os.MkdirTemp("", "registrytest-aux-")
 	if err != nil {
@@ -233,6 +240,18 @@ func writeHtpasswd(path string, users map[string]string, adminPass string) error
 		fmt.Fprintf(&b, "%s:%s\n", u, h)
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o600)
+}
+
+// copyFrom copies the storage directory from into dir (Options.From);
+// from "" copies nothing.
+func copyFrom(dir, from string) error {
+	if from == "" {
+		return nil
+	}
+	if err := os.CopyFS(dir, os.DirFS(from)); err != nil {
+		return fmt.Errorf("registrytest: copy storage from %s: %w", from, err)
+	}
+	return nil
 }
 
 // tempBase is where a registry without Options.Dir keeps its storage:

@@ -1,4 +1,4 @@
-package registrytest_test
+package sandbox_test
 
 import (
 	"context"
@@ -10,6 +10,10 @@ import (
 	"github.com/regprune/regprune/internal/registrytest"
 )
 
+// The test of internal/registrytest's wrappers lives here, so that
+// registrytest has no test binary of its own: each one links the whole
+// distribution server, which costs more than the test.
+//
 // The wrappers start what they wrap, and what they return works through
 // the aliased types: a pushed image is listed, counted by the proxy and
 // its referrers asked through the referrers stand-in.
