@@ -198,6 +198,7 @@ func checkJournalMatchesRegistry(t *testing.T, pl *plan.Plan, w *aheadWatcher, j
 // DELETE (written per DELETE, at most the 4 in flight would be), and the
 // run ends with every entry deleted.
 func TestJournalBatchWrittenAhead(t *testing.T) {
+	t.Parallel()
 	const n = 40
 	pl, w, j, _, _ := batchApply(t, n, 0, nil, nil)
 	if pl.Summary.Deleted != n-1 {
@@ -222,6 +223,7 @@ func TestJournalBatchWrittenAhead(t *testing.T) {
 // tags never sent end not_sent, not pending, and restore of the run
 // pushes back only what the registry accepted a DELETE for.
 func TestJournalBatchInterrupted(t *testing.T) {
+	t.Parallel()
 	const n, k = 40, 10
 	pl, w, j, reg, cancelled := batchApply(t, n, k, nil, func(cancel context.CancelFunc) { cancel() })
 	if !cancelled {
@@ -272,6 +274,7 @@ func TestJournalBatchInterrupted(t *testing.T) {
 // before the 20th entry); no DELETE goes out without its entry; nothing of
 // the failed chunks is deleted, and what was not deleted is failed.
 func TestJournalBatchWriteFails(t *testing.T) {
+	t.Parallel()
 	const n = 60
 	pl, w, j, reg, _ := batchApply(t, n, 0, func(path string) {
 		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(30000)")
