@@ -5,6 +5,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"testing"
 )
 
 // testGCPercent is the garbage collector's target in a test process that
@@ -16,13 +17,15 @@ const testGCPercent = 400
 
 var tuneGCOnce sync.Once
 
-// tuneGC sets testGCPercent once per process (New, Start and NewDist2
-// call it), and GOGC for the processes the test starts after it
+// tuneGC sets testGCPercent once per test process (New, Start and
+// NewDist2 call it), and GOGC for the processes the test starts after it
 // (distribution 2.8.2, the CLI tests' re-executed binary). It changes how
-// often the collector runs, nothing a test observes.
+// often the collector runs, nothing a test observes. Outside a test
+// binary (the benchmark, which measures the regprune it starts, time and
+// peak memory) it does nothing.
 func tuneGC() {
 	tuneGCOnce.Do(func() {
-		if os.Getenv("GOGC") == "" {
+		if testing.Testing() && os.Getenv("GOGC") == "" {
 			debug.SetGCPercent(testGCPercent)
 			_ = os.Setenv("GOGC", strconv.Itoa(testGCPercent))
 		}
