@@ -813,21 +813,7 @@ func testGraphReferrersAPI(t *testing.T, newReg newRegistry) {
 		sig := gRefer(t, reg, repo, sbom)
 		chain[d] = []string{sbom, sig}
 		for _, c := range [][2]string{{d, sbom}, {sbom, sig}} {
-			hd, err := rp.Head(ctx, c[1])
-			if err != nil {
-				t.Fatal(err)
-			}
-			api.Add(c[0], v1.Descriptor{MediaType: types.MediaType(hd.MediaType), Digest: gHash(t, c[1]), Size: hd.Size})
-			// No fallback tag on a registry with the API. Deleted by
-			// digest, which takes the tag with it: distribution 2.x
-			// cannot delete a tag alone.
-			fb, err := rp.Head(ctx, graph.FallbackTag(c[0]))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := rp.Delete(ctx, fb.Digest); err != nil {
-				t.Fatal(err)
-			}
+			gAPIOnly(t, rp, api, c[0], c[1])
 		}
 	}
 	o := opts(reg)
@@ -856,6 +842,27 @@ func testGraphReferrersAPI(t *testing.T, newReg newRegistry) {
 		if err := reg.Pullable(ctx, repo+"@"+d); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// gAPIOnly makes referrer known through the referrers API of api only:
+// listed there under subject, and its fallback tag gone (no fallback tag
+// on a registry with the API; deleted by digest, which takes the tag with
+// it, since distribution 2.x cannot delete a tag alone).
+func gAPIOnly(t *testing.T, rp *registry.Repo, api *registrytest.ReferrersAPI, subject, referrer string) {
+	t.Helper()
+	ctx := context.Background()
+	hd, err := rp.Head(ctx, referrer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api.Add(subject, v1.Descriptor{MediaType: types.MediaType(hd.MediaType), Digest: gHash(t, referrer), Size: hd.Size})
+	fb, err := rp.Head(ctx, graph.FallbackTag(subject))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rp.Delete(ctx, fb.Digest); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -6,12 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/types"
-
 	"github.com/regprune/regprune/internal/cache"
 	"github.com/regprune/regprune/internal/engine"
-	"github.com/regprune/regprune/internal/graph"
 	"github.com/regprune/regprune/internal/journal"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
@@ -36,19 +32,7 @@ func TestGuardAsksReferrersAPIThroughWrappers(t *testing.T) {
 		t.Fatal(err)
 	}
 	sbom := gRefer(t, reg, repo, cur)
-	hd, err := rp.Head(ctx, sbom)
-	if err != nil {
-		t.Fatal(err)
-	}
-	api.Add(cur, v1.Descriptor{MediaType: types.MediaType(hd.MediaType), Digest: gHash(t, sbom), Size: hd.Size})
-	// No fallback tag: only the API tells that sbom hangs from latest.
-	fb, err := rp.Head(ctx, graph.FallbackTag(cur))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rp.Delete(ctx, fb.Digest); err != nil {
-		t.Fatal(err)
-	}
+	gAPIOnly(t, rp, api, cur, sbom) // only the API tells that sbom hangs from latest
 
 	o := opts(reg)
 	if o.Cache, err = cache.Open(t.TempDir(), cache.Options{}); err != nil {
