@@ -31,6 +31,12 @@ func (r *applyScaleResult) perDeletion() time.Duration {
 	return r.m.wall / time.Duration(r.deletions())
 }
 
+// cpuPerDeletion is regprune's own CPU (user and system) per deletion:
+// its work, apart from the registry's.
+func (r *applyScaleResult) cpuPerDeletion() time.Duration {
+	return r.m.cpu / time.Duration(r.deletions())
+}
+
 // benchApplyScale runs regprune apply --keep-tag latest over each of
 // c.applyScale builds, once each, on the seeded storage itself (a copy of
 // 100,000 manifests costs more than the run), with no latency added: what
@@ -45,6 +51,7 @@ func benchApplyScale(ctx context.Context, c *config) error {
 		rows = append(rows, r)
 		fmt.Fprintf(os.Stderr, "apply at scale N=%d: %s, %s per deletion, %d requests, peak RSS %s\n",
 			n, secs(r.m.wall), perDel(r.perDeletion()), r.m.counts.Total, mib(r.m.rssKB))
+		log.Printf("apply scale N=%d: regprune CPU %s per deletion", n, perDel(r.cpuPerDeletion()))
 	}
 	printApplyScale(os.Stdout, c, rows)
 	return nil
@@ -147,11 +154,12 @@ func perDel(d time.Duration) string {
 
 func printApplyScale(w io.Writer, c *config, rows []*applyScaleResult) {
 	fmt.Fprintf(w, "### Apply at scale: regprune apply --keep-tag latest, no added latency, concurrency %d\n\n", c.concurrency)
-	fmt.Fprintf(w, "| builds | deletions | wall | per deletion | ÷ first row | requests | list / HEAD / GET m+b / DELETE / other | peak RSS | seeding |\n")
-	fmt.Fprintf(w, "|---:|---:|---:|---:|---:|---:|---|---:|---:|\n")
+	fmt.Fprintf(w, "| builds | deletions | wall | per deletion | ÷ first row | regprune CPU per deletion | ÷ first row | requests | list / HEAD / GET m+b / DELETE / other | peak RSS | seeding |\n")
+	fmt.Fprintf(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n")
 	for _, r := range rows {
-		fmt.Fprintf(w, "| %d | %d | %s | %s | %s | %d | %s | %s | %s |\n", r.n, r.deletions(), secs(r.m.wall), perDel(r.perDeletion()),
-			ratio(r.perDeletion(), rows[0].perDeletion()), r.m.counts.Total, breakdown(r.m.counts), mib(r.m.rssKB), secs(r.seed))
+		fmt.Fprintf(w, "| %d | %d | %s | %s | %s | %s | %s | %d | %s | %s | %s |\n", r.n, r.deletions(), secs(r.m.wall), perDel(r.perDeletion()),
+			ratio(r.perDeletion(), rows[0].perDeletion()), perDel(r.cpuPerDeletion()), ratio(r.cpuPerDeletion(), rows[0].cpuPerDeletion()),
+			r.m.counts.Total, breakdown(r.m.counts), mib(r.m.rssKB), secs(r.seed))
 	}
 	fmt.Fprintf(w, "\nTargets: time per deletion at 100,000 within 1.2x of the time at 1,000; peak RSS under 512 MB.\n\n")
 }

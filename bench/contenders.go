@@ -24,8 +24,9 @@ import (
 type measure struct {
 	wall    time.Duration
 	counts  sandbox.Counts
-	rssKB   int64  // peak resident set of the process; 0 when not measured
-	skipped string // why it did not run
+	rssKB   int64         // peak resident set of the process; 0 when not measured
+	cpu     time.Duration // user+system CPU of the process; 0 when not measured
+	skipped string        // why it did not run
 }
 
 // regpruneSummary is the part of regprune's JSON plan the bench checks.
@@ -63,6 +64,7 @@ func runRegprune(ctx context.Context, c *config, e *env, args ...string) (measur
 	if cmd.ProcessState != nil {
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			m.rssKB = ru.Maxrss // KiB on Linux
+			m.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 		}
 	}
 	if err != nil {
