@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -14,10 +13,7 @@ var Formats = []string{"table", "json", "markdown", "html"}
 func Render(w io.Writer, p *Plan, format string) error {
 	switch format {
 	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		return enc.Encode(p.wire())
+		return renderJSON(w, p)
 	case "table", "":
 		return renderTable(w, p)
 	case "markdown":
