@@ -57,19 +57,9 @@ func renderJSON(w io.Writer, p *Plan) error {
 		return err
 	}
 	bw.Write(before)
-	if len(p.Repositories) == 0 {
-		bw.WriteString("[]")
-	} else {
-		bw.WriteString("[\n")
-		for i := range p.Repositories {
-			if i > 0 {
-				bw.WriteString(",\n")
-			}
-			if err := writeRepo(bw, &p.Repositories[i]); err != nil {
-				return err
-			}
-		}
-		bw.WriteString("\n  ]")
+	err = writeArray(bw, len(p.Repositories), "", func(i int) error { return writeRepo(bw, &p.Repositories[i]) })
+	if err != nil {
+		return err
 	}
 	bw.Write(after)
 	bw.WriteString("\n")
@@ -79,12 +69,7 @@ func renderJSON(w io.Writer, p *Plan) error {
 // writeRepo writes one repository of renderJSON, its images one at a time.
 func writeRepo(bw *bufio.Writer, r *Repository) error {
 	const prefix = "    "
-	wr := wireRepo{repoFields: repoFields(*r)}
-	wr.repoFields.Items = nil
-	if r.Err != nil {
-		wr.Error, wr.ErrorCode = r.Err.Error(), CodeOf(r.Err)
-	}
-	head, err := indented(wr, prefix)
+	head, err := indented(wireRepoOf(r), prefix)
 	if err != nil {
 		return err
 	}
@@ -94,24 +79,34 @@ func writeRepo(bw *bufio.Writer, r *Repository) error {
 	}
 	bw.WriteString(prefix)
 	bw.Write(before)
-	if len(r.Items) == 0 {
-		bw.WriteString("[]")
-	} else {
-		bw.WriteString("[\n")
-		for j := range r.Items {
-			if j > 0 {
-				bw.WriteString(",\n")
-			}
-			b, err := indented(wireItemOf(&r.Items[j]), prefix+"    ")
-			if err != nil {
-				return err
-			}
-			bw.WriteString(prefix + "    ")
-			bw.Write(b)
-		}
-		bw.WriteString("\n" + prefix + "  ]")
-	}
+	err = writeArray(bw, len(r.Items), prefix, func(j int) error {
+		b, err := indented(wireItemOf(&r.Items[j]), prefix+"    ")
+		bw.WriteString(prefix + "    ")
+		bw.Write(b)
+		return err
+	})
 	bw.Write(after)
+	return err
+}
+
+// writeArray writes an array of n elements, each written by elem, as
+// json.Encoder indents an array that is a field of an object whose
+// fields are indented by prefix+"  ".
+func writeArray(bw *bufio.Writer, n int, prefix string, elem func(i int) error) error {
+	if n == 0 {
+		bw.WriteString("[]")
+		return nil
+	}
+	bw.WriteString("[\n")
+	for i := range n {
+		if i > 0 {
+			bw.WriteString(",\n")
+		}
+		if err := elem(i); err != nil {
+			return err
+		}
+	}
+	bw.WriteString("\n" + prefix + "  ]")
 	return nil
 }
 
@@ -140,6 +135,16 @@ func splitAt(b []byte, keyNull string) ([]byte, []byte, error) {
 	return b[:cut], b[i+len(keyNull):], nil
 }
 
+// wireRepoOf is r as written, without its images.
+func wireRepoOf(r *Repository) wireRepo {
+	wr := wireRepo{repoFields: repoFields(*r)}
+	wr.repoFields.Items = nil
+	if r.Err != nil {
+		wr.Error, wr.ErrorCode = r.Err.Error(), CodeOf(r.Err)
+	}
+	return wr
+}
+
 // wireItemOf is it as written.
 func wireItemOf(it *Item) wireItem {
 	wi := wireItem{itemFields: itemFields(*it)}
@@ -156,22 +161,12 @@ func (p *Plan) wire() *wirePlan {
 	w.planFields.Repositories = nil
 	for i := range p.Repositories {
 		r := &p.Repositories[i]
-		wr := &w.Repositories[i]
-		wr.repoFields = repoFields(*r)
-		wr.repoFields.Items = nil
-		if r.Err != nil {
-			wr.Error, wr.ErrorCode = r.Err.Error(), CodeOf(r.Err)
-		}
+		wr := wireRepoOf(r)
 		wr.Items = make([]wireItem, len(r.Items))
 		for j := range r.Items {
-			it := &r.Items[j]
-			wi := &wr.Items[j]
-			wi.itemFields = itemFields(*it)
-			if len(it.Reasons) > 0 {
-				wi.ReasonCodes = Codes(it.Reasons)
-			}
-			wi.ResultCode = it.ResultReason.Code
+			wr.Items[j] = wireItemOf(&r.Items[j])
 		}
+		w.Repositories[i] = wr
 	}
 	return w
 }
