@@ -90,7 +90,7 @@ func PullableAt(ctx context.Context, host string, auth authn.Authenticator, ref 
 		auth = authn.Anonymous
 	}
 	repo := nref.Context()
-	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, http.DefaultTransport, []string{repo.Scope(transport.PullScope)})
+	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, pullTransport, []string{repo.Scope(transport.PullScope)})
 	if err != nil {
 		return err
 	}

@@ -342,7 +342,7 @@ func (r *Registry) Authenticator() authn.Authenticator {
 // Remote returns go-containerregistry options that work against this
 // registry, including its own credentials.
 func (r *Registry) Remote() []remote.Option {
-	return []remote.Option{remote.WithAuth(r.Authenticator())}
+	return []remote.Option{remote.WithAuth(r.Authenticator()), remote.WithTransport(ggcrTransport)}
 }
 
 func (r *Registry) remote(ctx context.Context) []remote.Option {
