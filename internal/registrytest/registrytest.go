@@ -38,6 +38,7 @@ type (
 	ProxyOptions = sandbox.ProxyOptions
 	Counts       = sandbox.Counts
 	ReferrersAPI = sandbox.ReferrersAPI
+	PullSet      = sandbox.PullSet
 )
 
 // Registry flavours, and the distribution 2.x child process (see
@@ -128,6 +129,9 @@ func FallbackTag(subject v1.Hash) string { return sandbox.FallbackTag(subject) }
 func PullableAt(ctx context.Context, host string, auth authn.Authenticator, ref string) error {
 	return sandbox.PullableAt(ctx, host, auth, ref)
 }
+
+// PullSetAt is sandbox.PullSetAt.
+func PullSetAt(host string, auth authn.Authenticator) *PullSet { return sandbox.PullSetAt(host, auth) }
 
 // StripLink is sandbox.StripLink.
 func StripLink(resp *http.Response) error { return sandbox.StripLink(resp) }

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -82,22 +83,65 @@ func (r *Registry) Pullable(ctx context.Context, ref string) error {
 // PullableAt is Pullable against any registry host (e.g. a Proxy's Host),
 // with auth (nil means anonymous).
 func PullableAt(ctx context.Context, host string, auth authn.Authenticator, ref string) error {
-	nref, err := name.ParseReference(host+"/"+ref, name.StrictValidation)
+	return (&PullSet{host: host, auth: auth}).Pullable(ctx, ref)
+}
+
+// PullSet is a series of full pulls (Pullable) on one registry for
+// checks of a registry that does not change between them, such as every
+// kept manifest and every tag after GC. The pulls of a repository share
+// one transport (one ping and, with auth, one token) and read each
+// manifest and blob once: a child manifest or a blob that an earlier
+// pull of the set read and verified in full is not fetched again. The
+// manifest a pull names is always fetched and checked.
+type PullSet struct {
+	host string
+	auth authn.Authenticator
+
+	mu    sync.Mutex
+	repos map[string]*puller
+}
+
+// PullSet returns an empty PullSet on this registry with its own
+// credentials.
+func (r *Registry) PullSet() *PullSet {
+	return &PullSet{host: r.Host, auth: r.Authenticator()}
+}
+
+// PullSetAt is Registry.PullSet against any registry host, with auth
+// (nil means anonymous).
+func PullSetAt(host string, auth authn.Authenticator) *PullSet {
+	return &PullSet{host: host, auth: auth}
+}
+
+// Pullable does a full pull of ref, as Registry.Pullable does, minus what
+// an earlier pull of the set verified.
+func (s *PullSet) Pullable(ctx context.Context, ref string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	nref, err := name.ParseReference(s.host+"/"+ref, name.StrictValidation)
 	if err != nil {
 		return err
-	}
-	if auth == nil {
-		auth = authn.Anonymous
 	}
 	repo := nref.Context()
-	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, pullTransport, []string{repo.Scope(transport.PullScope)})
-	if err != nil {
-		return err
-	}
-	p := &puller{
-		client: &http.Client{Transport: rt},
-		base:   fmt.Sprintf("%s://%s/v2/%s", repo.Scheme(), repo.RegistryStr(), repo.RepositoryStr()),
-		seen:   map[v1.Hash]bool{},
+	p := s.repos[repo.RepositoryStr()]
+	if p == nil {
+		auth := s.auth
+		if auth == nil {
+			auth = authn.Anonymous
+		}
+		rt, err := transport.NewWithContext(ctx, repo.Registry, auth, pullTransport, []string{repo.Scope(transport.PullScope)})
+		if err != nil {
+			return err
+		}
+		p = &puller{
+			client: &http.Client{Transport: rt},
+			base:   fmt.Sprintf("%s://%s/v2/%s", repo.Scheme(), repo.RegistryStr(), repo.RepositoryStr()),
+			seen:   map[v1.Hash]bool{},
+		}
+		if s.repos == nil {
+			s.repos = map[string]*puller{}
+		}
+		s.repos[repo.RepositoryStr()] = p
 	}
 	var want *v1.Descriptor
 	if d, ok := nref.(name.Digest); ok {
@@ -116,7 +160,7 @@ func PullableAt(ctx context.Context, host string, auth authn.Authenticator, ref 
 type puller struct {
 	client *http.Client
 	base   string
-	seen   map[v1.Hash]bool
+	seen   map[v1.Hash]bool // manifests and blobs read and verified in full
 }
 
 func (p *puller) get(ctx context.Context, url string, accept []string) ([]byte, http.Header, error) {
@@ -175,7 +219,6 @@ func (p *puller) manifest(ctx context.Context, reference string, want *v1.Descri
 	if dcd := hdr.Get("Docker-Content-Digest"); dcd != "" && dcd != h.String() {
 		return fmt.Errorf("manifest %s: Docker-Content-Digest %s, body is %s", reference, dcd, h)
 	}
-	p.seen[h] = true
 	ct, _, _ := mime.ParseMediaType(hdr.Get("Content-Type"))
 	mt := types.MediaType(ct)
 	var probe struct {
@@ -222,6 +265,7 @@ func (p *puller) manifest(ctx context.Context, reference string, want *v1.Descri
 	default:
 		return fmt.Errorf("manifest %s: unexpected media type %q", reference, mt)
 	}
+	p.seen[h] = true
 	return nil
 }
 
