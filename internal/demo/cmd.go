@@ -1,6 +1,7 @@
-package main
+package demo
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,8 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/regprune/regprune/internal/demo"
 )
 
 // errUsage marks bad flags: exit 2.
@@ -53,14 +52,14 @@ not carry the distribution server.`,
 			if concurrency < 1 || concurrency > 256 {
 				return usagef("--concurrency %d: want 1 to 256", concurrency)
 			}
-			o := demo.Options{
+			o := Options{
 				Out: stdout, Builds: builds, Concurrency: concurrency,
 				Logger: logger(stderr, verbose), Now: now(),
 			}
 			if serve {
-				return demo.Serve(cmd.Context(), demo.ServeOptions{Options: o})
+				return Serve(cmd.Context(), ServeOptions{Options: o})
 			}
-			return demo.Run(cmd.Context(), o)
+			return Run(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
@@ -81,4 +80,24 @@ func logger(w io.Writer, verbose int) *slog.Logger {
 		level = slog.LevelDebug
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// Main is the command regprune-demo (cmd/regprune-demo is main calling
+// it, so that its tests need no test binary of their own): it executes
+// the demo with args and returns the exit code: 0 done, 1 a failure, 2
+// bad flags.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := newDemoCmd(stdout, stderr, time.Now)
+	cmd.SetArgs(args)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "regprune-demo:", err)
+	if errors.Is(err, errUsage) {
+		return 2
+	}
+	return 1
 }

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"bytes"
@@ -7,7 +7,8 @@ import (
 	"testing"
 )
 
-// Bad flags exit 2, name the bad value and start no registry.
+// regprune-demo (Main): bad flags exit 2, name the bad value and start no
+// registry.
 func TestBadFlags(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -19,7 +20,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"extra"}, `"extra"`},
 	} {
 		var stdout, stderr bytes.Buffer
-		if code := run(context.Background(), tc.args, &stdout, &stderr); code != 2 {
+		if code := Main(context.Background(), tc.args, &stdout, &stderr); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (stderr %q)", tc.args, code, stderr.String())
 		}
 		if !strings.Contains(stderr.String(), tc.want) || stdout.Len() != 0 {
