@@ -151,6 +151,12 @@ func (r *Registry) push(ctx context.Context, repo string, t remote.Taggable, tag
 	if err != nil {
 		return v1.Hash{}, err
 	}
+	if ok, err := r.fastPush(ctx, rp, t, tags, h); ok {
+		if err != nil {
+			return v1.Hash{}, err
+		}
+		return h, nil
+	}
 	p, err := remote.NewPusher(r.remote(ctx)...)
 	if err != nil {
 		return v1.Hash{}, err
