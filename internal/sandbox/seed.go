@@ -81,6 +81,9 @@ func BuildImage(spec ImageSpec, mt types.MediaType) (v1.Image, error) {
 		if err != nil {
 			return nil, err
 		}
+		if l, err = compressOnce(l); err != nil {
+			return nil, err
+		}
 		adds = append(adds, mutate.Addendum{Layer: l, History: v1.History{
 			CreatedBy: fmt.Sprintf("registrytest layer %d of %d", i+1, n),
 			Created:   v1.Time{Time: spec.Created},
