@@ -64,11 +64,37 @@ func (r *Registry) Exists(ctx context.Context, repo string, digest v1.Hash) (boo
 	if err != nil {
 		return false, err
 	}
+	if r.adminPass == "" {
+		// Anonymous: the HEAD alone, without the ping and token dance
+		// of a new ggcr transport.
+		return anonExists(ctx, rp, digest)
+	}
 	_, err = remote.Head(rp.Digest(digest.String()), r.remote(ctx)...)
 	if isNotFound(err) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+func anonExists(ctx context.Context, rp name.Repository, digest v1.Hash) (bool, error) {
+	u := fmt.Sprintf("%s://%s/v2/%s/manifests/%s", rp.Scheme(), rp.RegistryStr(), rp.RepositoryStr(), digest)
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Accept", strings.Join(ManifestAccept, ", "))
+	resp, err := anonClient.Do(req)
+	if err != nil {
+		return false, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return false, nil
+	}
+	if err := transport.CheckError(resp, http.StatusOK); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // Pullable does a full pull of ref ("repo:tag" or "repo@sha256:..."): it
@@ -77,7 +103,7 @@ func (r *Registry) Exists(ctx context.Context, repo string, digest v1.Hash) (boo
 // and checking its digest (and size where a descriptor gives one). It
 // returns the first failure.
 func (r *Registry) Pullable(ctx context.Context, ref string) error {
-	return PullableAt(ctx, r.Host, r.Authenticator(), ref)
+	return r.PullSet().Pullable(ctx, ref)
 }
 
 // PullableAt is Pullable against any registry host (e.g. a Proxy's Host),
@@ -94,8 +120,9 @@ func PullableAt(ctx context.Context, host string, auth authn.Authenticator, ref 
 // pull of the set read and verified in full is not fetched again. The
 // manifest a pull names is always fetched and checked.
 type PullSet struct {
-	host string
-	auth authn.Authenticator
+	host  string
+	auth  authn.Authenticator
+	plain bool // a registry without auth: no ggcr transport needed
 
 	mu    sync.Mutex
 	repos map[string]*puller
@@ -104,7 +131,7 @@ type PullSet struct {
 // PullSet returns an empty PullSet on this registry with its own
 // credentials.
 func (r *Registry) PullSet() *PullSet {
-	return &PullSet{host: r.Host, auth: r.Authenticator()}
+	return &PullSet{host: r.Host, auth: r.Authenticator(), plain: r.adminPass == ""}
 }
 
 // PullSetAt is Registry.PullSet against any registry host, with auth
@@ -125,16 +152,20 @@ func (s *PullSet) Pullable(ctx context.Context, ref string) error {
 	repo := nref.Context()
 	p := s.repos[repo.RepositoryStr()]
 	if p == nil {
-		auth := s.auth
-		if auth == nil {
-			auth = authn.Anonymous
-		}
-		rt, err := transport.NewWithContext(ctx, repo.Registry, auth, pullTransport, []string{repo.Scope(transport.PullScope)})
-		if err != nil {
-			return err
+		client := anonClient // a registry without auth: no ping, no token
+		if !s.plain {
+			auth := s.auth
+			if auth == nil {
+				auth = authn.Anonymous
+			}
+			rt, err := transport.NewWithContext(ctx, repo.Registry, auth, pullTransport, []string{repo.Scope(transport.PullScope)})
+			if err != nil {
+				return err
+			}
+			client = &http.Client{Transport: rt}
 		}
 		p = &puller{
-			client: &http.Client{Transport: rt},
+			client: client,
 			base:   fmt.Sprintf("%s://%s/v2/%s", repo.Scheme(), repo.RegistryStr(), repo.RepositoryStr()),
 			seen:   map[v1.Hash]bool{},
 		}

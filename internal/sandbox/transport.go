@@ -39,3 +39,8 @@ var ggcrTransport http.RoundTripper = plainHTTP{next: remote.DefaultTransport}
 // pullTransport is plainHTTP over net/http's default transport, which
 // Pullable used before.
 var pullTransport http.RoundTripper = plainHTTP{next: http.DefaultTransport}
+
+// anonClient is the client of the checks of an anonymous registry
+// (Exists, Pullable), which need no ggcr transport: ggcr's would ping
+// /v2/ first on every call.
+var anonClient = &http.Client{Transport: pullTransport}
