@@ -18,7 +18,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -166,21 +165,6 @@ func (c *Cache) Stats() Stats {
 	return Stats{Hits: c.hits.Load(), Misses: c.misses.Load(), Puts: c.puts.Load()}
 }
 
-// path returns the file of digest, or "" when digest is not a well-formed
-// sha256 digest (other algorithms are not cached).
-func (c *Cache) path(digest string) string {
-	hexpart, ok := strings.CutPrefix(digest, "sha256:")
-	if !ok || len(hexpart) != 64 {
-		return ""
-	}
-	for i := 0; i < len(hexpart); i++ {
-		if b := hexpart[i]; !(b >= '0' && b <= '9' || b >= 'a' && b <= 'f') {
-			return ""
-		}
-	}
-	return filepath.Join("sha256", hexpart[:2], hexpart)
-}
-
 // mkdir makes the directory name under the root unless it is there; a
 // symlink or anything else in its place is refused, never followed.
 func (c *Cache) mkdir(name string) error {
@@ -252,14 +236,19 @@ func (c *Cache) dirOf(prefix string, create bool) (*os.Root, error) {
 	return d, nil
 }
 
-// entry splits the path of digest into its directory's prefix and its
-// file name; ok is false for a digest the cache does not store.
+// entry returns the file of digest, sha256/<prefix>/<name>, as its
+// directory's prefix and its file name; ok is false when digest is not a
+// well-formed sha256 digest (other algorithms are not cached).
 func (c *Cache) entry(digest string) (prefix, name string, ok bool) {
-	p := c.path(digest)
-	if p == "" {
+	name, ok = strings.CutPrefix(digest, "sha256:")
+	if !ok || len(name) != 64 {
 		return "", "", false
 	}
-	name = filepath.Base(p)
+	for i := 0; i < len(name); i++ {
+		if b := name[i]; !(b >= '0' && b <= '9' || b >= 'a' && b <= 'f') {
+			return "", "", false
+		}
+	}
 	return name[:2], name, true
 }
 
@@ -276,12 +265,12 @@ func (c *Cache) Get(digest string) ([]byte, bool) {
 		c.misses.Add(1)
 		return nil, false
 	}
-	f, err := d.OpenFile(name, os.O_RDONLY|oNoFollow, 0)
+	f, err := d.OpenFile(name, os.O_RDONLY|oNoFollow|oNonBlock, 0)
 	if err != nil {
 		c.misses.Add(1)
 		return nil, false
 	}
-	b, err := io.ReadAll(io.LimitReader(f, MaxEntrySize+1))
+	b, err := readEntry(f)
 	f.Close()
 	if err != nil || len(b) > MaxEntrySize || sum(b) != digest {
 		d.Remove(name)
@@ -332,7 +321,7 @@ func (c *Cache) write(p string, data []byte) error {
 // place: a reader sees the whole entry or none.
 func writeIn(d *os.Root, name string, data []byte) error {
 	tmp := ".tmp-" + randomName()
-	f, err := d.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
+	f, err := d.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow|oNonBlock, 0o600)
 	if err != nil {
 		return err
 	}

@@ -23,3 +23,8 @@ func checkPrivate(dir string, fi fs.FileInfo) error {
 
 // oNoFollow makes an open fail on a symlink instead of following it.
 const oNoFollow = syscall.O_NOFOLLOW
+
+// oNonBlock opens an entry without the mode changes os makes to the
+// descriptor of a blocking open (four fcntl calls per open); reads and
+// writes of a regular file ignore it.
+const oNonBlock = syscall.O_NONBLOCK

@@ -47,6 +47,10 @@ type Reader struct {
 	refs map[string][]string // what the referrers API lists, by subject (Referrers)
 }
 
+// pagesAhead is how many listed pages may wait for their tags to be
+// resolved while the listing goes on.
+const pagesAhead = 16
+
 // NewReader returns a Reader of src.
 func NewReader(src ReadSource, o ReaderOptions) *Reader {
 	if o.Concurrency <= 0 {
@@ -56,9 +60,12 @@ func NewReader(src ReadSource, o ReaderOptions) *Reader {
 }
 
 // Tags lists every tag and resolves each, page by page as the listing
-// arrives. A tag deleted between the listing and its resolution is left
-// out; a tag still listed that does not resolve fails (Unresolved): a
-// kept tag missing from what is read would let its digest be deleted.
+// arrives. The listing runs ahead of the resolution (up to pagesAhead
+// pages), so that the next page is not asked for only once the tags of
+// this one are resolved. A tag deleted between the listing and its
+// resolution is left out; a tag still listed that does not resolve fails
+// (Unresolved): a kept tag missing from what is read would let its digest
+// be deleted.
 func (r *Reader) Tags(ctx context.Context) (map[string]string, error) {
 	resolve := r.o.Resolve
 	if resolve == nil {
@@ -72,7 +79,20 @@ func (r *Reader) Tags(ctx context.Context) (map[string]string, error) {
 	var missing []string
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.o.Concurrency)
-	err := r.src.ListTags(gctx, func(page []string) error {
+	pages := make(chan []string, pagesAhead)
+	var err error // the listing's; read after pages is closed
+	go func() {
+		defer close(pages)
+		err = r.src.ListTags(gctx, func(page []string) error {
+			select {
+			case pages <- page:
+				return nil
+			case <-gctx.Done():
+				return context.Cause(gctx)
+			}
+		})
+	}()
+	for page := range pages {
 		for _, t := range page {
 			g.Go(func() error {
 				d, err := resolve(gctx, t)
@@ -93,8 +113,7 @@ func (r *Reader) Tags(ctx context.Context) (map[string]string, error) {
 				return nil
 			})
 		}
-		return nil
-	})
+	}
 	if werr := g.Wait(); werr != nil {
 		return nil, werr
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/regprune/regprune/internal/registry"
 )
@@ -110,5 +111,55 @@ func TestCollectReferrersAPIStopsAnswering(t *testing.T) {
 	}
 	if f.asked > 3 {
 		t.Fatalf("referrers asked %d times for 3 subjects: the probe's answer was not reused", f.asked)
+	}
+}
+
+// pagedSource lists its tags in pages, and blocks every HEAD until the
+// last page has been listed: a Reader that waited for the tags of a page
+// to resolve before asking for the next page would never finish.
+type pagedSource struct {
+	*fakeSource
+	pages  [][]string
+	listed chan struct{} // closed once the last page is handed over
+}
+
+func (p *pagedSource) ListTags(ctx context.Context, fn func([]string) error) error {
+	for i, page := range p.pages {
+		if err := fn(page); err != nil {
+			return err
+		}
+		if i == len(p.pages)-1 {
+			close(p.listed)
+		}
+	}
+	return nil
+}
+
+func (p *pagedSource) Head(ctx context.Context, ref string) (registry.Descriptor, error) {
+	select {
+	case <-p.listed:
+	case <-ctx.Done():
+		return registry.Descriptor{}, ctx.Err()
+	}
+	return p.fakeSource.Head(ctx, ref)
+}
+
+// The listing runs ahead of the resolution: the next page is asked for
+// while the tags of the first are still being resolved.
+func TestReaderListsAheadOfResolution(t *testing.T) {
+	f := newFake(t, 40)
+	p := &pagedSource{fakeSource: f, listed: make(chan struct{})}
+	for i := 0; i < 40; i += 10 {
+		var page []string
+		for j := i; j < i+10; j++ {
+			page = append(page, fmt.Sprint("t", j))
+		}
+		p.pages = append(p.pages, page)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tags, err := NewReader(p, ReaderOptions{Concurrency: 4}).Tags(ctx)
+	if err != nil || len(tags) != 40 {
+		t.Fatalf("%d tags, err %v", len(tags), err)
 	}
 }

@@ -3,6 +3,7 @@ package journal_test
 import (
 	"context"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -142,5 +143,76 @@ func TestJournalFinishAsync(t *testing.T) {
 	j.FinishAsync(ids[0], journal.ResultFailed, "")
 	if err := j.Flush(ctx); err == nil {
 		t.Fatal("Flush after Close: no error")
+	}
+}
+
+// Results of FinishAsync wait to share a transaction, but never past the
+// next synchronous write: once a Record made after them returns, they are
+// on disk too (read through another connection). Results left alone are
+// committed without a Flush as well, in time.
+func TestJournalFinishAsyncCarried(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "journal.db")
+	j := open(t, path)
+	run := journal.NewRunID(t0)
+	if err := j.BeginRun(ctx, run, "apply", t0); err != nil {
+		t.Fatal(err)
+	}
+	const repo = "registry.example.com/group/app"
+	var es []journal.Entry
+	for n := range 20 {
+		es = append(es, entry(run, repo, n))
+	}
+	ids, err := j.RecordAll(ctx, es[:10])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro, err := journal.Open(ctx, path, journal.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	results := func() map[int64]string {
+		t.Helper()
+		got, err := ro.Entries(ctx, run, journal.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[int64]string{}
+		for _, e := range got {
+			m[e.ID] = e.Result
+		}
+		return m
+	}
+	for _, id := range ids[:5] {
+		j.FinishAsync(id, journal.ResultDeleted, "")
+	}
+	if _, err := j.Record(ctx, es[10]); err != nil {
+		t.Fatal(err)
+	}
+	r := results()
+	for _, id := range ids[:5] {
+		if r[id] != journal.ResultDeleted {
+			t.Fatalf("entry %d: %q after the next Record returned, want deleted", id, r[id])
+		}
+	}
+
+	// Alone, the rest are committed by the writer on its own; poll (no
+	// time asserted).
+	for _, id := range ids[5:] {
+		j.FinishAsync(id, journal.ResultNotFound, "gone")
+	}
+	for {
+		r := results()
+		n := 0
+		for _, id := range ids[5:] {
+			if r[id] == journal.ResultNotFound {
+				n++
+			}
+		}
+		if n == len(ids[5:]) {
+			break
+		}
+		runtime.Gosched()
 	}
 }

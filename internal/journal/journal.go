@@ -80,8 +80,13 @@ type Journal struct {
 	closeOnce sync.Once
 
 	lateMu  sync.Mutex
-	late    []writeOp // results of FinishAsync, for the writer's next commit
-	lateErr error     // the first of their writes that failed, for Flush
+	late    []writeOp     // results of FinishAsync, for the writer's next commit
+	lateErr error         // the first of their writes that failed, for Flush
+	full    chan struct{} // late holds lateBatch results (capacity 1)
+
+	// The writer's statements, prepared once (nil when preparing failed:
+	// the writer then has SQLite parse them for every row).
+	stmts [numStmts]*sql.Stmt
 }
 
 // Options configures Open.
@@ -148,7 +153,7 @@ func Open(ctx context.Context, path string, o Options) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal %s: %w", path, err)
 	}
-	j := &Journal{db: db, path: abs, now: o.Now, closing: make(chan struct{}), wake: make(chan struct{}, 1)}
+	j := &Journal{db: db, path: abs, now: o.Now, closing: make(chan struct{}), wake: make(chan struct{}, 1), full: make(chan struct{}, 1)}
 	if o.ReadOnly {
 		var v int
 		if err := db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v); err != nil {
@@ -182,6 +187,7 @@ func Open(ctx context.Context, path string, o Options) (*Journal, error) {
 			return nil, fmt.Errorf("journal %s: %w", path, ctx.Err())
 		}
 	}
+	j.prepare(ctx)
 	j.ops, j.stopped = make(chan writeOp), make(chan struct{})
 	go j.writer()
 	return j, nil
@@ -196,6 +202,11 @@ func (j *Journal) Close() error {
 		close(j.closing)
 		if j.ops != nil {
 			<-j.stopped
+		}
+		for _, s := range j.stmts {
+			if s != nil {
+				s.Close()
+			}
 		}
 	})
 	return j.db.Close()
@@ -391,17 +402,14 @@ func (j *Journal) RecordAll(ctx context.Context, es []Entry) ([]int64, error) {
 		tags[i] = string(b)
 	}
 	ids := make([]int64, len(es))
-	err := j.write(ctx, func(tx *sql.Tx) error {
+	err := j.write(ctx, func(tx *wtx) error {
 		for i, e := range es {
 			if len(e.Manifest) > 0 {
-				if _, err := tx.Exec(`INSERT OR IGNORE INTO manifests (digest, media_type, body) VALUES (?, ?, ?)`,
-					e.Digest, e.MediaType, e.Manifest); err != nil {
+				if _, err := tx.exec(stmtManifest, e.Digest, e.MediaType, e.Manifest); err != nil {
 					return err
 				}
 			}
-			res, err := tx.Exec(`INSERT INTO entries
-			(run_id, time, registry, repository, kind, tag, digest, media_type, size, tags, item_kind, parent, subject, reason, result)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			res, err := tx.exec(stmtEntry,
 				e.RunID, e.Time.UTC().Format(timeFormat), e.Registry, e.Repository, e.Kind, e.Tag, e.Digest, e.MediaType,
 				e.Size, tags[i], e.ItemKind, e.Parent, e.Subject, e.Reason, ResultPending)
 			if err != nil {
@@ -422,8 +430,8 @@ func (j *Journal) RecordAll(ctx context.Context, es []Entry) ([]int64, error) {
 // Finish records the result of entry id, committed before it returns.
 func (j *Journal) Finish(ctx context.Context, id int64, result, detail string) error {
 	t := j.now().UTC().Format(timeFormat)
-	err := j.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`UPDATE entries SET result = ?, result_detail = ?, result_time = ? WHERE id = ?`, result, detail, t, id)
+	err := j.write(ctx, func(tx *wtx) error {
+		_, err := tx.exec(stmtFinish, result, detail, t, id)
 		return err
 	})
 	if err != nil {
@@ -434,15 +442,18 @@ func (j *Journal) Finish(ctx context.Context, id int64, result, detail string) e
 
 // FinishAsync queues the result of entry id and returns at once: the
 // writer commits it with its next transaction, together with whatever
-// else is queued. Flush waits for it, and so does Close. A result that is
-// lost (a crash first) leaves its entry pending, which restore treats as
-// possibly deleted.
+// else is queued. Results alone wait up to lateDelay (or until lateBatch
+// of them are queued) so that one transaction carries many; a Record,
+// Finish or Flush meanwhile carries them at once. Flush waits for it, and
+// so does Close. A result that is lost (a crash first) leaves its entry
+// pending, which restore treats as possibly deleted.
 func (j *Journal) FinishAsync(id int64, result, detail string) {
 	t := j.now().UTC().Format(timeFormat)
-	op := writeOp{fn: func(tx *sql.Tx) error {
-		_, err := tx.Exec(`UPDATE entries SET result = ?, result_detail = ?, result_time = ? WHERE id = ?`, result, detail, t, id)
+	op := writeOp{fn: func(tx *wtx) error {
+		_, err := tx.exec(stmtFinish, result, detail, t, id)
 		return err
 	}}
+	full := false
 	j.lateMu.Lock()
 	select {
 	case <-j.closing:
@@ -452,6 +463,7 @@ func (j *Journal) FinishAsync(id int64, result, detail string) {
 			j.lateErr = cmp.Or(j.lateErr, errors.New("opened read-only"))
 		} else {
 			j.late = append(j.late, op)
+			full = len(j.late) >= lateBatch
 		}
 	}
 	j.lateMu.Unlock()
@@ -459,13 +471,19 @@ func (j *Journal) FinishAsync(id int64, result, detail string) {
 	case j.wake <- struct{}{}:
 	default:
 	}
+	if full {
+		select {
+		case j.full <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Flush waits until every result FinishAsync queued before it is
 // committed, and returns the first error among those writes since the
 // last Flush (the entries concerned stay pending).
 func (j *Journal) Flush(ctx context.Context) error {
-	err := j.write(ctx, func(*sql.Tx) error { return nil })
+	err := j.write(ctx, func(*wtx) error { return nil })
 	j.lateMu.Lock()
 	lerr := j.lateErr
 	j.lateErr = nil
@@ -505,15 +523,23 @@ var errClosed = errors.New("journal closed")
 // maxBatch bounds the writes of one group commit.
 const maxBatch = 256
 
+// Results of FinishAsync alone are committed lateDelay after the first of
+// them, or once lateBatch of them are queued, whichever comes first: a
+// transaction per result would cost more than the results themselves.
+const (
+	lateDelay = 20 * time.Millisecond
+	lateBatch = 512
+)
+
 type writeOp struct {
-	fn   func(*sql.Tx) error
+	fn   func(*wtx) error
 	done chan error // nil for a result of FinishAsync
 }
 
 // write runs fn in a transaction of the writer and waits until it is
 // committed. It waits even when ctx is cancelled: the caller must know
 // whether its entry is on disk.
-func (j *Journal) write(_ context.Context, fn func(*sql.Tx) error) error {
+func (j *Journal) write(_ context.Context, fn func(*wtx) error) error {
 	if j.ops == nil {
 		return errors.New("opened read-only")
 	}
@@ -532,12 +558,25 @@ func (j *Journal) write(_ context.Context, fn func(*sql.Tx) error) error {
 // Close it commits the queued results first.
 func (j *Journal) writer() {
 	defer close(j.stopped)
+	gather := time.NewTimer(lateDelay)
+	gather.Stop()
 	for {
 		var batch []writeOp
 		select {
 		case op := <-j.ops:
 			batch = append(batch, op)
 		case <-j.wake:
+			// Results only: let more of them come, or a write that
+			// carries them.
+			gather.Reset(lateDelay)
+			select {
+			case op := <-j.ops:
+				batch = append(batch, op)
+			case <-j.full:
+			case <-gather.C:
+			case <-j.closing:
+			}
+			gather.Stop()
 		case <-j.closing:
 			if late := j.takeLate(); len(late) > 0 {
 				j.commitBatch(late)
@@ -581,8 +620,9 @@ func (j *Journal) commit(batch []writeOp) error {
 		return err
 	}
 	defer tx.Rollback()
+	w := &wtx{tx: tx, j: j}
 	for _, op := range batch {
-		if err := op.fn(tx); err != nil {
+		if err := op.fn(w); err != nil {
 			return err
 		}
 	}
