@@ -8,12 +8,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
@@ -239,5 +242,41 @@ func TestPullSet(t *testing.T) {
 	}
 	if err := r.Pullable(ctx, "ci/app:multi"); err == nil {
 		t.Fatal("Pullable pulled an index with a lost blob")
+	}
+}
+
+// Tags on a registry without auth follows the Link pages and lists what
+// ggcr's remote.List lists; a repository the registry does not know is
+// an error for both.
+func TestTagsPages(t *testing.T) {
+	ctx := context.Background()
+	r, l := logged(t)
+	if _, _, err := r.PushImage(ctx, "ci/app", ImageSpec{}, "a", "b", "c", "d", "e"); err != nil {
+		t.Fatal(err)
+	}
+	defer func(n int) { tagsPage = n }(tagsPage)
+	tagsPage = 2
+	l.take()
+	got, err := r.Tags(ctx, "ci/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reqs := l.take(); len(reqs) != 3 || count(reqs, "GET /v2/ci/app/tags/list") != 3 {
+		t.Errorf("requests %v, want 3 pages and no ping", reqs)
+	}
+	rp, _ := r.repo("ci/app")
+	want, err := remote.List(rp, r.remote(ctx)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) || len(got) != 5 {
+		t.Errorf("Tags %v, remote.List %v", got, want)
+	}
+	_, err = r.Tags(ctx, "no/such")
+	rp, _ = r.repo("no/such")
+	_, gerr := remote.List(rp, r.remote(ctx)...)
+	var te, ge *transport.Error
+	if !errors.As(err, &te) || !errors.As(gerr, &ge) || te.StatusCode != ge.StatusCode {
+		t.Errorf("unknown repository: Tags %v, remote.List %v", err, gerr)
 	}
 }

@@ -40,7 +40,56 @@ func (r *Registry) Tags(ctx context.Context, repo string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.adminPass == "" {
+		return anonTags(ctx, rp)
+	}
 	return remote.List(rp, r.remote(ctx)...)
+}
+
+// tagsPage is anonTags' page size, ggcr's default (tests change it).
+var tagsPage = 1000
+
+// anonTags is remote.List on a registry without auth, without the ping
+// of a new ggcr transport: GET tags/list?n=1000, then each Link rel=next.
+func anonTags(ctx context.Context, rp name.Repository) ([]string, error) {
+	next := fmt.Sprintf("%s://%s/v2/%s/tags/list?n=%d", rp.Scheme(), rp.RegistryStr(), rp.RepositoryStr(), tagsPage)
+	tags := []string{}
+	for next != "" {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, next, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := anonClient.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		if err := transport.CheckError(resp, http.StatusOK); err != nil {
+			resp.Body.Close()
+			return nil, err
+		}
+		var page struct {
+			Tags []string `json:"tags"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		tags = append(tags, page.Tags...)
+		next = ""
+		if l := resp.Header.Get("Link"); l != "" {
+			target, rel, _ := strings.Cut(l, ";")
+			target = strings.Trim(strings.TrimSpace(target), "<>")
+			if strings.Contains(rel, `rel="next"`) && target != "" {
+				u, err := req.URL.Parse(target)
+				if err != nil {
+					return nil, err
+				}
+				next = u.String()
+			}
+		}
+	}
+	return tags, nil
 }
 
 // Tag points tag at the manifest digest already in repo, with a tag-only
