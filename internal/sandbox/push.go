@@ -18,8 +18,9 @@ import (
 )
 
 // The seeding helpers push images and indexes with the registry API's
-// plainest calls, through one authenticated transport per push (a ping
-// and, with auth, a token, as go-containerregistry's pusher gets):
+// plainest calls, on a registry with auth through one authenticated
+// transport per push (a ping and a token, as go-containerregistry's
+// pusher gets), on one without straight away:
 //
 //   - a blob is uploaded in two requests, POST /blobs/uploads/ and a PUT
 //     of the whole body with ?digest= (the monolithic upload every
@@ -47,12 +48,16 @@ type fastPusher struct {
 }
 
 func (r *Registry) newFastPusher(ctx context.Context, rp name.Repository) (*fastPusher, error) {
-	rt, err := transport.NewWithContext(ctx, rp.Registry, r.Authenticator(), ggcrTransport, []string{rp.Scope(transport.PushScope)})
-	if err != nil {
-		return nil, err
+	client := anonClient // a registry without auth needs no ping and no token
+	if r.adminPass != "" {
+		rt, err := transport.NewWithContext(ctx, rp.Registry, r.Authenticator(), ggcrTransport, []string{rp.Scope(transport.PushScope)})
+		if err != nil {
+			return nil, err
+		}
+		client = &http.Client{Transport: rt}
 	}
 	return &fastPusher{
-		client: &http.Client{Transport: rt},
+		client: client,
 		base:   fmt.Sprintf("%s://%s/v2/%s", rp.Scheme(), rp.RegistryStr(), rp.RepositoryStr()),
 		done:   map[v1.Hash]bool{},
 	}, nil
