@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -123,8 +124,24 @@ func TestPushRequests(t *testing.T) {
 	}
 	// A referrer (a manifest with a subject) still goes through ggcr,
 	// which maintains the fallback tag.
-	if _, err := r.AttachReferrer(ctx, "ci/app", v1.Descriptor{Digest: h}, ""); err != nil {
+	ref, err := r.AttachReferrer(ctx, "ci/app", v1.Descriptor{Digest: h}, "")
+	if err != nil {
 		t.Fatal(err)
+	}
+	// Its subject, resolved with a HEAD, is the image's descriptor.
+	raw, _ := img.RawManifest()
+	mt, _ := img.MediaType()
+	rp, _ := r.repo("ci/app")
+	desc, err := remote.Get(rp.Digest(ref.String()), r.remote(ctx)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m v1.Manifest
+	if err := json.Unmarshal(desc.Manifest, &m); err != nil {
+		t.Fatal(err)
+	}
+	if s := m.Subject; s == nil || s.Digest != h || s.Size != int64(len(raw)) || s.MediaType != mt {
+		t.Errorf("referrer subject %+v, want %s %s %d", s, mt, h, len(raw))
 	}
 	if err := r.Pullable(ctx, "ci/app:"+FallbackTag(h)); err != nil {
 		t.Fatalf("fallback tag: %v", err)

@@ -146,6 +146,30 @@ func anonExists(ctx context.Context, rp name.Repository, digest v1.Hash) (bool, 
 	return true, nil
 }
 
+// anonHead is remote.Head on a registry without auth: the HEAD alone.
+func anonHead(ctx context.Context, rp name.Repository, digest v1.Hash) (*v1.Descriptor, error) {
+	u := fmt.Sprintf("%s://%s/v2/%s/manifests/%s", rp.Scheme(), rp.RegistryStr(), rp.RepositoryStr(), digest)
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", strings.Join(ManifestAccept, ", "))
+	resp, err := anonClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	if err := transport.CheckError(resp, http.StatusOK); err != nil {
+		return nil, err
+	}
+	h, err := v1.NewHash(resp.Header.Get("Docker-Content-Digest"))
+	if err != nil {
+		return nil, err
+	}
+	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	return &v1.Descriptor{MediaType: types.MediaType(ct), Digest: h, Size: resp.ContentLength}, nil
+}
+
 // Pullable does a full pull of ref ("repo:tag" or "repo@sha256:..."): it
 // GETs the manifest with the full Accept list, every child manifest of an
 // index recursively, and every config and layer blob, reading each body
