@@ -147,8 +147,9 @@ func anonExists(ctx context.Context, rp name.Repository, digest v1.Hash) (bool, 
 }
 
 // anonHead is remote.Head on a registry without auth: the HEAD alone.
-func anonHead(ctx context.Context, rp name.Repository, digest v1.Hash) (*v1.Descriptor, error) {
-	u := fmt.Sprintf("%s://%s/v2/%s/manifests/%s", rp.Scheme(), rp.RegistryStr(), rp.RepositoryStr(), digest)
+// ref is a tag or a digest.
+func anonHead(ctx context.Context, rp name.Repository, ref string) (*v1.Descriptor, error) {
+	u := fmt.Sprintf("%s://%s/v2/%s/manifests/%s", rp.Scheme(), rp.RegistryStr(), rp.RepositoryStr(), ref)
 	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
 	if err != nil {
 		return nil, err

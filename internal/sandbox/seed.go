@@ -409,12 +409,26 @@ func (r *Registry) Sign(ctx context.Context, repo string, subject v1.Hash, suffi
 	layer := static.NewLayer(payload, mt)
 
 	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
-	if desc, err := remote.Get(tag, r.remote(ctx)...); err == nil {
-		if old, err := desc.Image(); err == nil {
-			base = old
+	exists := true
+	if r.adminPass == "" {
+		// Without auth, a HEAD alone tells a first signature (most
+		// are) from one to append to.
+		_, err := anonHead(ctx, rp, tag.TagStr())
+		switch {
+		case isNotFound(err):
+			exists = false
+		case err != nil:
+			return v1.Hash{}, err
 		}
-	} else if !isNotFound(err) {
-		return v1.Hash{}, err
+	}
+	if exists {
+		if desc, err := remote.Get(tag, r.remote(ctx)...); err == nil {
+			if old, err := desc.Image(); err == nil {
+				base = old
+			}
+		} else if !isNotFound(err) {
+			return v1.Hash{}, err
+		}
 	}
 	img, err := mutate.Append(base, mutate.Addendum{Layer: layer, Annotations: ann})
 	if err != nil {
@@ -449,7 +463,7 @@ func (r *Registry) AttachReferrer(ctx context.Context, repo string, subject v1.D
 	if subject.MediaType == "" || subject.Size == 0 {
 		var d *v1.Descriptor
 		if r.adminPass == "" {
-			d, err = anonHead(ctx, rp, subject.Digest)
+			d, err = anonHead(ctx, rp, subject.Digest.String())
 		} else {
 			d, err = remote.Head(rp.Digest(subject.Digest.String()), r.remote(ctx)...)
 		}
