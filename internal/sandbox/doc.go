@@ -40,11 +40,18 @@
 //     claim is issued+TTL-60s (rounded up to the second), so the registry
 //     refuses the token once TTL has passed. expires_in carries the TTL; a
 //     client that decodes exp itself would see a token that looks expired.
-//   - Seeding (PushImage, PushIndex, Sign, AttachReferrer, SeedCI) uses
-//     go-containerregistry's random, mutate and remote packages. The
-//     referrers fallback tag is maintained by ggcr's remote writer, which
-//     finds that distribution has no referrers API (404).
-//   - Pullable is a hand-written full pull that checks every digest.
+//   - Seeding (PushImage, PushIndex, Sign, AttachReferrer, SeedCI) builds
+//     images with go-containerregistry's random and mutate packages (each
+//     random layer gzipped once) and pushes them with the plainest API
+//     calls (push.go: two requests per blob, a HEAD and a PUT per missing
+//     index child, a PUT per tag). A manifest with a subject goes through
+//     ggcr's remote writer, which maintains the referrers fallback tag
+//     once it finds that distribution has no referrers API (404).
+//   - Pullable is a hand-written full pull that checks every digest;
+//     PullSet is a series of them that reads each child manifest and
+//     blob once. Exists, Tags, Pullable and the pushes send their
+//     requests alone on a registry without auth, and this package's
+//     ggcr calls never try https (every registry here is plain http).
 //   - Proxy is an httputil reverse proxy that counts requests and injects
 //     latency, 429, 503 and dropped connections, and, through its
 //     Intercept and Rewrite hooks, hostile answers; nothing of it
