@@ -83,9 +83,9 @@ func logger(w io.Writer, verbose int) *slog.Logger {
 }
 
 // Main is the command regprune-demo (cmd/regprune-demo is main calling
-// it, so that its tests need no test binary of their own): it executes
-// the demo with args and returns the exit code: 0 done, 1 a failure, 2
-// bad flags.
+// it, so that its tests need no test binary of their own; they are in
+// internal/cli's, demo_test.go): it executes the demo with args and
+// returns the exit code: 0 done, 1 a failure, 2 bad flags.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := newDemoCmd(stdout, stderr, time.Now)
 	cmd.SetArgs(args)

@@ -1,39 +1,39 @@
-package demo
+package cli_test
+
+// The tests of internal/demo (regprune-demo's run, --serve and flags).
+// They live in this test binary, which embeds the registry server
+// anyway, so that internal/demo needs no test binary of its own: each
+// is a full link of distribution in go test ./... (about 1.7 CPU-s).
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/regprune/regprune/internal/cli"
+	"github.com/regprune/regprune/internal/demo"
 )
 
-// syncBuffer is a bytes.Buffer safe for Serve's writes and the test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// The README's first command, as a test: Run plans, applies, garbage
+// collects and returns an error if a kept image does not pull in full
+// afterwards.
+func TestDemoRun(t *testing.T) {
+	var out bytes.Buffer
+	if err := demo.Run(context.Background(), demo.Options{Out: &out, Builds: 3}); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if out.Len() == 0 {
+		t.Fatal("no output")
+	}
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// TestServe starts the serving demo, runs the plan command it prints
+// TestDemoServe starts the serving demo, runs the plan command it prints
 // through the real CLI, and stops it by cancelling its context: no wall
 // clock, the test waits on Ready and on Serve's return.
-func TestServe(t *testing.T) {
+func TestDemoServe(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	serveCtx, stop := context.WithCancel(ctx)
@@ -41,8 +41,8 @@ func TestServe(t *testing.T) {
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Serve(serveCtx, ServeOptions{
-			Options: Options{Out: out, Builds: 4},
+		done <- demo.Serve(serveCtx, demo.ServeOptions{
+			Options: demo.Options{Out: out, Builds: 4},
 			Ready:   func(host string) { ready <- host },
 		})
 	}()
@@ -55,7 +55,7 @@ func TestServe(t *testing.T) {
 		t.Fatal("Serve was not ready in time")
 	}
 	text := out.String()
-	for _, want := range []string{host + "/" + fedora, host + "/" + ubuntu, "release-1"} {
+	for _, want := range []string{host + "/libinput/libinput/fedora/28", host + "/libinput/libinput/ubuntu/18.04", "release-1"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output does not mention %q:\n%s", want, text)
 		}
@@ -119,5 +119,27 @@ func TestServe(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("Serve did not return after its context was cancelled")
+	}
+}
+
+// regprune-demo (demo.Main): bad flags exit 2, name the bad value and start no
+// registry.
+func TestDemoBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--builds", "1"}, "--builds 1: want 2 to 500"},
+		{[]string{"--concurrency", "0"}, "--concurrency 0: want 1 to 256"},
+		{[]string{"--builds", "abc"}, `"abc"`},
+		{[]string{"extra"}, `"extra"`},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := demo.Main(context.Background(), tc.args, &stdout, &stderr); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (stderr %q)", tc.args, code, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), tc.want) || stdout.Len() != 0 {
+			t.Errorf("%v: stdout %q, stderr %q; want %q on stderr only", tc.args, stdout.String(), stderr.String(), tc.want)
+		}
 	}
 }
