@@ -3,7 +3,6 @@ package cli_test
 import (
 	"bytes"
 	"context"
-	"net"
 	"strings"
 	"testing"
 
@@ -14,15 +13,10 @@ import (
 // cause. That it fails after one retry of the dial, not the whole retry
 // budget, is TestRefusedConnectionRetriedOnce in internal/registry.
 func TestUnreachableHostNamesTheCause(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	addr := refusedAddr(t) // connections are refused there
 
 	var out bytes.Buffer
-	err = cli.Run(context.Background(), []string{"plan", addr + "/ci/app", "--keep-tag", "latest", "--no-cache"},
+	err := cli.Run(context.Background(), []string{"plan", addr + "/ci/app", "--keep-tag", "latest", "--no-cache"},
 		cli.Env{Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }})
 	if code := cli.ExitCode(err); code != cli.ExitFailure {
 		t.Fatalf("exit %d (%v), want %d", code, err, cli.ExitFailure)
