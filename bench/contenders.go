@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -300,6 +302,56 @@ func runIdeal(ctx context.Context, c *config, e *env) (measure, time.Duration, e
 	read, err := cl.run(ctx, "latest")
 	m := measure{wall: time.Since(start), counts: e.proxy.Counts()}
 	return m, read, err
+}
+
+// idealChildArg, as the first argument of the bench's own binary, runs
+// the ideal client alone: bench -ideal-child HOST CONCURRENCY. It prints
+// how long its read phase took, in nanoseconds.
+const idealChildArg = "-ideal-child"
+
+func idealChild(host, conc string) {
+	n, err := strconv.Atoi(conc)
+	if err != nil || n < 1 {
+		log.Fatalf("%s: concurrency %q", idealChildArg, conc)
+	}
+	cl := newIdeal(host, n)
+	read, err := cl.run(context.Background(), "latest")
+	cl.close()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(read.Nanoseconds())
+}
+
+// runIdealProcess runs the ideal client as a process of its own (the
+// bench's binary, started again), timed from its start to its exit like
+// regprune.
+func runIdealProcess(ctx context.Context, c *config, e *env) (measure, time.Duration, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return measure{}, 0, err
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, self, idealChildArg, e.proxy.Host, strconv.Itoa(c.concurrency))
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	e.proxy.Reset()
+	start := time.Now()
+	err = cmd.Run()
+	m := measure{wall: time.Since(start), counts: e.proxy.Counts()}
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			m.rssKB = ru.Maxrss
+			m.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		}
+	}
+	if err != nil {
+		return m, 0, fmt.Errorf("ideal client process: %w\n%s", err, tail(stderr.String(), 2000))
+	}
+	ns, err := strconv.ParseInt(strings.TrimSpace(stdout.String()), 10, 64)
+	if err != nil {
+		return m, 0, fmt.Errorf("ideal client process: %q: %w", stdout.String(), err)
+	}
+	return m, time.Duration(ns), nil
 }
 
 // checkTags verifies what a contender left, straight at the registry

@@ -14,7 +14,11 @@
 //  3. an ideal client: tag list pages, one HEAD per tag, then the stale
 //     tags and digests deleted with the best strategy the registry allows
 //     (tags first, probed once, then untagged digests), at the same
-//     concurrency, with no other work.
+//     concurrency, with no other work. It runs twice: inside the bench
+//     process, next to the registry and the proxy (its requests and their
+//     answers stay within one Go scheduler), and as a process of its own,
+//     as regprune and any real client run (the bench's own binary,
+//     started again with idealChildArg).
 //
 // It also runs regprune plan twice with one cache directory (cold, then
 // warm) and reports both request counts against the minimum. With -scale
@@ -71,6 +75,10 @@ type config struct {
 func main() {
 	log.SetFlags(0)
 	log.SetPrefix("bench: ")
+	if len(os.Args) == 4 && os.Args[1] == idealChildArg {
+		idealChild(os.Args[2], os.Args[3])
+		return
+	}
 	var (
 		c  config
 		ns string
