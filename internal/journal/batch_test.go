@@ -16,27 +16,13 @@ import (
 // writes none of them.
 func TestJournalRecordAll(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "journal.db")
-	j := open(t, path)
-	run := journal.NewRunID(t0)
-	if err := j.BeginRun(ctx, run, "apply", t0); err != nil {
-		t.Fatal(err)
-	}
-	const repo = "registry.example.com/group/app"
-	var es []journal.Entry
-	for n := range 50 {
-		es = append(es, entry(run, repo, n))
-	}
-	es = append(es, journal.Entry{RunID: run, Repository: repo, Kind: journal.KindTag, Tag: "10001", Digest: es[1].Digest})
+	j, path, run, es := begun(t, 50)
+	es = append(es, journal.Entry{RunID: run, Repository: es[0].Repository, Kind: journal.KindTag, Tag: "10001", Digest: es[1].Digest})
 	ids, err := j.RecordAll(ctx, es)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ro, err := journal.Open(ctx, path, journal.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ro.Close()
+	ro := openReadOnly(t, path)
 	got, err := ro.Entries(ctx, run, journal.Filter{WithManifests: true})
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +39,7 @@ func TestJournalRecordAll(t *testing.T) {
 
 	// An entry of an unknown run breaks a foreign key: the whole batch
 	// fails, its valid entries included.
+	repo := es[0].Repository
 	bad := []journal.Entry{entry(run, repo, 100), entry("no-such-run", repo, 101), entry(run, repo, 102)}
 	if _, err := j.RecordAll(ctx, bad); err == nil {
 		t.Fatal("a batch with an entry of no run was written")
@@ -71,20 +58,7 @@ func TestJournalRecordAll(t *testing.T) {
 // next Flush says so.
 func TestJournalFinishAsync(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "journal.db")
-	j, err := journal.Open(ctx, path, journal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := journal.NewRunID(t0)
-	if err := j.BeginRun(ctx, run, "apply", t0); err != nil {
-		t.Fatal(err)
-	}
-	const repo = "registry.example.com/group/app"
-	var es []journal.Entry
-	for n := range 200 {
-		es = append(es, entry(run, repo, n))
-	}
+	j, path, run, es := begun(t, 200)
 	ids, err := j.RecordAll(ctx, es)
 	if err != nil {
 		t.Fatal(err)
@@ -103,19 +77,10 @@ func TestJournalFinishAsync(t *testing.T) {
 	if err := j.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ro, err := journal.Open(ctx, path, journal.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ro.Close()
+	ro := openReadOnly(t, path)
 	count := func() map[string]int {
-		t.Helper()
-		got, err := ro.Entries(ctx, run, journal.Filter{})
-		if err != nil {
-			t.Fatal(err)
-		}
 		c := map[string]int{}
-		for _, e := range got {
+		for _, e := range entriesOf(t, ro, run) {
 			c[e.Result]++
 		}
 		return c
@@ -152,34 +117,15 @@ func TestJournalFinishAsync(t *testing.T) {
 // committed without a Flush as well, in time.
 func TestJournalFinishAsyncCarried(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "journal.db")
-	j := open(t, path)
-	run := journal.NewRunID(t0)
-	if err := j.BeginRun(ctx, run, "apply", t0); err != nil {
-		t.Fatal(err)
-	}
-	const repo = "registry.example.com/group/app"
-	var es []journal.Entry
-	for n := range 20 {
-		es = append(es, entry(run, repo, n))
-	}
+	j, path, run, es := begun(t, 20)
 	ids, err := j.RecordAll(ctx, es[:10])
 	if err != nil {
 		t.Fatal(err)
 	}
-	ro, err := journal.Open(ctx, path, journal.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ro.Close()
+	ro := openReadOnly(t, path)
 	results := func() map[int64]string {
-		t.Helper()
-		got, err := ro.Entries(ctx, run, journal.Filter{})
-		if err != nil {
-			t.Fatal(err)
-		}
 		m := map[int64]string{}
-		for _, e := range got {
+		for _, e := range entriesOf(t, ro, run) {
 			m[e.ID] = e.Result
 		}
 		return m
@@ -215,4 +161,42 @@ func TestJournalFinishAsyncCarried(t *testing.T) {
 		}
 		runtime.Gosched()
 	}
+}
+
+// openReadOnly opens the journal at path read-only, as another process
+// reading it would, for as long as the test runs.
+func openReadOnly(t *testing.T, path string) *journal.Journal {
+	t.Helper()
+	ro, err := journal.Open(context.Background(), path, journal.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ro.Close() })
+	return ro
+}
+
+// entriesOf reads the entries of run, without their manifests.
+func entriesOf(t *testing.T, ro *journal.Journal, run string) []journal.Entry {
+	t.Helper()
+	got, err := ro.Entries(context.Background(), run, journal.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// begun opens a journal in a temporary directory, begins an apply run in
+// it, and returns n manifest entries of that run, not recorded yet.
+func begun(t *testing.T, n int) (j *journal.Journal, path, run string, es []journal.Entry) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "journal.db")
+	j = open(t, path)
+	run = journal.NewRunID(t0)
+	if err := j.BeginRun(context.Background(), run, "apply", t0); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		es = append(es, entry(run, "registry.example.com/group/app", i))
+	}
+	return j, path, run, es
 }
