@@ -63,12 +63,18 @@ func TestLoadRecountsSummaries(t *testing.T) {
 }
 
 // A plan file larger than the bound is refused, naming it, without
-// reading it all.
+// reading it all: an endless stream stops at the bound (1 MiB here; Load's
+// is MaxFileSize, 256 MiB, which would take the test 2.5 CPU-seconds).
 func TestLoadBoundsTheFile(t *testing.T) {
 	r := io.MultiReader(strings.NewReader(`{"kind":"regprune-plan","x":"`), zeros{})
-	_, err := Load(r, "huge.json")
-	if !errors.Is(err, ErrBadPlan) || !strings.Contains(err.Error(), "256 MiB, the bound of a plan file") {
+	_, err := load(r, "huge.json", 1<<20)
+	if !errors.Is(err, ErrBadPlan) || !strings.Contains(err.Error(), "1 MiB, the bound of a plan file") {
 		t.Fatalf("err %v", err)
+	}
+	// Right at the bound, the file is read (and found to be no plan).
+	exact := `{"kind":"regprune-plan","x":"` + strings.Repeat("a", 1<<20-len(`{"kind":"regprune-plan","x":""}`)) + `"}`
+	if _, err := load(strings.NewReader(exact), "exact.json", 1<<20); !errors.Is(err, ErrBadPlan) || strings.Contains(err.Error(), "the bound of a plan file") {
+		t.Fatalf("a file of exactly the bound: %v", err)
 	}
 }
 
