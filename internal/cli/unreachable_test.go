@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/regprune/regprune/internal/cli"
+	"github.com/regprune/regprune/internal/testnet"
 )
 
 // An unreachable host fails the run (exit 1) and the output names the
 // cause. That it fails after one retry of the dial, not the whole retry
 // budget, is TestRefusedConnectionRetriedOnce in internal/registry.
 func TestUnreachableHostNamesTheCause(t *testing.T) {
-	addr := refusedAddr(t) // connections are refused there
+	addr := testnet.RefusedAddr(t) // connections are refused there
 
 	var out bytes.Buffer
 	err := cli.Run(context.Background(), []string{"plan", addr + "/ci/app", "--keep-tag", "latest", "--no-cache"},

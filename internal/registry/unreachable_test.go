@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/regprune/regprune/internal/testnet"
 )
 
 // records keeps the log records a test's client writes.
@@ -51,17 +53,12 @@ func (r *records) errAttr(msg string) []error {
 // A host that refuses connections gets one retry, not RetryPolicy.Max,
 // and the error (returned and logged) is the refusal.
 func TestRefusedConnectionRetriedOnce(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now: connection refused
+	addr := testnet.RefusedAddr(t) // connections are refused there
 
 	rec := &records{}
 	c, p, s := newTestClient(t, Options{Logger: slog.New(rec)})
 	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/v2/", nil)
-	_, err = p.RoundTrip(req)
+	_, err := p.RoundTrip(req)
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("err = %v, want connection refused", err)
 	}

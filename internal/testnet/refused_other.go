@@ -1,15 +1,15 @@
 //go:build !unix
 
-package cli_test
+package testnet
 
 import (
 	"net"
 	"testing"
 )
 
-// refusedAddr returns a 127.0.0.1 address where nothing listens: the
+// RefusedAddr returns a 127.0.0.1 address where nothing listens: the
 // address of a listener, closed.
-func refusedAddr(t *testing.T) string {
+func RefusedAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -1,6 +1,6 @@
 //go:build unix
 
-package cli_test
+package testnet
 
 import (
 	"fmt"
@@ -8,12 +8,12 @@ import (
 	"testing"
 )
 
-// refusedAddr returns a 127.0.0.1 address where connections are refused
+// RefusedAddr returns a 127.0.0.1 address where connections are refused
 // for the whole test: a TCP socket bound to it that never listens. The
 // port stays taken, so no registry of a test running at the same time
 // (this package's or another's) can be handed it, as it could be once a
 // listener on it was closed.
-func refusedAddr(t *testing.T) string {
+func RefusedAddr(t testing.TB) string {
 	t.Helper()
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
