@@ -107,8 +107,10 @@ func planOne(ctx context.Context, t Target, mode plan.Mode, o Options) (plan.Rep
 	if err != nil {
 		return plan.Repository{}, err
 	}
+	us := unfinished(ctx, repo.Name(), o)
 	g, err := inventory.Collect(ctx, repo, inventory.Options{
 		Concurrency: o.Client.Concurrency(), NeedAges: t.Policy.NeedsAges(), Cache: o.Cache, Logger: o.Logger,
+		Untagged: unfinishedDigests(us),
 	})
 	if err == nil {
 		err = hiddenKeptTags(ctx, repo, g, t.Policy)
@@ -119,6 +121,7 @@ func planOne(ctx context.Context, t Target, mode plan.Mode, o Options) (plan.Rep
 	ds := policy.Evaluate(g, t.Policy, o.Now)
 	r := plan.Build(g, ds, t.Policy)
 	finishInterrupted(ctx, g, &r, o)
+	finishUnfinished(g, &r, us, o)
 	r.AgesRead = t.Policy.NeedsAges()
 	r.NoReferrersAPI = g.ReferrersProbed && !g.ReferrersAPI
 	if g.ReferrersProbed {
@@ -162,6 +165,7 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 			var jt *journalTarget
 			if jr != nil {
 				jt = jr.wrap(repo, r)
+				jt.recordIntents(ctx, r)
 				t = jt
 			}
 			err = apply.Repository(ctx, t, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger, Refusals: refusals, Cache: o.Cache})

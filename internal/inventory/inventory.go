@@ -40,6 +40,11 @@ type Options struct {
 	NeedAges    bool // fetch image configs for their created time and labels
 	Cache       Cache
 	Logger      *slog.Logger
+	// Untagged are digests to read besides what the tags reach (with
+	// their children and referrers): manifests that no tag names, which
+	// the caller has a reason to look at (the journal's unfinished work).
+	// One the registry does not have is left out.
+	Untagged []string
 }
 
 // maxConfigSize bounds an image config.
@@ -101,9 +106,28 @@ func (c *collector) manifests(ctx context.Context) error {
 			roots = append(roots, d)
 		}
 	}
+	extra := map[string]bool{}
+	for _, d := range c.o.Untagged {
+		if !root[d] && !extra[d] {
+			extra[d] = true
+			roots = append(roots, d)
+		}
+	}
 	sort.Strings(roots)
 	return c.read.Walk(ctx, roots, Walk{What: "indexes", MaxDepth: 16, Next: func(ctx context.Context, d string) ([]string, error) {
-		if !c.readWithTag(d) {
+		switch {
+		case extra[d]:
+			m, err := c.read.Manifest(ctx, d)
+			if errors.Is(err, registry.ErrNotFound) {
+				return nil, nil // gone: nothing of it to keep or delete
+			}
+			if err == nil {
+				err = c.build(ctx, m)
+			}
+			if err != nil {
+				return nil, err
+			}
+		case !c.readWithTag(d):
 			if err := c.fetch(ctx, d, !root[d]); err != nil {
 				return nil, err
 			}

@@ -258,6 +258,14 @@ var migrations = []string{
 	);
 	CREATE INDEX entries_run ON entries(run_id);
 	CREATE INDEX entries_repository_digest ON entries(repository, digest);`,
+	// 2: what each run set out to delete, per repository (intents.go).
+	`CREATE TABLE intents (
+		run_id     TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		repository TEXT NOT NULL,
+		deletes    TEXT NOT NULL,
+		PRIMARY KEY (run_id, repository)
+	);
+	CREATE INDEX intents_repository ON intents(repository);`,
 }
 
 // SchemaVersion is the schema version this regprune writes.

@@ -65,3 +65,8 @@ func ReclaimableBlobs(repo *graph.Repository, deleted map[string]bool) int64 {
 	}
 	return n
 }
+
+// Summarize counts items, the plan of repo, as Build does: for a plan
+// whose actions changed after Build (the journal finishing the work of an
+// interrupted run).
+func Summarize(repo *graph.Repository, items []Item) Summary { return summarize(repo, items) }

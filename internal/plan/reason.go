@@ -79,6 +79,11 @@ const (
 	// ReasonLeftBehind: a Relation of Digest that the journal's run Run
 	// left behind when it deleted Other; this plan finishes that work.
 	ReasonLeftBehind ReasonCode = "left_behind"
+	// ReasonUnfinished: the journal's run Run set out to delete the item
+	// and stopped after removing its tags (Tags), or, for a Relation of
+	// Digest, after deleting or untagging Digest; nothing reaches it now,
+	// and this plan finishes that work.
+	ReasonUnfinished ReasonCode = "unfinished"
 )
 
 // Why apply did what it did with an item (Item.ResultReason).
@@ -192,6 +197,17 @@ func (r Reason) String() string {
 	case ReasonLeftBehind:
 		return "delete: " + r.Relation + " of " + r.Digest + ", left behind by regprune run " + r.Run +
 			", which deleted " + r.Other + " (journal); finishing that run's work"
+	case ReasonUnfinished:
+		s := "delete: unfinished by run " + r.Run + ": "
+		switch {
+		case r.Digest != "":
+			s += "a " + r.Relation + " of " + short(r.Digest) + ", which that regprune run deleted or untagged to delete both"
+		case len(r.Tags) > 0:
+			s += "that regprune run removed its tags " + tags + " to delete it"
+		default:
+			s += "that regprune run set out to delete it"
+		}
+		return s + "; nothing reaches it now (journal)"
 
 	case ReasonDeleted:
 		return ""

@@ -1,0 +1,188 @@
+package engine
+
+import (
+	"context"
+	"slices"
+	"sort"
+
+	"github.com/regprune/regprune/internal/graph"
+	"github.com/regprune/regprune/internal/journal"
+	"github.com/regprune/regprune/internal/plan"
+)
+
+// Unfinished work. An apply removes the tags of the images it deletes
+// before their digests, and deletes indexes before their children: a run
+// interrupted in between leaves manifests untagged that no tag leads a
+// new plan to. The journal records what each run set out to delete
+// (journal.RecordIntents, written by recordIntents before the first
+// DELETE in a repository) and what it did; the next plan or apply with
+// the journal reads those digests again (inventory.Options.Untagged) and
+// finishes them, through the normal re-check, safe order and final guard.
+// One becomes a delete candidate only if
+//
+//   - the registry has it, with no tag, and the plan keeps it only as
+//     reached from nothing (no kept tag, index, referrer or subject
+//     reaches it, and no rule or in-use list holds it);
+//   - the newest run that set out to delete it left it so: that run sent
+//     the DELETE of every tag it had then (or of the digest itself), or,
+//     for a child or referrer, deleted what it hung from (now gone), or
+//     left that untagged too (a candidate as well);
+//   - every manifest that lists it, and its subject and referrers still
+//     there, are candidates too (they go first, in apply's order).
+//
+// A manifest someone else untagged is not in the journal and stays; one
+// tagged again since is planned by the rules like any image.
+
+// unfinished reads the journal's unfinished work in repository: nil
+// without a journal, or when it cannot be read (then nothing of it is
+// finished; logged).
+func unfinished(ctx context.Context, repository string, o Options) []journal.Unfinished {
+	if o.Journal == nil {
+		return nil
+	}
+	us, err := o.Journal.Unfinished(ctx, repository)
+	if err != nil {
+		o.Logger.Warn("journal: not reading the unfinished work of earlier runs", "repository", repository, "err", err)
+		return nil
+	}
+	return us
+}
+
+// unfinishedDigests are the digests of us worth reading from the
+// registry: those whose run's record could make them candidates.
+func unfinishedDigests(us []journal.Unfinished) []string {
+	var out []string
+	for _, u := range us {
+		if len(u.Tags) == 0 || u.Sent || untaggedAll(u) {
+			out = append(out, u.Digest)
+		}
+	}
+	return out
+}
+
+func untaggedAll(u journal.Unfinished) bool {
+	for _, t := range u.Tags {
+		if !slices.Contains(u.Untagged, t) {
+			return false
+		}
+	}
+	return true
+}
+
+// finishUnfinished plans the deletion of the unfinished work us of
+// earlier runs that g, the registry now, still holds (see above).
+func finishUnfinished(g *graph.Repository, r *plan.Repository, us []journal.Unfinished, o Options) {
+	if len(us) == 0 || r.Refused || r.Err != nil {
+		return
+	}
+	items := map[string]*plan.Item{}
+	for i := range r.Items {
+		items[r.Items[i].Digest] = &r.Items[i]
+	}
+	tagsOf := g.TagsByDigest()
+	parents := map[string][]string{}
+	for p, m := range g.Manifests {
+		for _, c := range m.Children {
+			parents[c] = append(parents[c], p)
+		}
+	}
+	cand := map[string]journal.Unfinished{}
+	for _, u := range us {
+		it, m := items[u.Digest], g.Manifests[u.Digest]
+		if it == nil || m == nil || len(tagsOf[u.Digest]) > 0 || !unreached(it) {
+			continue
+		}
+		if len(u.Tags) > 0 && !u.Sent && !untaggedAll(u) {
+			continue // a tag it had went some other way
+		}
+		cand[u.Digest] = u
+	}
+	in := func(d string) bool { _, ok := cand[d]; return ok }
+	present := func(d string) bool { return g.Manifests[d] != nil }
+	eligible := func(d string) bool {
+		u := cand[d]
+		if len(u.Tags) == 0 && u.Via != "" && !in(u.Via) && !(u.ViaSent && !present(u.Via)) {
+			return false // what it hung from is there, or went some other way
+		}
+		for _, p := range parents[d] {
+			if !in(p) {
+				return false
+			}
+		}
+		if s := g.Manifests[d].Subject; s != "" && present(s) && !in(s) {
+			return false
+		}
+		for _, ref := range g.Referrers[d] {
+			if present(ref) && !in(ref) {
+				return false
+			}
+		}
+		return true
+	}
+	for changed := true; changed; {
+		changed = false
+		for d := range cand {
+			if !eligible(d) {
+				delete(cand, d)
+				changed = true
+			}
+		}
+	}
+	if len(cand) == 0 {
+		return
+	}
+	for i := range r.Items {
+		it := &r.Items[i]
+		u, ok := cand[it.Digest]
+		if !ok {
+			continue
+		}
+		ps := slices.Clone(parents[it.Digest])
+		sort.Strings(ps)
+		it.Action = plan.ActionDelete
+		it.Parent, it.Subject = "", g.Manifests[it.Digest].Subject
+		if len(ps) > 0 {
+			it.Parent = ps[0] // a candidate: deleted first
+		}
+		why := plan.Reason{Code: plan.ReasonUnfinished, Run: u.Run, Relation: it.Kind}
+		if len(u.Tags) > 0 {
+			why.Tags = u.Tags
+		} else {
+			why.Digest = u.Via
+		}
+		it.Reasons = []plan.Reason{why}
+		o.Logger.Info("journal: finishing an interrupted run", "repository", g.Name, "digest", it.Digest, "run", u.Run)
+	}
+	recount(g, r)
+}
+
+// unreached reports whether the plan keeps it only because nothing
+// reaches it (or as an orphan of a subject that is in no image).
+func unreached(it *plan.Item) bool {
+	return it.Action == plan.ActionKeep && len(it.Untag) == 0 && len(it.Reasons) == 1 &&
+		(it.Reasons[0].Code == plan.ReasonUnreached || it.Reasons[0].Code == plan.ReasonOrphan)
+}
+
+// recordIntents records in the journal what apply sets out to delete in
+// the repository of t, before its first DELETE there. A failure is
+// logged: it costs only the finishing of this run's work if it is
+// interrupted.
+func (t *journalTarget) recordIntents(ctx context.Context, r *plan.Repository) {
+	var in []journal.Intent
+	for _, it := range r.Items {
+		if it.Action != plan.ActionDelete || it.Result != "" {
+			continue
+		}
+		via := it.Parent
+		if via == "" {
+			via = it.Subject
+		}
+		in = append(in, journal.Intent{Digest: it.Digest, Tags: it.Tags, Via: via})
+	}
+	if len(in) == 0 {
+		return
+	}
+	if err := t.run.j.RecordIntents(context.WithoutCancel(ctx), t.run.id, t.repo, in); err != nil {
+		t.run.log.Warn("journal: an interrupt of this run will leave work no later run finishes", "repository", t.repo, "err", err)
+	}
+}
