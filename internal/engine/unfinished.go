@@ -144,6 +144,9 @@ func finishUnfinished(g *graph.Repository, r *plan.Repository, us []journal.Unfi
 		if len(ps) > 0 {
 			it.Parent = ps[0] // a candidate: deleted first
 		}
+		if it.Kind == plan.KindImage && len(u.Tags) == 0 && u.Via != "" && u.Via != it.Subject {
+			it.Kind = plan.KindChild // of an index gone since
+		}
 		why := plan.Reason{Code: plan.ReasonUnfinished, Run: u.Run, Relation: it.Kind}
 		if len(u.Tags) > 0 {
 			why.Tags = u.Tags
