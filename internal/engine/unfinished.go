@@ -8,6 +8,7 @@ import (
 	"github.com/regprune/regprune/internal/graph"
 	"github.com/regprune/regprune/internal/journal"
 	"github.com/regprune/regprune/internal/plan"
+	"github.com/regprune/regprune/internal/registry"
 )
 
 // Unfinished work. An apply removes the tags of the images it deletes
@@ -53,6 +54,9 @@ func unfinished(ctx context.Context, repository string, o Options) []journal.Unf
 func unfinishedDigests(us []journal.Unfinished) []string {
 	var out []string
 	for _, u := range us {
+		if !registry.ValidDigest(u.Digest) {
+			continue // not from regprune: never asked for
+		}
 		if len(u.Tags) == 0 || u.Sent || untaggedAll(u) {
 			out = append(out, u.Digest)
 		}

@@ -17,6 +17,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/regprune/regprune/internal/cache"
 	"github.com/regprune/regprune/internal/engine"
 	"github.com/regprune/regprune/internal/journal"
 	"github.com/regprune/regprune/internal/plan"
@@ -345,5 +346,63 @@ func TestUnfinishedNeedsTheRunsOwnUntag(t *testing.T) {
 	}
 	if err := reg.Pullable(ctx, repo+":latest"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The journal's leftovers are read from the registry, not the cache: one
+// that someone deleted since is not planned, though the cache still holds
+// its manifest.
+func TestUnfinishedGoneSinceNotPlanned(t *testing.T) {
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	const repo = "ci/gone"
+	ds, err := reg.SeedCI(ctx, repo, 3, t0, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := ds[0].String()
+	c, err := cache.Open(t.TempDir(), cache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := []engine.Target{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}
+	o := opts(reg)
+	o.Cache = c
+	engine.Plan(ctx, target, plan.ModePlan, o) // the cache now holds every manifest
+	j, err := journal.Open(ctx, filepath.Join(t.TempDir(), "journal.db"), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	run := journal.NewRunID(t0)
+	if err := j.BeginRun(ctx, run, "apply", t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.RecordIntents(ctx, run, reg.Ref(repo), []journal.Intent{{Digest: ours, Tags: []string{"1001"}}}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := j.Record(ctx, journal.Entry{RunID: run, Repository: reg.Ref(repo), Kind: journal.KindTag, Tag: "1001", Digest: ours})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp, err := registry.New(registry.Options{}).Open(ctx, reg.Ref(repo), registry.PullDelete)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rp.Delete(ctx, "1001"); err != nil { // the run
+		t.Fatal(err)
+	}
+	if err := j.Finish(ctx, id, journal.ResultDeleted, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := rp.Delete(ctx, ours); err != nil { // someone else, since
+		t.Fatal(err)
+	}
+	o.Journal = j
+	pl := engine.Plan(ctx, target, plan.ModeApply, o)
+	for _, it := range pl.Repositories[0].Items {
+		if it.Digest == ours {
+			t.Fatalf("%s, gone from the registry, is in the plan: %s (%q)", ours, it.Action, it.Reasons)
+		}
 	}
 }

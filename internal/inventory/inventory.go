@@ -117,10 +117,19 @@ func (c *collector) manifests(ctx context.Context) error {
 	return c.read.Walk(ctx, roots, Walk{What: "indexes", MaxDepth: 16, Next: func(ctx context.Context, d string) ([]string, error) {
 		switch {
 		case extra[d]:
-			m, err := c.read.Manifest(ctx, d)
+			// From the registry, never the cache: whether the registry
+			// still has it is the question.
+			body, desc, err := c.src.GetManifest(ctx, d)
 			if errors.Is(err, registry.ErrNotFound) {
 				return nil, nil // gone: nothing of it to keep or delete
 			}
+			if err != nil {
+				return nil, fmt.Errorf("manifest %s: %w", d, err)
+			}
+			if c.o.Cache != nil {
+				c.o.Cache.Put(d, body)
+			}
+			m, err := c.read.Parse(d, body, desc.MediaType)
 			if err == nil {
 				err = c.build(ctx, m)
 			}
