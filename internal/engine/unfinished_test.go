@@ -406,3 +406,83 @@ func TestUnfinishedGoneSinceNotPlanned(t *testing.T) {
 		}
 	}
 }
+
+// Ctrl-C at every DELETE of an apply with the journal (as
+// TestInterruptAtEveryDeleteLeavesNoOrphan, which re-applies the saved
+// plan to finish): a re-run by the rules with the journal alone finishes
+// everything, the images whose tags went before the interrupt included,
+// and the kept image still pulls.
+func TestInterruptAtEveryDeleteFinishedByRules(t *testing.T) {
+	t.Parallel()
+	const repo = "ci/app"
+	tmpl := shmDir(t)
+	seed := func() interruptSeed {
+		reg := registrytest.New(t, registrytest.Options{Dir: tmpl})
+		defer reg.Close()
+		return seedInterrupt(t, reg, repo)
+	}()
+	fresh := func(t *testing.T) *registrytest.Registry {
+		dir := shmDir(t)
+		if err := os.CopyFS(dir, os.DirFS(tmpl)); err != nil {
+			t.Fatal(err)
+		}
+		return registrytest.New(t, registrytest.Options{Dir: dir})
+	}
+	// One uninterrupted run counts the DELETEs.
+	total := func() int {
+		reg := fresh(t)
+		var n atomic.Int64
+		proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{Intercept: func(_ http.ResponseWriter, r *http.Request) bool {
+			if r.Method == http.MethodDelete {
+				n.Add(1)
+			}
+			return false
+		}})
+		o := engine.Options{Client: registry.New(registry.Options{Concurrency: 1}), Now: t0.Add(30 * 24 * time.Hour)}
+		pl := engine.Plan(context.Background(), []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}, plan.ModeApply, o)
+		engine.Apply(context.Background(), pl, o)
+		return int(n.Load())
+	}()
+	for at := 1; at < total; at++ {
+		t.Run(fmt.Sprint("at", at), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			reg := fresh(t)
+			ictx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			var n atomic.Int64
+			proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{Intercept: func(_ http.ResponseWriter, r *http.Request) bool {
+				if r.Method == http.MethodDelete && n.Add(1) == int64(at) {
+					cancel()
+				}
+				return false
+			}})
+			j, err := journal.Open(ctx, filepath.Join(t.TempDir(), "journal.db"), journal.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.Close()
+			o := engine.Options{Client: registry.New(registry.Options{Concurrency: 1}), Now: t0.Add(30 * 24 * time.Hour), Journal: j}
+			target := []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}
+			first := engine.Plan(ctx, target, plan.ModeApply, o)
+			engine.Apply(ictx, first, o)
+
+			again := engine.Plan(ctx, target, plan.ModeApply, o)
+			engine.Apply(ctx, again, o)
+			if r := again.Repositories[0]; r.Err != nil {
+				t.Fatalf("re-run: %s", r.Err)
+			}
+			for _, d := range seed.all {
+				if ok, err := reg.Exists(ctx, repo, d); err != nil || ok {
+					t.Errorf("%s survives the re-run by the rules (err %v)", d, err)
+				}
+			}
+			if got := tags(t, reg, repo); !slices.Equal(got, []string{"latest"}) {
+				t.Errorf("tags %v, want [latest]", got)
+			}
+			if err := reg.Pullable(ctx, repo+":latest"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
