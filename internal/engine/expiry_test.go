@@ -10,6 +10,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/regprune/regprune/internal/cache"
 	"github.com/regprune/regprune/internal/engine"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/policy"
@@ -138,7 +139,7 @@ func testExpireByLabel(t *testing.T, newReg newRegistry) {
 
 // What --expire-by-label costs: it reads each image's config once (the
 // labels and the build time are there), like the age rules; a rule
-// without it reads none.
+// without it reads none, and a run with the configs in the cache none.
 func TestExpireByLabelRequests(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -146,17 +147,28 @@ func TestExpireByLabelRequests(t *testing.T) {
 	if _, err := reg.SeedCI(ctx, "app", 4, t0, time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	c, err := cache.Open(t.TempDir(), cache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expire := policy.Policy{Delete: policy.Delete{ExpiredLabels: true}}
 	for _, tc := range []struct {
 		p        policy.Policy
+		cache    bool
 		blobGets int64
 	}{
-		{keepTag("latest"), 0},
-		{policy.Policy{Delete: policy.Delete{ExpiredLabels: true}}, 4},
+		{keepTag("latest"), false, 0},
+		{expire, false, 4},
+		{expire, true, 4}, // cold: fills the cache
+		{expire, true, 0}, // warm
 	} {
 		o := opts(reg)
+		if tc.cache {
+			o.Cache = c
+		}
 		pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref("app"), Policy: tc.p}}, plan.ModePlan, o)
 		if got := o.Client.Stats().Snapshot().BlobGet; got != tc.blobGets || pl.Repositories[0].Err != nil {
-			t.Errorf("expire by label %v: %d blob GETs (err %v); want %d", tc.p.Delete.ExpiredLabels, got, pl.Repositories[0].Err, tc.blobGets)
+			t.Errorf("expire by label %v, cache %v: %d blob GETs (err %v); want %d", tc.p.Delete.ExpiredLabels, tc.cache, got, pl.Repositories[0].Err, tc.blobGets)
 		}
 	}
 }

@@ -260,7 +260,11 @@ func expiryWarnings(repo *graph.Repository, p Policy) []string {
 	var out []string
 	for _, im := range repo.Images() {
 		e := expiryOf(repo, im.Digest, keys, 0)
-		what := fmt.Sprintf("image %s (tag %s) in %s", im.Digest, strings.Join(im.Tags, ", "), repo.Name)
+		tag := "tag "
+		if len(im.Tags) > 1 {
+			tag = "tags "
+		}
+		what := fmt.Sprintf("image %s (%s%s) in %s", im.Digest, tag, strings.Join(im.Tags, ", "), repo.Name)
 		switch e.kind {
 		case expiryBad:
 			out = append(out, fmt.Sprintf("%s: %s %s=%q does not parse (%s); it does not expire", what, e.from, e.key, e.value, e.problem))
