@@ -181,6 +181,8 @@ type ruleFlags struct {
 	untagUnkept                      bool
 	ageFrom                          string
 	deleteOrphans                    bool
+	expireByLabel                    bool
+	expiryLabels                     []string
 }
 
 func (r *ruleFlags) add(cmd *cobra.Command) {
@@ -195,6 +197,8 @@ func (r *ruleFlags) add(cmd *cobra.Command) {
 	f.IntVar(&r.groupNewest, "keep-group-newest", 0, "keep the N newest images of each group")
 	f.StringArrayVar(&r.deleteRegex, "delete-regex", nil, "only images all of whose tags match this RE2 expression are candidates (repeatable)")
 	f.StringVar(&r.olderThan, "older-than", "", "only images built longer ago than this are candidates (36h, 30d, 2w)")
+	f.BoolVar(&r.expireByLabel, "expire-by-label", false, "images whose expiry label (quay.expires-after: 2w from the build time) has passed are candidates; alone, only they are")
+	f.StringArrayVar(&r.expiryLabels, "expiry-label", nil, "with --expire-by-label: also read this label or annotation key (repeatable)")
 	f.BoolVar(&r.allowEmpty, "allow-empty", false, "allow a plan that deletes every image of a repository")
 	f.BoolVar(&r.untagUnkept, "untag-unkept", false, "also remove, from kept images, the tags no rule holds (default: a kept image keeps every tag)")
 	f.BoolVar(&r.deleteOrphans, "delete-orphan-artifacts", false, "delete signatures and referrers whose subject is in no image of the repository (listed as orphans otherwise)")
@@ -208,13 +212,15 @@ var flagOf = map[string]string{
 	"keep.group.newest": "--keep-group-newest", "delete.regex": "--delete-regex", "delete.older_than": "--older-than",
 	"allow_empty": "--allow-empty", "age_from": "--age-from", "untag_unkept": "--untag-unkept",
 	"delete_orphan_artifacts": "--delete-orphan-artifacts",
+	"delete.expired_labels":   "--expire-by-label",
+	"delete.expiry_labels":    "--expiry-label",
 }
 
 // any reports whether a rule flag was given.
 func (r *ruleFlags) any(cmd *cobra.Command) bool {
 	for _, n := range []string{"keep-tag", "keep-regex", "keep-newest", "keep-newer-than", "keep-semver", "semver-per",
 		"keep-group-regex", "keep-group-newest", "delete-regex", "older-than", "allow-empty", "age-from", "untag-unkept",
-		"delete-orphan-artifacts"} {
+		"delete-orphan-artifacts", "expire-by-label", "expiry-label"} {
 		if cmd.Flags().Changed(n) {
 			return true
 		}
@@ -226,7 +232,7 @@ func (r *ruleFlags) rule(cmd *cobra.Command, repos []string) (config.Rule, error
 	spec := config.RuleSpec{
 		Repositories: repos,
 		Keep:         config.KeepSpec{Tags: r.keepTags, Regex: r.keepRegex, NewerThan: r.keepNewerThan},
-		Delete:       config.DeleteSpec{Regex: r.deleteRegex, OlderThan: r.olderThan},
+		Delete:       config.DeleteSpec{Regex: r.deleteRegex, OlderThan: r.olderThan, ExpiredLabels: r.expireByLabel, ExpiryLabels: r.expiryLabels},
 		AllowEmpty:   r.allowEmpty, AgeFrom: r.ageFrom, UntagUnkept: r.untagUnkept, DeleteOrphanArtifacts: r.deleteOrphans,
 	}
 	if cmd.Flags().Changed("keep-newest") {

@@ -74,7 +74,7 @@ var errCases = []errCase{
 	{"unknown keep key", rule1("    keep:\n      newset: 3\n"),
 		`policy.yaml:5:7: keep.newset: unknown key; valid keys in keep: tags, regex, newest, newer_than, semver, group`, false},
 	{"unknown delete key", rule1("    delete: {older: 30d}\n"),
-		`policy.yaml:4:14: delete.older: unknown key; valid keys in delete: regex, older_than`, false},
+		`policy.yaml:4:14: delete.older: unknown key; valid keys in delete: regex, older_than, expired_labels, expiry_labels`, false},
 	{"unknown semver key", rule1("    keep: {semver: {newest: 2, by: minor}}\n"),
 		`policy.yaml:4:32: keep.semver.by: unknown key; valid keys in keep.semver: newest, per`, false},
 	{"unknown group key", rule1("    keep: {group: {regex: '(.+)-1', keep: 2}}\n"),
@@ -213,6 +213,18 @@ var errCases = []errCase{
 		`policy.yaml:2: YAML: found unexpected end of stream`, false},
 	{"undefined alias", "version: 1\nrules: *nope\n",
 		`policy.yaml: YAML: unknown anchor 'nope' referenced`, false},
+
+	// Expiry labels.
+	{"expiry labels without expired_labels", rule1("    keep: {tags: [latest]}\n    delete: {expiry_labels: [com.example.ttl]}\n"),
+		`policy.yaml:5:29: delete.expiry_labels: read only with expired_labels: true (--expire-by-label); add it, or leave the key out`, false},
+	{"expiry label with a space", rule1("    delete:\n      expired_labels: true\n      expiry_labels: [ok, 'a b']\n"),
+		`policy.yaml:6:27: delete.expiry_labels "a b": a key has no spaces or control characters`, false},
+	{"expiry label empty", rule1("    delete: {expired_labels: true, expiry_labels: ['']}\n"),
+		`policy.yaml:4:52: delete.expiry_labels: empty key`, false},
+	{"expired_labels not a bool", rule1("    delete: {expired_labels: yes please}\n"),
+		`policy.yaml:4:30: delete.expired_labels: want true or false, got the string "yes please"`, false},
+	{"expired_labels false alone", rule1("    delete: {expired_labels: false}\n"),
+		`policy.yaml:3:5: rule keeps nothing and deletes nothing: no keep rule and no delete filter given: refusing to treat an empty policy as 'delete everything'`, true},
 }
 
 func TestParseErrors(t *testing.T) {
@@ -365,6 +377,12 @@ func TestParseValidVariants(t *testing.T) {
 		{"hex and underscore integers", rule1("    keep: {newest: 0x10}\n"), func(t *testing.T, c *Config) {
 			if c.Rules[0].Policy.Keep.Newest != 16 {
 				t.Errorf("newest %d", c.Rules[0].Policy.Keep.Newest)
+			}
+		}},
+		{"expired labels alone are a rule", rule1("    delete: {expired_labels: true, expiry_labels: [com.example.ttl]}\n"), func(t *testing.T, c *Config) {
+			p := c.Rules[0].Policy
+			if !p.Delete.ExpiredLabels || !reflect.DeepEqual(p.ExpiryKeys(), []string{policy.DefaultExpiryLabel, "com.example.ttl"}) {
+				t.Errorf("%+v", p.Delete)
 			}
 		}},
 		{"document marker", "---\n" + rule1("    keep: {newest: 1}\n"), func(t *testing.T, c *Config) {

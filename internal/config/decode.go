@@ -17,7 +17,7 @@ var (
 	fileKeys   = []string{"version", "rules"}
 	ruleKeys   = []string{"repositories", "keep", "delete", "allow_empty", "age_from", "untag_unkept", "delete_orphan_artifacts"}
 	keepKeys   = []string{"tags", "regex", "newest", "newer_than", "semver", "group"}
-	deleteKeys = []string{"regex", "older_than"}
+	deleteKeys = []string{"regex", "older_than", "expired_labels", "expiry_labels"}
 	semverKeys = []string{"newest", "per"}
 	groupKeys  = []string{"regex", "newest"}
 )
@@ -354,6 +354,9 @@ func (d *decoder) rule(n *yaml.Node) (RuleSpec, error) {
 				return spec, err
 			}
 		}
+		if err := d.expiry(km, &spec); err != nil {
+			return spec, err
+		}
 	}
 	if vn := m.value("allow_empty"); vn != nil {
 		spec.at("allow_empty", deref(vn))
@@ -452,6 +455,24 @@ func (d *decoder) keep(n *yaml.Node, spec *RuleSpec) error {
 			if k.Group.Newest, err = d.integer(y, "keep.group.newest"); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// expiry reads delete.expired_labels and delete.expiry_labels.
+func (d *decoder) expiry(km mapNode, spec *RuleSpec) error {
+	var err error
+	if x := km.value("expired_labels"); x != nil {
+		spec.at("delete.expired_labels", deref(x))
+		if spec.Delete.ExpiredLabels, err = d.boolean(x, "delete.expired_labels"); err != nil {
+			return err
+		}
+	}
+	if x := km.value("expiry_labels"); x != nil {
+		spec.at("delete.expiry_labels", deref(x))
+		if spec.Delete.ExpiryLabels, err = d.strings(x, "delete.expiry_labels", "label keys", spec); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -109,6 +109,7 @@ func planOne(ctx context.Context, t Target, mode plan.Mode, o Options) (plan.Rep
 	}
 	g, err := inventory.Collect(ctx, repo, inventory.Options{
 		Concurrency: o.Client.Concurrency(), NeedAges: t.Policy.NeedsAges(), Cache: o.Cache, Logger: o.Logger,
+		LabelKeys: t.Policy.ExpiryKeys(),
 	})
 	if err == nil {
 		err = hiddenKeptTags(ctx, repo, g, t.Policy)

@@ -40,6 +40,11 @@ type Options struct {
 	NeedAges    bool // fetch image configs for their created time and labels
 	Cache       Cache
 	Logger      *slog.Logger
+
+	// LabelKeys are the config labels and manifest annotations to keep in
+	// the graph (graph.Manifest.Labels, Annotations): the expiry keys of
+	// policy.Delete. Labels are read only with NeedAges.
+	LabelKeys []string
 }
 
 // maxConfigSize bounds an image config.
@@ -152,6 +157,8 @@ func (c *collector) build(ctx context.Context, raw *registry.Manifest) error {
 		m.Subject = raw.Subject.Digest
 	}
 	m.CreatedAnnotation = parseTime(raw.Annotations[createdKey])
+	m.Annotations = pick(raw.Annotations, c.o.LabelKeys)
+	m.Attestations = attestations(raw.Manifests)
 	if c.o.NeedAges && raw.Config != nil && graph.IsImageConfigType(raw.Config.MediaType) && raw.Subject == nil {
 		if err := c.config(ctx, m, raw.Config.Digest); err != nil {
 			return err
@@ -200,7 +207,34 @@ func (c *collector) config(ctx context.Context, m *graph.Manifest, digest string
 	}
 	m.CreatedConfig = parseTime(cfg.Created)
 	m.CreatedLabel = parseTime(cfg.Config.Labels[createdKey])
+	m.Labels = pick(cfg.Config.Labels, c.o.LabelKeys)
 	return nil
+}
+
+// pick returns the entries of kv whose key is in keys; nil for none.
+func pick(kv map[string]string, keys []string) map[string]string {
+	var out map[string]string
+	for _, k := range keys {
+		if v, ok := kv[k]; ok {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// attestations lists the entries of an index that buildx marks as
+// attestation manifests (provenance, SBOM): they carry no image labels.
+func attestations(entries []registry.Descriptor) []string {
+	var out []string
+	for _, e := range entries {
+		if e.Annotations["vnd.docker.reference.type"] == "attestation-manifest" {
+			out = append(out, e.Digest)
+		}
+	}
+	return out
 }
 
 func parseTime(s string) time.Time {
