@@ -6,6 +6,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -221,9 +222,9 @@ func (c *Client) authClient(ctx context.Context, reg name.Registry, scopes []str
 		return nil, authError(err)
 	}
 	return &http.Client{Transport: tr, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		if via[0].Method == http.MethodDelete {
-			// Never follow a redirect on DELETE: the 3xx is the answer,
-			// and do turns it into that item's failure.
+		if noRedirect(via[0].Method) {
+			// Never follow a redirect on DELETE or PUT: the 3xx is the
+			// answer, and send turns it into that item's failure.
 			return http.ErrUseLastResponse
 		}
 		if len(via) >= 10 {
@@ -265,12 +266,28 @@ func authError(err error) error {
 }
 
 func (r *Repo) do(ctx context.Context, method, u, accept string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	return r.send(ctx, method, u, accept, "", nil)
+}
+
+// send is do with a request body (a manifest PUT): every request of a
+// Repo goes through it, so that each gets the same redirect rules and
+// the same redaction of its errors. A body is sent from a bytes.Reader,
+// so that net/http sets GetBody and a retried or re-authenticated
+// request sends the whole body again (see scopeGuard).
+func (r *Repo) send(ctx context.Context, method, u, accept, contentType string, body []byte) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return nil, err
 	}
 	if accept != "" {
 		req.Header.Set("Accept", accept)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := r.hc.Do(req)
 	if err != nil {
@@ -280,7 +297,7 @@ func (r *Repo) do(ctx context.Context, method, u, accept string) (*http.Response
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	if method == http.MethodDelete && resp.StatusCode >= 300 && resp.StatusCode < 400 {
+	if noRedirect(method) && resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		return nil, r.c.secrets.wrap(redirectError(resp))
 	}
 	e := newError(resp)
