@@ -72,7 +72,10 @@ it, restores the rest, and exits 3.`,
 				return err
 			}
 			log := g.logger(env.Stderr)
-			o := restore.Options{Client: g.client(env, log), Journal: j, Logger: log}
+			o := restore.Options{Client: g.client(env, log), Journal: j, Logger: log,
+				Explain: func(repo string, err error) error {
+					return explain(ctx, func(host string) string { return registry.CredentialSource(env.Getenv, host) }, repo, err)
+				}}
 			p, err := restore.Build(ctx, args[0], restore.Filter{Repository: repository, Digest: digest}, o)
 			if errors.Is(err, restore.ErrNothing) {
 				if repository != "" || digest != "" {
