@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -52,8 +51,8 @@ it, restores the rest, and exits 3.`,
 				}
 				repository = ref.Name()
 			}
-			if digest != "" && !validDigest(digest) {
-				return usagef("--digest %q: want sha256:<64 hex digits>", digest)
+			if digest != "" && !registry.ValidDigest(digest) {
+				return usagef("--digest %q: want sha256:<64 hex digits> or sha512:<128 hex digits>", digest)
 			}
 			ctx := cmd.Context()
 			if g.timeout > 0 {
@@ -127,11 +126,3 @@ type partial struct{ error }
 
 func (p partial) Is(target error) bool { return target == engine.ErrPartial }
 func (p partial) Unwrap() error        { return p.error }
-
-func validDigest(d string) bool {
-	hexpart, ok := strings.CutPrefix(d, "sha256:")
-	if !ok || len(hexpart) != 64 {
-		return false
-	}
-	return strings.Trim(hexpart, "0123456789abcdef") == ""
-}

@@ -387,7 +387,7 @@ func check(ctx context.Context, r *Repository, o Options) {
 			m.Action, m.Reason = ActionPresent, "the registry has it"
 			return nil
 		}
-		if len(m.body) == 0 || registry.Sha256(m.body) != m.Digest {
+		if len(m.body) == 0 || !registry.Verify(m.Digest, m.body) {
 			m.Action, m.Reason = ActionUnrecoverable, "the journal holds no intact copy of the manifest"
 			return nil
 		}
@@ -717,7 +717,7 @@ func tagBody(ctx context.Context, repo *registry.Repo, m *Manifest, digest strin
 	if jerr != nil {
 		return nil, "", jerr
 	}
-	if !ok || registry.Sha256(body) != digest {
+	if !ok || !registry.Verify(digest, body) {
 		return nil, "", fmt.Errorf("its manifest %s is gone and the journal holds no copy", digest)
 	}
 	if mt == "" {
