@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -453,26 +454,70 @@ func (r *Repo) GetBlob(ctx context.Context, digest string, limit int64) ([]byte,
 
 // Referrers asks the referrers API for the referrers of digest. ok is false
 // when the registry has no referrers API (it answered 404), in which case
-// the caller falls back to the sha256-<hex> tag.
+// the caller falls back to the sha256-<hex> tag. It follows the pages of
+// the answer (Link rel="next") with the listing of tags, and returns them
+// as one OCI index; a page larger than MaxManifestSize, more than
+// MaxIndexChildren referrers, or pages that do not add up fail.
 func (r *Repo) Referrers(ctx context.Context, digest string) (body []byte, ok bool, err error) {
 	if err := checkDigest("subject", digest); err != nil {
 		return nil, false, err
 	}
-	resp, err := r.do(ctx, http.MethodGet, r.base+"/referrers/"+digest, MediaOCIIndex)
-	if errors.Is(err, ErrNotFound) {
+	var (
+		pages int
+		descs []json.RawMessage
+	)
+	l := &listing{r: r, first: r.base + "/referrers/" + digest, host: r.ref.RegistryStr(),
+		what: "referrers of " + digest + " in " + r.Name(), key: "manifests",
+		accept: MediaOCIIndex, maxBody: MaxManifestSize, maxEntries: MaxIndexChildren,
+		page: func(no int, resp *http.Response) error {
+			pages = no
+			if mt := mediaType(resp); mt != MediaOCIIndex {
+				if no == 1 {
+					// Not a referrers API answer (a catch-all proxy page, say).
+					return errNoReferrersAPI
+				}
+				return fmt.Errorf("%w: referrers of %s: page %d is %s, not an OCI index", ErrBadResponse, digest, no, quoteValue(mt))
+			}
+			return nil
+		},
+		decode: func(raw json.RawMessage) ([]string, error) {
+			var page []json.RawMessage
+			if err := json.Unmarshal(raw, &page); err != nil {
+				return nil, err
+			}
+			ids := make([]string, len(page))
+			for i, d := range page {
+				var desc struct {
+					Digest string `json:"digest"`
+				}
+				if err := json.Unmarshal(d, &desc); err != nil {
+					return nil, err
+				}
+				ids[i] = desc.Digest
+			}
+			descs = append(descs, page...)
+			return ids, nil
+		}}
+	err = l.run(ctx, func([]string) error { return nil })
+	switch {
+	case errors.Is(err, errNoReferrersAPI), errors.Is(err, ErrNotFound) && pages == 0:
 		return nil, false, nil
-	}
-	if err != nil {
+	case err != nil:
 		return nil, false, err
 	}
-	defer resp.Body.Close()
-	if mt := mediaType(resp); mt != MediaOCIIndex {
-		// Not a referrers API answer (a catch-all proxy page, say).
-		return nil, false, nil
+	if descs == nil {
+		descs = []json.RawMessage{}
 	}
-	body, err = io.ReadAll(io.LimitReader(resp.Body, MaxManifestSize))
+	body, err = json.Marshal(struct {
+		SchemaVersion int               `json:"schemaVersion"`
+		MediaType     string            `json:"mediaType"`
+		Manifests     []json.RawMessage `json:"manifests"`
+	}{2, MediaOCIIndex, descs})
 	return body, err == nil, err
 }
+
+// errNoReferrersAPI is a first referrers page that is not an OCI index.
+var errNoReferrersAPI = errors.New("no referrers API")
 
 // Delete deletes a manifest by digest (the manifest and every tag naming
 // it) or a tag by name (that tag only, where the registry supports it).
