@@ -80,6 +80,9 @@ it, restores the rest, and exits 3.`,
 				if repository != "" || digest != "" {
 					return usagef("%v", err)
 				}
+				if output == "json" {
+					return restore.Render(env.Stdout, restore.Empty(args[0], !yes), output)
+				}
 				_, err := fmt.Fprintf(env.Stdout, "%v: nothing to restore\n", err)
 				return err
 			}
