@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -573,5 +574,46 @@ func TestSpecRoundTrip(t *testing.T) {
 	}
 	if _, err := Parse("again.yaml", out); err != nil {
 		t.Error(err)
+	}
+}
+
+// Issue 19 point 16: a file of about 300 KB whose anchor of 4,000
+// repositories is aliased in 4,000 rules (16 million values once
+// expanded) fails at the alias that passes MaxNodes, with its position,
+// before anything is expanded; the same anchor aliased in 20 rules is
+// read.
+func TestAliasExpansionBounded(t *testing.T) {
+	gen := func(rules int) []byte {
+		var b strings.Builder
+		b.WriteString("version: 1\nrules:\n  - repositories: &repos\n")
+		for i := range 4000 {
+			fmt.Fprintf(&b, "      - reg.example.com/group/app-%04d\n", i)
+		}
+		b.WriteString("    keep: {newest: 1}\n")
+		for range rules {
+			b.WriteString("  - repositories: *repos\n    keep: {newest: 1}\n")
+		}
+		return []byte(b.String())
+	}
+	big := gen(4000)
+	if len(big) < 200<<10 {
+		t.Fatalf("generated %d bytes", len(big))
+	}
+	_, err := Parse("p.yaml", big)
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "more than 100000 values once its aliases are expanded") {
+		t.Fatalf("error %v", err)
+	}
+	// The first rule holds about 4,000 values, and each alias counts 4,001
+	// (the sequence and its repositories): the 24th passes 100,000. Rule
+	// i starts at line 4005+2(i-1).
+	if want := fmt.Sprintf("p.yaml:%d:19: ", 4005+2*23); !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %v, want it at %s", err, want)
+	}
+	if c, err := Parse("p.yaml", gen(20)); err != nil || len(c.Rules) != 21 {
+		t.Fatalf("20 aliases: %v", err)
+	}
+	// An anchor inside the block it names.
+	if _, err := Parse("p.yaml", []byte("version: 1\nrules: &r\n  - repositories: [reg.example.com/a]\n    keep: {newest: 1}\n  - *r\n")); err == nil {
+		t.Fatal("a recursive alias was accepted")
 	}
 }

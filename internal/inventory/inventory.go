@@ -180,7 +180,7 @@ func (c *collector) build(ctx context.Context, raw *registry.Manifest) error {
 func (c *collector) config(ctx context.Context, m *graph.Manifest, digest string) error {
 	var body []byte
 	if c.o.Cache != nil {
-		if b, ok := c.o.Cache.Get(digest); ok && registry.Sha256(b) == digest {
+		if b, ok := c.o.Cache.Get(digest); ok && registry.Verify(digest, b) {
 			body = b
 		}
 	}
