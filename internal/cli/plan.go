@@ -68,7 +68,7 @@ func newPlanCmd(env *Env, g *globals, mode plan.Mode) *cobra.Command {
 			switch {
 			case planFile != "":
 				if len(args) > 0 || rf.any(cmd, "allow-empty") || file != "" {
-					return usagef("--plan %s: a saved plan already says what to delete; give no repository, rule flag (but --allow-empty) or -f with it", planFile)
+					return usagef("--plan %s: a saved plan already says what to delete; give no repository, rule flag or -f with it (--allow-empty is the one rule flag it takes)", planFile)
 				}
 				f, name, err := openInput(env, planFile)
 				if err != nil {
