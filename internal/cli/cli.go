@@ -11,9 +11,11 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
 
 	"github.com/regprune/regprune/internal/cache"
@@ -216,12 +218,12 @@ var flagOf = map[string]string{
 	"delete.expiry_labels":    "--expiry-label",
 }
 
-// any reports whether a rule flag was given.
-func (r *ruleFlags) any(cmd *cobra.Command) bool {
+// any reports whether a rule flag was given, other than those of except.
+func (r *ruleFlags) any(cmd *cobra.Command, except ...string) bool {
 	for _, n := range []string{"keep-tag", "keep-regex", "keep-newest", "keep-newer-than", "keep-semver", "semver-per",
 		"keep-group-regex", "keep-group-newest", "delete-regex", "older-than", "allow-empty", "age-from", "untag-unkept",
 		"delete-orphan-artifacts", "expire-by-label", "expiry-label"} {
-		if cmd.Flags().Changed(n) {
+		if cmd.Flags().Changed(n) && !slices.Contains(except, n) {
 			return true
 		}
 	}
@@ -271,10 +273,7 @@ func targetsFromArgs(args []string, rule config.Rule, insecure bool) ([]engine.T
 	seen := map[string]bool{}
 	var out []engine.Target
 	for _, a := range args {
-		if err := schemeHint(a); err != nil {
-			return nil, err
-		}
-		ref, err := registry.ParseRepository(a, insecure)
+		ref, err := parseRepository(a, insecure)
 		if err != nil {
 			return nil, usagef("%v", err)
 		}
@@ -285,6 +284,25 @@ func targetsFromArgs(args []string, rule config.Rule, insecure bool) ([]engine.T
 		out = append(out, engine.Target{Repository: ref.Name(), Policy: rule.Policy, Rule: rule.Source})
 	}
 	return out, nil
+}
+
+// parseRepository checks the name of a repository, given as an argument
+// or in a plan file, the one way: no scheme, registry.ParseRepository (a
+// registry host, no :tag or @digest, distribution's grammar) and the
+// pattern grammar of policy files and rules (config.ParsePattern: a host
+// by DNS rules, no empty, "." or ".." path segment).
+func parseRepository(s string, insecure bool) (name.Repository, error) {
+	if err := schemeHint(s); err != nil {
+		return name.Repository{}, err
+	}
+	ref, err := registry.ParseRepository(s, insecure)
+	if err != nil {
+		return name.Repository{}, err
+	}
+	if _, err := config.ParsePattern(s); err != nil {
+		return name.Repository{}, fmt.Errorf("repository %q: %v", s, err)
+	}
+	return ref, nil
 }
 
 // cacheFlags choose the manifest and config cache.
