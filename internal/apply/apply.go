@@ -130,6 +130,12 @@ func (a *run) apply() error {
 	if err == nil {
 		err = a.verifyKept(now)
 	}
+	if err == nil {
+		var refused bool
+		if refused, err = a.refuseEmpty(now, work); refused {
+			return nil
+		}
+	}
 	if err != nil {
 		for _, it := range work {
 			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonRecheckFailed, Err: err})

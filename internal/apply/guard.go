@@ -17,6 +17,7 @@ package apply
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -30,10 +31,17 @@ import (
 )
 
 // staying returns the tags of now that this apply does not remove: every
-// tag listed, less the tags of planned deletions and the stale tags of
-// kept images that still name the planned digest and have no result yet.
+// tag listed, less those a pending item removes (a planned deletion's
+// tags, a kept image's stale tags) from the digest it names now, unless
+// an entry keeps them: a kept entry of that digest keeps every tag but
+// those it untags itself. So an entry that contradicts another (an edited
+// plan listing a kept image again for deletion) never takes a tag out of
+// the final guard's roots: the tag stays, and the guard keeps what it
+// reaches.
 func (a *run) staying(now map[string]string) map[string]string {
-	removed := map[string]bool{}
+	// A tag names one digest now, so a tag is removed from that digest.
+	gone := map[string]bool{}        // tags a pending item removes
+	removed := map[string][]string{} // the same by digest
 	for i := range a.r.Items {
 		it := &a.r.Items[i]
 		if it.Result != "" {
@@ -47,18 +55,74 @@ func (a *run) staying(now map[string]string) map[string]string {
 			ts = it.Untag
 		}
 		for _, t := range ts {
-			if now[t] == it.Digest {
-				removed[t] = true
+			if now[t] == it.Digest && !gone[t] {
+				gone[t] = true
+				removed[it.Digest] = append(removed[it.Digest], t)
+			}
+		}
+	}
+	for i := range a.r.Items {
+		it := &a.r.Items[i]
+		if it.Action != plan.ActionKeep {
+			continue
+		}
+		for _, t := range removed[it.Digest] {
+			if !slices.Contains(it.Untag, t) {
+				delete(gone, t) // a kept entry of the digest keeps it
 			}
 		}
 	}
 	out := make(map[string]string, len(now))
 	for t, d := range now {
-		if !removed[t] {
+		if !gone[t] {
 			out[t] = d
 		}
 	}
 	return out
+}
+
+// refuseEmpty refuses, unless the plan allows it (AllowEmpty), an apply
+// that would leave the repository without an image: it has tags now, none
+// of them stays, and no image the plan keeps is in the registry (a HEAD of
+// each kept image's digest, asked only then, until one answers). Build
+// refuses such a plan; this is the same refusal against the registry as it
+// is now, so that a plan file listing only deletions, or keeping a digest
+// the registry does not have, cannot empty a repository either. It skips
+// the pending items and fails the repository, and reports whether it did;
+// an error is a HEAD that failed (then nothing is deleted either).
+func (a *run) refuseEmpty(now map[string]string, work []*plan.Item) (bool, error) {
+	if a.r.AllowEmpty || len(now) == 0 {
+		return false, nil
+	}
+	deletes := false
+	for _, it := range work {
+		deletes = deletes || (it.Result == "" && it.Action == plan.ActionDelete)
+	}
+	if !deletes || len(a.staying(now)) > 0 {
+		return false, nil
+	}
+	for i := range a.r.Items {
+		it := &a.r.Items[i]
+		if it.Action != plan.ActionKeep || it.Kind != plan.KindImage {
+			continue
+		}
+		_, err := a.t.Head(a.req, it.Digest)
+		if err == nil {
+			return false, nil
+		}
+		if !errors.Is(err, registry.ErrNotFound) {
+			return false, fmt.Errorf("kept image %s: %w", it.Digest, err)
+		}
+	}
+	err := plan.RefusedEmptyNow(a.t.Name(), len(now))
+	a.o.Logger.Warn("refused: the plan would leave the repository without an image", "repository", a.t.Name(), "tags", len(now))
+	for _, it := range work {
+		if it.Result == "" {
+			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonPlanRefused})
+		}
+	}
+	a.r.Refused, a.r.Err = true, err
+	return true, nil
 }
 
 // verifyKept GETs each tag that stays (unless the inventory of this run

@@ -143,15 +143,24 @@ func TestGuardNeverLetsAReachableDeleteThrough(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := &loaded.Repositories[0]
+		var dups []plan.Item
 		for i := range r.Items {
 			it := &r.Items[i]
-			if it.Action == plan.ActionKeep && rng.IntN(2) == 0 {
+			switch {
+			case it.Action == plan.ActionKeep && rng.IntN(3) == 0:
 				it.Action, it.Untag = plan.ActionDelete, nil
+			case it.Action == plan.ActionKeep && rng.IntN(2) == 0:
+				// Listed again to delete (issue 19): Load refuses such
+				// a file; the guard must hold without it.
+				dup := *it
+				dup.Action, dup.Untag = plan.ActionDelete, nil
+				dups = append(dups, dup)
 			}
 			if rng.IntN(2) == 0 {
 				it.Parent, it.Subject = "", ""
 			}
 		}
+		r.Items = append(r.Items, dups...)
 
 		a := &run{t: repo, r: r, o: Options{Concurrency: 4, Logger: slog.New(slog.DiscardHandler)}, ctx: ctx, req: ctx,
 			read: inventory.NewReader(repo, inventory.ReaderOptions{Concurrency: 4}), gone: map[string]bool{}}
@@ -164,10 +173,16 @@ func TestGuardNeverLetsAReachableDeleteThrough(t *testing.T) {
 			t.Fatalf("seed %d: guard: %v", seed, err)
 		}
 
-		// The oracle: tags that stay are those no pending delete removes.
-		removed := map[string]bool{}
+		// The oracle: tags that stay are those no pending delete removes,
+		// and those an entry keeps (a kept entry of their digest).
+		removed, kept := map[string]bool{}, map[string]bool{}
 		for _, it := range r.Items {
-			if it.Action == plan.ActionDelete && it.Result == "" {
+			if it.Action == plan.ActionKeep {
+				kept[it.Digest] = true
+			}
+		}
+		for _, it := range r.Items {
+			if it.Action == plan.ActionDelete && it.Result == "" && !kept[it.Digest] {
 				for _, tag := range it.Tags {
 					if now[tag] == it.Digest {
 						removed[tag] = true

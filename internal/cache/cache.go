@@ -1,10 +1,11 @@
 // Package cache is regprune's content-addressed disk cache of manifests and
-// image configs. An entry is stored under its sha256 digest and checked
-// against it on every read, so it can never be stale or wrong: a second
+// image configs. An entry is stored under its digest (sha256 or sha512) and
+// checked against it, by the digest's own algorithm, on every read, so it can never be stale or wrong: a second
 // run over an unchanged repository needs no GET at all, and a nightly run
 // fetches only what was pushed since.
 //
-// Layout: DIR/sha256/<2 hex>/<64 hex>, one file per digest, written to a
+// Layout: DIR/sha256/<2 hex>/<64 hex> (DIR/sha512/<2 hex>/<128 hex> for a
+// sha512 digest), one file per digest, written to a
 // temporary file in the same directory and renamed into place (a reader
 // sees a whole entry or none). Entries larger than MaxEntrySize are not
 // stored. The whole cache is trimmed to Options.MaxBytes, oldest written
@@ -14,7 +15,6 @@ package cache
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -27,6 +27,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/regprune/regprune/internal/digest"
 )
 
 // MaxEntrySize bounds one entry: distribution's own manifest limit, and
@@ -67,7 +69,8 @@ type Cache struct {
 
 	hits, misses, puts atomic.Int64
 
-	// The 256 directories sha256/<2 hex>, each opened once: an entry is
+	// The directories sha256/<2 hex> and sha512/<2 hex>, by that path,
+	// each opened once: an entry is
 	// then one openat away instead of a walk from the root per call
 	// (a cold plan of 1,000 tags made 10,000 openat calls).
 	subMu sync.Mutex
@@ -193,23 +196,21 @@ func randomName() string {
 	return hex.EncodeToString(b[:])
 }
 
-func sum(b []byte) string {
-	h := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(h[:])
-}
-
-// dirOf returns the directory sha256/<prefix> opened as a root of its
-// own, making it first when create is set. Like mkdir, it refuses
+// dirOf returns the directory alg/<prefix> (sha256 or sha512) opened as a
+// root of its own, making it first when create is set. Like mkdir, it refuses
 // anything but a directory in its place, and checks that what it opened
 // is the directory it checked.
-func (c *Cache) dirOf(prefix string, create bool) (*os.Root, error) {
+func (c *Cache) dirOf(alg, prefix string, create bool) (*os.Root, error) {
 	c.subMu.Lock()
 	defer c.subMu.Unlock()
-	if d := c.subs[prefix]; d != nil {
+	name := filepath.Join(alg, prefix)
+	if d := c.subs[name]; d != nil {
 		return d, nil
 	}
-	name := filepath.Join("sha256", prefix)
 	if create {
+		if err := c.mkdir(alg); err != nil {
+			return nil, err
+		}
 		if err := c.mkdir(name); err != nil {
 			return nil, err
 		}
@@ -232,35 +233,31 @@ func (c *Cache) dirOf(prefix string, create bool) (*os.Root, error) {
 	if c.subs == nil {
 		c.subs = map[string]*os.Root{}
 	}
-	c.subs[prefix] = d
+	c.subs[name] = d
 	return d, nil
 }
 
-// entry returns the file of digest, sha256/<prefix>/<name>, as its
-// directory's prefix and its file name; ok is false when digest is not a
-// well-formed sha256 digest (other algorithms are not cached).
-func (c *Cache) entry(digest string) (prefix, name string, ok bool) {
-	name, ok = strings.CutPrefix(digest, "sha256:")
-	if !ok || len(name) != 64 {
-		return "", "", false
+// entry returns the file of d, alg/<prefix>/<name>, as its algorithm,
+// its directory's prefix and its file name; ok is false when d is not a
+// well-formed sha256 or sha512 digest.
+func (c *Cache) entry(d string) (alg, prefix, name string, ok bool) {
+	dg := digest.Digest(d)
+	if !dg.Valid() {
+		return "", "", "", false
 	}
-	for i := 0; i < len(name); i++ {
-		if b := name[i]; !(b >= '0' && b <= '9' || b >= 'a' && b <= 'f') {
-			return "", "", false
-		}
-	}
-	return name[:2], name, true
+	name = dg.Hex()
+	return dg.Algorithm(), name[:2], name, true
 }
 
 // Get returns the content of digest. An entry that does not match its
 // digest (a torn or tampered file) is removed and reported as a miss.
-func (c *Cache) Get(digest string) ([]byte, bool) {
-	prefix, name, ok := c.entry(digest)
+func (c *Cache) Get(dg string) ([]byte, bool) {
+	alg, prefix, name, ok := c.entry(dg)
 	if !ok {
 		c.misses.Add(1)
 		return nil, false
 	}
-	d, err := c.dirOf(prefix, false)
+	d, err := c.dirOf(alg, prefix, false)
 	if err != nil {
 		c.misses.Add(1)
 		return nil, false
@@ -272,7 +269,7 @@ func (c *Cache) Get(digest string) ([]byte, bool) {
 	}
 	b, err := readEntry(f)
 	f.Close()
-	if err != nil || len(b) > MaxEntrySize || sum(b) != digest {
+	if err != nil || len(b) > MaxEntrySize || !digest.Verify(dg, b) {
 		d.Remove(name)
 		c.misses.Add(1)
 		return nil, false
@@ -283,12 +280,12 @@ func (c *Cache) Get(digest string) ([]byte, bool) {
 
 // Put stores data under digest if it matches and is small enough. A write
 // that fails is logged once and otherwise ignored.
-func (c *Cache) Put(digest string, data []byte) {
-	prefix, name, ok := c.entry(digest)
-	if !ok || len(data) > MaxEntrySize || sum(data) != digest {
+func (c *Cache) Put(dg string, data []byte) {
+	alg, prefix, name, ok := c.entry(dg)
+	if !ok || len(data) > MaxEntrySize || !digest.Verify(dg, data) {
 		return
 	}
-	d, err := c.dirOf(prefix, true)
+	d, err := c.dirOf(alg, prefix, true)
 	if err == nil {
 		if _, err := d.Lstat(name); err == nil {
 			return // content-addressed: what is there is the same
@@ -373,7 +370,7 @@ func (c *Cache) Trim(maxBytes int64) (int, error) {
 		total   int64
 	)
 	hourAgo := time.Now().Add(-time.Hour)
-	err := fs.WalkDir(c.root.FS(), "sha256", func(p string, d fs.DirEntry, err error) error {
+	walk := func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
@@ -400,9 +397,11 @@ func (c *Cache) Trim(maxBytes int64) (int, error) {
 		entries = append(entries, entry{p, fi.Size(), fi.ModTime()})
 		total += fi.Size()
 		return nil
-	})
-	if err != nil {
-		return 0, err
+	}
+	for _, alg := range []string{digest.SHA256, digest.SHA512} {
+		if err := fs.WalkDir(c.root.FS(), alg, walk); err != nil {
+			return 0, err
+		}
 	}
 	if total <= maxBytes {
 		return 0, nil

@@ -3,6 +3,7 @@ package cache_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -255,5 +256,43 @@ func TestDefaultDir(t *testing.T) {
 		if got := cache.DefaultDir(env(tc.env)); got != tc.want {
 			t.Errorf("DefaultDir(%v) = %q, want %q", tc.env, got, tc.want)
 		}
+	}
+}
+
+// Issue 19 point 14: an entry under a sha512 digest is stored and
+// verified by sha512 (under sha512/), so the cache hits for sha512
+// manifests; a tampered one is a miss and removed, and Trim counts it.
+func TestSha512Entries(t *testing.T) {
+	dir := t.TempDir()
+	body := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}`)
+	sum := sha512.Sum512(body)
+	d := "sha512:" + hex.EncodeToString(sum[:])
+	c := open(t, dir)
+	c.Put(d, body)
+	if got, ok := c.Get(d); !ok || !bytes.Equal(got, body) {
+		t.Fatalf("sha512 entry: Get = %q, %v", got, ok)
+	}
+	h := strings.TrimPrefix(d, "sha512:")
+	p := filepath.Join(dir, "sha512", h[:2], h)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("no file at %s: %v", p, err)
+	}
+	if got, ok := open(t, dir).Get(d); !ok || !bytes.Equal(got, body) {
+		t.Fatalf("second open: Get = %q, %v", got, ok)
+	}
+	// The same body under its sha256 digest is another entry.
+	c.Put(digest(body), body)
+	if removed, err := c.Trim(int64(len(body))); err != nil || removed != 1 {
+		t.Fatalf("Trim to one entry: %d removed, %v", removed, err)
+	}
+	c.Put(d, body)
+	if err := os.WriteFile(p, []byte(`{"schemaVersion":3}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Get(d); ok {
+		t.Fatal("hit for a tampered sha512 entry")
+	}
+	if _, err := os.Stat(p); err == nil {
+		t.Fatal("the tampered entry was kept")
 	}
 }

@@ -11,9 +11,11 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
 
 	"github.com/regprune/regprune/internal/cache"
@@ -181,6 +183,8 @@ type ruleFlags struct {
 	untagUnkept                      bool
 	ageFrom                          string
 	deleteOrphans                    bool
+	expireByLabel                    bool
+	expiryLabels                     []string
 }
 
 func (r *ruleFlags) add(cmd *cobra.Command) {
@@ -195,6 +199,8 @@ func (r *ruleFlags) add(cmd *cobra.Command) {
 	f.IntVar(&r.groupNewest, "keep-group-newest", 0, "keep the N newest images of each group")
 	f.StringArrayVar(&r.deleteRegex, "delete-regex", nil, "only images all of whose tags match this RE2 expression are candidates (repeatable)")
 	f.StringVar(&r.olderThan, "older-than", "", "only images built longer ago than this are candidates (36h, 30d, 2w)")
+	f.BoolVar(&r.expireByLabel, "expire-by-label", false, "images whose expiry label (quay.expires-after: 2w from the build time) has passed are candidates; alone, only they are")
+	f.StringArrayVar(&r.expiryLabels, "expiry-label", nil, "with --expire-by-label: also read this label or annotation key (repeatable)")
 	f.BoolVar(&r.allowEmpty, "allow-empty", false, "allow a plan that deletes every image of a repository")
 	f.BoolVar(&r.untagUnkept, "untag-unkept", false, "also remove, from kept images, the tags no rule holds (default: a kept image keeps every tag)")
 	f.BoolVar(&r.deleteOrphans, "delete-orphan-artifacts", false, "delete signatures and referrers whose subject is in no image of the repository (listed as orphans otherwise)")
@@ -208,14 +214,16 @@ var flagOf = map[string]string{
 	"keep.group.newest": "--keep-group-newest", "delete.regex": "--delete-regex", "delete.older_than": "--older-than",
 	"allow_empty": "--allow-empty", "age_from": "--age-from", "untag_unkept": "--untag-unkept",
 	"delete_orphan_artifacts": "--delete-orphan-artifacts",
+	"delete.expired_labels":   "--expire-by-label",
+	"delete.expiry_labels":    "--expiry-label",
 }
 
-// any reports whether a rule flag was given.
-func (r *ruleFlags) any(cmd *cobra.Command) bool {
+// any reports whether a rule flag was given, other than those of except.
+func (r *ruleFlags) any(cmd *cobra.Command, except ...string) bool {
 	for _, n := range []string{"keep-tag", "keep-regex", "keep-newest", "keep-newer-than", "keep-semver", "semver-per",
 		"keep-group-regex", "keep-group-newest", "delete-regex", "older-than", "allow-empty", "age-from", "untag-unkept",
-		"delete-orphan-artifacts"} {
-		if cmd.Flags().Changed(n) {
+		"delete-orphan-artifacts", "expire-by-label", "expiry-label"} {
+		if cmd.Flags().Changed(n) && !slices.Contains(except, n) {
 			return true
 		}
 	}
@@ -226,7 +234,7 @@ func (r *ruleFlags) rule(cmd *cobra.Command, repos []string) (config.Rule, error
 	spec := config.RuleSpec{
 		Repositories: repos,
 		Keep:         config.KeepSpec{Tags: r.keepTags, Regex: r.keepRegex, NewerThan: r.keepNewerThan},
-		Delete:       config.DeleteSpec{Regex: r.deleteRegex, OlderThan: r.olderThan},
+		Delete:       config.DeleteSpec{Regex: r.deleteRegex, OlderThan: r.olderThan, ExpiredLabels: r.expireByLabel, ExpiryLabels: r.expiryLabels},
 		AllowEmpty:   r.allowEmpty, AgeFrom: r.ageFrom, UntagUnkept: r.untagUnkept, DeleteOrphanArtifacts: r.deleteOrphans,
 	}
 	if cmd.Flags().Changed("keep-newest") {
@@ -265,10 +273,7 @@ func targetsFromArgs(args []string, rule config.Rule, insecure bool) ([]engine.T
 	seen := map[string]bool{}
 	var out []engine.Target
 	for _, a := range args {
-		if err := schemeHint(a); err != nil {
-			return nil, err
-		}
-		ref, err := registry.ParseRepository(a, insecure)
+		ref, err := parseRepository(a, insecure)
 		if err != nil {
 			return nil, usagef("%v", err)
 		}
@@ -279,6 +284,25 @@ func targetsFromArgs(args []string, rule config.Rule, insecure bool) ([]engine.T
 		out = append(out, engine.Target{Repository: ref.Name(), Policy: rule.Policy, Rule: rule.Source})
 	}
 	return out, nil
+}
+
+// parseRepository checks the name of a repository, given as an argument
+// or in a plan file, the one way: no scheme, registry.ParseRepository (a
+// registry host, no :tag or @digest, distribution's grammar) and the
+// pattern grammar of policy files and rules (config.ParsePattern: a host
+// by DNS rules, no empty, "." or ".." path segment).
+func parseRepository(s string, insecure bool) (name.Repository, error) {
+	if err := schemeHint(s); err != nil {
+		return name.Repository{}, err
+	}
+	ref, err := registry.ParseRepository(s, insecure)
+	if err != nil {
+		return name.Repository{}, err
+	}
+	if _, err := config.ParsePattern(s); err != nil {
+		return name.Repository{}, fmt.Errorf("repository %q: %v", s, err)
+	}
+	return ref, nil
 }
 
 // cacheFlags choose the manifest and config cache.

@@ -122,7 +122,7 @@ func schemeHint(arg string) error {
 			if strings.EqualFold(s, "http://") {
 				hint = " (plain HTTP is used for loopback hosts; --insecure allows it elsewhere)"
 			}
-			return usagef("repository %q: drop the scheme and give host[:port]/path: %s%s", arg, arg[len(s):], hint)
+			return fmt.Errorf("repository %q: drop the scheme and give host[:port]/path: %s%s", arg, arg[len(s):], hint)
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -66,8 +67,8 @@ func newPlanCmd(env *Env, g *globals, mode plan.Mode) *cobra.Command {
 			)
 			switch {
 			case planFile != "":
-				if len(args) > 0 || rf.any(cmd) || file != "" {
-					return usagef("--plan %s: a saved plan already says what to delete; give no repository, rule flag or -f with it", planFile)
+				if len(args) > 0 || rf.any(cmd, "allow-empty") || file != "" {
+					return usagef("--plan %s: a saved plan already says what to delete; give no repository, rule flag or -f with it (--allow-empty is the one rule flag it takes)", planFile)
 				}
 				f, name, err := openInput(env, planFile)
 				if err != nil {
@@ -78,11 +79,25 @@ func newPlanCmd(env *Env, g *globals, mode plan.Mode) *cobra.Command {
 				if err != nil {
 					return usagef("%v", err)
 				}
+				// Each name as on the command line, each repository once
+				// (Load compares names as written; this, as the registry
+				// will see them).
+				seen := map[string]string{}
 				for _, r := range saved.Repositories {
-					if _, err := registry.ParseRepository(r.Repository, g.insecure); err != nil {
+					ref, err := parseRepository(r.Repository, g.insecure)
+					if err != nil {
 						return usagef("%v %s: %v", plan.ErrBadPlan, planFile, err)
 					}
+					key := strings.ToLower(ref.Name())
+					if first, ok := seen[key]; ok {
+						return usagef("%v %s: repository %s listed twice (as %s and %s): a plan names each repository once", plan.ErrBadPlan, planFile, ref.Name(), first, r.Repository)
+					}
+					seen[key] = r.Repository
 				}
+				// A plan that would delete every image of a repository
+				// is refused unless --allow-empty, as a plan made now
+				// would be (apply checks it again on the registry).
+				saved.RefuseEmpty(rf.allowEmpty)
 			case file != "":
 				if len(args) > 0 || rf.any(cmd) {
 					return usagef("-f %s: give repositories and rules either in the policy file or on the command line, not both", file)

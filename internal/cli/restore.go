@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -52,8 +51,8 @@ it, restores the rest, and exits 3.`,
 				}
 				repository = ref.Name()
 			}
-			if digest != "" && !validDigest(digest) {
-				return usagef("--digest %q: want sha256:<64 hex digits>", digest)
+			if digest != "" && !registry.ValidDigest(digest) {
+				return usagef("--digest %q: want sha256:<64 hex digits> or sha512:<128 hex digits>", digest)
 			}
 			ctx := cmd.Context()
 			if g.timeout > 0 {
@@ -72,11 +71,17 @@ it, restores the rest, and exits 3.`,
 				return err
 			}
 			log := g.logger(env.Stderr)
-			o := restore.Options{Client: g.client(env, log), Journal: j, Logger: log}
+			o := restore.Options{Client: g.client(env, log), Journal: j, Logger: log,
+				Explain: func(repo string, err error) error {
+					return explain(ctx, func(host string) string { return registry.CredentialSource(env.Getenv, host) }, repo, err)
+				}}
 			p, err := restore.Build(ctx, args[0], restore.Filter{Repository: repository, Digest: digest}, o)
 			if errors.Is(err, restore.ErrNothing) {
 				if repository != "" || digest != "" {
 					return usagef("%v", err)
+				}
+				if output == "json" {
+					return restore.Render(env.Stdout, restore.Empty(args[0], !yes), output)
 				}
 				_, err := fmt.Fprintf(env.Stdout, "%v: nothing to restore\n", err)
 				return err
@@ -124,11 +129,3 @@ type partial struct{ error }
 
 func (p partial) Is(target error) bool { return target == engine.ErrPartial }
 func (p partial) Unwrap() error        { return p.error }
-
-func validDigest(d string) bool {
-	hexpart, ok := strings.CutPrefix(d, "sha256:")
-	if !ok || len(hexpart) != 64 {
-		return false
-	}
-	return strings.Trim(hexpart, "0123456789abcdef") == ""
-}

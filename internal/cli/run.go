@@ -72,7 +72,8 @@ func plural(n int, one, many string) string {
 
 // ruleFlagOrder is the order rule flags are rendered back in.
 var ruleFlagOrder = []string{"keep-tag", "keep-regex", "keep-newest", "keep-newer-than", "keep-semver", "semver-per",
-	"keep-group-regex", "keep-group-newest", "delete-regex", "older-than", "allow-empty", "age-from", "untag-unkept"}
+	"keep-group-regex", "keep-group-newest", "delete-regex", "older-than", "allow-empty", "age-from", "untag-unkept",
+	"expire-by-label", "expiry-label"}
 
 // render writes the rule flags back as the user gave them, quoted for a
 // POSIX shell: the provenance of a plan made from flags.

@@ -54,7 +54,31 @@ import (
 const exitFileVar = "REGPRUNE_TEST_EXIT_FILE"
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){"regprune": regpruneMain})
+	testscript.Main(ownHome{m}, map[string]func(){"regprune": regpruneMain})
+}
+
+// ownHome runs the tests (not the regprune commands testscript starts,
+// which get their environment from the script) with XDG_STATE_HOME and
+// XDG_CACHE_HOME in a directory of their own: the tests that run cli.Run
+// with the process's environment would otherwise write the journal and
+// the cache under the user's home, and read whatever another build of
+// regprune left there.
+type ownHome struct{ m *testing.M }
+
+func (h ownHome) Run() int {
+	dir, err := os.MkdirTemp("", "regprune-cli-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "regprune test:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	for k, sub := range map[string]string{"XDG_STATE_HOME": "state", "XDG_CACHE_HOME": "cache"} {
+		if err := os.Setenv(k, filepath.Join(dir, sub)); err != nil {
+			fmt.Fprintln(os.Stderr, "regprune test:", err)
+			return 1
+		}
+	}
+	return h.m.Run()
 }
 
 // regpruneMain runs the real main (cli.Main, all cmd/regprune does) and

@@ -148,6 +148,9 @@ func compile(source string, spec RuleSpec) (Rule, error) {
 			return Rule{}, err
 		}
 	}
+	if err := c.expiry(p); err != nil {
+		return Rule{}, err
+	}
 
 	p.AllowEmpty = spec.AllowEmpty
 	p.UntagUnkept = spec.UntagUnkept
@@ -226,4 +229,25 @@ func (c *compiler) duration(key, s string) (time.Duration, error) {
 		return 0, c.fail(key, s, problem)
 	}
 	return d, nil
+}
+
+// expiry checks delete.expired_labels and delete.expiry_labels.
+func (c *compiler) expiry(p *policy.Policy) error {
+	d := c.spec.Delete
+	if len(d.ExpiryLabels) > 0 && !d.ExpiredLabels {
+		return c.fail("delete.expiry_labels", "", "read only with expired_labels: true (--expire-by-label); add it, or leave the key out")
+	}
+	for i, k := range d.ExpiryLabels {
+		if err := policy.CheckExpiryLabel(k); err != nil {
+			problem := err.Error()
+			if q := fmt.Sprintf("expiry label %q: ", k); strings.HasPrefix(problem, q) {
+				problem = strings.TrimPrefix(problem, q)
+			} else {
+				problem = strings.TrimPrefix(problem, "expiry label: ")
+			}
+			return c.fail("delete.expiry_labels#"+strconv.Itoa(i), k, problem)
+		}
+	}
+	p.Delete.ExpiredLabels, p.Delete.ExpiryLabels = d.ExpiredLabels, d.ExpiryLabels
+	return nil
 }

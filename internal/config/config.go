@@ -72,6 +72,10 @@ type KeepSpec struct {
 type DeleteSpec struct {
 	Regex     []string `yaml:"regex,omitempty"`
 	OlderThan string   `yaml:"older_than,omitempty"`
+	// ExpiredLabels deletes images whose expiry label has passed;
+	// ExpiryLabels are more keys to read than quay.expires-after.
+	ExpiredLabels bool     `yaml:"expired_labels,omitempty"`
+	ExpiryLabels  []string `yaml:"expiry_labels,omitempty"`
 }
 
 // SemverSpec keeps the Newest highest versions per "major", "minor" or
@@ -190,7 +194,8 @@ func FromSpec(source string, spec RuleSpec) (Rule, error) {
 // "version", "rules", "repositories", "keep", "keep.tags", "keep.regex",
 // "keep.newest", "keep.newer_than", "keep.semver", "keep.semver.newest",
 // "keep.semver.per", "keep.group", "keep.group.regex", "keep.group.newest",
-// "delete", "delete.regex", "delete.older_than", "allow_empty",
+// "delete", "delete.regex", "delete.older_than", "delete.expired_labels",
+// "delete.expiry_labels", "allow_empty",
 // "delete_orphan_artifacts", "age_from", "untag_unkept";
 // an unknown key's own path ("keep.newset"); "" for the whole rule or file.
 type FieldError struct {

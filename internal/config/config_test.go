@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -74,7 +75,7 @@ var errCases = []errCase{
 	{"unknown keep key", rule1("    keep:\n      newset: 3\n"),
 		`policy.yaml:5:7: keep.newset: unknown key; valid keys in keep: tags, regex, newest, newer_than, semver, group`, false},
 	{"unknown delete key", rule1("    delete: {older: 30d}\n"),
-		`policy.yaml:4:14: delete.older: unknown key; valid keys in delete: regex, older_than`, false},
+		`policy.yaml:4:14: delete.older: unknown key; valid keys in delete: regex, older_than, expired_labels, expiry_labels`, false},
 	{"unknown semver key", rule1("    keep: {semver: {newest: 2, by: minor}}\n"),
 		`policy.yaml:4:32: keep.semver.by: unknown key; valid keys in keep.semver: newest, per`, false},
 	{"unknown group key", rule1("    keep: {group: {regex: '(.+)-1', keep: 2}}\n"),
@@ -213,6 +214,18 @@ var errCases = []errCase{
 		`policy.yaml:2: YAML: found unexpected end of stream`, false},
 	{"undefined alias", "version: 1\nrules: *nope\n",
 		`policy.yaml: YAML: unknown anchor 'nope' referenced`, false},
+
+	// Expiry labels.
+	{"expiry labels without expired_labels", rule1("    keep: {tags: [latest]}\n    delete: {expiry_labels: [com.example.ttl]}\n"),
+		`policy.yaml:5:29: delete.expiry_labels: read only with expired_labels: true (--expire-by-label); add it, or leave the key out`, false},
+	{"expiry label with a space", rule1("    delete:\n      expired_labels: true\n      expiry_labels: [ok, 'a b']\n"),
+		`policy.yaml:6:27: delete.expiry_labels "a b": a key has no spaces or control characters`, false},
+	{"expiry label empty", rule1("    delete: {expired_labels: true, expiry_labels: ['']}\n"),
+		`policy.yaml:4:52: delete.expiry_labels: empty key`, false},
+	{"expired_labels not a bool", rule1("    delete: {expired_labels: yes please}\n"),
+		`policy.yaml:4:30: delete.expired_labels: want true or false, got the string "yes please"`, false},
+	{"expired_labels false alone", rule1("    delete: {expired_labels: false}\n"),
+		`policy.yaml:3:5: rule keeps nothing and deletes nothing: no keep rule and no delete filter given: refusing to treat an empty policy as 'delete everything'`, true},
 }
 
 func TestParseErrors(t *testing.T) {
@@ -365,6 +378,12 @@ func TestParseValidVariants(t *testing.T) {
 		{"hex and underscore integers", rule1("    keep: {newest: 0x10}\n"), func(t *testing.T, c *Config) {
 			if c.Rules[0].Policy.Keep.Newest != 16 {
 				t.Errorf("newest %d", c.Rules[0].Policy.Keep.Newest)
+			}
+		}},
+		{"expired labels alone are a rule", rule1("    delete: {expired_labels: true, expiry_labels: [com.example.ttl]}\n"), func(t *testing.T, c *Config) {
+			p := c.Rules[0].Policy
+			if !p.Delete.ExpiredLabels || !reflect.DeepEqual(p.ExpiryKeys(), []string{policy.DefaultExpiryLabel, "com.example.ttl"}) {
+				t.Errorf("%+v", p.Delete)
 			}
 		}},
 		{"document marker", "---\n" + rule1("    keep: {newest: 1}\n"), func(t *testing.T, c *Config) {
@@ -555,5 +574,46 @@ func TestSpecRoundTrip(t *testing.T) {
 	}
 	if _, err := Parse("again.yaml", out); err != nil {
 		t.Error(err)
+	}
+}
+
+// Issue 19 point 16: a file of about 300 KB whose anchor of 4,000
+// repositories is aliased in 4,000 rules (16 million values once
+// expanded) fails at the alias that passes MaxNodes, with its position,
+// before anything is expanded; the same anchor aliased in 20 rules is
+// read.
+func TestAliasExpansionBounded(t *testing.T) {
+	gen := func(rules int) []byte {
+		var b strings.Builder
+		b.WriteString("version: 1\nrules:\n  - repositories: &repos\n")
+		for i := range 4000 {
+			fmt.Fprintf(&b, "      - reg.example.com/group/app-%04d\n", i)
+		}
+		b.WriteString("    keep: {newest: 1}\n")
+		for range rules {
+			b.WriteString("  - repositories: *repos\n    keep: {newest: 1}\n")
+		}
+		return []byte(b.String())
+	}
+	big := gen(4000)
+	if len(big) < 200<<10 {
+		t.Fatalf("generated %d bytes", len(big))
+	}
+	_, err := Parse("p.yaml", big)
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "more than 100000 values once its aliases are expanded") {
+		t.Fatalf("error %v", err)
+	}
+	// The first rule holds about 4,000 values, and each alias counts 4,001
+	// (the sequence and its repositories): the 24th passes 100,000. Rule
+	// i starts at line 4005+2(i-1).
+	if want := fmt.Sprintf("p.yaml:%d:19: ", 4005+2*23); !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %v, want it at %s", err, want)
+	}
+	if c, err := Parse("p.yaml", gen(20)); err != nil || len(c.Rules) != 21 {
+		t.Fatalf("20 aliases: %v", err)
+	}
+	// An anchor inside the block it names.
+	if _, err := Parse("p.yaml", []byte("version: 1\nrules: &r\n  - repositories: [reg.example.com/a]\n    keep: {newest: 1}\n  - *r\n")); err == nil {
+		t.Fatal("a recursive alias was accepted")
 	}
 }

@@ -17,7 +17,7 @@ var (
 	fileKeys   = []string{"version", "rules"}
 	ruleKeys   = []string{"repositories", "keep", "delete", "allow_empty", "age_from", "untag_unkept", "delete_orphan_artifacts"}
 	keepKeys   = []string{"tags", "regex", "newest", "newer_than", "semver", "group"}
-	deleteKeys = []string{"regex", "older_than"}
+	deleteKeys = []string{"regex", "older_than", "expired_labels", "expiry_labels"}
 	semverKeys = []string{"newest", "per"}
 	groupKeys  = []string{"regex", "newest"}
 )
@@ -54,6 +54,9 @@ func decode(name string, data []byte) (*File, error) {
 		return nil, d.errAt(&extra, "", "", "a second YAML document; a policy file holds exactly one")
 	} else if !errors.Is(err, io.EOF) {
 		return nil, d.syntaxError(err)
+	}
+	if err := d.checkExpanded(&doc, MaxNodes); err != nil {
+		return nil, err
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode {
@@ -110,6 +113,71 @@ func decode(name string, data []byte) (*File, error) {
 }
 
 type decoder struct{ name string }
+
+// MaxNodes bounds a policy file's YAML nodes with every alias counted as
+// the whole block it names: a file of a few hundred kilobytes whose
+// anchor of thousands of repositories is aliased in thousands of rules
+// would otherwise expand to millions of values (seconds and gigabytes).
+// Real policy files have a few hundred nodes.
+const MaxNodes = 100_000
+
+// checkExpanded counts the nodes of doc, an alias counting as the size of
+// the node it names (each anchored node's size computed once), and fails
+// at the node where the count passes max, before anything is expanded.
+func (d *decoder) checkExpanded(doc *yaml.Node, max int) error {
+	sizes := map[*yaml.Node]int{} // an anchored block's expanded size; -1 while it is counted
+	var size func(n *yaml.Node) int
+	size = func(n *yaml.Node) int {
+		if s, ok := sizes[n]; ok {
+			if s < 0 {
+				return max + 1 // an alias inside the block it names
+			}
+			return s
+		}
+		sizes[n] = -1
+		s := 1
+		if n.Kind == yaml.AliasNode {
+			s = 0
+			if n.Alias != nil {
+				s = size(n.Alias)
+			}
+		}
+		for _, c := range n.Content {
+			if s += size(c); s > max {
+				s = max + 1
+				break
+			}
+		}
+		sizes[n] = s
+		return s
+	}
+	total := 0
+	var walk func(n *yaml.Node) *yaml.Node
+	walk = func(n *yaml.Node) *yaml.Node {
+		if n.Kind == yaml.AliasNode {
+			if n.Alias != nil {
+				total += size(n.Alias)
+			}
+			if total > max {
+				return n
+			}
+			return nil
+		}
+		if total++; total > max {
+			return n
+		}
+		for _, c := range n.Content {
+			if at := walk(c); at != nil {
+				return at
+			}
+		}
+		return nil
+	}
+	if at := walk(doc); at != nil {
+		return d.errAt(at, "", "", fmt.Sprintf("the policy file holds more than %d values once its aliases are expanded (an anchor repeated by many aliases); write shared blocks fewer times", max))
+	}
+	return nil
+}
 
 func (d *decoder) errAt(n *yaml.Node, field, value, problem string) *FieldError {
 	return &FieldError{Source: d.name, Line: n.Line, Col: n.Column, Field: field, Value: value, Problem: problem}
@@ -354,6 +422,9 @@ func (d *decoder) rule(n *yaml.Node) (RuleSpec, error) {
 				return spec, err
 			}
 		}
+		if err := d.expiry(km, &spec); err != nil {
+			return spec, err
+		}
 	}
 	if vn := m.value("allow_empty"); vn != nil {
 		spec.at("allow_empty", deref(vn))
@@ -452,6 +523,24 @@ func (d *decoder) keep(n *yaml.Node, spec *RuleSpec) error {
 			if k.Group.Newest, err = d.integer(y, "keep.group.newest"); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// expiry reads delete.expired_labels and delete.expiry_labels.
+func (d *decoder) expiry(km mapNode, spec *RuleSpec) error {
+	var err error
+	if x := km.value("expired_labels"); x != nil {
+		spec.at("delete.expired_labels", deref(x))
+		if spec.Delete.ExpiredLabels, err = d.boolean(x, "delete.expired_labels"); err != nil {
+			return err
+		}
+	}
+	if x := km.value("expiry_labels"); x != nil {
+		spec.at("delete.expiry_labels", deref(x))
+		if spec.Delete.ExpiryLabels, err = d.strings(x, "delete.expiry_labels", "label keys", spec); err != nil {
+			return err
 		}
 	}
 	return nil

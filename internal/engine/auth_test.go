@@ -213,3 +213,40 @@ func TestTokenExpiresMidRun(t *testing.T) {
 		st.Requests, took.Round(time.Millisecond), issued, len(rec.Credentials()))
 	aNoSecret(t, output, append(rec.Credentials(), aWriterPass)...)
 }
+
+// Issue 19 point 17: a registry of the Gitea family answers every 401
+// with scope="*". regprune reads it as naming no resource, asks the token
+// endpoint only for the repository's scopes (never "*", even after a
+// token runs out and the challenge names "*" again), and plan and apply
+// work. A challenge naming another repository is still refused
+// (TestHostileChallengeWidensScope).
+func TestWildcardChallengeScope(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{Auth: &registrytest.TokenAuth{WildcardScope: true, MaxUses: 8, Users: map[string]registrytest.TokenUser{
+		"writer": {Password: aWriterPass, Actions: []string{"pull", "push", "delete"}},
+	}}})
+	if _, err := reg.SeedCI(ctx, "app", 4, t0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	before := len(reg.TokenScopes())
+	p, _, output := aRun(t, reg.Host, "app", "writer", aWriterPass, registry.Options{Concurrency: 1})
+	if err := engine.Result(p); err != nil {
+		t.Fatalf("result: %v\n%s", err, output)
+	}
+	if s := p.Summary; s.Deleted != 3 {
+		t.Fatalf("summary %+v", s)
+	}
+	asked := reg.TokenScopes()[before:]
+	if len(asked) < 3 {
+		t.Fatalf("token requests asked for %q: the tokens did not run out, the test proves little", asked)
+	}
+	for _, s := range asked {
+		if s != "repository:app:pull" && s != "repository:app:pull,delete" && s != "repository:app:delete" {
+			t.Errorf("the token endpoint was asked for %q; want only the repository's scopes", s)
+		}
+	}
+	if got := tags(t, reg, "app"); len(got) != 2 {
+		t.Fatalf("tags %v", got)
+	}
+}

@@ -110,7 +110,7 @@ func planOne(ctx context.Context, t Target, mode plan.Mode, o Options) (plan.Rep
 	us := unfinished(ctx, repo.Name(), o)
 	g, err := inventory.Collect(ctx, repo, inventory.Options{
 		Concurrency: o.Client.Concurrency(), NeedAges: t.Policy.NeedsAges(), Cache: o.Cache, Logger: o.Logger,
-		Untagged: unfinishedDigests(us),
+		LabelKeys: t.Policy.ExpiryKeys(), Untagged: unfinishedDigests(us),
 	})
 	if err == nil {
 		err = hiddenKeptTags(ctx, repo, g, t.Policy)

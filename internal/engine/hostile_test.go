@@ -356,8 +356,8 @@ func TestHostileStaleHeadOfKeptTag(t *testing.T) {
 }
 
 // Point 4: a plan file edited to delete a child of the kept index and
-// its signature. The final guard keeps both, naming the tag; latest pulls
-// in full after GC.
+// its signature, their links to latest dropped. The final guard keeps
+// both, naming the tag; latest pulls in full after GC.
 func TestHostileEditedPlanFile(t *testing.T) {
 	t.Parallel()
 	e := hSetup(t, registrytest.Options{})
@@ -379,7 +379,20 @@ func TestHostileEditedPlanFile(t *testing.T) {
 	if edited != 2 {
 		t.Fatalf("edited %d items", edited)
 	}
+	// As edited, the file contradicts itself (a deletion whose index or
+	// subject it keeps): Load refuses it (issue 19). Without the links it
+	// loads, and the final guard must catch it from the registry alone.
 	b, _ := json.Marshal(doc)
+	if _, err := plan.Load(bytes.NewReader(b), "plan.json"); !errors.Is(err, plan.ErrBadPlan) {
+		t.Fatalf("Load of the edited plan: %v", err)
+	}
+	for _, it := range doc["repositories"].([]any)[0].(map[string]any)["images"].([]any) {
+		if m := it.(map[string]any); m["action"] == "delete" {
+			delete(m, "parent")
+			delete(m, "subject")
+		}
+	}
+	b, _ = json.Marshal(doc)
 	pl := fLoad(t, b)
 	engine.Apply(e.ctx, pl, o)
 	for _, d := range []string{e.kids[0], e.sig} {

@@ -146,7 +146,7 @@ func (t *journalTarget) cached(digest string) ([]byte, bool) {
 		return nil, false
 	}
 	body, ok := t.run.cache.Get(digest)
-	if !ok || registry.Sha256(body) != digest {
+	if !ok || !registry.Verify(digest, body) {
 		return nil, false
 	}
 	return body, true

@@ -38,6 +38,16 @@ type Manifest struct {
 	CreatedConfig     time.Time // config "created"
 	CreatedLabel      time.Time // config label org.opencontainers.image.created
 	CreatedAnnotation time.Time // manifest annotation org.opencontainers.image.created
+
+	// Labels and Annotations hold the expiry keys a policy asks for
+	// (policy.Delete.ExpiredLabels; inventory.Options.LabelKeys): their
+	// values among the image config's labels and the manifest's own
+	// annotations. nil when none was asked for or present.
+	Labels, Annotations map[string]string
+	// Attestations are the children that an index's entries mark as
+	// attestation manifests (buildx's vnd.docker.reference.type), which
+	// are not platform images.
+	Attestations []string
 }
 
 // IsIndex reports whether m is an index: its media type is an index

@@ -40,6 +40,11 @@ type Options struct {
 	NeedAges    bool // fetch image configs for their created time and labels
 	Cache       Cache
 	Logger      *slog.Logger
+
+	// LabelKeys are the config labels and manifest annotations to keep in
+	// the graph (graph.Manifest.Labels, Annotations): the expiry keys of
+	// policy.Delete. Labels are read only with NeedAges.
+	LabelKeys []string
 	// Untagged are digests to read besides what the tags reach (with
 	// their children and referrers): manifests that no tag names, which
 	// the caller has a reason to look at (the journal's unfinished work).
@@ -185,6 +190,8 @@ func (c *collector) build(ctx context.Context, raw *registry.Manifest) error {
 		m.Subject = raw.Subject.Digest
 	}
 	m.CreatedAnnotation = parseTime(raw.Annotations[createdKey])
+	m.Annotations = pick(raw.Annotations, c.o.LabelKeys)
+	m.Attestations = attestations(raw.Manifests)
 	if c.o.NeedAges && raw.Config != nil && graph.IsImageConfigType(raw.Config.MediaType) && raw.Subject == nil {
 		if err := c.config(ctx, m, raw.Config.Digest); err != nil {
 			return err
@@ -206,7 +213,7 @@ func (c *collector) build(ctx context.Context, raw *registry.Manifest) error {
 func (c *collector) config(ctx context.Context, m *graph.Manifest, digest string) error {
 	var body []byte
 	if c.o.Cache != nil {
-		if b, ok := c.o.Cache.Get(digest); ok && registry.Sha256(b) == digest {
+		if b, ok := c.o.Cache.Get(digest); ok && registry.Verify(digest, b) {
 			body = b
 		}
 	}
@@ -233,7 +240,34 @@ func (c *collector) config(ctx context.Context, m *graph.Manifest, digest string
 	}
 	m.CreatedConfig = parseTime(cfg.Created)
 	m.CreatedLabel = parseTime(cfg.Config.Labels[createdKey])
+	m.Labels = pick(cfg.Config.Labels, c.o.LabelKeys)
 	return nil
+}
+
+// pick returns the entries of kv whose key is in keys; nil for none.
+func pick(kv map[string]string, keys []string) map[string]string {
+	var out map[string]string
+	for _, k := range keys {
+		if v, ok := kv[k]; ok {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// attestations lists the entries of an index that buildx marks as
+// attestation manifests (provenance, SBOM): they carry no image labels.
+func attestations(entries []registry.Descriptor) []string {
+	var out []string
+	for _, e := range entries {
+		if e.Annotations["vnd.docker.reference.type"] == "attestation-manifest" {
+			out = append(out, e.Digest)
+		}
+	}
+	return out
 }
 
 func parseTime(s string) time.Time {

@@ -133,7 +133,7 @@ func (r *Reader) Tags(ctx context.Context) (map[string]string, error) {
 // that matches registry.ErrNotFound.
 func (r *Reader) Manifest(ctx context.Context, digest string) (*registry.Manifest, error) {
 	if r.o.Cache != nil {
-		if b, ok := r.o.Cache.Get(digest); ok && registry.Sha256(b) == digest {
+		if b, ok := r.o.Cache.Get(digest); ok && registry.Verify(digest, b) {
 			return r.Parse(digest, b, "")
 		}
 	}

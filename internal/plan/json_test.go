@@ -18,11 +18,11 @@ var errCause = errors.New("the cause")
 // codedPlan has a reason of each plan kind, an applied result, a failed
 // and a refused repository.
 func codedPlan() *Plan {
-	a, b := "sha256:"+strings.Repeat("a", 64), "sha256:"+strings.Repeat("b", 64)
+	a, b, c := "sha256:"+strings.Repeat("a", 64), "sha256:"+strings.Repeat("b", 64), "sha256:"+strings.Repeat("c", 64)
 	ok := Repository{Repository: "reg.example/app", Items: []Item{
 		{Digest: a, Kind: KindImage, Tags: []string{"latest"}, Action: ActionKeep, Reasons: FromPolicy([]policy.Reason{{Rule: policy.RuleTag, Tag: "latest", Text: "kept: tag <latest>"}})},
-		{Digest: b, Kind: KindChild, Action: ActionDelete, Parent: a,
-			Reasons:      []Reason{{Code: ReasonDeleteReached, Relation: "child", Of: "index", Digest: a, Tags: []string{"v1"}}, {Code: ReasonListedByDeleted, Digest: a}},
+		{Digest: b, Kind: KindChild, Action: ActionDelete, Parent: c,
+			Reasons:      []Reason{{Code: ReasonDeleteReached, Relation: "child", Of: "index", Digest: c, Tags: []string{"v1"}}, {Code: ReasonListedByDeleted, Digest: c}},
 			Result:       ResultFailed,
 			ResultReason: Reason{Code: ReasonDeleteFailed, Err: fmt.Errorf("DELETE: %w", errCause)}},
 	}}

@@ -63,11 +63,16 @@ func load(r io.Reader, name string, max int64) (*Plan, error) {
 	if p.Version < minFormatVersion || p.Version > FormatVersion {
 		return nil, bad("version %d: this regprune reads plan formats %d to %d", p.Version, minFormatVersion, FormatVersion)
 	}
+	repoAt := map[string]int{}
 	for ri := range p.Repositories {
 		r := &p.Repositories[ri]
 		if r.Repository == "" {
 			return nil, bad("repositories[%d]: no repository name", ri)
 		}
+		if first, ok := repoAt[r.Repository]; ok {
+			return nil, bad("repository %s listed twice (repositories[%d] and [%d]): a plan names each repository once", r.Repository, first, ri)
+		}
+		repoAt[r.Repository] = ri
 		for t, d := range r.Tags {
 			if !tagRE.MatchString(t) || !digestRE.MatchString(d) {
 				return nil, bad("%s: tag %q -> %q is not a tag and a digest", r.Repository, t, d)
@@ -114,10 +119,58 @@ func load(r io.Reader, name string, max int64) (*Plan, error) {
 			}
 			it.Result, it.ResultReason = "", Reason{}
 		}
+		if err := consistent(r); err != "" {
+			return nil, bad("%s: %s", r.Repository, err)
+		}
 		r.recount()
 	}
 	p.Recount()
 	return &p, nil
+}
+
+// consistent says what in r's items contradicts itself, "" if nothing: a
+// digest listed twice, a tag on two items or on another digest than the
+// repository's tags say, a deletion whose parent or subject the plan keeps.
+// regprune never writes such a plan, and apply could not honour both
+// sides of it: a kept image listed again for deletion lost its tags in
+// apply's final guard (issue 19), so Load refuses the file.
+func consistent(r *Repository) string {
+	at := make(map[string]int, len(r.Items))
+	for i := range r.Items {
+		d := r.Items[i].Digest
+		if j, ok := at[d]; ok {
+			return fmt.Sprintf("digest %s listed twice (images[%d] and images[%d]): a plan lists each manifest once", d, j, i)
+		}
+		at[d] = i
+	}
+	tagAt := map[string]int{}
+	for i := range r.Items {
+		it := &r.Items[i]
+		for _, t := range it.Tags {
+			if j, ok := tagAt[t]; ok {
+				if j == i {
+					return fmt.Sprintf("images[%d] (%s): tag %q listed twice", i, it.Digest, t)
+				}
+				return fmt.Sprintf("tag %q on two manifests, images[%d] (%s) and images[%d] (%s): a tag names one digest", t, j, r.Items[j].Digest, i, it.Digest)
+			}
+			tagAt[t] = i
+			if d, ok := r.Tags[t]; ok && d != it.Digest {
+				return fmt.Sprintf("images[%d]: tag %q on %s, but the repository's tags have it on %s", i, t, it.Digest, d)
+			}
+		}
+	}
+	for i := range r.Items {
+		it := &r.Items[i]
+		if it.Action != ActionDelete {
+			continue
+		}
+		for _, rel := range []struct{ what, d string }{{"parent", it.Parent}, {"subject", it.Subject}} {
+			if j, ok := at[rel.d]; ok && rel.d != "" && r.Items[j].Action == ActionKeep {
+				return fmt.Sprintf("images[%d] deletes %s, but its %s %s is kept (images[%d]): what a kept manifest lists or refers to is kept", i, it.Digest, rel.what, rel.d, j)
+			}
+		}
+	}
+	return ""
 }
 
 func position(data []byte, off int64) (line, col int) {

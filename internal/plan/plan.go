@@ -107,6 +107,10 @@ type Repository struct {
 	// referrers API and it answered 404. Never read from a plan file;
 	// apply's guard then does not ask again.
 	NoReferrersAPI bool `json:"-"`
+	// AllowEmpty lets apply leave the repository without an image: the
+	// policy's allow_empty (Build), or --allow-empty for a plan file
+	// (RefuseEmpty). Never read from a plan file.
+	AllowEmpty bool `json:"-"`
 }
 
 // Totals sums the repositories.
@@ -161,7 +165,7 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 	b.keepClosure()
 	b.deleteClosure()
 	b.assignParents()
-	out := Repository{Repository: repo.Name, Tags: repo.Tags, VerifiedTags: repo.VerifiedTags, Items: b.items()}
+	out := Repository{Repository: repo.Name, Tags: repo.Tags, VerifiedTags: repo.VerifiedTags, Items: b.items(), AllowEmpty: p.AllowEmpty}
 	out.Refused, out.Err = refuse(repo.Name, out.Items, p)
 	attributeFrees(repo, out.Items)
 	out.Warnings = policy.Warnings(repo, p)

@@ -454,3 +454,31 @@ func FuzzBuild(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, seed uint64) { checkSeed(t, seed) })
 }
+
+// Every plan Build writes loads back: Load's refusal of contradictions
+// (a digest or a tag listed twice, a deletion whose parent or subject is
+// kept) never refuses regprune's own plans.
+func TestLoadAcceptsBuiltPlans(t *testing.T) {
+	n := 600
+	if testing.Short() {
+		n = 100
+	}
+	deletes := 0
+	for seed := range uint64(n) {
+		rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+		repo := randomRepo(rng)
+		ds, p := randomDecisions(rng, repo)
+		r := plan.Build(repo, ds, p)
+		var b strings.Builder
+		if err := plan.Render(&b, plan.New(plan.ModePlan, now, []plan.Repository{r}), "json"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := plan.Load(strings.NewReader(b.String()), "plan.json"); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		deletes += r.Summary.DeleteManifests
+	}
+	if deletes == 0 {
+		t.Fatal("vacuous: no plan deletes anything")
+	}
+}

@@ -49,8 +49,8 @@ const (
 	// The policy's own verdicts have the code of their rule (policy.Rule:
 	// keep_tag, keep_regex, keep_newest, keep_newer_than, keep_semver,
 	// keep_group, age_unknown, not_candidate, delete_candidate,
-	// untag_unkept), with the tag a tag rule holds and Text, the policy's
-	// words.
+	// expired_label, untag_unkept), with the tag a tag rule holds and
+	// Text, the policy's words.
 
 	// ReasonPolicyAlone is what the policy alone decided (Rule, Text),
 	// overruled because something kept reaches the image.

@@ -71,6 +71,7 @@ func Evaluate(repo *graph.Repository, p Policy, now time.Time) []Decision {
 	for i, why := range groupHolds(ds, p.Keep.Group) {
 		hold(i, why)
 	}
+	expired := expiries(repo, ds, p, now)
 
 	for i := range ds {
 		d := &ds[i]
@@ -81,6 +82,9 @@ func Evaluate(repo *graph.Repository, p Policy, now time.Time) []Decision {
 			}
 		}
 		cand, candWhy := candidate(d, p.Delete, now)
+		if expired != nil {
+			cand, candWhy = expired[i].candidate(cand, candWhy, p.Delete)
+		}
 		switch {
 		case len(whole[i]) > 0:
 			d.Keep, d.Reasons = true, whole[i]
@@ -112,6 +116,9 @@ func Evaluate(repo *graph.Repository, p Policy, now time.Time) []Decision {
 			d.Keep, d.Reasons = true, []Reason{{Rule: RuleNotCandidate, Text: "kept: not a delete candidate: " + candWhy}}
 		default:
 			d.Keep, d.Reasons = false, []Reason{{Rule: RuleCandidate, Text: "delete: " + candWhy + "; no keep rule holds it"}}
+		}
+		if expired != nil {
+			expired[i].mark(d)
 		}
 	}
 	return ds

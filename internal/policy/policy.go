@@ -66,13 +66,23 @@ type Group struct {
 type Delete struct {
 	Regex     []*regexp.Regexp // every tag of the image must match one
 	OlderThan time.Duration    // the image's known age must exceed this
+
+	// ExpiredLabels makes an image whose expiry label has passed a
+	// candidate, whatever the other filters say; without other filters,
+	// only expired images are candidates (expiry.go).
+	ExpiredLabels bool
+	// ExpiryLabels are more label and annotation keys to read, after
+	// DefaultExpiryLabel, with the same value format. Only with
+	// ExpiredLabels.
+	ExpiryLabels []string
 }
 
 // NeedsAges reports whether a rule of p ranks or filters images by build
 // time. Only then are image configs worth reading: an index's or image's
 // annotation is in its manifest, which is read anyway.
 func (p *Policy) NeedsAges() bool {
-	return p.Keep.Newest > 0 || p.Keep.NewerThan > 0 || p.Keep.Group != nil || p.Delete.OlderThan > 0
+	return p.Keep.Newest > 0 || p.Keep.NewerThan > 0 || p.Keep.Group != nil || p.Delete.OlderThan > 0 ||
+		p.Delete.ExpiredLabels // labels are in the config, and expiry counts from the build time
 }
 
 // ErrEmptyPolicy is returned by Validate for a policy with no rule at all:
@@ -83,7 +93,7 @@ var ErrEmptyPolicy = errors.New("no keep rule and no delete filter given: refusi
 func (p *Policy) IsEmpty() bool {
 	k, d := p.Keep, p.Delete
 	return len(k.Tags) == 0 && len(k.Regex) == 0 && k.Newest == 0 && k.NewerThan == 0 &&
-		k.Semver == nil && k.Group == nil && len(d.Regex) == 0 && d.OlderThan == 0
+		k.Semver == nil && k.Group == nil && len(d.Regex) == 0 && d.OlderThan == 0 && !d.ExpiredLabels
 }
 
 // Validate checks p's values; it names the offending one.
@@ -96,6 +106,9 @@ func (p *Policy) Validate() error {
 	}
 	if p.Keep.NewerThan < 0 || p.Delete.OlderThan < 0 {
 		return errors.New("durations must not be negative")
+	}
+	if err := p.validateExpiry(); err != nil {
+		return err
 	}
 	if s := p.Keep.Semver; s != nil {
 		if s.Newest < 1 {

@@ -16,6 +16,7 @@ const (
 	RuleNotCandidate Rule = "not_candidate"    // the delete filters do not select it
 	RuleCandidate    Rule = "delete_candidate" // the delete filters select it and no keep rule holds it
 	RuleUntagUnkept  Rule = "untag_unkept"     // its tags no rule holds go (untag_unkept)
+	RuleExpired      Rule = "expired_label"    // its expiry label has passed and no keep rule holds it
 )
 
 // Reason is why a Decision is what it is: the rule, the tag it is about

@@ -6,10 +6,12 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -221,9 +223,9 @@ func (c *Client) authClient(ctx context.Context, reg name.Registry, scopes []str
 		return nil, authError(err)
 	}
 	return &http.Client{Transport: tr, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		if via[0].Method == http.MethodDelete {
-			// Never follow a redirect on DELETE: the 3xx is the answer,
-			// and do turns it into that item's failure.
+		if noRedirect(via[0].Method) {
+			// Never follow a redirect on DELETE or PUT: the 3xx is the
+			// answer, and send turns it into that item's failure.
 			return http.ErrUseLastResponse
 		}
 		if len(via) >= 10 {
@@ -265,12 +267,28 @@ func authError(err error) error {
 }
 
 func (r *Repo) do(ctx context.Context, method, u, accept string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	return r.send(ctx, method, u, accept, "", nil)
+}
+
+// send is do with a request body (a manifest PUT): every request of a
+// Repo goes through it, so that each gets the same redirect rules and
+// the same redaction of its errors. A body is sent from a bytes.Reader,
+// so that net/http sets GetBody and a retried or re-authenticated
+// request sends the whole body again (see scopeGuard).
+func (r *Repo) send(ctx context.Context, method, u, accept, contentType string, body []byte) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return nil, err
 	}
 	if accept != "" {
 		req.Header.Set("Accept", accept)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := r.hc.Do(req)
 	if err != nil {
@@ -280,7 +298,7 @@ func (r *Repo) do(ctx context.Context, method, u, accept string) (*http.Response
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	if method == http.MethodDelete && resp.StatusCode >= 300 && resp.StatusCode < 400 {
+	if noRedirect(method) && resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		return nil, r.c.secrets.wrap(redirectError(resp))
 	}
 	e := newError(resp)
@@ -436,26 +454,70 @@ func (r *Repo) GetBlob(ctx context.Context, digest string, limit int64) ([]byte,
 
 // Referrers asks the referrers API for the referrers of digest. ok is false
 // when the registry has no referrers API (it answered 404), in which case
-// the caller falls back to the sha256-<hex> tag.
+// the caller falls back to the sha256-<hex> tag. It follows the pages of
+// the answer (Link rel="next") with the listing of tags, and returns them
+// as one OCI index; a page larger than MaxManifestSize, more than
+// MaxIndexChildren referrers, or pages that do not add up fail.
 func (r *Repo) Referrers(ctx context.Context, digest string) (body []byte, ok bool, err error) {
 	if err := checkDigest("subject", digest); err != nil {
 		return nil, false, err
 	}
-	resp, err := r.do(ctx, http.MethodGet, r.base+"/referrers/"+digest, MediaOCIIndex)
-	if errors.Is(err, ErrNotFound) {
+	var (
+		pages int
+		descs []json.RawMessage
+	)
+	l := &listing{r: r, first: r.base + "/referrers/" + digest, host: r.ref.RegistryStr(),
+		what: "referrers of " + digest + " in " + r.Name(), key: "manifests",
+		accept: MediaOCIIndex, maxBody: MaxManifestSize, maxEntries: MaxIndexChildren,
+		page: func(no int, resp *http.Response) error {
+			pages = no
+			if mt := mediaType(resp); mt != MediaOCIIndex {
+				if no == 1 {
+					// Not a referrers API answer (a catch-all proxy page, say).
+					return errNoReferrersAPI
+				}
+				return fmt.Errorf("%w: referrers of %s: page %d is %s, not an OCI index", ErrBadResponse, digest, no, quoteValue(mt))
+			}
+			return nil
+		},
+		decode: func(raw json.RawMessage) ([]string, error) {
+			var page []json.RawMessage
+			if err := json.Unmarshal(raw, &page); err != nil {
+				return nil, err
+			}
+			ids := make([]string, len(page))
+			for i, d := range page {
+				var desc struct {
+					Digest string `json:"digest"`
+				}
+				if err := json.Unmarshal(d, &desc); err != nil {
+					return nil, err
+				}
+				ids[i] = desc.Digest
+			}
+			descs = append(descs, page...)
+			return ids, nil
+		}}
+	err = l.run(ctx, func([]string) error { return nil })
+	switch {
+	case errors.Is(err, errNoReferrersAPI), errors.Is(err, ErrNotFound) && pages == 0:
 		return nil, false, nil
-	}
-	if err != nil {
+	case err != nil:
 		return nil, false, err
 	}
-	defer resp.Body.Close()
-	if mt := mediaType(resp); mt != MediaOCIIndex {
-		// Not a referrers API answer (a catch-all proxy page, say).
-		return nil, false, nil
+	if descs == nil {
+		descs = []json.RawMessage{}
 	}
-	body, err = io.ReadAll(io.LimitReader(resp.Body, MaxManifestSize))
+	body, err = json.Marshal(struct {
+		SchemaVersion int               `json:"schemaVersion"`
+		MediaType     string            `json:"mediaType"`
+		Manifests     []json.RawMessage `json:"manifests"`
+	}{2, MediaOCIIndex, descs})
 	return body, err == nil, err
 }
+
+// errNoReferrersAPI is a first referrers page that is not an OCI index.
+var errNoReferrersAPI = errors.New("no referrers API")
 
 // Delete deletes a manifest by digest (the manifest and every tag naming
 // it) or a tag by name (that tag only, where the registry supports it).

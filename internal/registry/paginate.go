@@ -15,7 +15,8 @@ import (
 // this fails, so that a registry cannot keep regprune paging for ever.
 const MaxListEntries = 1_000_000
 
-// listing pages through a tag list or a catalog and proves it complete.
+// listing pages through a tag list, a catalog or a referrers list and
+// proves it complete.
 //
 // It follows Link rel="next" when the registry sends one. A page with
 // exactly n entries and no Link may not be the last: the distribution spec
@@ -34,10 +35,26 @@ type listing struct {
 	first string // URL of the first page, with ?n=
 	host  string // registry host a Link may point at
 	what  string // "tag list of host/path", "catalog of host", for errors
-	key   string // "tags" or "repositories"
-	n     int
+	key   string // "tags", "repositories" or "manifests"
+	// n is the page size asked for; 0 when the listing is paged by Link
+	// only (referrers), so that a page without Link is the last.
+	n int
 	// check, if set, refuses a page holding an invalid entry.
 	check func(entries []string) error
+
+	// accept is the Accept header; "" means application/json.
+	accept string
+	// maxBody bounds one page; 0 means 64 MiB. A larger page fails the
+	// listing, rather than being cut and failing to parse.
+	maxBody int64
+	// maxEntries bounds the whole listing; 0 means MaxListEntries.
+	maxEntries int
+	// page, if set, checks each page's response before its body is read
+	// (no is the page's number, from 1).
+	page func(no int, resp *http.Response) error
+	// decode, if set, turns the value of key into the entries' identities
+	// (a referrer's digest); by default it is a list of strings.
+	decode func(raw json.RawMessage) ([]string, error)
 }
 
 func (l *listing) run(ctx context.Context, fn func(page []string) error) error {
@@ -45,7 +62,22 @@ func (l *listing) run(ctx context.Context, fn func(page []string) error) error {
 	if err != nil {
 		return err
 	}
-	maxPages := MaxListEntries/l.n + 2
+	maxEntries := l.maxEntries
+	if maxEntries <= 0 {
+		maxEntries = MaxListEntries
+	}
+	maxBody := l.maxBody
+	if maxBody <= 0 {
+		maxBody = 64 << 20
+	}
+	accept := l.accept
+	if accept == "" {
+		accept = "application/json"
+	}
+	maxPages := maxEntries + 2
+	if l.n > 0 {
+		maxPages = maxEntries/l.n + 2
+	}
 	seenURL := map[string]bool{}
 	seen := map[string]bool{}
 	u := l.first
@@ -57,18 +89,35 @@ func (l *listing) run(ctx context.Context, fn func(page []string) error) error {
 		seenURL[u] = true
 		if pages > maxPages || pages > len(seen)+2 {
 			return fmt.Errorf("%w: %s: %d pages for %d entries; at most one page without new entries and %d pages (%d entries of %d a page) are allowed",
-				ErrBadResponse, l.what, pages, len(seen), maxPages, MaxListEntries, l.n)
+				ErrBadResponse, l.what, pages, len(seen), maxPages, maxEntries, l.n)
 		}
-		resp, err := l.r.do(ctx, http.MethodGet, u, "application/json")
+		resp, err := l.r.do(ctx, http.MethodGet, u, accept)
 		if err != nil {
 			return err
 		}
-		var page map[string]json.RawMessage
-		err = json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&page)
+		if l.page != nil {
+			if err := l.page(pages, resp); err != nil {
+				resp.Body.Close()
+				return err
+			}
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("%s: page %d: %w", l.what, pages, err)
+		}
+		if int64(len(body)) > maxBody {
+			return fmt.Errorf("%w: %s: page %d is larger than %d bytes; refused rather than cut", ErrBadResponse, l.what, pages, maxBody)
+		}
+		var page map[string]json.RawMessage
+		err = json.Unmarshal(body, &page)
 		var entries []string
 		if err == nil && page[l.key] != nil && string(page[l.key]) != "null" {
-			err = json.Unmarshal(page[l.key], &entries)
+			if l.decode != nil {
+				entries, err = l.decode(page[l.key])
+			} else {
+				err = json.Unmarshal(page[l.key], &entries)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("%w: %s: %v", ErrBadResponse, l.what, err)
@@ -98,14 +147,14 @@ func (l *listing) run(ctx context.Context, fn func(page []string) error) error {
 			}
 			seen[e] = true
 		}
-		if len(seen) > MaxListEntries {
-			return fmt.Errorf("%w: %s has more than %d entries", ErrBadResponse, l.what, MaxListEntries)
+		if len(seen) > maxEntries {
+			return fmt.Errorf("%w: %s has more than %d entries", ErrBadResponse, l.what, maxEntries)
 		}
 		next, err := nextLink(resp, l.host)
 		if err != nil {
 			return err
 		}
-		if next == "" && len(entries) == l.n {
+		if next == "" && l.n > 0 && len(entries) == l.n {
 			// A full page and no Link: ask for what follows the last entry.
 			q := url.Values{"n": {strconv.Itoa(l.n)}, "last": {entries[len(entries)-1]}}
 			nu := *base

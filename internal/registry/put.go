@@ -1,13 +1,11 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 )
 
 // OpenPush authenticates to the repository named s for pushing manifests
@@ -25,36 +23,33 @@ func (c *Client) OpenPush(ctx context.Context, s string) (*Repo, error) {
 }
 
 // PutManifest uploads body as the manifest ref (a digest or a tag) with
-// its media type. For a digest ref, body must have that digest. It
-// returns the digest the registry stored.
+// its media type. For a digest ref, body must have that digest (sha256
+// or sha512). It returns the digest the registry stored. The PUT goes
+// through the same path as every other request (send): its reference
+// is checked, its redirect is an error, its error is redacted, and a
+// retried or re-authenticated PUT sends the whole body again.
 func (r *Repo) PutManifest(ctx context.Context, ref, mediaType string, body []byte) (string, error) {
+	if err := CheckRef(ref); err != nil {
+		return "", err
+	}
 	if len(body) > MaxManifestSize {
 		return "", fmt.Errorf("manifest %s is larger than %d bytes", ref, MaxManifestSize)
 	}
 	want := Sha256(body)
-	if strings.Contains(ref, ":") && ref != want {
-		return "", fmt.Errorf("manifest %s: the body has digest %s", ref, want)
+	if ValidDigest(ref) {
+		if !Verify(ref, body) {
+			return "", fmt.Errorf("manifest %s: the body has digest %s", ref, digestOf(ref, body))
+		}
+		want = ref
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, r.base+"/manifests/"+ref, bytes.NewReader(body))
+	resp, err := r.send(ctx, http.MethodPut, r.base+"/manifests/"+ref, "", mediaType, body)
 	if err != nil {
 		return "", err
 	}
-	req.Header.Set("Content-Type", mediaType)
-	// A manifest PUT is never redirected by a registry: a redirect is
-	// answered as the error it is, not followed with the body.
-	hc := *r.hc
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", authError(err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
-		return "", newError(resp)
-	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != want {
-		return "", fmt.Errorf("%w: stored manifest %s as %s", ErrBadResponse, want, got)
+	if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != want && !(ValidDigest(got) && Verify(got, body)) {
+		return "", fmt.Errorf("%w: stored manifest %s as %s", ErrBadResponse, want, quoteValue(got))
 	}
 	return want, nil
 }

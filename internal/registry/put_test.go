@@ -2,6 +2,8 @@ package registry_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -38,5 +40,44 @@ func TestPutManifestNoRedirect(t *testing.T) {
 	}
 	if _, err := rp.PutManifest(ctx, "v1", "application/vnd.oci.image.manifest.v1+json", []byte(`{}`)); err == nil || followed != 0 {
 		t.Fatalf("redirect: err %v, followed %d times", err, followed)
+	}
+}
+
+// Issue 19 point 12: a manifest PUT gets the checks of every other
+// request: a reference that is neither tag nor digest is never sent, and
+// a registry that echoes the password in its error has it redacted.
+func TestPutManifestChecksAndRedacts(t *testing.T) {
+	const password = "Put-echo-Passw0rd-31ce"
+	puts := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, p, ok := r.BasicAuth(); !ok || p != password {
+			w.Header().Set("WWW-Authenticate", `Basic realm="x"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if r.Method == http.MethodPut {
+			puts++
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"errors":[{"code":"MANIFEST_INVALID","message":"bad manifest from user bot password %s"}]}`, password)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	c := registry.New(registry.Options{Keychain: registry.Keychain(func(k string) string {
+		return map[string]string{"REGPRUNE_USERNAME": "bot", "REGPRUNE_PASSWORD": password}[k]
+	})})
+	rp, err := c.OpenPush(ctx, strings.TrimPrefix(srv.URL, "http://")+"/team/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rp.PutManifest(ctx, "../victim/manifests/v1", "application/vnd.oci.image.manifest.v1+json", []byte(`{}`)); !errors.Is(err, registry.ErrInvalidReference) || puts != 0 {
+		t.Errorf("a path as reference: %v, %d PUTs sent", err, puts)
+	}
+	_, err = rp.PutManifest(ctx, "v1", "application/vnd.oci.image.manifest.v1+json", []byte(`{}`))
+	if !errors.Is(err, registry.ErrBadRequest) || strings.Contains(err.Error(), password) || puts != 1 {
+		t.Errorf("echoed password: %v (%d PUTs)", err, puts)
 	}
 }

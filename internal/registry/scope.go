@@ -10,14 +10,22 @@ import (
 	"strings"
 )
 
-// redirectError is a DELETE answered with a redirect: regprune never
-// follows one (a 307 could point at another repository, a 301/302/303
-// would turn the DELETE into a GET whose 200 looks like success).
+// noRedirect reports the methods whose redirects regprune never follows:
+// DELETE (a 307 could point at another repository, a 301/302/303 would
+// turn the DELETE into a GET whose 200 looks like success) and PUT (no
+// registry redirects a manifest PUT; following one would send the body
+// elsewhere).
+func noRedirect(method string) bool {
+	return method == http.MethodDelete || method == http.MethodPut
+}
+
+// redirectError is a DELETE or PUT answered with a redirect (see
+// noRedirect).
 func redirectError(resp *http.Response) error {
 	loc := resp.Header.Get("Location")
-	path := ""
+	path, method := "", http.MethodDelete
 	if resp.Request != nil && resp.Request.URL != nil {
-		path = resp.Request.URL.Path
+		path, method = resp.Request.URL.Path, resp.Request.Method
 		if u, err := resp.Request.URL.Parse(loc); err == nil && loc != "" {
 			loc = redactQuery(u.String())
 		}
@@ -25,8 +33,8 @@ func redirectError(resp *http.Response) error {
 	if len(loc) > 1024 {
 		loc = loc[:1024] + "…"
 	}
-	return fmt.Errorf("%w: DELETE %s answered %d redirecting to %q; regprune never follows a redirect on DELETE",
-		ErrBadResponse, path, resp.StatusCode, loc)
+	return fmt.Errorf("%w: %s %s answered %d redirecting to %q; regprune never follows a redirect on %s",
+		ErrBadResponse, method, path, resp.StatusCode, loc, method)
 }
 
 // scopeGuard sits under go-containerregistry's token transport. It
@@ -49,10 +57,21 @@ func (g *scopeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "http" && !g.plainCreds && !IsLoopback(req.URL.Host) && sendsCredentials(req) {
 		return nil, fmt.Errorf("%w: refusing to send credentials over plain HTTP to %s; pass --insecure-plain-http-credentials to allow it", ErrInsecure, req.URL.Host)
 	}
-	for _, s := range req.URL.Query()["scope"] {
-		if err := g.check(s, "token request to "+req.URL.Host); err != nil {
+	req, err := g.narrow(req)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
+		// go-containerregistry's token transport sends the same request
+		// again after fetching a new token on a 401, its body already
+		// read: every attempt sends a fresh copy of the body instead.
+		body, err := req.GetBody()
+		if err != nil {
 			return nil, err
 		}
+		req.Body.Close()
+		req = req.Clone(req.Context())
+		req.Body = body
 	}
 	resp, err := g.inner.RoundTrip(req)
 	if err == nil && g.secrets != nil && !strings.HasPrefix(req.URL.Path, "/v2/") && resp.StatusCode == http.StatusOK {
@@ -90,6 +109,90 @@ func (g *scopeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// narrow checks the scopes of a token request (the scope query
+// parameters of a GET, the scope form field of an OAuth2 POST) and drops
+// the wildcard "*": a registry of the Gitea family names scope="*" in its
+// challenges, which go-containerregistry then asks the token endpoint
+// for. regprune asks for exactly the scopes it opened with (and the
+// actions a challenge names on that same repository), never "*"; a scope
+// on another resource is refused (check).
+func (g *scopeGuard) narrow(req *http.Request) (*http.Request, error) {
+	where := "token request to " + req.URL.Host
+	filter := func(vals []string) ([]string, bool, error) {
+		var out []string
+		changed := false
+		for _, v := range vals {
+			var keep []string
+			for _, s := range strings.Fields(v) {
+				if s == "*" {
+					changed = true
+					continue
+				}
+				keep = append(keep, s)
+			}
+			if err := g.check(strings.Join(keep, " "), where); err != nil {
+				return nil, false, err
+			}
+			if len(keep) == 0 {
+				changed = true
+				continue
+			}
+			out = append(out, strings.Join(keep, " "))
+		}
+		return out, changed, nil
+	}
+	q := req.URL.Query()
+	if scopes, ok := q["scope"]; ok {
+		kept, changed, err := filter(scopes)
+		if err != nil {
+			return nil, err
+		}
+		if changed {
+			q["scope"] = kept
+			if len(kept) == 0 {
+				delete(q, "scope")
+			}
+			req = req.Clone(req.Context())
+			req.URL.RawQuery = q.Encode()
+		}
+	}
+	if req.Method != http.MethodPost || strings.HasPrefix(req.URL.Path, "/v2/") || req.GetBody == nil ||
+		req.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
+		return req, nil
+	}
+	rc, err := req.GetBody()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := io.ReadAll(io.LimitReader(rc, 64<<10))
+	rc.Close()
+	if err != nil {
+		return nil, err
+	}
+	form, err := url.ParseQuery(string(raw))
+	if err != nil {
+		return req, nil // not a form regprune can read: sent as it is
+	}
+	scopes, ok := form["scope"]
+	if !ok {
+		return req, nil
+	}
+	kept, changed, err := filter(scopes)
+	if err != nil || !changed {
+		return req, err
+	}
+	form["scope"] = kept
+	if len(kept) == 0 {
+		delete(form, "scope")
+	}
+	body := []byte(form.Encode())
+	req = req.Clone(req.Context())
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	req.ContentLength = int64(len(body))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return req, nil
+}
+
 // sendsCredentials reports whether req carries a password: Basic
 // authorization, or an OAuth2 password grant.
 func sendsCredentials(req *http.Request) bool {
@@ -103,6 +206,12 @@ func sendsCredentials(req *http.Request) bool {
 // unless every entry is within g.scopes.
 func (g *scopeGuard) check(scope, where string) error {
 	for _, s := range strings.Fields(scope) {
+		if s == "*" {
+			// Names no resource (Gitea's challenges): nothing beyond the
+			// repository is asked for, since narrow drops it from the
+			// token request.
+			continue
+		}
 		if !g.allowed(s) {
 			return fmt.Errorf("%w: %s asks for scope %s, beyond %s; refused", ErrBadResponse, where, quoteValue(s), strings.Join(g.scopes, " "))
 		}

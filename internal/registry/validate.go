@@ -1,12 +1,11 @@
 package registry
 
 import (
-	"crypto/sha256"
-	"crypto/sha512"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/regprune/regprune/internal/digest"
 )
 
 // Every tag and digest a registry hands out is checked here, at the
@@ -34,29 +33,8 @@ func ValidTag(s string) bool {
 
 // ValidDigest reports whether s is "sha256:" and 64 lowercase hex digits
 // or "sha512:" and 128: the only digests regprune reads, verifies and
-// deletes.
-func ValidDigest(s string) bool {
-	alg, hexpart, ok := strings.Cut(s, ":")
-	if !ok {
-		return false
-	}
-	switch alg {
-	case "sha256":
-		return len(hexpart) == 64 && lowerHex(hexpart)
-	case "sha512":
-		return len(hexpart) == 128 && lowerHex(hexpart)
-	}
-	return false
-}
-
-func lowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if b := s[i]; !(b >= '0' && b <= '9' || b >= 'a' && b <= 'f') {
-			return false
-		}
-	}
-	return true
-}
+// deletes (internal/digest).
+func ValidDigest(s string) bool { return digest.Digest(s).Valid() }
 
 // quoteValue quotes a value from the registry for an error message,
 // truncated so that a hostile answer cannot flood the output.
@@ -90,18 +68,12 @@ func checkDigest(what, d string) error {
 // digestOf returns the digest of b in the algorithm of like ("sha256:…"
 // or "sha512:…"); sha256 when like names neither.
 func digestOf(like string, b []byte) string {
-	if strings.HasPrefix(like, "sha512:") {
-		h := sha512.Sum512(b)
-		return "sha512:" + hex.EncodeToString(h[:])
-	}
-	h := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(h[:])
+	alg, _, _ := strings.Cut(like, ":")
+	return string(digest.Of(alg, b))
 }
 
 // Verify reports whether b has the digest d (sha256 or sha512).
-func Verify(d string, b []byte) bool {
-	return ValidDigest(d) && digestOf(d, b) == d
-}
+func Verify(d string, b []byte) bool { return digest.Verify(d, b) }
 
 // CheckRef refuses a reference that is neither a valid tag nor a valid
 // digest; Delete calls it before sending anything.

@@ -2,8 +2,10 @@ package registry
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -66,6 +68,48 @@ func TestScopeGuard(t *testing.T) {
 	_, err = g.RoundTrip(&http.Request{Method: "GET", URL: u, Header: http.Header{"Authorization": {"Basic dTpw"}}})
 	if !errors.Is(err, ErrInsecure) {
 		t.Errorf("Basic over plain HTTP: %v", err)
+	}
+}
+
+type rtFunc func(*http.Request) (*http.Response, error)
+
+func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Issue 19 point 17: the wildcard "*" of a Gitea challenge is allowed in
+// a 401 and dropped from the token request (GET query and OAuth2 form),
+// which then asks only for the repository's scopes; another repository's
+// scope in the same request is still refused.
+func TestScopeGuardDropsWildcard(t *testing.T) {
+	var sent []string
+	g := &scopeGuard{scopes: []string{"repository:team/app:pull"}, inner: rtFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Method == http.MethodPost {
+			b, _ := io.ReadAll(r.Body)
+			f, _ := url.ParseQuery(string(b))
+			sent = append(sent, f["scope"]...)
+		} else {
+			sent = append(sent, r.URL.Query()["scope"]...)
+		}
+		return &http.Response{StatusCode: http.StatusUnauthorized, Header: http.Header{"Www-Authenticate": {`Bearer realm="http://127.0.0.1:1/token",scope="*"`}}, Body: http.NoBody, Request: r}, nil
+	})}
+	if err := g.check("*", "challenge"); err != nil {
+		t.Errorf("challenge scope *: %v", err)
+	}
+	u, _ := url.Parse("http://127.0.0.1:1/token?scope=%2A&scope=repository%3Ateam%2Fapp%3Apull&service=x")
+	if _, err := g.RoundTrip(&http.Request{Method: "GET", URL: u, Header: http.Header{}}); err != nil {
+		t.Fatalf("GET: %v", err)
+	}
+	form := "scope=" + url.QueryEscape("* repository:team/app:pull") + "&grant_type=refresh_token"
+	req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:1/token", strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if _, err := g.RoundTrip(req); err != nil {
+		t.Fatalf("POST: %v", err)
+	}
+	if want := []string{"repository:team/app:pull", "repository:team/app:pull"}; !slices.Equal(sent, want) {
+		t.Errorf("token requests asked for %q, want %q", sent, want)
+	}
+	u, _ = url.Parse("http://127.0.0.1:1/token?scope=%2A+repository%3Avictim%3Apull")
+	if _, err := g.RoundTrip(&http.Request{Method: "GET", URL: u, Header: http.Header{}}); !errors.Is(err, ErrBadResponse) {
+		t.Errorf("another repository beside *: %v", err)
 	}
 }
 

@@ -8,6 +8,13 @@ import (
 	"text/tabwriter"
 )
 
+// Empty is the restore of run id when it has nothing to restore (Build
+// answered ErrNothing): no repositories, every count 0, for the JSON
+// form.
+func Empty(id string, dryRun bool) *Plan {
+	return &Plan{Kind: "regprune-restore", RunID: id, DryRun: dryRun, Repositories: []Repository{}}
+}
+
 // Render writes p as "table" or "json".
 func Render(w io.Writer, p *Plan, format string) error {
 	if format == "json" {

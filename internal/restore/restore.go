@@ -65,6 +65,18 @@ type Options struct {
 	Client  *registry.Client
 	Journal *journal.Journal
 	Logger  *slog.Logger
+	// Explain, if set, adds to a registry error what the user can act on
+	// (for a 401 or 403, where the credentials came from); the CLI's, as
+	// for plan and apply.
+	Explain func(repo string, err error) error
+}
+
+// explain is o.Explain, or err as it is.
+func (o Options) explain(repo string, err error) error {
+	if o.Explain == nil || err == nil {
+		return err
+	}
+	return o.Explain(repo, err)
 }
 
 // Filter narrows a restore.
@@ -375,7 +387,7 @@ func check(ctx context.Context, r *Repository, o Options) {
 			m.Action, m.Reason = ActionPresent, "the registry has it"
 			return nil
 		}
-		if len(m.body) == 0 || registry.Sha256(m.body) != m.Digest {
+		if len(m.body) == 0 || !registry.Verify(m.Digest, m.body) {
 			m.Action, m.Reason = ActionUnrecoverable, "the journal holds no intact copy of the manifest"
 			return nil
 		}
@@ -528,7 +540,7 @@ func Apply(ctx context.Context, p *Plan, o Options) {
 		}
 		repo, err := o.Client.OpenPush(ctx, r.Repository)
 		if err != nil {
-			r.Error = "opening for push failed, nothing pushed here: " + err.Error()
+			r.Error = "opening for push failed, nothing pushed here: " + o.explain(r.Repository, err).Error()
 			continue
 		}
 		applyRepo(ctx, repo, r, o)
@@ -547,12 +559,31 @@ func applyRepo(ctx context.Context, repo *registry.Repo, r *Repository, o Option
 			done[m.Digest] = true
 		}
 	}
+	// refused is set by the first push the registry answers 401 or 403
+	// (credentials without push): every other push would be refused the
+	// same way, so none is sent.
+	var refused bool
+	const notSent = "not sent: the registry refused a push to this repository (see its error)"
+	deny := func(err error) string {
+		mu.Lock()
+		defer mu.Unlock()
+		if !refused {
+			refused = true
+			r.Error = "the registry refused to accept a push, nothing more is pushed here: " + err.Error()
+		}
+		return err.Error()
+	}
 	push := func(m *Manifest) {
 		if ctx.Err() != nil {
 			m.Result, m.ResultReason = ResultFailed, "interrupted"
 			return
 		}
 		mu.Lock()
+		if refused {
+			mu.Unlock()
+			m.Result, m.ResultReason = ResultFailed, notSent
+			return
+		}
 		for _, d := range append(slices.Clone(m.children), m.subject) {
 			if n := byDigest[d]; n != nil && !done[d] {
 				if n.Action == ActionUnrecoverable {
@@ -574,7 +605,11 @@ func applyRepo(ctx context.Context, repo *registry.Repo, r *Repository, o Option
 				m.Action, m.Reason = ActionUnrecoverable, "the registry refused it for a missing blob or manifest: "+err.Error()
 				return
 			}
-			m.Result, m.ResultReason = ResultFailed, err.Error()
+			if errors.Is(err, registry.ErrUnauthorized) || errors.Is(err, registry.ErrDenied) {
+				m.Result, m.ResultReason = ResultFailed, deny(o.explain(r.Repository, err))
+				return
+			}
+			m.Result, m.ResultReason = ResultFailed, o.explain(r.Repository, err).Error()
 			return
 		}
 		m.Result = ResultPushed
@@ -613,6 +648,13 @@ func applyRepo(ctx context.Context, repo *registry.Repo, r *Repository, o Option
 			t.Result, t.ResultReason = ResultFailed, "interrupted"
 			return nil
 		}
+		mu.Lock()
+		stop := refused
+		mu.Unlock()
+		if stop {
+			t.Result, t.ResultReason = ResultFailed, notSent
+			return nil
+		}
 		if m := byDigest[t.Digest]; m != nil && !done[t.Digest] {
 			if m.Action == ActionUnrecoverable {
 				t.Action, t.Reason = ActionUnrecoverable, "its image "+t.Digest+" cannot come back"
@@ -640,7 +682,11 @@ func applyRepo(ctx context.Context, repo *registry.Repo, r *Repository, o Option
 			return nil
 		}
 		if _, err := repo.PutManifest(ctx, t.Tag, mt, body); err != nil {
-			t.Result, t.ResultReason = ResultFailed, err.Error()
+			if errors.Is(err, registry.ErrUnauthorized) || errors.Is(err, registry.ErrDenied) {
+				t.Result, t.ResultReason = ResultFailed, deny(o.explain(r.Repository, err))
+				return nil
+			}
+			t.Result, t.ResultReason = ResultFailed, o.explain(r.Repository, err).Error()
 			return nil
 		}
 		t.Result = ResultTagged
@@ -671,7 +717,7 @@ func tagBody(ctx context.Context, repo *registry.Repo, m *Manifest, digest strin
 	if jerr != nil {
 		return nil, "", jerr
 	}
-	if !ok || registry.Sha256(body) != digest {
+	if !ok || !registry.Verify(digest, body) {
 		return nil, "", fmt.Errorf("its manifest %s is gone and the journal holds no copy", digest)
 	}
 	if mt == "" {

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -19,7 +20,8 @@ import (
 // /v2/<name>/referrers/<digest> answers an index of the descriptors added
 // for that subject (an empty index when none), and counts the requests by
 // subject. Everything else goes to the registry unchanged. It is a
-// stand-in for that one endpoint only.
+// stand-in for that one endpoint only. With SetPageSize it answers in
+// pages, each but the last with a Link rel="next" header.
 type ReferrersAPI struct {
 	// Host is "127.0.0.1:PORT".
 	Host string
@@ -27,6 +29,7 @@ type ReferrersAPI struct {
 	mu    sync.Mutex
 	refs  map[string][]v1.Descriptor
 	asked map[string]int
+	page  int
 	next  http.Handler
 	srv   *http.Server
 	done  chan struct{}
@@ -67,6 +70,15 @@ func (a *ReferrersAPI) Add(subject string, d v1.Descriptor) {
 	a.refs[subject] = append(a.refs[subject], d)
 }
 
+// SetPageSize makes the API answer at most n descriptors a page, the next
+// page named by Link rel="next" (?last=<the page's last digest>); 0 means
+// one page.
+func (a *ReferrersAPI) SetPageSize(n int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.page = n
+}
+
 // Asked returns how often the referrers of each subject were asked for.
 func (a *ReferrersAPI) Asked() map[string]int {
 	a.mu.Lock()
@@ -89,7 +101,22 @@ func (a *ReferrersAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	a.asked[subject]++
 	descs := append([]v1.Descriptor{}, a.refs[subject]...)
+	size := a.page
 	a.mu.Unlock()
+	if size > 0 {
+		if last := r.URL.Query().Get("last"); last != "" {
+			for i, d := range descs {
+				if d.Digest.String() == last {
+					descs = descs[i+1:]
+					break
+				}
+			}
+		}
+		if len(descs) > size {
+			descs = descs[:size]
+			w.Header().Set("Link", fmt.Sprintf(`<%s?last=%s>; rel="next"`, r.URL.Path, url.QueryEscape(descs[size-1].Digest.String())))
+		}
+	}
 	w.Header().Set("Content-Type", string(types.OCIImageIndex))
 	_ = json.NewEncoder(w).Encode(v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: descs})
 }

@@ -199,7 +199,7 @@ func Start(ctx context.Context, o Options) (_ *Registry, err error) {
 	r.URL = "http://" + r.Host
 	var handler http.Handler = r.app
 	if r.tokens != nil {
-		handler = r.tokens.limitUses(handler)
+		handler = r.tokens.wildcardScope(r.tokens.limitUses(handler))
 	}
 	r.srv = &http.Server{
 		Handler:           handler,

@@ -51,6 +51,11 @@ type TokenAuth struct {
 	// Bearer challenge naming error="invalid_token", as it answers an
 	// expired token, and the client must fetch a new one.
 	MaxUses int
+	// WildcardScope makes the registry's 401 challenges name scope="*"
+	// instead of the repository's scope, as the registries of the Gitea
+	// family do. The token server still grants only the repository scopes
+	// a client asks for.
+	WildcardScope bool
 }
 
 // TokenUser is one user of TokenAuth.
@@ -89,6 +94,9 @@ type tokenServer struct {
 
 	mu      sync.Mutex
 	refresh map[string]string // refresh token -> user
+	asked   []string          // the scopes of every token request, in order
+
+	wildcard bool
 }
 
 func startTokenServer(a TokenAuth, adminPass, dir string) (*tokenServer, error) {
@@ -102,6 +110,8 @@ func startTokenServer(a TokenAuth, adminPass, dir string) (*tokenServer, error) 
 		now:     a.Now,
 		maxUses: a.MaxUses,
 		uses:    map[string]int{},
+
+		wildcard: a.WildcardScope,
 	}
 	if ts.now == nil {
 		ts.now = time.Now
@@ -171,6 +181,18 @@ func (r *Registry) TokenRequests() int {
 		return 0
 	}
 	return int(r.tokens.issued.Load())
+}
+
+// TokenScopes returns every scope the token server was asked for, in
+// order, one entry per scope (a request's space-separated scopes split);
+// nil without Auth.
+func (r *Registry) TokenScopes() []string {
+	if r.tokens == nil {
+		return nil
+	}
+	r.tokens.mu.Lock()
+	defer r.tokens.mu.Unlock()
+	return slices.Clone(r.tokens.asked)
 }
 
 // TokenURL is the token endpoint (the realm of the Bearer challenge), e.g.
@@ -282,6 +304,9 @@ func (ts *tokenServer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	for _, s := range scopes {
 		reqScopes = append(reqScopes, strings.Fields(s)...)
 	}
+	ts.mu.Lock()
+	ts.asked = append(ts.asked, reqScopes...)
+	ts.mu.Unlock()
 	access := grantAccess(tu.Actions, reqScopes)
 
 	now := ts.now()
@@ -450,4 +475,57 @@ func (ts *tokenServer) limitUses(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, req)
 	})
+}
+
+// wildcardScope wraps the registry's handler when TokenAuth.WildcardScope
+// is set: every Bearer challenge of a 401 names scope="*", as Gitea's do.
+func (ts *tokenServer) wildcardScope(next http.Handler) http.Handler {
+	if !ts.wildcard {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		next.ServeHTTP(&wildcardWriter{ResponseWriter: w}, req)
+	})
+}
+
+type wildcardWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *wildcardWriter) WriteHeader(code int) {
+	if !w.wrote && code == http.StatusUnauthorized {
+		h := w.Header()
+		vals := h.Values("WWW-Authenticate")
+		h.Del("WWW-Authenticate")
+		for _, v := range vals {
+			if strings.HasPrefix(strings.ToLower(v), "bearer ") {
+				v = wildcardChallenge(v)
+			}
+			h.Add("WWW-Authenticate", v)
+		}
+	}
+	w.wrote = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *wildcardWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// wildcardChallenge replaces the scope parameter of a Bearer challenge
+// with scope="*", or adds it.
+func wildcardChallenge(v string) string {
+	i := strings.Index(v, `scope="`)
+	if i < 0 {
+		return v + `,scope="*"`
+	}
+	end := strings.IndexByte(v[i+len(`scope="`):], '"')
+	if end < 0 {
+		return v[:i] + `scope="*"`
+	}
+	return v[:i] + `scope="*"` + v[i+len(`scope="`)+end+1:]
 }
