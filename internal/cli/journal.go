@@ -57,6 +57,11 @@ func (j *journalFlags) openWrite(ctx context.Context, env *Env) (*journal.Journa
 		return nil, err
 	}
 	jr, err := journal.Open(ctx, p, journal.Options{Now: env.Now})
+	if errors.Is(err, journal.ErrDamaged) || errors.Is(err, journal.ErrUnsafe) {
+		// A path that cannot hold the undo record is bad input, like an
+		// output path that cannot be written: exit 2, nothing sent.
+		return nil, usagef("--journal: %v", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w (give --journal PATH, or --no-journal to delete without a way back)", err)
 	}
