@@ -704,15 +704,15 @@ func nonNil(s []string) []string {
 
 // Run summarizes one run.
 type Run struct {
-	ID               string    `json:"id"`
-	Started          time.Time `json:"started"`
-	Finished         time.Time `json:"finished,omitzero"`
-	Command          string    `json:"command"`
-	Registries       []string  `json:"registries"`
-	Repositories     int       `json:"repositories"`
-	Manifests        int       `json:"manifests_deleted"`
-	Tags             int       `json:"tags_deleted"`
-	Pending          int       `json:"pending,omitempty"`
+	ID           string    `json:"id"`
+	Started      time.Time `json:"started"`
+	Finished     time.Time `json:"finished,omitzero"`
+	Command      string    `json:"command"`
+	Registries   []string  `json:"registries"`
+	Repositories int       `json:"repositories"`
+	Manifests    int       `json:"manifests_deleted"`
+	Tags         int       `json:"tags_deleted"`
+	Pending      int       `json:"pending,omitempty"`
 	// Failed is the report's count of failed deletions; for a run that
 	// did not record it (one that did not end), its failed entries.
 	Failed int `json:"failed,omitempty"`
