@@ -704,30 +704,31 @@ func nonNil(s []string) []string {
 
 // Run summarizes one run.
 type Run struct {
-	ID           string    `json:"id"`
-	Started      time.Time `json:"started"`
-	Finished     time.Time `json:"finished,omitzero"`
-	Command      string    `json:"command"`
-	Registries   []string  `json:"registries"`
-	Repositories int       `json:"repositories"`
-	Manifests    int       `json:"manifests_deleted"`
-	Tags         int       `json:"tags_deleted"`
-	Pending      int       `json:"pending,omitempty"`
-	// Failed is the report's count of failed deletions; for a run that
-	// did not record it (one that did not end), its failed entries.
-	Failed int `json:"failed,omitempty"`
-	// FailedRepositories is the report's count of failed repositories.
-	FailedRepositories int `json:"failed_repositories,omitempty"`
-	// ReclaimableBytes is the plan's estimate; FreedBytes is what the run
-	// freed, as its report said (absent when unknown: a run that deleted
-	// something and did not end, or one of an older regprune).
-	ReclaimableBytes int64  `json:"reclaimable_bytes"`
-	FreedBytes       *int64 `json:"freed_bytes,omitempty"`
-	// State is whether the run is over (see RunState).
-	State RunState `json:"state"`
+	ID               string    `json:"id"`
+	Started          time.Time `json:"started"`
+	Finished         time.Time `json:"finished,omitzero"`
+	Command          string    `json:"command"`
+	Registries       []string  `json:"registries"`
+	Repositories     int       `json:"repositories"`
+	Manifests        int       `json:"manifests_deleted"`
+	Tags             int       `json:"tags_deleted"`
+	Pending          int       `json:"pending,omitempty"`
+	Failed           int       `json:"failed,omitempty"`
+	ReclaimableBytes int64     `json:"reclaimable_bytes"`
 	// ManifestBytes is the size of the manifests the run deleted, which
 	// the journal holds.
 	ManifestBytes int64 `json:"manifest_bytes"`
+
+	// Failed above is the report's count of failed deletions; for a run
+	// that did not record it (one that did not end), its failed entries.
+	// FailedRepositories is the report's count of failed repositories.
+	FailedRepositories int `json:"failed_repositories,omitempty"`
+	// ReclaimableBytes above is the plan's estimate; FreedBytes is what
+	// the run freed, as its report said (absent when unknown: a run that
+	// deleted something and did not end, or one of an older regprune).
+	FreedBytes *int64 `json:"freed_bytes,omitempty"`
+	// State is whether the run is over (see RunState).
+	State RunState `json:"state"`
 }
 
 // Runs lists the runs, newest first.
