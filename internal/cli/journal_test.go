@@ -29,3 +29,20 @@ func TestApplyQuestionNamesTheJournal(t *testing.T) {
 		t.Fatalf("the question does not name the journal:\n%s", out)
 	}
 }
+
+// The CronJobs set fsGroup: kubelet's default recursive change at each
+// mount would make the journal's (and the cache's) directory
+// group-writable, which apply refuses; OnRootMismatch changes it once.
+func TestCronJobsKeepTheJournalPrivate(t *testing.T) {
+	for _, file := range []string{"cronjob.yaml", "cronjob-indexed.yaml"} {
+		for _, d := range yamlDocs(t, filepath.Join(repoRoot, "deploy", "kubernetes", file)) {
+			if d["kind"] != "CronJob" {
+				continue
+			}
+			sc := dig(t, d, "spec", "jobTemplate", "spec", "template", "spec", "securityContext")
+			if m, _ := sc.(map[string]any); m["fsGroup"] != nil && m["fsGroupChangePolicy"] != "OnRootMismatch" {
+				t.Errorf("%s: fsGroup without fsGroupChangePolicy: OnRootMismatch", file)
+			}
+		}
+	}
+}
