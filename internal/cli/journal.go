@@ -95,5 +95,8 @@ func (j *journalFlags) openExisting(ctx context.Context, env *Env, write bool) (
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no journal at %s: no apply has recorded anything there (give --journal PATH)", p)
 	}
-	return jr, err
+	if err != nil {
+		return nil, journal.Damaged(p, err)
+	}
+	return jr, nil
 }

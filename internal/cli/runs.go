@@ -38,7 +38,7 @@ func newRunsCmd(env *Env) *cobra.Command {
 			defer j.Close()
 			runs, err := j.Runs(cmd.Context())
 			if err != nil {
-				return err
+				return journal.Damaged(j.Path(), err)
 			}
 			if output == "json" {
 				if runs == nil {
@@ -95,11 +95,11 @@ func newRunsShowCmd(env *Env) *cobra.Command {
 				return usagef("%v (list the runs with 'regprune runs')", err)
 			}
 			if err != nil {
-				return err
+				return journal.Damaged(j.Path(), err)
 			}
 			entries, err := j.Entries(cmd.Context(), args[0], journal.Filter{})
 			if err != nil {
-				return err
+				return journal.Damaged(j.Path(), err)
 			}
 			if output == "json" {
 				if entries == nil {

@@ -48,19 +48,19 @@ func checkPath(abs string) error {
 func (j *Journal) check(ctx context.Context) error {
 	rows, err := j.db.QueryContext(ctx, `PRAGMA quick_check(5)`)
 	if err != nil {
-		return damaged(j.path, err)
+		return Damaged(j.path, err)
 	}
 	defer rows.Close()
 	var msgs []string
 	for rows.Next() {
 		var m string
 		if err := rows.Scan(&m); err != nil {
-			return damaged(j.path, err)
+			return Damaged(j.path, err)
 		}
 		msgs = append(msgs, m)
 	}
 	if err := rows.Err(); err != nil {
-		return damaged(j.path, err)
+		return Damaged(j.path, err)
 	}
 	if len(msgs) == 1 && msgs[0] == "ok" {
 		return nil
@@ -69,11 +69,12 @@ func (j *Journal) check(ctx context.Context) error {
 		ErrDamaged, strings.Join(msgs, "; "), j.path, j.path)
 }
 
-// damaged classifies an error of the integrity check: SQLite's CORRUPT
-// and NOTADB mean a damaged file; anything else (busy, I/O) is itself.
-func damaged(path string, err error) error {
+// Damaged classifies an error of reading the journal at path: SQLite's
+// CORRUPT and NOTADB mean a damaged file (ErrDamaged, with the way out);
+// anything else (busy, I/O) is returned as is.
+func Damaged(path string, err error) error {
 	var e interface{ Code() int }
-	if errors.As(err, &e) {
+	if err != nil && errors.As(err, &e) {
 		if c := e.Code() & 0xff; c == 11 || c == 26 { // SQLITE_CORRUPT, SQLITE_NOTADB
 			return fmt.Errorf("%w (%v); move it aside (mv %s %s.damaged) and run again: a new journal is started, and the runs in the damaged one can no longer be restored from it",
 				ErrDamaged, err, path, path)
