@@ -112,10 +112,10 @@ func (j *Journal) release(id string, ended bool) {
 	if f == nil {
 		return
 	}
-	if ended {
+	f.Close()
+	if ended { // after Close: Windows removes no open file
 		_ = os.Remove(j.lockPath(id))
 	}
-	f.Close()
 }
 
 // releaseAll lets every lock j holds go (Close): those runs are abandoned.
