@@ -239,11 +239,13 @@ func (j *Journal) PruneRuns(ctx context.Context, cutoff time.Time) (Pruned, erro
 	// committed.
 	var ids []string
 	var locks []*os.File
-	defer func() {
+	unlock := func() {
 		for _, f := range locks {
 			f.Close()
 		}
-	}()
+		locks = nil
+	}
+	defer unlock()
 	for _, k := range cands {
 		st, f := j.probe(k.id, k.finished)
 		if f != nil {
@@ -262,6 +264,7 @@ func (j *Journal) PruneRuns(ctx context.Context, cutoff time.Time) (Pruned, erro
 		if out.Runs, out.Entries, err = j.remove(ctx, ids); err != nil {
 			return Pruned{Kept: out.Kept}, err
 		}
+		unlock() // before the files go: Windows removes no open file
 		for _, id := range ids {
 			if validRunID(id) {
 				_ = os.Remove(j.lockPath(id))
