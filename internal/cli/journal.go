@@ -57,6 +57,11 @@ func (j *journalFlags) openWrite(ctx context.Context, env *Env) (*journal.Journa
 		return nil, err
 	}
 	jr, err := journal.Open(ctx, p, journal.Options{Now: env.Now})
+	if errors.Is(err, journal.ErrDamaged) || errors.Is(err, journal.ErrUnsafe) {
+		// A path that cannot hold the undo record is bad input, like an
+		// output path that cannot be written: exit 2, nothing sent.
+		return nil, usagef("--journal: %v", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w (give --journal PATH, or --no-journal to delete without a way back)", err)
 	}
@@ -90,5 +95,8 @@ func (j *journalFlags) openExisting(ctx context.Context, env *Env, write bool) (
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no journal at %s: no apply has recorded anything there (give --journal PATH)", p)
 	}
-	return jr, err
+	if err != nil {
+		return nil, journal.Damaged(p, err)
+	}
+	return jr, nil
 }

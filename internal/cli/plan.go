@@ -182,6 +182,9 @@ func newPlanCmd(env *Env, g *globals, mode plan.Mode) *cobra.Command {
 				p = engine.Plan(ctx, targets, mode, opts)
 			}
 			g.stamp(p)
+			if mode == plan.ModeApply && opts.Journal != nil {
+				p.Journal = opts.Journal.Path()
+			}
 			run.planned(p)
 			if mode == plan.ModeApply && ctx.Err() == nil {
 				if err := run.confirm(ctx, p); err != nil {

@@ -22,7 +22,7 @@ func newRestoreCmd(env *Env, g *globals) *cobra.Command {
 		yes        bool
 	)
 	cmd := &cobra.Command{
-		Use:   "restore RUN_ID [--repository R] [--digest D] [--yes]",
+		Use:   "restore RUN_ID... [--repository R] [--digest D] [--yes]",
 		Short: "Push back what an apply run deleted, until the registry's garbage collector runs",
 		Long: `restore pushes back the manifests an apply run deleted, from the journal's
 copies: children before the indexes that list them, subjects before their
@@ -32,11 +32,16 @@ now; a tag that names another digest was pushed since and is left alone.
 Without --yes, restore only shows what it would push (like plan); with
 --yes it pushes (like apply). An image whose layers or config the
 registry's garbage collector has removed cannot come back: restore names
-it, restores the rest, and exits 3.`,
+it, restores the rest, and exits 3.
+
+Several runs are restored together, in the order their manifests need: an
+index one run deleted after another run deleted its children comes back
+with 'regprune restore RUN1 RUN2'. Restoring one of them alone names the
+other run, restores the rest, and exits 3.`,
 		Example: `  regprune runs
   regprune restore 20261201T150700Z-3fa9c1
   regprune restore 20261201T150700Z-3fa9c1 --repository registry.example.com/group/app --yes`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := g.check(); err != nil {
 				return err
@@ -65,17 +70,19 @@ it, restores the rest, and exits 3.`,
 				return err
 			}
 			defer j.Close()
-			if _, err := j.Run(ctx, args[0]); errors.Is(err, journal.ErrNoRun) {
-				return usagef("%v (list the runs with 'regprune runs')", err)
-			} else if err != nil {
-				return err
+			for _, id := range args {
+				if _, err := j.Run(ctx, id); errors.Is(err, journal.ErrNoRun) {
+					return usagef("%v (list the runs with 'regprune runs')", err)
+				} else if err != nil {
+					return err
+				}
 			}
 			log := g.logger(env.Stderr)
 			o := restore.Options{Client: g.client(env, log), Journal: j, Logger: log,
 				Explain: func(repo string, err error) error {
 					return explain(ctx, func(host string) string { return registry.CredentialSource(env.Getenv, host) }, repo, err)
 				}}
-			p, err := restore.Build(ctx, args[0], restore.Filter{Repository: repository, Digest: digest}, o)
+			p, err := restore.BuildRuns(ctx, args, restore.Filter{Repository: repository, Digest: digest}, o)
 			if errors.Is(err, restore.ErrNothing) {
 				if repository != "" || digest != "" {
 					return usagef("%v", err)
@@ -117,7 +124,7 @@ func restoreExit(p *restore.Plan) error {
 		return nil
 	}
 	s := p.Summary
-	if errors.Is(err, restore.ErrUnrecoverable) || s.Pushed+s.Tagged > 0 || (p.DryRun && s.FailedRepos < s.Repositories) {
+	if errors.Is(err, restore.ErrUnrecoverable) || errors.Is(err, restore.ErrNeedsRun) || s.Pushed+s.Tagged > 0 || (p.DryRun && s.FailedRepos < s.Repositories) {
 		return partial{err}
 	}
 	return err

@@ -38,7 +38,7 @@ func newRunsCmd(env *Env) *cobra.Command {
 			defer j.Close()
 			runs, err := j.Runs(cmd.Context())
 			if err != nil {
-				return err
+				return journal.Damaged(j.Path(), err)
 			}
 			if output == "json" {
 				if runs == nil {
@@ -47,11 +47,17 @@ func newRunsCmd(env *Env) *cobra.Command {
 				return writeJSON(env, runs)
 			}
 			tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RUN ID\tSTARTED\tREGISTRIES\tREPOSITORIES\tMANIFESTS\tTAGS\tPENDING\tFAILED\tFREED\tJOURNALED")
+			fmt.Fprintln(tw, "RUN ID\tSTARTED\tSTATE\tREGISTRIES\tREPOSITORIES\tMANIFESTS\tTAGS\tPENDING\tFAILED\tFREED\tJOURNALED")
 			for _, r := range runs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", r.ID, r.Started.Format(time.RFC3339),
+				// FREED is what the run's report said it freed; "-" when
+				// the run did not record it (it did not end).
+				freed := "-"
+				if r.FreedBytes != nil {
+					freed = plan.HumanBytes(*r.FreedBytes)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", r.ID, r.Started.Format(time.RFC3339), r.State,
 					dashIfEmpty(strings.Join(r.Registries, ", ")), r.Repositories, r.Manifests, r.Tags, r.Pending, r.Failed,
-					plan.HumanBytes(r.ReclaimableBytes), plan.HumanBytes(r.ManifestBytes))
+					freed, plan.HumanBytes(r.ManifestBytes))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -89,11 +95,11 @@ func newRunsShowCmd(env *Env) *cobra.Command {
 				return usagef("%v (list the runs with 'regprune runs')", err)
 			}
 			if err != nil {
-				return err
+				return journal.Damaged(j.Path(), err)
 			}
 			entries, err := j.Entries(cmd.Context(), args[0], journal.Filter{})
 			if err != nil {
-				return err
+				return journal.Damaged(j.Path(), err)
 			}
 			if output == "json" {
 				if entries == nil {
@@ -152,12 +158,18 @@ func newRunsPruneCmd(env *Env) *cobra.Command {
 				return err
 			}
 			defer j.Close()
-			runs, entries, err := j.Prune(cmd.Context(), env.Now().Add(-d))
+			pr, err := j.PruneRuns(cmd.Context(), env.Now().Add(-d))
 			if err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(env.Stdout, "removed %d runs (%d entries) started before %s from %s\n",
-				runs, entries, env.Now().Add(-d).UTC().Format(time.RFC3339), j.Path())
+				pr.Runs, pr.Entries, env.Now().Add(-d).UTC().Format(time.RFC3339), j.Path())
+			if len(pr.Kept) > 0 {
+				// A run still going, or one not provably over, keeps its
+				// entries: they are the undo record of its deletions.
+				_, err = fmt.Fprintf(env.Stdout, "kept %d older runs that have not ended (still running, or without a lock file and written to in the last day): %s\n",
+					len(pr.Kept), strings.Join(pr.Kept, ", "))
+			}
 			return err
 		},
 	}

@@ -59,7 +59,9 @@ func (jr *journalRun) finish(ctx context.Context, p *plan.Plan) {
 		// Those entries stay pending: restore treats them as possibly deleted.
 		jr.log.Warn("journal: recording results failed", "run", jr.id, "err", err)
 	}
-	if err := jr.j.FinishRun(context.WithoutCancel(ctx), jr.id, p.Summary.ReclaimableBytes); err != nil {
+	end := journal.RunEnd{ReclaimableBytes: p.Summary.ReclaimableBytes, FreedBytes: p.FreedBytes(),
+		FailedItems: p.Summary.FailedItems, FailedRepositories: p.Summary.Failed}
+	if err := jr.j.EndRun(context.WithoutCancel(ctx), jr.id, end); err != nil {
 		jr.log.Warn("journal: recording the end of the run failed", "run", jr.id, "err", err)
 	}
 	jr.log.Info("journal", "run", jr.id, "path", jr.j.Path(), "manifests_read_for_journal", jr.gets.Load(),

@@ -172,6 +172,46 @@ func TestJournalCancelledApply(t *testing.T) {
 		t.Errorf("%d DELETEs accepted, %d items skipped: the run was not cut short", len(w.accepted), skipped)
 	}
 	t.Logf("%d DELETEs accepted, %d journal entries, %d items deleted, %d skipped", len(w.accepted), len(es), deleted, skipped)
+	// runs shows what the run freed, as the report computed it, not the
+	// plan's estimate (issue 19 point 18).
+	runs, err := j.Runs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := runs[0]; r.FreedBytes == nil || *r.FreedBytes != pl.FreedBytes() || *r.FreedBytes >= r.ReclaimableBytes ||
+		r.Failed != pl.Summary.FailedItems || r.State != journal.RunEnded {
+		t.Errorf("run %+v (freed %v), want freed %d of the estimate %d, failed %d", r, r.FreedBytes, pl.FreedBytes(), pl.Summary.ReclaimableBytes, pl.Summary.FailedItems)
+	}
+}
+
+// An apply interrupted before its first DELETE shows 0 freed in runs.
+func TestJournalRunInterruptedBeforeDeleting(t *testing.T) {
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	const repo = "ci/early"
+	if _, err := reg.SeedCI(ctx, repo, 4, t0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	j, err := journal.Open(ctx, filepath.Join(t.TempDir(), "journal.db"), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	o := engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour), Journal: j}
+	pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}, plan.ModeApply, o)
+	if pl.Summary.ReclaimableBytes == 0 {
+		t.Fatal("nothing to reclaim")
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	engine.Apply(cancelled, pl, o)
+	runs, err := j.Runs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || runs[0].FreedBytes == nil || *runs[0].FreedBytes != 0 || runs[0].Failed != 0 {
+		t.Fatalf("runs %+v, want one run that freed 0", runs)
+	}
 }
 
 // A journal that cannot be written stops apply before any DELETE.

@@ -87,6 +87,13 @@ type Journal struct {
 	// The writer's statements, prepared once (nil when preparing failed:
 	// the writer then has SQLite parse them for every row).
 	stmts [numStmts]*sql.Stmt
+
+	// schema is the file's schema version (older when opened read-only).
+	schema int
+	// held are the lock files of the runs this journal began and has not
+	// ended (held.go).
+	heldMu sync.Mutex
+	held   map[string]*os.File
 }
 
 // Options configures Open.
@@ -126,9 +133,12 @@ func Open(ctx context.Context, path string, o Options) (*Journal, error) {
 		if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 			return nil, fmt.Errorf("journal %s: %w", path, err)
 		}
+		if err := checkPath(abs); err != nil {
+			return nil, fmt.Errorf("journal %s: %w", path, err)
+		}
 		// Create the file 0600 before SQLite does (it would use 0644);
 		// SQLite gives its -wal and -shm files the database's mode.
-		f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+		f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE|oNoFollow, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("journal %s: %w", path, err)
 		}
@@ -156,7 +166,25 @@ func Open(ctx context.Context, path string, o Options) (*Journal, error) {
 	j := &Journal{db: db, path: abs, now: o.Now, closing: make(chan struct{}), wake: make(chan struct{}, 1), full: make(chan struct{}, 1)}
 	if o.ReadOnly {
 		var v int
-		if err := db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v); err != nil {
+		err := db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
+		if err != nil && cantOpen(err) {
+			// A read-only file system: SQLite cannot create the -shm file
+			// that reading a WAL journal needs. Without a write-ahead log
+			// to merge, the file alone is the journal, and nothing can
+			// change it there: read it as immutable.
+			db.Close()
+			if fi, werr := os.Stat(abs + "-wal"); werr == nil && fi.Size() > 0 {
+				return nil, fmt.Errorf("journal %s: %w: its write-ahead log %s-wal holds changes not yet in the file, which cannot be read without creating %s-shm beside it; read a copy of the directory, or open it once where it can be written", path, err, abs, abs)
+			}
+			q.Set("immutable", "1")
+			dsn = "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + q.Encode()
+			if db, err = sql.Open("sqlite", dsn); err != nil {
+				return nil, fmt.Errorf("journal %s: %w", path, err)
+			}
+			j.db = db
+			err = db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
+		}
+		if err != nil {
 			db.Close()
 			return nil, fmt.Errorf("journal %s: %w", path, err)
 		}
@@ -164,7 +192,13 @@ func Open(ctx context.Context, path string, o Options) (*Journal, error) {
 			db.Close()
 			return nil, fmt.Errorf("journal %s: schema version %d is newer than this regprune knows (%d)", path, v, len(migrations))
 		}
+		j.schema = v
 		return j, nil
+	}
+	// A damaged file is not written to: its runs could not be read back.
+	if err := j.check(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("journal %s: %w", path, err)
 	}
 	// Two processes opening a new journal at once: the switch to WAL and
 	// the migration take locks that SQLite's busy handler does not always
@@ -187,6 +221,7 @@ func Open(ctx context.Context, path string, o Options) (*Journal, error) {
 			return nil, fmt.Errorf("journal %s: %w", path, ctx.Err())
 		}
 	}
+	j.schema = len(migrations)
 	j.prepare(ctx)
 	j.ops, j.stopped = make(chan writeOp), make(chan struct{})
 	go j.writer()
@@ -208,8 +243,15 @@ func (j *Journal) Close() error {
 				s.Close()
 			}
 		}
+		j.releaseAll()
 	})
 	return j.db.Close()
+}
+
+// cantOpen reports whether err is SQLite's SQLITE_CANTOPEN.
+func cantOpen(err error) bool {
+	var e interface{ Code() int }
+	return errors.As(err, &e) && e.Code()&0xff == 14
 }
 
 // isBusy reports whether err is SQLite's SQLITE_BUSY (or one of its
@@ -266,6 +308,13 @@ var migrations = []string{
 		PRIMARY KEY (run_id, repository)
 	);
 	CREATE INDEX intents_repository ON intents(repository);`,
+	// 3: what a run did, as apply's report says it (NULL: not recorded, a
+	// run of an older regprune or one that did not end), and whether the
+	// run holds a lock file (held.go).
+	`ALTER TABLE runs ADD COLUMN freed_bytes INTEGER;
+	ALTER TABLE runs ADD COLUMN failed_items INTEGER;
+	ALTER TABLE runs ADD COLUMN failed_repositories INTEGER;
+	ALTER TABLE runs ADD COLUMN lock_file INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // SchemaVersion is the schema version this regprune writes.
@@ -316,20 +365,28 @@ func NewRunID(now time.Time) string {
 const timeFormat = "2006-01-02T15:04:05.000000000Z07:00"
 
 // BeginRun records the start of a run. command is what ran ("apply"),
-// never its arguments (they may hold credentials).
+// never its arguments (they may hold credentials). The run holds its lock
+// (held.go) from before its record exists until EndRun or Close: no
+// Prune removes it meanwhile.
 func (j *Journal) BeginRun(ctx context.Context, id, command string, started time.Time) error {
-	_, err := j.db.ExecContext(ctx, `INSERT INTO runs (id, started, command) VALUES (?, ?, ?)`,
+	if err := j.hold(id); err != nil {
+		return err
+	}
+	_, err := j.db.ExecContext(ctx, `INSERT INTO runs (id, started, command, lock_file) VALUES (?, ?, ?, 1)`,
 		id, started.UTC().Format(timeFormat), command)
 	if err != nil {
+		j.release(id, true)
 		return fmt.Errorf("journal: starting run %s: %w", id, err)
 	}
 	return nil
 }
 
-// FinishRun records the end of a run and the bytes its plan freed.
+// FinishRun records the end of a run and its plan's estimate of the bytes
+// it frees; EndRun records what the run did.
 func (j *Journal) FinishRun(ctx context.Context, id string, reclaimable int64) error {
 	_, err := j.db.ExecContext(ctx, `UPDATE runs SET finished = ?, reclaimable_bytes = ? WHERE id = ?`,
 		j.now().UTC().Format(timeFormat), reclaimable, id)
+	j.release(id, err == nil)
 	if err != nil {
 		return fmt.Errorf("journal: finishing run %s: %w", id, err)
 	}
@@ -669,11 +726,26 @@ type Run struct {
 	// ManifestBytes is the size of the manifests the run deleted, which
 	// the journal holds.
 	ManifestBytes int64 `json:"manifest_bytes"`
+
+	// Failed above is the report's count of failed deletions; for a run
+	// that did not record it (one that did not end), its failed entries.
+	// FailedRepositories is the report's count of failed repositories.
+	FailedRepositories int `json:"failed_repositories,omitempty"`
+	// ReclaimableBytes above is the plan's estimate; FreedBytes is what
+	// the run freed, as its report said (absent when unknown: a run that
+	// deleted something and did not end, or one of an older regprune).
+	FreedBytes *int64 `json:"freed_bytes,omitempty"`
+	// State is whether the run is over (see RunState).
+	State RunState `json:"state"`
 }
 
 // Runs lists the runs, newest first.
 func (j *Journal) Runs(ctx context.Context) ([]Run, error) {
-	rows, err := j.db.QueryContext(ctx, `SELECT r.id, r.started, COALESCE(r.finished, ''), r.command, r.reclaimable_bytes,
+	outcome := `NULL, NULL, NULL`
+	if j.schema >= 3 { // migration 3: the outcome columns
+		outcome = `r.freed_bytes, r.failed_items, r.failed_repositories`
+	}
+	rows, err := j.db.QueryContext(ctx, `SELECT r.id, r.started, COALESCE(r.finished, ''), r.command, r.reclaimable_bytes, `+outcome+`,
 		COALESCE((SELECT group_concat(DISTINCT registry) FROM entries e WHERE e.run_id = r.id), ''),
 		(SELECT count(DISTINCT repository) FROM entries e WHERE e.run_id = r.id),
 		(SELECT count(*) FROM entries e WHERE e.run_id = r.id AND kind = 'manifest' AND result = 'deleted'),
@@ -690,9 +762,25 @@ func (j *Journal) Runs(ctx context.Context) ([]Run, error) {
 	for rows.Next() {
 		var r Run
 		var started, finished, regs string
-		if err := rows.Scan(&r.ID, &started, &finished, &r.Command, &r.ReclaimableBytes, &regs, &r.Repositories,
-			&r.Manifests, &r.Tags, &r.Pending, &r.Failed, &r.ManifestBytes); err != nil {
+		var freed, failedItems, failedRepos sql.NullInt64
+		if err := rows.Scan(&r.ID, &started, &finished, &r.Command, &r.ReclaimableBytes, &freed, &failedItems, &failedRepos,
+			&regs, &r.Repositories, &r.Manifests, &r.Tags, &r.Pending, &r.Failed, &r.ManifestBytes); err != nil {
 			return nil, fmt.Errorf("journal: %w", err)
+		}
+		switch {
+		case freed.Valid:
+			r.FreedBytes = &freed.Int64
+		case r.Manifests == 0:
+			r.FreedBytes = new(int64) // deleted nothing: freed nothing
+		}
+		if failedItems.Valid {
+			r.Failed = int(failedItems.Int64)
+		}
+		r.FailedRepositories = int(failedRepos.Int64)
+		var lock *os.File
+		r.State, lock = j.probe(r.ID, finished != "")
+		if lock != nil {
+			lock.Close()
 		}
 		r.Started = parseTime(started)
 		r.Finished = parseTime(finished)
@@ -812,39 +900,12 @@ func (j *Journal) Deleted(ctx context.Context, repository string) (map[string]st
 	return out, rows.Err()
 }
 
-// Prune removes the runs started before cutoff, their entries, and the
-// manifests no remaining entry needs, then gives the space back to the
-// file system. It returns the runs and entries removed.
+// Prune removes the runs started before cutoff that are over, their
+// entries, and the manifests no remaining entry needs (PruneRuns). It
+// returns the runs and entries removed.
 func (j *Journal) Prune(ctx context.Context, cutoff time.Time) (runs, entries int64, err error) {
-	tx, err := j.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, 0, fmt.Errorf("journal: %w", err)
-	}
-	defer tx.Rollback()
-	c := cutoff.UTC().Format(timeFormat)
-	res, err := tx.ExecContext(ctx, `DELETE FROM entries WHERE run_id IN (SELECT id FROM runs WHERE started < ?)`, c)
-	if err != nil {
-		return 0, 0, fmt.Errorf("journal: %w", err)
-	}
-	entries, _ = res.RowsAffected()
-	res, err = tx.ExecContext(ctx, `DELETE FROM runs WHERE started < ?`, c)
-	if err != nil {
-		return 0, 0, fmt.Errorf("journal: %w", err)
-	}
-	runs, _ = res.RowsAffected()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM manifests WHERE digest NOT IN (SELECT digest FROM entries)`); err != nil {
-		return 0, 0, fmt.Errorf("journal: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, 0, fmt.Errorf("journal: %w", err)
-	}
-	if runs > 0 {
-		// Best effort: another process writing makes VACUUM wait or fail;
-		// the space is then reused by later entries instead.
-		_, _ = j.db.ExecContext(ctx, `VACUUM`)
-		_, _ = j.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
-	}
-	return runs, entries, nil
+	p, err := j.PruneRuns(ctx, cutoff)
+	return p.Runs, p.Entries, err
 }
 
 func parseTime(s string) time.Time {

@@ -147,6 +147,10 @@ type Plan struct {
 	// RunID names an apply run in the journal; "" for a plan, and for an
 	// apply without a journal (nothing of it can be restored).
 	RunID string `json:"run_id,omitempty"`
+	// Journal is the journal an apply records its run in; "" with
+	// --no-journal. The table names it while no run is recorded (the
+	// question before apply, an apply stopped before it began).
+	Journal string `json:"-"`
 }
 
 // Failed returns the plan of a repository that could not be read: nothing

@@ -386,6 +386,8 @@ func renderTable(w io.Writer, p *Plan) error {
 			t.Deleted, t.Untagged, t.Skipped, t.FailedItems, freedText(t.FreedBytes, t.Deleted, t.DeleteManifests))
 		if p.RunID != "" {
 			fmt.Fprintf(w, "run id: %s (until the registry's garbage collector runs: regprune restore %s)\n", p.RunID, p.RunID)
+		} else if p.Journal != "" {
+			fmt.Fprintf(w, "journal: %s (no run recorded)\n", p.Journal)
 		} else {
 			fmt.Fprintln(w, "journal: off; nothing this run deleted can be restored")
 		}

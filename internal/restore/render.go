@@ -22,10 +22,14 @@ func Render(w io.Writer, p *Plan, format string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(p)
 	}
+	what := "run " + p.RunID
+	if len(p.RunIDs) > 1 {
+		what = "runs " + strings.Join(p.RunIDs, ", ")
+	}
 	if p.DryRun {
-		fmt.Fprintf(w, "restore of run %s: dry run, nothing pushed (run again with --yes to push)\n\n", p.RunID)
+		fmt.Fprintf(w, "restore of %s: dry run, nothing pushed (run again with --yes to push)\n\n", what)
 	} else {
-		fmt.Fprintf(w, "restore of run %s\n\n", p.RunID)
+		fmt.Fprintf(w, "restore of %s\n\n", what)
 	}
 	for _, r := range p.Repositories {
 		fmt.Fprintln(w, r.Repository)
@@ -76,7 +80,17 @@ func Render(w io.Writer, p *Plan, format string) error {
 				}
 				fmt.Fprintf(w, "cannot come back: %s@%s%s: %s\n", r.Repository, m.Digest, tags, m.Reason)
 			}
+			if m.Action == ActionNeedsRun {
+				tags := ""
+				if len(m.Tags) > 0 {
+					tags = " (tags " + strings.Join(m.Tags, ", ") + ")"
+				}
+				fmt.Fprintf(w, "needs run %s: %s@%s%s: %s\n", m.NeedsRun, r.Repository, m.Digest, tags, m.Reason)
+			}
 		}
+	}
+	if c := p.Command(); c != "" {
+		fmt.Fprintf(w, "restore with the runs that deleted what this restore needs: %s\n", c)
 	}
 	return nil
 }

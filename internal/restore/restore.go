@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -44,15 +45,23 @@ const (
 	ActionUnrecoverable Action = "unrecoverable" // cannot come back (a blob is gone, or what it needs)
 	ActionTag           Action = "tag"           // re-create the tag
 	ActionLeave         Action = "leave"         // the tag names another digest now: left alone
+	// ActionNeedsRun: it needs a manifest that another run deleted; it
+	// comes back when that run is restored with this one (NeedsRun).
+	ActionNeedsRun Action = "needs_run"
 
 	ResultPushed Result = "pushed"
 	ResultTagged Result = "tagged"
 	ResultFailed Result = "failed"
 )
 
-// ErrUnrecoverable means some images of the run cannot come back: their
-// blobs are gone. The others were restored.
-var ErrUnrecoverable = errors.New("some images cannot be restored: their blobs are gone (the registry's garbage collector ran)")
+// ErrUnrecoverable means some images of the run cannot come back: a blob
+// or a manifest they need is gone. The others were restored.
+var ErrUnrecoverable = errors.New("some images cannot be restored: a blob or a manifest they need is gone")
+
+// ErrNeedsRun means some images need manifests that another run deleted:
+// restoring that run with this one brings them back. The others were
+// restored.
+var ErrNeedsRun = errors.New("some images need manifests that another run deleted")
 
 // ErrFailed means some pushes failed.
 var ErrFailed = errors.New("some manifests or tags could not be pushed")
@@ -97,6 +106,8 @@ type Manifest struct {
 	Reason       string   `json:"reason,omitempty"`
 	Result       Result   `json:"result,omitempty"`
 	ResultReason string   `json:"result_reason,omitempty"`
+	// NeedsRun is the run that deleted what it needs (ActionNeedsRun).
+	NeedsRun string `json:"needs_run,omitempty"`
 
 	body     []byte
 	entries  []int64
@@ -116,6 +127,8 @@ type Tag struct {
 	Reason       string `json:"reason,omitempty"`
 	Result       Result `json:"result,omitempty"`
 	ResultReason string `json:"result_reason,omitempty"`
+	// NeedsRun is the run that deleted its manifest (ActionNeedsRun).
+	NeedsRun string `json:"needs_run,omitempty"`
 
 	entries []int64
 }
@@ -127,6 +140,10 @@ type Repository struct {
 	Error     string     `json:"error,omitempty"`
 	Manifests []Manifest `json:"manifests"` // in push order
 	Tags      []Tag      `json:"tags"`
+
+	// holders: for a manifest gone from the registry, the run whose
+	// restore would bring it back (journal.Holders).
+	holders map[string]string
 }
 
 // Summary counts a restore.
@@ -144,6 +161,10 @@ type Summary struct {
 	Failed            int `json:"failed,omitempty"`
 	Repositories      int `json:"repositories"`
 	FailedRepos       int `json:"failed_repositories,omitempty"`
+	// NeedsRun and NeedsRunTags are the manifests and tags that wait for
+	// another run's restore (ActionNeedsRun).
+	NeedsRun     int `json:"needs_run,omitempty"`
+	NeedsRunTags int `json:"needs_run_tags,omitempty"`
 }
 
 // Plan is a restore, before and after Apply.
@@ -153,6 +174,12 @@ type Plan struct {
 	DryRun       bool         `json:"dry_run"`
 	Repositories []Repository `json:"repositories"`
 	Summary      Summary      `json:"summary"`
+	// RunIDs are the runs restored together, when more than one (RunID
+	// is the first).
+	RunIDs []string `json:"run_ids,omitempty"`
+	// NeedRuns are the other runs that deleted what some of this
+	// restore needs: restore them with it (Command).
+	NeedRuns []string `json:"need_runs,omitempty"`
 }
 
 // restorable: the results under which the run's DELETE may have taken
@@ -166,35 +193,79 @@ func restorable(result string) bool {
 // Build reads run id's entries and checks the registry as it is now. It
 // writes nothing.
 func Build(ctx context.Context, id string, f Filter, o Options) (*Plan, error) {
+	return BuildRuns(ctx, []string{id}, f, o)
+}
+
+// BuildRuns is Build of several runs restored together: their entries
+// are merged, and pushed in the order their manifests need (children and
+// subjects first, whichever run deleted them).
+//
+// An entry that a run left pending or failed (its DELETE may not have
+// taken effect) for a manifest that a later run recorded deleted belongs
+// to the later run: it is restored with that run, not this one.
+func BuildRuns(ctx context.Context, ids []string, f Filter, o Options) (*Plan, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	entries, err := o.Journal.Entries(ctx, id, journal.Filter{Repository: f.Repository, WithManifests: true})
-	if err != nil {
-		return nil, err
+	if len(ids) == 0 {
+		return nil, errors.New("restore: no run")
 	}
+	selected := map[string]bool{}
 	var order []string
 	by := map[string][]journal.Entry{}
-	for _, e := range entries {
-		if !restorable(e.Result) {
+	for _, id := range ids {
+		if selected[id] {
 			continue
 		}
-		if _, ok := by[e.Repository]; !ok {
-			order = append(order, e.Repository)
+		selected[id] = true
+		entries, err := o.Journal.Entries(ctx, id, journal.Filter{Repository: f.Repository, WithManifests: true})
+		if err != nil {
+			return nil, err
 		}
-		by[e.Repository] = append(by[e.Repository], e)
+		for _, e := range entries {
+			if !restorable(e.Result) {
+				continue
+			}
+			if _, ok := by[e.Repository]; !ok {
+				order = append(order, e.Repository)
+			}
+			by[e.Repository] = append(by[e.Repository], e)
+		}
 	}
-	p := &Plan{Kind: "regprune-restore", RunID: id, DryRun: true}
+	p := &Plan{Kind: "regprune-restore", RunID: ids[0], DryRun: true}
+	if len(selected) > 1 {
+		for _, id := range ids {
+			if !slices.Contains(p.RunIDs, id) {
+				p.RunIDs = append(p.RunIDs, id)
+			}
+		}
+	}
 	for _, name := range order {
-		r := build(by[name], f.Digest)
+		holders, err := o.Journal.Holders(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		deletedBy, err := o.Journal.Deleted(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		es := ownEntries(by[name], deletedBy, selected)
+		if len(es) == 0 {
+			continue
+		}
+		r := build(es, f.Digest)
 		if len(r.Manifests) == 0 && len(r.Tags) == 0 {
 			continue
 		}
+		r.holders = holders
 		check(ctx, &r, o)
 		p.Repositories = append(p.Repositories, r)
 	}
 	if len(p.Repositories) == 0 {
-		what := "run " + id
+		what := "run " + strings.Join(ids, ", ")
+		if len(selected) > 1 {
+			what = "runs " + strings.Join(p.RunIDs, ", ")
+		}
 		if f.Repository != "" {
 			what += " in " + f.Repository
 		}
@@ -205,6 +276,22 @@ func Build(ctx context.Context, id string, f Filter, o Options) (*Plan, error) {
 	}
 	p.count()
 	return p, nil
+}
+
+// ownEntries leaves out the entries of es that belong to a later run: an
+// entry left pending or failed (manifest or tag) whose digest a later run,
+// not restored here, recorded deleted (deletedBy: journal.Deleted).
+func ownEntries(es []journal.Entry, deletedBy map[string]string, selected map[string]bool) []journal.Entry {
+	out := es[:0:0]
+	for _, e := range es {
+		if e.Result != journal.ResultDeleted {
+			if h := deletedBy[e.Digest]; h > e.RunID && !selected[h] {
+				continue
+			}
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // build turns a repository's entries into manifests and tags, narrowed to
@@ -413,6 +500,11 @@ func check(ctx context.Context, r *Repository, o Options) {
 				return err
 			}
 			if !ok {
+				if run := r.holders[d]; run != "" {
+					m.Action, m.NeedsRun = ActionNeedsRun, run
+					m.Reason = fmt.Sprintf("it needs %s, which run %s deleted: restore that run with this one", d, run)
+					return nil
+				}
 				m.Action = ActionUnrecoverable
 				m.Reason = fmt.Sprintf("it needs %s, which is gone and not in this run's journal", d)
 				return nil
@@ -438,9 +530,20 @@ func check(ctx context.Context, r *Repository, o Options) {
 					m.Action, m.Reason, changed = ActionUnrecoverable, "its child "+c+" cannot come back", true
 					break
 				}
+				if j, ok := idx[c]; ok && r.Manifests[j].Action == ActionNeedsRun {
+					run := r.Manifests[j].NeedsRun
+					m.Action, m.NeedsRun, changed = ActionNeedsRun, run, true
+					m.Reason = "its child " + c + " needs run " + run
+					break
+				}
 			}
 			if j, ok := idx[m.subject]; m.Action == ActionPush && m.subject != "" && ok && r.Manifests[j].Action == ActionUnrecoverable {
 				m.Action, m.Reason, changed = ActionUnrecoverable, "its subject "+m.subject+" cannot come back", true
+			}
+			if j, ok := idx[m.subject]; m.Action == ActionPush && m.subject != "" && ok && r.Manifests[j].Action == ActionNeedsRun {
+				run := r.Manifests[j].NeedsRun
+				m.Action, m.NeedsRun, changed = ActionNeedsRun, run, true
+				m.Reason = "its subject " + m.subject + " needs run " + run
 			}
 		}
 	}
@@ -474,6 +577,11 @@ func check(ctx context.Context, r *Repository, o Options) {
 			t.Action, t.Reason = ActionUnrecoverable, "its image "+t.Digest+" cannot come back"
 			return nil
 		}
+		if j, ok := idx[t.Digest]; ok && r.Manifests[j].Action == ActionNeedsRun {
+			t.Action, t.NeedsRun = ActionNeedsRun, r.Manifests[j].NeedsRun
+			t.Reason = "its image " + t.Digest + " needs run " + t.NeedsRun
+			return nil
+		}
 		if _, ours := idx[t.Digest]; !ours {
 			// Only the tag was deleted in this run: its manifest must
 			// still be there.
@@ -482,6 +590,11 @@ func check(ctx context.Context, r *Repository, o Options) {
 				return err
 			}
 			if !ok {
+				if run := r.holders[t.Digest]; run != "" {
+					t.Action, t.NeedsRun = ActionNeedsRun, run
+					t.Reason = "its manifest " + t.Digest + " is gone too, deleted by run " + run + ": restore that run with this one"
+					return nil
+				}
 				t.Action, t.Reason = ActionUnrecoverable, "its manifest "+t.Digest+" is gone too, deleted outside this run; restore the run that deleted it first"
 				return nil
 			}
@@ -730,6 +843,7 @@ func mediaTypeOf(body []byte) string { return registry.MediaTypeOf(body) }
 
 func (p *Plan) count() {
 	s := Summary{Repositories: len(p.Repositories)}
+	need := map[string]bool{}
 	for _, r := range p.Repositories {
 		if r.Error != "" {
 			s.FailedRepos++
@@ -742,6 +856,9 @@ func (p *Plan) count() {
 				s.Present++
 			case ActionUnrecoverable:
 				s.Unrecoverable++
+			case ActionNeedsRun:
+				s.NeedsRun++
+				need[m.NeedsRun] = true
 			}
 			switch m.Result {
 			case ResultPushed:
@@ -758,6 +875,9 @@ func (p *Plan) count() {
 				s.Leave++
 			case ActionUnrecoverable:
 				s.UnrecoverableTags++
+			case ActionNeedsRun:
+				s.NeedsRunTags++
+				need[t.NeedsRun] = true
 			}
 			switch t.Result {
 			case ResultTagged:
@@ -768,6 +888,26 @@ func (p *Plan) count() {
 		}
 	}
 	p.Summary = s
+	p.NeedRuns = nil
+	for run := range need {
+		if run != p.RunID && !slices.Contains(p.RunIDs, run) {
+			p.NeedRuns = append(p.NeedRuns, run)
+		}
+	}
+	sort.Strings(p.NeedRuns)
+}
+
+// Command is the restore that brings back what this one needs too: these
+// runs and the runs that deleted what they need ("" when none does).
+func (p *Plan) Command() string {
+	if len(p.NeedRuns) == 0 {
+		return ""
+	}
+	runs := p.RunIDs
+	if len(runs) == 0 {
+		runs = []string{p.RunID}
+	}
+	return "regprune restore " + strings.Join(append(slices.Clone(runs), p.NeedRuns...), " ")
 }
 
 // Err classifies a restore: ErrUnrecoverable when images cannot come back,
@@ -777,6 +917,10 @@ func (p *Plan) Err() error {
 	var errs []error
 	if s.Unrecoverable > 0 || s.UnrecoverableTags > 0 {
 		errs = append(errs, fmt.Errorf("%w: %d manifests, %d tags", ErrUnrecoverable, s.Unrecoverable, s.UnrecoverableTags))
+	}
+	if s.NeedsRun > 0 || s.NeedsRunTags > 0 {
+		errs = append(errs, fmt.Errorf("%w: %d manifests, %d tags wait for run %s; restore them together: %s",
+			ErrNeedsRun, s.NeedsRun, s.NeedsRunTags, strings.Join(p.NeedRuns, ", "), p.Command()))
 	}
 	if s.Failed > 0 || s.FailedRepos > 0 {
 		errs = append(errs, fmt.Errorf("%w: %d pushes failed, %d repositories failed", ErrFailed, s.Failed, s.FailedRepos))
