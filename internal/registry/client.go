@@ -459,12 +459,24 @@ func (r *Repo) Referrers(ctx context.Context, digest string) (body []byte, ok bo
 
 // Delete deletes a manifest by digest (the manifest and every tag naming
 // it) or a tag by name (that tag only, where the registry supports it).
+// A 404 to a retry after an attempt that reached the registry and lost its
+// answer (a broken connection, a timeout, a 5xx) is that attempt's
+// success: Delete returns nil.
 func (r *Repo) Delete(ctx context.Context, ref string) error {
 	if err := CheckRef(ref); err != nil {
 		return err
 	}
+	ctx, lost := withLost(ctx)
 	resp, err := r.do(ctx, http.MethodDelete, r.base+"/manifests/"+ref, "")
 	if err != nil {
+		if errors.Is(err, ErrNotFound) && lost.Load() {
+			// An earlier attempt reached the registry and its answer
+			// was lost (a reset, a timeout, a 5xx): the 404 to the
+			// retry is that attempt's doing. It was deleted, by this
+			// call: say so, so that the journal keeps it for restore.
+			r.c.log.Info("DELETE answered 404 after an attempt whose answer was lost: the earlier attempt deleted it", "repository", r.Name(), "ref", ref)
+			return nil
+		}
 		return err
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

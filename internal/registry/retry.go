@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -102,6 +103,9 @@ func (p *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return resp, err
 		}
+		if sentAttempt(err, resp) {
+			markLost(ctx)
+		}
 		backoffWait := bo.NextBackOff()
 		if wait <= 0 {
 			wait = backoffWait
@@ -122,6 +126,36 @@ func (p *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err := p.sleep(ctx, wait); err != nil {
 			return nil, err
 		}
+	}
+}
+
+// sentAttempt reports whether an attempt about to be retried reached the
+// server, which may have carried it out: its connection broke or timed
+// out after the request went (not a failed dial), or the server answered
+// 5xx (a gateway may have forwarded it). 408 and 429 say the request was
+// not processed.
+func sentAttempt(err error, resp *http.Response) bool {
+	if err != nil {
+		return !unreachable(err)
+	}
+	return resp.StatusCode >= 500
+}
+
+// lostKey carries a *atomic.Bool in a request's context: the retrier sets
+// it when it retries after an attempt that was sent (see sentAttempt), so
+// that the caller can read a 404 to the retry as the first attempt's doing.
+type lostKey struct{}
+
+// withLost returns ctx, carrying a flag the retrier sets when an attempt
+// of the request was sent and its answer lost.
+func withLost(ctx context.Context) (context.Context, *atomic.Bool) {
+	lost := new(atomic.Bool)
+	return context.WithValue(ctx, lostKey{}, lost), lost
+}
+
+func markLost(ctx context.Context) {
+	if lost, ok := ctx.Value(lostKey{}).(*atomic.Bool); ok {
+		lost.Store(true)
 	}
 }
 
