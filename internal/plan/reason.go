@@ -112,6 +112,10 @@ const (
 	ReasonGoneUnknown      ReasonCode = "gone_unknown"     // the DELETE failed and the HEAD after it too (Err)
 	ReasonGoneAfterFailure ReasonCode = "gone_after_error" // the DELETE failed (Err), but it is gone
 	ReasonDeleteFailed     ReasonCode = "delete_failed"    // Err
+	// ReasonDeleteNotEffective: the registry accepted the DELETE, but
+	// reading the repository back afterwards finds the digest (Digest),
+	// or its tags Tags, still there.
+	ReasonDeleteNotEffective ReasonCode = "delete_not_effective"
 	ReasonDeleteDenied     ReasonCode = "delete_denied"    // 401/403 to a DELETE (Err)
 	ReasonDeletesDisabled  ReasonCode = "deletes_disabled" // the registry refuses deletes (Err)
 	ReasonNotAttempted     ReasonCode = "not_attempted"    // an earlier delete was refused (Prior)
@@ -249,6 +253,16 @@ func (r Reason) String() string {
 		return errText
 	case ReasonGoneAfterFailure:
 		return "already gone (the delete failed: " + errText + ")"
+	case ReasonDeleteNotEffective:
+		what := "the digest"
+		if r.Digest == "" {
+			what = "tag " + tags
+		}
+		s := "the registry accepted the delete, but " + what + " is still there when read back"
+		if errText != "" {
+			s += ": " + errText
+		}
+		return s
 	case ReasonDeleteDenied:
 		return "the registry denied the delete (" + errText + "); " + FixDenied
 	case ReasonDeletesDisabled:
