@@ -116,11 +116,11 @@ const (
 	// reading the repository back afterwards finds the digest (Digest),
 	// or its tags Tags, still there.
 	ReasonDeleteNotEffective ReasonCode = "delete_not_effective"
-	ReasonDeleteDenied     ReasonCode = "delete_denied"    // 401/403 to a DELETE (Err)
-	ReasonDeletesDisabled  ReasonCode = "deletes_disabled" // the registry refuses deletes (Err)
-	ReasonNotAttempted     ReasonCode = "not_attempted"    // an earlier delete was refused (Prior)
-	ReasonRepoFailed       ReasonCode = "repository_failed"
-	ReasonJournalFailed    ReasonCode = "journal_failed"
+	ReasonDeleteDenied       ReasonCode = "delete_denied"    // 401/403 to a DELETE (Err)
+	ReasonDeletesDisabled    ReasonCode = "deletes_disabled" // the registry refuses deletes (Err)
+	ReasonNotAttempted       ReasonCode = "not_attempted"    // an earlier delete was refused (Prior)
+	ReasonRepoFailed         ReasonCode = "repository_failed"
+	ReasonJournalFailed      ReasonCode = "journal_failed"
 )
 
 // Reason is why: a code and what it involves. Which fields a code uses is
