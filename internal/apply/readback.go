@@ -30,7 +30,7 @@ type Retractor interface {
 	Retract(ref, detail string)
 }
 
-// errNotEffective is the Err of a delete_not_effective result.
+// errNotEffective marks a tag still there after its DELETE.
 var errNotEffective = errors.New("the registry accepted the DELETE and still serves it")
 
 // removedTag records a tag this run deleted by tag, with the digest it
@@ -145,7 +145,7 @@ func (a *run) readBack() {
 			set(it, plan.ResultFailed, plan.Reason{Code: plan.ReasonGoneUnknown, Err: fmt.Errorf("the registry accepted the DELETE; reading it back failed: %w", err)})
 			return
 		}
-		set(it, plan.ResultFailed, plan.Reason{Code: plan.ReasonDeleteNotEffective, Digest: d, Tags: tags, Err: errNotEffective})
+		set(it, plan.ResultFailed, plan.Reason{Code: plan.ReasonDeleteNotEffective, Digest: d, Tags: tags})
 	}
 	failedDigest := map[string]bool{}
 	for it, err := range digestThere {
@@ -255,7 +255,7 @@ func (a *run) deleteLeftTags(left []string, owner map[string]*plan.Item, digest 
 		if err := failed[t]; err != nil {
 			it := owner[t]
 			if errors.Is(err, errNotEffective) {
-				set(it, plan.ResultFailed, plan.Reason{Code: plan.ReasonDeleteNotEffective, Tags: []string{t}, Err: err})
+				set(it, plan.ResultFailed, plan.Reason{Code: plan.ReasonDeleteNotEffective, Tags: []string{t}})
 			} else {
 				set(it, plan.ResultFailed, plan.Reason{Code: plan.ReasonDeleteNotEffective, Tags: []string{t}, Err: fmt.Errorf("deleting the tag left by the digest delete: %w", err)})
 			}

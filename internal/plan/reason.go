@@ -112,16 +112,17 @@ const (
 	ReasonGoneUnknown      ReasonCode = "gone_unknown"     // the DELETE failed and the HEAD after it too (Err)
 	ReasonGoneAfterFailure ReasonCode = "gone_after_error" // the DELETE failed (Err), but it is gone
 	ReasonDeleteFailed     ReasonCode = "delete_failed"    // Err
-	// ReasonDeleteNotEffective: the registry accepted the DELETE, but
-	// reading the repository back afterwards finds the digest (Digest),
-	// or its tags Tags, still there.
-	ReasonDeleteNotEffective ReasonCode = "delete_not_effective"
-	ReasonDeleteDenied       ReasonCode = "delete_denied"    // 401/403 to a DELETE (Err)
-	ReasonDeletesDisabled    ReasonCode = "deletes_disabled" // the registry refuses deletes (Err)
-	ReasonNotAttempted       ReasonCode = "not_attempted"    // an earlier delete was refused (Prior)
-	ReasonRepoFailed         ReasonCode = "repository_failed"
-	ReasonJournalFailed      ReasonCode = "journal_failed"
+	ReasonDeleteDenied     ReasonCode = "delete_denied"    // 401/403 to a DELETE (Err)
+	ReasonDeletesDisabled  ReasonCode = "deletes_disabled" // the registry refuses deletes (Err)
+	ReasonNotAttempted     ReasonCode = "not_attempted"    // an earlier delete was refused (Prior)
+	ReasonRepoFailed       ReasonCode = "repository_failed"
+	ReasonJournalFailed    ReasonCode = "journal_failed"
 )
+
+// ReasonDeleteNotEffective: the registry accepted the DELETE, but reading
+// the repository back afterwards finds the digest (Digest), or its tags
+// Tags, still there.
+const ReasonDeleteNotEffective ReasonCode = "delete_not_effective"
 
 // Reason is why: a code and what it involves. Which fields a code uses is
 // said at the code.
