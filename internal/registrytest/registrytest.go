@@ -85,6 +85,26 @@ func Start(ctx context.Context, o Options) (*Registry, error) {
 	return sandbox.Start(ctx, o)
 }
 
+// FlavourGGCR is sandbox.FlavourGGCR.
+const FlavourGGCR = sandbox.FlavourGGCR
+
+// NewGGCR starts go-containerregistry's in-memory registry
+// (sandbox.StartGGCR), fails the test on error and closes it with
+// t.Cleanup.
+func NewGGCR(t testing.TB) *Registry {
+	t.Helper()
+	r, err := sandbox.StartGGCR(context.Background())
+	if err != nil {
+		t.Fatalf("registrytest: start go-containerregistry's registry: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Errorf("registrytest: close registry: %v", err)
+		}
+	})
+	return r
+}
+
 // NewProxy is sandbox.NewProxy: the caller closes the proxy.
 func NewProxy(target string, o ProxyOptions) (*Proxy, error) { return sandbox.NewProxy(target, o) }
 
