@@ -116,12 +116,8 @@ func finishInterrupted(ctx context.Context, g *graph.Repository, r *plan.Reposit
 	if len(cand) == 0 {
 		return
 	}
-	del := map[string]bool{}
 	for i := range r.Items {
 		it := &r.Items[i]
-		if it.Action == plan.ActionDelete {
-			del[it.Digest] = true
-		}
 		s, ok := cand[it.Digest]
 		if !ok {
 			continue
@@ -135,17 +131,8 @@ func finishInterrupted(ctx context.Context, g *graph.Repository, r *plan.Reposit
 			it.Subject = s
 		}
 		it.Reasons = []plan.Reason{{Code: plan.ReasonLeftBehind, Relation: it.Kind, Digest: s, Run: byRun[root], Other: root}}
-		del[it.Digest] = true
 		o.Logger.Info("journal: finishing an interrupted run", "repository", g.Name, "digest", it.Digest, "run", byRun[root])
 	}
-	// The repository's counts, with these deletions.
-	s := &r.Summary
-	s.DeleteManifests, s.ReclaimableBytes = 0, 0
-	for _, it := range r.Items {
-		if it.Action == plan.ActionDelete {
-			s.DeleteManifests++
-			s.ReclaimableBytes += it.Size
-		}
-	}
-	s.ReclaimableBytes += plan.ReclaimableBlobs(g, del)
+	// The repository's counts and each item's frees, with these deletions.
+	r.Recount(g)
 }

@@ -42,6 +42,17 @@ func attributeFrees(repo *graph.Repository, items []Item) {
 	}
 }
 
+// Recount sets r's Frees and its counts of deletions (DeleteManifests,
+// ReclaimableBytes) again from its items, after deletions were added to
+// the plan Build made (the journal's finishing of an interrupted run):
+// the items' Frees still add up to ReclaimableBytes.
+func (r *Repository) Recount(repo *graph.Repository) {
+	attributeFrees(repo, r.Items)
+	s, deleted := countItems(r.Items)
+	r.Summary.DeleteManifests = s.DeleteManifests
+	r.Summary.ReclaimableBytes = SatAdd(s.ReclaimableBytes, ReclaimableBlobs(repo, deleted))
+}
+
 // FreedBytes is what an apply of r let the garbage collector reclaim
 // (Summary.FreedBytes, a lower bound for a partial apply); 0 before apply.
 func (r *Repository) FreedBytes() int64 {
