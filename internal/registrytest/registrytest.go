@@ -14,11 +14,14 @@ package registrytest
 
 import (
 	"context"
+	"io"
+	"log"
 	"net/http"
 	"os"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
@@ -88,12 +91,15 @@ func Start(ctx context.Context, o Options) (*Registry, error) {
 // FlavourGGCR is sandbox.FlavourGGCR.
 const FlavourGGCR = sandbox.FlavourGGCR
 
-// NewGGCR starts go-containerregistry's in-memory registry
-// (sandbox.StartGGCR), fails the test on error and closes it with
-// t.Cleanup.
+// NewGGCR starts go-containerregistry's in-memory registry (`crane
+// registry serve`), anonymous, fails the test on error and closes it with
+// t.Cleanup. It differs from distribution where regprune must not trust a
+// DELETE's answer alone: a DELETE by digest removes the digest only, and
+// every tag that named it still resolves. GC does not work on it.
 func NewGGCR(t testing.TB) *Registry {
 	t.Helper()
-	r, err := sandbox.StartGGCR(context.Background())
+	h := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
+	r, err := sandbox.StartHandler(context.Background(), h, sandbox.FlavourGGCR)
 	if err != nil {
 		t.Fatalf("registrytest: start go-containerregistry's registry: %v", err)
 	}
