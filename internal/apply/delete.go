@@ -313,6 +313,18 @@ func (a *run) deleteDigest(it *plan.Item) {
 		// answer was lost. Only one still there is a failure.
 		if _, herr := a.t.Head(a.req, it.Digest); errors.Is(herr, registry.ErrNotFound) {
 			a.markGone(it.Digest)
+			if errors.Is(err, registry.ErrAnswerLost) {
+				// An attempt reached the registry and its answer was
+				// lost; the re-check saw the digest, it is gone now:
+				// this run deleted it, and restore must know.
+				a.seenGone(it.Digest)
+				a.mu.Lock()
+				a.digestOK = true
+				a.mu.Unlock()
+				a.correct(it.Digest, true, "the DELETE failed after an attempt whose answer was lost ("+err.Error()+"); the manifest is gone")
+				set(it, plan.ResultDeleted, plan.Reason{Code: plan.ReasonDeleted})
+				return
+			}
 			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonGoneAfterFailure, Err: err})
 			return
 		}

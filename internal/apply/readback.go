@@ -22,12 +22,14 @@ import (
 	"github.com/regprune/regprune/internal/registry"
 )
 
-// Retractor is an optional interface of a Target: apply tells it of a
-// DELETE (of a digest or a tag) that the registry accepted and that the
-// read-back found not carried out, so that the record of that DELETE (the
-// journal) says it failed, not that it deleted.
-type Retractor interface {
-	Retract(ref, detail string)
+// Corrector is an optional interface of a Target: apply tells it what it
+// learnt of a DELETE (of a digest or a tag) after the DELETE's own answer,
+// so that the record of that DELETE (the journal) says what happened: not
+// carried out although the registry accepted it (deleted false, found by
+// the read-back), or carried out although it failed after an attempt whose
+// answer was lost (deleted true: the registry no longer has it).
+type Corrector interface {
+	Correct(ref string, deleted bool, detail string)
 }
 
 // errNotEffective marks a tag still there after its DELETE.
@@ -152,7 +154,7 @@ func (a *run) readBack() {
 		failedDigest[it.Digest] = err == nil
 		notEffective(it, it.Digest, nil, err)
 		if err == nil {
-			a.retract(it.Digest, "read back after the deletes: the registry still serves "+it.Digest)
+			a.correct(it.Digest, false, "read back after the deletes: the registry still serves "+it.Digest)
 			a.o.Logger.Warn("the registry accepted a DELETE and still serves the manifest", "repository", a.t.Name(), "digest", it.Digest)
 		}
 	}
@@ -161,7 +163,7 @@ func (a *run) readBack() {
 	for t, err := range tagThere {
 		if removed[t] != "" && err == nil {
 			// A tag DELETE was accepted and did nothing.
-			a.retract(t, "read back after the deletes: tag "+t+" still names "+check[t])
+			a.correct(t, false, "read back after the deletes: tag "+t+" still names "+check[t])
 		}
 		it := tagOwner[t]
 		switch {
@@ -245,7 +247,7 @@ func (a *run) deleteLeftTags(left []string, owner map[string]*plan.Item, digest 
 		switch {
 		case errors.Is(err, registry.ErrNotFound), err == nil && d.Digest != digest[t]:
 		case err == nil:
-			a.retract(t, "read back after the deletes: tag "+t+" still names "+digest[t])
+			a.correct(t, false, "read back after the deletes: tag "+t+" still names "+digest[t])
 			failed[t] = errNotEffective
 		default:
 			failed[t] = err
@@ -263,10 +265,10 @@ func (a *run) deleteLeftTags(left []string, owner map[string]*plan.Item, digest 
 	}
 }
 
-// retract tells a Target that records deletes that the DELETE of ref did
-// not take effect.
-func (a *run) retract(ref, detail string) {
-	if r, ok := a.t.(Retractor); ok {
-		r.Retract(ref, detail)
+// correct tells a Target that records deletes what became of the DELETE
+// of ref (see Corrector).
+func (a *run) correct(ref string, deleted bool, detail string) {
+	if c, ok := a.t.(Corrector); ok {
+		c.Correct(ref, deleted, detail)
 	}
 }

@@ -461,7 +461,8 @@ func (r *Repo) Referrers(ctx context.Context, digest string) (body []byte, ok bo
 // it) or a tag by name (that tag only, where the registry supports it).
 // A 404 to a retry after an attempt that reached the registry and lost its
 // answer (a broken connection, a timeout, a 5xx) is that attempt's
-// success: Delete returns nil.
+// success: Delete returns nil. Another failure after such an attempt
+// matches ErrAnswerLost: the registry may have carried it out.
 func (r *Repo) Delete(ctx context.Context, ref string) error {
 	if err := CheckRef(ref); err != nil {
 		return err
@@ -477,11 +478,21 @@ func (r *Repo) Delete(ctx context.Context, ref string) error {
 			r.c.log.Info("DELETE answered 404 after an attempt whose answer was lost: the earlier attempt deleted it", "repository", r.Name(), "ref", ref)
 			return nil
 		}
+		if lost.Load() {
+			return answerLost{err}
+		}
 		return err
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	return resp.Body.Close()
 }
+
+// answerLost is a DELETE's failure after an attempt whose answer was
+// lost; its text is err's.
+type answerLost struct{ error }
+
+func (e answerLost) Unwrap() error        { return e.error }
+func (e answerLost) Is(target error) bool { return target == ErrAnswerLost }
 
 // Catalog lists the repositories of a registry host, a page at a time.
 // Many registries refuse it (GitLab, Docker Hub, GHCR): the error then

@@ -63,3 +63,42 @@ func TestDeleteAnswerLostThen404(t *testing.T) {
 		})
 	}
 }
+
+// A DELETE that fails for good after an attempt that reached the registry
+// (every attempt dropped, or 5xx) matches ErrAnswerLost, besides its own
+// error: the registry may have carried it out. One whose attempts the
+// registry did not process (429) does not.
+func TestDeleteFailsAfterLostAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		answer string
+		lost   bool
+	}{
+		{"drop", true},
+		{"503", true},
+		{"429", false},
+		{"400", false},
+	} {
+		t.Run(tc.answer, func(t *testing.T) {
+			f := newFakeRegistry(t, func(w http.ResponseWriter, r *http.Request) {
+				switch tc.answer {
+				case "drop":
+					hangUp(w, false)
+				case "503":
+					registryError(w, http.StatusServiceUnavailable, "UNAVAILABLE")
+				case "429":
+					registryError(w, http.StatusTooManyRequests, "TOOMANYREQUESTS")
+				case "400":
+					registryError(w, http.StatusBadRequest, "DIGEST_INVALID")
+				}
+			})
+			c, _, _ := newTestClient(t, Options{Retry: RetryPolicy{Max: 2}})
+			err := f.open(t, c).Delete(context.Background(), testDigest)
+			if err == nil || errors.Is(err, ErrAnswerLost) != tc.lost {
+				t.Fatalf("Delete: %v; ErrAnswerLost %v, want %v", err, errors.Is(err, ErrAnswerLost), tc.lost)
+			}
+			if tc.answer == "503" && !errors.Is(err, ErrServer) {
+				t.Errorf("Delete: %v, want ErrServer too", err)
+			}
+		})
+	}
+}

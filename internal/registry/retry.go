@@ -97,14 +97,14 @@ func (p *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 		default:
 			return resp, nil
 		}
+		if retryable && sentAttempt(err, resp) {
+			markLost(ctx)
+		}
 		if !retryable || attempt >= limit || (req.Body != nil && req.GetBody == nil) {
 			if err != nil {
 				p.log.Debug("request failed", "method", req.Method, "host", req.URL.Host, "path", req.URL.Path, "attempts", attempt+1, "err", err)
 			}
 			return resp, err
-		}
-		if sentAttempt(err, resp) {
-			markLost(ctx)
 		}
 		backoffWait := bo.NextBackOff()
 		if wait <= 0 {
@@ -129,11 +129,11 @@ func (p *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// sentAttempt reports whether an attempt about to be retried reached the
-// server, which may have carried it out: its connection broke or timed
-// out after the request went (not a failed dial), or the server answered
-// 5xx (a gateway may have forwarded it). 408 and 429 say the request was
-// not processed.
+// sentAttempt reports whether a retryable failure of an attempt reached
+// the server, which may have carried it out: its connection broke or
+// timed out after the request went (not a failed dial), or the server
+// answered 5xx (a gateway may have forwarded it). 408 and 429 say the
+// request was not processed.
 func sentAttempt(err error, resp *http.Response) bool {
 	if err != nil {
 		return !unreachable(err)
@@ -142,8 +142,9 @@ func sentAttempt(err error, resp *http.Response) bool {
 }
 
 // lostKey carries a *atomic.Bool in a request's context: the retrier sets
-// it when it retries after an attempt that was sent (see sentAttempt), so
-// that the caller can read a 404 to the retry as the first attempt's doing.
+// it when an attempt that was sent failed retryably (see sentAttempt), so
+// that the caller can read a 404 to a retry as that attempt's doing, and
+// a final failure as one the registry may have carried out.
 type lostKey struct{}
 
 // withLost returns ctx, carrying a flag the retrier sets when an attempt
