@@ -72,6 +72,12 @@ type run struct {
 	// For the final guard (guard.go).
 	latest  map[string]string // tags and digests at the last listing
 	refsAPI int               // 0 not probed, 1 the registry has one, -1 not
+
+	// For the read-back (readback.go).
+	tagsRemoved     map[string]string // tags deleted by tag -> the digest they named
+	seen            map[string]bool   // digests a HEAD found gone
+	digestKeepsTags bool              // a digest delete left its tags
+	digestTakesTags bool              // a digest delete took its tags with it
 }
 
 // Repository applies the plan of one repository, filling in each item's
@@ -149,6 +155,7 @@ func (a *run) apply() error {
 	}
 	a.hold()
 	defer a.capabilities()
+	defer a.readBack() // before capabilities: it learns what digest deletes do
 
 	// 2. Drop the tags of images to delete; the first of them probes
 	// whether the registry deletes a tag alone. Only then, and only if it
@@ -159,7 +166,9 @@ func (a *run) apply() error {
 	a.untag()
 
 	// 3. Re-check what tags remain, then delete digests in a safe order.
-	if a.tagDelete == 1 && a.ctx.Err() == nil {
+	// After a probe that took its whole manifest too: the tag of that
+	// manifest is gone, and the guard must not count it as staying.
+	if (a.tagState() == 1 || a.probeTookManifest()) && a.ctx.Err() == nil {
 		targets := a.items(func(it *plan.Item) bool { return it.Action == plan.ActionDelete })
 		remaining, err := a.resolve()
 		if err == nil {

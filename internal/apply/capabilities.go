@@ -25,6 +25,22 @@ func answerOf(err error) string {
 	return err.Error()
 }
 
+// tagState is whether the registry deletes a tag alone: 0 unknown, 1
+// yes, -1 no.
+func (a *run) tagState() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.tagDelete
+}
+
+// probeTookManifest reports whether the tag-delete probe removed its
+// whole manifest.
+func (a *run) probeTookManifest() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.tagAnswer == errTagDeleteTakesManifest
+}
+
 func (a *run) deletesWork() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -58,6 +74,14 @@ func (a *run) capabilities() {
 	case a.digestOK || a.tagDelete == 1:
 		c.Deletes = plan.CapWorks
 	}
+	switch {
+	case a.digestKeepsTags:
+		c.DigestDeleteRemovesTags = new(bool)
+		c.Notes = append(c.Notes, "the registry's DELETE by digest left the tags naming the deleted manifest (read back after the deletes): regprune deleted those tags one by one")
+	case a.digestTakesTags:
+		yes := true
+		c.DigestDeleteRemovesTags = &yes
+	}
 	if a.tagAnswer == errTagDeleteTakesManifest {
 		c.Notes = append(c.Notes, "the registry removed the whole manifest for DELETE /manifests/<tag> (probed with a tag of an image being deleted): regprune deleted the rest by digest and removed no tag from a kept image")
 	} else if a.tagDelete == -1 && a.noDelete == nil {
@@ -88,6 +112,7 @@ func (a *run) checkProbe(it *plan.Item) {
 		return
 	}
 	a.markGone(it.Digest)
+	a.seenGone(it.Digest)
 	set(it, plan.ResultDeleted, plan.Reason{Code: plan.ReasonDeletedWithTag})
 	a.mu.Lock()
 	a.tagDelete, a.tagAnswer, a.digestOK = -1, errTagDeleteTakesManifest, true

@@ -45,6 +45,7 @@ func (a *run) deleteTag(tag string) (bool, error) {
 		a.mu.Lock()
 		a.tagDelete = 1
 		a.mu.Unlock()
+		a.removedTag(tag)
 		return true, nil
 	case errors.Is(err, registry.ErrUnsupported) || errors.Is(err, registry.ErrBadRequest):
 		// 400 (distribution 2.x: DIGEST_INVALID) means no tag delete;
@@ -111,10 +112,7 @@ func (a *run) tagsPhase(jobs []*plan.Item, tagsOf func(*plan.Item) []string, don
 				done(it, &refusedError{err})
 				return
 			}
-			a.mu.Lock()
-			refused := a.tagDelete == -1
-			a.mu.Unlock()
-			if refused {
+			if a.tagState() == -1 {
 				done(it, errTagDeleteRefused)
 				return
 			}
@@ -130,9 +128,11 @@ func (a *run) tagsPhase(jobs []*plan.Item, tagsOf func(*plan.Item) []string, don
 		}
 		done(it, nil)
 	}
-	if a.tagDelete == 0 && a.ctx.Err() == nil {
+	// A probe whose tag was gone already (404) tells nothing: the next
+	// job probes, still alone, until one settles it.
+	for len(jobs) > 0 && a.tagState() == 0 && a.ctx.Err() == nil {
 		one(jobs[0])
-		if a.tagDelete == 1 {
+		if a.tagState() == 1 {
 			a.checkProbe(jobs[0])
 		}
 		jobs = jobs[1:]
@@ -145,7 +145,7 @@ var errTagDeleteRefused = errors.New("registry cannot delete a tag alone")
 
 func (a *run) untag() {
 	jobs := a.items(func(it *plan.Item) bool { return it.Action == plan.ActionKeep && len(it.Untag) > 0 })
-	if len(jobs) > 0 && a.tagDelete == 0 && a.refused() == nil {
+	if len(jobs) > 0 && a.tagState() == 0 && a.refused() == nil {
 		for _, it := range jobs {
 			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonTagDeleteUnknown})
 		}
@@ -171,7 +171,7 @@ func (a *run) untag() {
 // removes them), and one anchor tag of each image they hang from (deleted
 // right before its digest, after them).
 func (a *run) deleteTagsOfTargets() {
-	if a.tagDelete == -1 {
+	if a.tagState() == -1 {
 		return
 	}
 	anchor := a.anchors()
@@ -269,10 +269,7 @@ func (a *run) deleteDigests() {
 // an interrupt: the item is in flight, and an image without tags is one a
 // new plan cannot find.
 func (a *run) deleteAnchor(it *plan.Item, tag string) {
-	a.mu.Lock()
-	refused := a.tagDelete == -1
-	a.mu.Unlock()
-	if refused {
+	if a.tagState() == -1 {
 		return // the digest delete removes the tag with it
 	}
 	if _, err := a.deleteTag(tag); err != nil {
@@ -316,6 +313,18 @@ func (a *run) deleteDigest(it *plan.Item) {
 		// answer was lost. Only one still there is a failure.
 		if _, herr := a.t.Head(a.req, it.Digest); errors.Is(herr, registry.ErrNotFound) {
 			a.markGone(it.Digest)
+			if errors.Is(err, registry.ErrAnswerLost) {
+				// An attempt reached the registry and its answer was
+				// lost; the re-check saw the digest, it is gone now:
+				// this run deleted it, and restore must know.
+				a.seenGone(it.Digest)
+				a.mu.Lock()
+				a.digestOK = true
+				a.mu.Unlock()
+				a.correct(it.Digest, true, "the DELETE failed after an attempt whose answer was lost ("+err.Error()+"); the manifest is gone")
+				set(it, plan.ResultDeleted, plan.Reason{Code: plan.ReasonDeleted})
+				return
+			}
 			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonGoneAfterFailure, Err: err})
 			return
 		}

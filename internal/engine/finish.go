@@ -133,10 +133,6 @@ func finishInterrupted(ctx context.Context, g *graph.Repository, r *plan.Reposit
 		it.Reasons = []plan.Reason{{Code: plan.ReasonLeftBehind, Relation: it.Kind, Digest: s, Run: byRun[root], Other: root}}
 		o.Logger.Info("journal: finishing an interrupted run", "repository", g.Name, "digest", it.Digest, "run", byRun[root])
 	}
-	recount(g, r)
-}
-
-// recount redoes the counts of r, with the deletions added to it.
-func recount(g *graph.Repository, r *plan.Repository) {
-	r.Summary = plan.Summarize(g, r.Items)
+	// The repository's counts and each item's frees, with these deletions.
+	r.Recount(g)
 }

@@ -99,6 +99,7 @@ type journalTarget struct {
 
 	mu      sync.Mutex
 	preps   map[string]*prep // refs announced by Prepare (journal_batch.go)
+	done    map[string]int64 // the entry of each ref whose DELETE was sent (journal_readback.go)
 	writing sync.WaitGroup   // Prepare's writers
 }
 

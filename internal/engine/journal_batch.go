@@ -156,6 +156,7 @@ func (t *journalTarget) Delete(ctx context.Context, ref string) error {
 			derr := t.Target.Delete(ctx, ref)
 			result, detail := resultOf(derr)
 			t.run.j.FinishAsync(p.id, result, detail)
+			t.sent(ref, p.id)
 			return derr
 		}
 	}
@@ -174,6 +175,7 @@ func (t *journalTarget) Delete(ctx context.Context, ref string) error {
 	derr := t.Target.Delete(ctx, ref)
 	result, detail := resultOf(derr)
 	t.run.j.FinishAsync(id, result, detail)
+	t.sent(ref, id)
 	return derr
 }
 

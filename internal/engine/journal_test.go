@@ -311,6 +311,15 @@ func TestJournalFinishesInterruptedRun(t *testing.T) {
 	if s := pl.Repositories[0].Summary; s.DeleteManifests != 3 || s.ReclaimableBytes == 0 {
 		t.Errorf("summary %+v", s)
 	}
+	var frees int64 // the items' frees add up to reclaimable_bytes
+	for _, it := range pl.Repositories[0].Items {
+		if frees += it.Frees; it.Action == plan.ActionDelete && it.Frees < it.Size {
+			t.Errorf("%s frees %d, less than its own %d bytes", it.Digest, it.Frees, it.Size)
+		}
+	}
+	if r := pl.Repositories[0].Summary.ReclaimableBytes; frees != r {
+		t.Errorf("items free %d bytes, the repository %d", frees, r)
+	}
 	engine.Apply(ctx, pl, o)
 	if it := gItem(t, pl, oursSig); it.Result != plan.ResultDeleted {
 		t.Fatalf("signature %s: %s (%s)", oursSig, it.Result, it.ResultReason)

@@ -24,7 +24,11 @@ import (
 // again where this run's inventory found no API), the HEAD that checks
 // the probed tag delete left its manifest, and a HEAD of each tag left
 // after the tag phase. The final guard reads the kept manifest from the
-// cache, as the plan verified it.
+// cache, as the plan verified it. After the deletes, the read-back (issue
+// 19: what the report calls deleted, the registry was seen not to have)
+// lists the tags a fourth time and HEADs each deleted digest: N more
+// requests than issue 12's 4N+10, 5N+8 in all. The deleted tags cost
+// nothing more: the listing shows them gone.
 func TestColdApplyRequests(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -52,9 +56,9 @@ func TestColdApplyRequests(t *testing.T) {
 	}
 	const tags, stale = builds + 1, builds - 1
 	want := registrytest.Counts{
-		TagList:        3,
+		TagList:        4,
 		ManifestGET:    tags,
-		ManifestHEAD:   tags + 1 + 2,
+		ManifestHEAD:   tags + 1 + 2 + stale,
 		ManifestDELETE: 2 * stale,
 		Referrers:      1,
 		Other:          1, // the ping
@@ -63,7 +67,7 @@ func TestColdApplyRequests(t *testing.T) {
 	if got := proxy.Counts(); got != want {
 		t.Errorf("cold apply: %+v, want %+v", got, want)
 	}
-	if max := 4*builds + 10; want.Total > max {
-		t.Errorf("%d requests, over 4N+10 = %d", want.Total, max)
+	if max := 5*builds + 8; want.Total > max {
+		t.Errorf("%d requests, over 5N+8 = %d", want.Total, max)
 	}
 }

@@ -160,7 +160,7 @@ func finishUnfinished(g *graph.Repository, r *plan.Repository, us []journal.Unfi
 		it.Reasons = []plan.Reason{why}
 		o.Logger.Info("journal: finishing an interrupted run", "repository", g.Name, "digest", it.Digest, "run", u.Run)
 	}
-	recount(g, r)
+	r.Recount(g)
 }
 
 // unreached reports whether the plan keeps it only because nothing

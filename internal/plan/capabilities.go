@@ -24,6 +24,11 @@ type Capabilities struct {
 	TagDelete string `json:"tag_delete,omitempty"` // works, refused, unknown
 	Referrers string `json:"referrers,omitempty"`  // api, fallback-tags
 	Deletes   string `json:"deletes,omitempty"`    // works, refused
+	// DigestDeleteRemovesTags: whether a DELETE by digest took the
+	// digest's tags with it, as read back after the deletes (false:
+	// go-containerregistry's registry, where regprune then deletes the
+	// tags left one by one); nil: not seen.
+	DigestDeleteRemovesTags *bool `json:"digest_delete_removes_tags,omitempty"`
 	// Notes say what an answer means and what to do about it, once.
 	Notes []string `json:"notes,omitempty"`
 }
@@ -49,6 +54,10 @@ func (r *Capabilities) merge(c *Capabilities) {
 	}
 	r.TagDelete = pick(r.TagDelete, c.TagDelete)
 	r.Deletes = pick(r.Deletes, c.Deletes)
+	if c.DigestDeleteRemovesTags != nil && (r.DigestDeleteRemovesTags == nil || !*c.DigestDeleteRemovesTags) {
+		v := *c.DigestDeleteRemovesTags
+		r.DigestDeleteRemovesTags = &v
+	}
 	if r.Referrers == "" || c.Referrers == ReferrersAPI {
 		if c.Referrers != "" {
 			r.Referrers = c.Referrers

@@ -65,11 +65,3 @@ func ReclaimableBlobs(repo *graph.Repository, deleted map[string]bool) int64 {
 	}
 	return n
 }
-
-// Summarize attributes the bytes each deletion frees and counts items,
-// the plan of repo, as Build does: for a plan whose actions changed after
-// Build (the journal finishing the work of an interrupted run).
-func Summarize(repo *graph.Repository, items []Item) Summary {
-	attributeFrees(repo, items)
-	return summarize(repo, items)
-}

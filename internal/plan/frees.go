@@ -42,6 +42,15 @@ func attributeFrees(repo *graph.Repository, items []Item) {
 	}
 }
 
+// Recount sets r's Frees and Summary again from its items, as Build does,
+// after deletions were added to the plan Build made (the journal's
+// finishing of an interrupted run or of its unfinished work): the items'
+// Frees still add up to ReclaimableBytes. Before apply only.
+func (r *Repository) Recount(repo *graph.Repository) {
+	attributeFrees(repo, r.Items)
+	r.Summary = summarize(repo, r.Items)
+}
+
 // FreedBytes is what an apply of r let the garbage collector reclaim
 // (Summary.FreedBytes, a lower bound for a partial apply); 0 before apply.
 func (r *Repository) FreedBytes() int64 {

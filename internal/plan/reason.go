@@ -124,6 +124,11 @@ const (
 	ReasonJournalFailed    ReasonCode = "journal_failed"
 )
 
+// ReasonDeleteNotEffective: the registry accepted the DELETE, but reading
+// the repository back afterwards finds the digest (Digest), or its tags
+// Tags, still there.
+const ReasonDeleteNotEffective ReasonCode = "delete_not_effective"
+
 // Reason is why: a code and what it involves. Which fields a code uses is
 // said at the code.
 type Reason struct {
@@ -265,6 +270,16 @@ func (r Reason) String() string {
 		return errText
 	case ReasonGoneAfterFailure:
 		return "already gone (the delete failed: " + errText + ")"
+	case ReasonDeleteNotEffective:
+		what := "the digest"
+		if r.Digest == "" {
+			what = "tag " + tags
+		}
+		s := "the registry accepted the delete, but " + what + " is still there when read back"
+		if errText != "" {
+			s += ": " + errText
+		}
+		return s
 	case ReasonDeleteDenied:
 		return "the registry denied the delete (" + errText + "); " + FixDenied
 	case ReasonDeletesDisabled:

@@ -521,17 +521,40 @@ var errNoReferrersAPI = errors.New("no referrers API")
 
 // Delete deletes a manifest by digest (the manifest and every tag naming
 // it) or a tag by name (that tag only, where the registry supports it).
+// A 404 to a retry after an attempt that reached the registry and lost its
+// answer (a broken connection, a timeout, a 5xx) is that attempt's
+// success: Delete returns nil. Another failure after such an attempt
+// matches ErrAnswerLost: the registry may have carried it out.
 func (r *Repo) Delete(ctx context.Context, ref string) error {
 	if err := CheckRef(ref); err != nil {
 		return err
 	}
+	ctx, lost := withLost(ctx)
 	resp, err := r.do(ctx, http.MethodDelete, r.base+"/manifests/"+ref, "")
 	if err != nil {
+		if errors.Is(err, ErrNotFound) && lost.Load() {
+			// An earlier attempt reached the registry and its answer
+			// was lost (a reset, a timeout, a 5xx): the 404 to the
+			// retry is that attempt's doing. It was deleted, by this
+			// call: say so, so that the journal keeps it for restore.
+			r.c.log.Info("DELETE answered 404 after an attempt whose answer was lost: the earlier attempt deleted it", "repository", r.Name(), "ref", ref)
+			return nil
+		}
+		if lost.Load() {
+			return answerLost{err}
+		}
 		return err
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	return resp.Body.Close()
 }
+
+// answerLost is a DELETE's failure after an attempt whose answer was
+// lost; its text is err's.
+type answerLost struct{ error }
+
+func (e answerLost) Unwrap() error        { return e.error }
+func (e answerLost) Is(target error) bool { return target == ErrAnswerLost }
 
 // Catalog lists the repositories of a registry host, a page at a time.
 // Many registries refuse it (GitLab, Docker Hub, GHCR): the error then

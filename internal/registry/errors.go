@@ -21,6 +21,10 @@ var (
 	ErrServer       = errors.New("registry server error")
 	ErrBadResponse  = errors.New("malformed registry response")
 	ErrInsecure     = errors.New("plain HTTP refused")
+	// ErrAnswerLost matches a DELETE's failure when an attempt of it
+	// reached the registry and its answer was lost (a reset, a timeout,
+	// a 5xx): the registry may have carried it out.
+	ErrAnswerLost = errors.New("an attempt reached the registry and its answer was lost")
 )
 
 // Error is the one structured protocol error of this package. It never

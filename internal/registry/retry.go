@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -96,6 +97,9 @@ func (p *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 		default:
 			return resp, nil
 		}
+		if retryable && sentAttempt(err, resp) {
+			markLost(ctx)
+		}
 		if !retryable || attempt >= limit || (req.Body != nil && req.GetBody == nil) {
 			if err != nil {
 				p.log.Debug("request failed", "method", req.Method, "host", req.URL.Host, "path", req.URL.Path, "attempts", attempt+1, "err", err)
@@ -122,6 +126,37 @@ func (p *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err := p.sleep(ctx, wait); err != nil {
 			return nil, err
 		}
+	}
+}
+
+// sentAttempt reports whether a retryable failure of an attempt reached
+// the server, which may have carried it out: its connection broke or
+// timed out after the request went (not a failed dial), or the server
+// answered 5xx (a gateway may have forwarded it). 408 and 429 say the
+// request was not processed.
+func sentAttempt(err error, resp *http.Response) bool {
+	if err != nil {
+		return !unreachable(err)
+	}
+	return resp.StatusCode >= 500
+}
+
+// lostKey carries a *atomic.Bool in a request's context: the retrier sets
+// it when an attempt that was sent failed retryably (see sentAttempt), so
+// that the caller can read a 404 to a retry as that attempt's doing, and
+// a final failure as one the registry may have carried out.
+type lostKey struct{}
+
+// withLost returns ctx, carrying a flag the retrier sets when an attempt
+// of the request was sent and its answer lost.
+func withLost(ctx context.Context) (context.Context, *atomic.Bool) {
+	lost := new(atomic.Bool)
+	return context.WithValue(ctx, lostKey{}, lost), lost
+}
+
+func markLost(ctx context.Context) {
+	if lost, ok := ctx.Value(lostKey{}).(*atomic.Bool); ok {
+		lost.Store(true)
 	}
 }
 

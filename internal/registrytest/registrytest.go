@@ -14,11 +14,14 @@ package registrytest
 
 import (
 	"context"
+	"io"
+	"log"
 	"net/http"
 	"os"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
@@ -83,6 +86,29 @@ func New(t testing.TB, o Options) *Registry {
 func Start(ctx context.Context, o Options) (*Registry, error) {
 	tuneGC()
 	return sandbox.Start(ctx, o)
+}
+
+// FlavourGGCR is sandbox.FlavourGGCR.
+const FlavourGGCR = sandbox.FlavourGGCR
+
+// NewGGCR starts go-containerregistry's in-memory registry (`crane
+// registry serve`), anonymous, fails the test on error and closes it with
+// t.Cleanup. It differs from distribution where regprune must not trust a
+// DELETE's answer alone: a DELETE by digest removes the digest only, and
+// every tag that named it still resolves. GC does not work on it.
+func NewGGCR(t testing.TB) *Registry {
+	t.Helper()
+	h := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
+	r, err := sandbox.StartHandler(context.Background(), h, sandbox.FlavourGGCR)
+	if err != nil {
+		t.Fatalf("registrytest: start go-containerregistry's registry: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Errorf("registrytest: close registry: %v", err)
+		}
+	})
+	return r
 }
 
 // NewProxy is sandbox.NewProxy: the caller closes the proxy.
