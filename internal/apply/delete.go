@@ -5,9 +5,11 @@ package apply
 // then digests level by level in the order order.go computes.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
@@ -261,6 +263,108 @@ func (a *run) deleteDigests() {
 		}
 		a.prepareDigests(ready, anchor)
 		a.each(ready, del)
+		a.retryLater(level)
+	}
+}
+
+// Retries of a digest delete that the registry refused until something
+// else is gone (registry.ErrStillTagged, ErrStillReferenced): GAR and GCR
+// are eventually consistent, and refuse a digest for a while after its
+// tags or its parent index went (gcr-cleaner deletes the tags, waits, and
+// retries dangling-parent failures up to 3 times; vendors.md §4).
+const laterTries = 3
+
+// retryLater retries the deletes of level that the registry refused until
+// something else went, before the next level starts (a child waits for its
+// parent to be gone for good). Before each try it removes the planned
+// tags that still name an item the registry calls tagged (untag first):
+// only tags the plan deletes with it, each read again right then; a tag
+// the plan does not know stays, and the item fails, named. What the
+// registry still refuses after the last try fails with its answer: never
+// a success.
+func (a *run) retryLater(level []*plan.Item) {
+	wait := a.o.RetryWait
+	for try := 1; ; try++ {
+		var todo []*plan.Item
+		a.mu.Lock()
+		for _, it := range level {
+			if _, ok := a.later[it]; ok && it.Result == "" {
+				todo = append(todo, it)
+			}
+		}
+		a.mu.Unlock()
+		if len(todo) == 0 {
+			return
+		}
+		if try > laterTries || a.ctx.Err() != nil || !sleepCtx(a.ctx, wait) {
+			for _, it := range todo {
+				a.mu.Lock()
+				err := a.later[it]
+				delete(a.later, it)
+				a.mu.Unlock()
+				code := plan.ReasonStillReferenced
+				if errors.Is(err, registry.ErrStillTagged) {
+					code = plan.ReasonStillTagged
+				}
+				set(it, plan.ResultFailed, plan.Reason{Code: code, Err: err})
+			}
+			return
+		}
+		wait *= 2
+		a.o.Logger.Info("retrying deletes the registry refused until something else is gone", "repository", a.t.Name(), "items", len(todo), "try", try)
+		a.each(todo, func(it *plan.Item) {
+			a.mu.Lock()
+			err := a.later[it]
+			delete(a.later, it)
+			a.mu.Unlock()
+			if errors.Is(err, registry.ErrStillTagged) && !a.untagFirst(it, err) {
+				return
+			}
+			a.deleteDigest(it)
+		})
+	}
+}
+
+// untagFirst removes the tags of it that still name it and that the plan
+// deletes with it (as the tag phase would have), for a registry that
+// refuses a tagged digest. It reports false, with it failed, when a tag
+// could not go.
+func (a *run) untagFirst(it *plan.Item, refusal error) bool {
+	a.mu.Lock()
+	refused := a.tagDelete == -1
+	a.mu.Unlock()
+	for _, t := range it.Tags {
+		d, err := a.t.Head(a.req, t)
+		if errors.Is(err, registry.ErrNotFound) || (err == nil && d.Digest != it.Digest) {
+			continue // gone, or moved to another digest: not ours to delete
+		}
+		if err == nil && refused {
+			err = errTagDeleteRefused
+		}
+		if err == nil {
+			var ok bool
+			if ok, err = a.deleteTag(t); err == nil && !ok {
+				err = errTagDeleteRefused
+			}
+		}
+		if err != nil {
+			set(it, plan.ResultFailed, plan.Reason{Code: plan.ReasonStillTagged, Err: fmt.Errorf("%w; removing its tag %s first: %w", refusal, t, err)})
+			return false
+		}
+	}
+	return true
+}
+
+// sleepCtx waits d, or less if ctx ends first; it reports whether the
+// wait ran out.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -307,6 +411,13 @@ func (a *run) deleteDigest(it *plan.Item) {
 		default:
 			set(it, plan.ResultFailed, plan.Reason{Code: plan.ReasonGoneUnknown, Err: fmt.Errorf("%w; checking whether it is gone failed: %w", err, herr)})
 		}
+	case errors.Is(err, registry.ErrStillTagged) || errors.Is(err, registry.ErrStillReferenced):
+		// GAR's dangling tag or parent, ECR's manifest list, Harbor's
+		// 412: something must go first. Not a result yet: retried after
+		// the rest of its level (retryLater).
+		a.mu.Lock()
+		a.later[it] = err
+		a.mu.Unlock()
 	case errors.Is(err, registry.ErrUnsupported) || deniedDelete(err):
 		a.refuse(err)
 		failOrSkip(it, err)

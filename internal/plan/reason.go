@@ -112,6 +112,8 @@ const (
 	ReasonGoneUnknown      ReasonCode = "gone_unknown"     // the DELETE failed and the HEAD after it too (Err)
 	ReasonGoneAfterFailure ReasonCode = "gone_after_error" // the DELETE failed (Err), but it is gone
 	ReasonDeleteFailed     ReasonCode = "delete_failed"    // Err
+	ReasonStillTagged      ReasonCode = "still_tagged"     // the registry refused the digest as still tagged (Err), after retries
+	ReasonStillReferenced  ReasonCode = "still_referenced" // the registry refused the digest as still listed by another manifest (Err), after retries
 	ReasonDeleteDenied     ReasonCode = "delete_denied"    // 401/403 to a DELETE (Err)
 	ReasonDeletesDisabled  ReasonCode = "deletes_disabled" // the registry refuses deletes (Err)
 	ReasonNotAttempted     ReasonCode = "not_attempted"    // an earlier delete was refused (Prior)
@@ -247,6 +249,10 @@ func (r Reason) String() string {
 		return "the registry answered 404 to the delete but still serves the digest: " + errText
 	case ReasonGoneUnknown, ReasonDeleteFailed:
 		return errText
+	case ReasonStillTagged:
+		return "the registry refuses to delete it while a tag names it (" + errText + "); a tag the plan does not delete may have appeared: plan again"
+	case ReasonStillReferenced:
+		return "the registry refuses to delete it while another manifest lists or references it (" + errText + "); delete that one first, or plan again"
 	case ReasonGoneAfterFailure:
 		return "already gone (the delete failed: " + errText + ")"
 	case ReasonDeleteDenied:
