@@ -78,6 +78,7 @@ type run struct {
 	// For the final guard (guard.go).
 	latest  map[string]string // tags and digests at the last listing
 	refsAPI int               // 0 not probed, 1 the registry has one, -1 not
+	listed  map[string]bool   // what the manifests the last walk reached list (deepDelete)
 }
 
 // Repository applies the plan of one repository, filling in each item's

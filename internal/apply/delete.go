@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/regprune/regprune/internal/graph"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
 )
@@ -231,6 +232,7 @@ func (a *run) deleteDigests() {
 	anchor := a.anchors()
 	s := newSchedule(a.r.Items, all, anchor)
 	for _, level := range s.levels {
+		kids, safe := a.listsOf(level), a.deepSafe()
 		// Nothing of this level runs yet, and what blocks an item is in
 		// an earlier level: decide before starting any delete of it.
 		var ready []*plan.Item
@@ -240,6 +242,10 @@ func (a *run) deleteDigests() {
 				continue
 			}
 			if why := s.blocked(it, a.gone); why.Code != "" && a.ctx.Err() == nil {
+				set(it, plan.ResultSkipped, why)
+				continue
+			}
+			if why := a.deepDelete(it, kids[it], safe, s); why.Code != "" && a.ctx.Err() == nil {
 				set(it, plan.ResultSkipped, why)
 				continue
 			}
@@ -265,6 +271,100 @@ func (a *run) deleteDigests() {
 		a.each(ready, del)
 		a.retryLater(level)
 	}
+}
+
+// The deep delete. Harbor deletes an artifact deeply: with its digest go
+// the children it lists that no tag names and no other artifact lists,
+// and their accessories (vendors.md §7). No answer tells such a registry
+// apart before the damage, so apply assumes any registry may do it: an
+// index is deleted only when each manifest it lists is gone, or is
+// deleted after it in this run, or is safe from a deep delete anyway (a
+// tag that stays names it, or a manifest a staying tag reaches lists it).
+// A child that stays otherwise (held by a referrer that changed since the
+// plan, kept as a referrer of a kept image) keeps its index: skipped,
+// named. On a registry that does not delete deeply this only keeps an
+// index a little longer.
+
+// mayList reports whether it may list manifests: an index, or a type
+// that is not a known image manifest type (an unknown type with a
+// manifests array is treated as an index).
+func mayList(it *plan.Item) bool {
+	return isIndex(it) || (it.MediaType != graph.MediaOCIManifest && it.MediaType != graph.MediaDockerV2)
+}
+
+// listsOf reads what each item of level that may list manifests lists,
+// concurrently; an item whose manifest cannot be read maps to an error.
+func (a *run) listsOf(level []*plan.Item) map[*plan.Item]any {
+	out := map[*plan.Item]any{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, a.o.Concurrency)
+	for _, it := range level {
+		if it.Result != "" || !mayList(it) {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			kids, err := a.read.Children(a.req, it.Digest)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				out[it] = err
+			} else {
+				out[it] = kids
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// deepSafe is the set of digests a deep delete of an index leaves alone:
+// those a tag that stays names, and those a manifest that a staying tag
+// reaches lists (as the final guard's last walk saw them).
+func (a *run) deepSafe() map[string]bool {
+	out := map[string]bool{}
+	for _, d := range a.staying(a.latest) {
+		out[d] = true
+	}
+	for d := range a.listed {
+		out[d] = true
+	}
+	return out
+}
+
+// deepDelete says why it may not be deleted by digest (no code if it
+// may), given what it lists (a []string, an error, or nil) and safe
+// (deepSafe). Called with a.mu held, between levels.
+func (a *run) deepDelete(it *plan.Item, kids any, safe map[string]bool, s *schedule) plan.Reason {
+	switch k := kids.(type) {
+	case error:
+		return plan.Reason{Code: plan.ReasonChildStays, Err: k}
+	case []string:
+		for _, c := range k {
+			if a.gone[c] || safe[c] {
+				continue
+			}
+			if ci := s.byDigest[c]; ci != nil && ci != it && ci.Action == plan.ActionDelete && ci.Result == "" && !a.referrerStays(s, c) {
+				continue // deleted after it, with what hangs from it
+			}
+			return plan.Reason{Code: plan.ReasonChildStays, Digest: c}
+		}
+	}
+	return plan.Reason{}
+}
+
+// referrerStays reports whether a planned referrer of d is still there
+// (the referrer levels are done: it stays, and so will d).
+func (a *run) referrerStays(s *schedule, d string) bool {
+	for _, o := range s.refs[d] {
+		if !a.gone[o.Digest] {
+			return true
+		}
+	}
+	return false
 }
 
 // Retries of a digest delete that the registry refused until something

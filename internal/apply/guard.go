@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -174,12 +175,19 @@ func (a *run) reachable(all, stay map[string]string) (map[string]string, error) 
 		}
 	}
 	api := a.refsAPI == 1
+	var mu sync.Mutex
+	listed := map[string]bool{}
 	err := a.read.Walk(a.req, level, inventory.Walk{What: "indexes and referrers", MaxDepth: 32,
 		Next: func(ctx context.Context, d string) ([]string, error) {
 			kids, err := a.read.Children(ctx, d)
 			if err != nil {
 				return nil, fmt.Errorf("tag %s: %w", via[d], err)
 			}
+			mu.Lock()
+			for _, k := range kids {
+				listed[k] = true
+			}
+			mu.Unlock()
 			var found []string
 			if api {
 				var ok bool
@@ -201,5 +209,6 @@ func (a *run) reachable(all, stay map[string]string) (map[string]string, error) 
 	if err != nil {
 		return nil, err
 	}
+	a.listed = listed
 	return via, nil
 }

@@ -112,6 +112,7 @@ const (
 	ReasonGoneUnknown      ReasonCode = "gone_unknown"     // the DELETE failed and the HEAD after it too (Err)
 	ReasonGoneAfterFailure ReasonCode = "gone_after_error" // the DELETE failed (Err), but it is gone
 	ReasonDeleteFailed     ReasonCode = "delete_failed"    // Err
+	ReasonChildStays       ReasonCode = "child_stays"      // it lists Digest, which stays; a deep delete (Harbor) would take it (or Err: its manifest could not be read)
 	ReasonStillTagged      ReasonCode = "still_tagged"     // the registry refused the digest as still tagged (Err), after retries
 	ReasonStillReferenced  ReasonCode = "still_referenced" // the registry refused the digest as still listed by another manifest (Err), after retries
 	ReasonDeleteDenied     ReasonCode = "delete_denied"    // 401/403 to a DELETE (Err)
@@ -249,6 +250,11 @@ func (r Reason) String() string {
 		return "the registry answered 404 to the delete but still serves the digest: " + errText
 	case ReasonGoneUnknown, ReasonDeleteFailed:
 		return errText
+	case ReasonChildStays:
+		if r.Err != nil {
+			return "kept: what it lists could not be read, and a registry that deletes deeply (Harbor) would delete its children with it: " + errText
+		}
+		return "kept: it lists " + short(r.Digest) + ", which stays, and a registry that deletes deeply (Harbor) would delete it with the index"
 	case ReasonStillTagged:
 		return "the registry refuses to delete it while a tag names it (" + errText + "); a tag the plan does not delete may have appeared: plan again"
 	case ReasonStillReferenced:
