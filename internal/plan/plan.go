@@ -164,7 +164,7 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 	out := Repository{Repository: repo.Name, Tags: repo.Tags, VerifiedTags: repo.VerifiedTags, Items: b.items()}
 	out.Refused, out.Err = refuse(repo.Name, out.Items, p)
 	attributeFrees(repo, out.Items)
-	out.Warnings = policy.Warnings(repo, p)
+	out.Warnings = append(fallbackWarnings(repo), policy.Warnings(repo, p)...)
 	out.Summary = summarize(repo, out.Items)
 	return out
 }
@@ -252,4 +252,14 @@ func short(d string) string {
 		return d[:i+13]
 	}
 	return d
+}
+
+// fallbackWarnings names the referrers fallback tags that name no
+// referrers index of their subject (graph.FallbackProblem), in tag order.
+func fallbackWarnings(repo *graph.Repository) []string {
+	var out []string
+	for _, t := range sortedKeys(repo.FallbackRejected) {
+		out = append(out, "referrers fallback tag "+t+" in "+repo.Name+" is not an index of referrers: "+repo.FallbackRejected[t]+"; nothing is kept or deleted on its strength")
+	}
+	return out
 }

@@ -69,6 +69,11 @@ const (
 	ReasonUntagUnkept ReasonCode = "untag_unkept"
 	// ReasonUnreached: no image reaches the item; it is left alone.
 	ReasonUnreached ReasonCode = "unreached"
+	// ReasonFallbackRejected: the referrers fallback tag Tags[0] of
+	// Digest names it, and it is no referrers index of Digest (the
+	// plan's warnings say why): it stays, with what it lists, and decides
+	// nothing.
+	ReasonFallbackRejected ReasonCode = "fallback_rejected"
 	// ReasonOrphan: a signature or referrer whose subject Digest is in no
 	// image of the repository; kept unless the policy opts in.
 	ReasonOrphan ReasonCode = "orphan"
@@ -184,6 +189,8 @@ func (r Reason) String() string {
 		return "listed by deleted " + short(r.Digest) + ", deleted after it"
 	case ReasonUntagUnkept:
 		return "untag: " + tags + " held by no rule (untag_unkept); the digest stays for what keeps it"
+	case ReasonFallbackRejected:
+		return "kept: the referrers fallback tag " + tag + " names it, and it is no referrers index of " + short(r.Digest) + " (see the warnings); nothing is decided from it"
 	case ReasonUnreached:
 		return "kept: reached from no image (orphan or untagged); regprune leaves it alone"
 	case ReasonOrphan:
