@@ -76,9 +76,10 @@ type run struct {
 	later     map[*plan.Item]error // digest deletes refused until something else is gone (retryLater)
 
 	// For the final guard (guard.go).
-	latest  map[string]string // tags and digests at the last listing
-	refsAPI int               // 0 not probed, 1 the registry has one, -1 not
-	listed  map[string]bool   // what the manifests the last walk reached list (deepDelete)
+	latest   map[string]string   // tags and digests at the last listing
+	refsAPI  int                 // 0 not probed, 1 the registry has one, -1 not
+	listed   map[string]bool     // what the manifests the last walk reached list (deepDelete)
+	attached map[*plan.Item]bool // planned deletions confirmed attached to their subject (confirmAttached)
 }
 
 // Repository applies the plan of one repository, filling in each item's
@@ -106,7 +107,7 @@ func Repository(ctx context.Context, t Target, r *plan.Repository, o Options) er
 	defer stop()
 	// Every read of the registry (tags, manifests, referrers) goes
 	// through inventory's Reader, the one Collect reads with.
-	a := &run{t: t, r: r, o: o, ctx: ctx, req: req, read: inventory.NewReader(t, inventory.ReaderOptions{Concurrency: o.Concurrency, Cache: o.Cache}), gone: map[string]bool{}, later: map[*plan.Item]error{}}
+	a := &run{t: t, r: r, o: o, ctx: ctx, req: req, read: inventory.NewReader(t, inventory.ReaderOptions{Concurrency: o.Concurrency, Cache: o.Cache}), gone: map[string]bool{}, later: map[*plan.Item]error{}, attached: map[*plan.Item]bool{}}
 	return a.apply()
 }
 

@@ -516,6 +516,9 @@ func (a *run) deleteDigest(it *plan.Item) {
 		// 412: something must go first. Not a result yet: retried after
 		// the rest of its level (retryLater).
 		a.mu.Lock()
+		if a.later == nil {
+			a.later = map[*plan.Item]error{}
+		}
 		a.later[it] = err
 		a.mu.Unlock()
 	case errors.Is(err, registry.ErrUnsupported) || deniedDelete(err):

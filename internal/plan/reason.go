@@ -98,6 +98,7 @@ const (
 	ReasonRecheckAfterTags ReasonCode = "recheck_failed_after_untag"
 	ReasonGuardFailed      ReasonCode = "guard_failed"       // the final guard could not read (Err)
 	ReasonGuardReached     ReasonCode = "guard_reached"      // tag Tags[0], which stays, reaches it (Prior)
+	ReasonNotAttached      ReasonCode = "guard_not_attached" // the registry does not show it attached to its subject Digest (Err says how; Prior)
 	ReasonTagMoved         ReasonCode = "changed_tag_moved"  // its tag Tags[0] now names Digest
 	ReasonTagAppeared      ReasonCode = "changed_tag_added"  // Tags now name it
 	ReasonReachedByNewTag  ReasonCode = "changed_reached"    // tag Tags[0], new or moved, reaches it through an index
@@ -223,6 +224,8 @@ func (r Reason) String() string {
 		return "final guard could not read what the kept tags reach, nothing more deleted in this repository: " + errText
 	case ReasonGuardReached:
 		return prior("final guard: tag " + tag + ", which stays, reaches it")
+	case ReasonNotAttached:
+		return prior("final guard: the registry does not show it attached to " + short(r.Digest) + ", with which the plan deletes it: " + errText)
 	case ReasonTagMoved:
 		return "changed since the plan: tag " + tag + " now names " + r.Digest
 	case ReasonTagAppeared:
