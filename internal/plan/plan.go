@@ -94,7 +94,9 @@ type Repository struct {
 	// apply can tell what changed since.
 	Tags map[string]string `json:"tags,omitempty"`
 	// Warnings are keep rules that hold nothing here (a keep tag naming
-	// no tag, a keep regex matching none): likely typos.
+	// no tag, a keep regex matching none): likely typos; and referrers
+	// fallback tags that name no referrers index of their subject
+	// (graph.FallbackProblem), from which nothing is decided.
 	Warnings []string `json:"warnings,omitempty"`
 	// Capabilities is what the registry showed it can do while reading
 	// and applying this repository.
