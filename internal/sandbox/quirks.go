@@ -82,7 +82,7 @@ type QuirkOptions struct {
 // QuirkCounts are the answers a quirk proxy gave of its own.
 type QuirkCounts struct {
 	DanglingTag, DanglingParent, ReferencedByList, Precondition, TagDeleteRefused int
-	DeepDeleted                                                                    []string // digests a Harbor deep delete took with a root
+	DeepDeleted                                                                   []string // digests a Harbor deep delete took with a root
 }
 
 // QuirkProxy is a Proxy playing a flavour.
