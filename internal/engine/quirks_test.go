@@ -10,6 +10,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,29 +20,36 @@ import (
 
 	"github.com/regprune/regprune/internal/engine"
 	"github.com/regprune/regprune/internal/graph"
+	"github.com/regprune/regprune/internal/journal"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/policy"
 	"github.com/regprune/regprune/internal/registry"
 	"github.com/regprune/regprune/internal/registrytest"
 )
 
-func qOpts() engine.Options {
-	return engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour), RetryWait: 5 * time.Millisecond}
+// qOpts are the engine's options for these tests, with a journal if
+// one is given.
+func qOpts(j ...*journal.Journal) engine.Options {
+	o := engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour), RetryWait: 5 * time.Millisecond}
+	if len(j) > 0 {
+		o.Journal = j[0]
+	}
+	return o
 }
 
 // qPlan plans repo of host (a proxy) for apply.
-func qPlan(t *testing.T, host, repo string, p policy.Policy) *plan.Plan {
+func qPlan(t *testing.T, host, repo string, p policy.Policy, j ...*journal.Journal) *plan.Plan {
 	t.Helper()
-	pl := engine.Plan(context.Background(), []engine.Target{{Repository: host + "/" + repo, Policy: p}}, plan.ModeApply, qOpts())
+	pl := engine.Plan(context.Background(), []engine.Target{{Repository: host + "/" + repo, Policy: p}}, plan.ModeApply, qOpts(j...))
 	if r := pl.Repositories[0]; r.Err != nil {
 		t.Fatalf("plan failed: %s", r.Err)
 	}
 	return pl
 }
 
-func qApply(t *testing.T, pl *plan.Plan) {
+func qApply(t *testing.T, pl *plan.Plan, j ...*journal.Journal) {
 	t.Helper()
-	engine.Apply(context.Background(), pl, qOpts())
+	engine.Apply(context.Background(), pl, qOpts(j...))
 	if r := pl.Repositories[0]; r.Err != nil {
 		t.Fatalf("apply failed: %s", r.Err)
 	}
@@ -60,7 +68,8 @@ func qResult(t *testing.T, pl *plan.Plan, d string, result plan.Result, code pla
 // refusing for a while after the tag or the index went. Apply untags
 // first (a signature's tag too, which it otherwise lets its digest delete
 // take), retries after the rest of the level, and deletes everything;
-// the kept image and its signature stay whole.
+// the kept image and its signature stay whole. The run is journaled:
+// retries go through the journal like any DELETE.
 func TestQuirkGARUntagFirstParentsFirst(t *testing.T) {
 	reg := registrytest.New(t, registrytest.Options{})
 	const repo = "gar/app"
@@ -69,9 +78,14 @@ func TestQuirkGARUntagFirstParentsFirst(t *testing.T) {
 	_, cur := gImage(t, reg, repo, 2, "", "latest")
 	curSig := gSign(t, reg, repo, cur, "sig")
 	q := registrytest.NewQuirkProxy(t, reg.URL, registrytest.QuirkOptions{Quirk: registrytest.QuirkGAR, Lag: 1})
+	j, err := journal.Open(context.Background(), filepath.Join(t.TempDir(), "journal.db"), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
 
-	pl := qPlan(t, q.Host, repo, keepTag("latest"))
-	qApply(t, pl)
+	pl := qPlan(t, q.Host, repo, keepTag("latest"), j)
+	qApply(t, pl, j)
 	for _, d := range append([]string{old, sig}, kids...) {
 		qResult(t, pl, d, plan.ResultDeleted, plan.ReasonDeleted)
 		if gExists(t, reg, repo, d) {
