@@ -50,6 +50,11 @@ type Options struct {
 	// re-check and the guard: a manifest this run's inventory or an
 	// earlier run read is not asked for again. nil: none.
 	Cache inventory.Cache
+	// RetryWait is the first wait before retrying a delete the registry
+	// refused until something else is gone (GAR's dangling tag or
+	// parent, ECR's manifest list, Harbor's 412); it doubles at each of
+	// the 3 tries. Default 2s.
+	RetryWait time.Duration
 }
 
 type run struct {
@@ -68,10 +73,13 @@ type run struct {
 	gone      map[string]bool   // digests deleted, or found gone, in this run
 	now       map[string]string // tags and digests at the re-check
 	anchor    map[*plan.Item]string
+	later     map[*plan.Item]error // digest deletes refused until something else is gone (retryLater)
 
 	// For the final guard (guard.go).
-	latest  map[string]string // tags and digests at the last listing
-	refsAPI int               // 0 not probed, 1 the registry has one, -1 not
+	latest          map[string]string   // tags and digests at the last listing
+	refsAPI         int                 // 0 not probed, 1 the registry has one, -1 not
+	listedByReached map[string]bool     // what the manifests the last walk reached list (deepDelete)
+	attached        map[*plan.Item]bool // planned deletions confirmed attached to their subject (confirmAttached)
 
 	// For the read-back (readback.go).
 	tagsRemoved     map[string]string // tags deleted by tag -> the digest they named
@@ -96,13 +104,16 @@ func Repository(ctx context.Context, t Target, r *plan.Repository, o Options) er
 	if o.Grace == 0 {
 		o.Grace = 30 * time.Second
 	}
+	if o.RetryWait <= 0 {
+		o.RetryWait = 2 * time.Second
+	}
 	req, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(o.Grace, cancel) })
 	defer stop()
 	// Every read of the registry (tags, manifests, referrers) goes
 	// through inventory's Reader, the one Collect reads with.
-	a := &run{t: t, r: r, o: o, ctx: ctx, req: req, read: inventory.NewReader(t, inventory.ReaderOptions{Concurrency: o.Concurrency, Cache: o.Cache}), gone: map[string]bool{}}
+	a := &run{t: t, r: r, o: o, ctx: ctx, req: req, read: inventory.NewReader(t, inventory.ReaderOptions{Concurrency: o.Concurrency, Cache: o.Cache}), gone: map[string]bool{}, later: map[*plan.Item]error{}, attached: map[*plan.Item]bool{}}
 	return a.apply()
 }
 

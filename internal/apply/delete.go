@@ -5,10 +5,13 @@ package apply
 // then digests level by level in the order order.go computes.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
+	"github.com/regprune/regprune/internal/graph"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
 )
@@ -229,6 +232,7 @@ func (a *run) deleteDigests() {
 	anchor := a.anchors()
 	s := newSchedule(a.r.Items, all, anchor)
 	for _, level := range s.levels {
+		kids, safe := a.listsOf(level), a.deepSafe()
 		// Nothing of this level runs yet, and what blocks an item is in
 		// an earlier level: decide before starting any delete of it.
 		var ready []*plan.Item
@@ -238,6 +242,10 @@ func (a *run) deleteDigests() {
 				continue
 			}
 			if why := s.blocked(it, a.gone); why.Code != "" && a.ctx.Err() == nil {
+				set(it, plan.ResultSkipped, why)
+				continue
+			}
+			if why := a.deepDelete(it, kids[it], safe, s); why.Code != "" && a.ctx.Err() == nil {
 				set(it, plan.ResultSkipped, why)
 				continue
 			}
@@ -261,6 +269,202 @@ func (a *run) deleteDigests() {
 		}
 		a.prepareDigests(ready, anchor)
 		a.each(ready, del)
+		a.retryLater(level)
+	}
+}
+
+// The deep delete. Harbor deletes an artifact deeply: with its digest go
+// the children it lists that no tag names and no other artifact lists,
+// and their accessories (vendors.md §7). No answer tells such a registry
+// apart before the damage, so apply assumes any registry may do it: an
+// index is deleted only when each manifest it lists is gone, or is
+// deleted after it in this run, or is safe from a deep delete anyway (a
+// tag that stays names it, or a manifest a staying tag reaches lists it).
+// A child that stays otherwise (held by a referrer that changed since the
+// plan, kept as a referrer of a kept image) keeps its index: skipped,
+// named. On a registry that does not delete deeply this only keeps an
+// index a little longer.
+
+// mayList reports whether it may list manifests: an index, or a type
+// that is not a known image manifest type (an unknown type with a
+// manifests array is treated as an index).
+func mayList(it *plan.Item) bool {
+	return isIndex(it) || (it.MediaType != graph.MediaOCIManifest && it.MediaType != graph.MediaDockerV2)
+}
+
+// listsOf reads what each item of level that may list manifests lists,
+// concurrently; an item whose manifest cannot be read maps to an error.
+func (a *run) listsOf(level []*plan.Item) map[*plan.Item]any {
+	out := map[*plan.Item]any{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, a.o.Concurrency)
+	for _, it := range level {
+		if it.Result != "" || !mayList(it) {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			kids, err := a.read.Children(a.req, it.Digest)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				out[it] = err
+			} else {
+				out[it] = kids
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// deepSafe is the set of digests a deep delete of an index leaves alone:
+// those a tag that stays names, and those a manifest that a staying tag
+// reaches lists (as the final guard's last walk saw them).
+func (a *run) deepSafe() map[string]bool {
+	out := map[string]bool{}
+	for _, d := range a.staying(a.latest) {
+		out[d] = true
+	}
+	for d := range a.listedByReached {
+		out[d] = true
+	}
+	return out
+}
+
+// deepDelete says why it may not be deleted by digest (no code if it
+// may), given what it lists (a []string, an error, or nil) and safe
+// (deepSafe). Called with a.mu held, between levels.
+func (a *run) deepDelete(it *plan.Item, kids any, safe map[string]bool, s *schedule) plan.Reason {
+	switch k := kids.(type) {
+	case error:
+		return plan.Reason{Code: plan.ReasonChildStays, Err: k}
+	case []string:
+		for _, c := range k {
+			if a.gone[c] || safe[c] {
+				continue
+			}
+			if ci := s.byDigest[c]; ci != nil && ci != it && ci.Action == plan.ActionDelete && ci.Result == "" && !a.referrerStays(s, c) {
+				continue // deleted after it, with what hangs from it
+			}
+			return plan.Reason{Code: plan.ReasonChildStays, Digest: c}
+		}
+	}
+	return plan.Reason{}
+}
+
+// referrerStays reports whether a planned referrer of d is still there
+// (the referrer levels are done: it stays, and so will d).
+func (a *run) referrerStays(s *schedule, d string) bool {
+	for _, o := range s.refs[d] {
+		if !a.gone[o.Digest] {
+			return true
+		}
+	}
+	return false
+}
+
+// Retries of a digest delete that the registry refused until something
+// else is gone (registry.ErrStillTagged, ErrStillReferenced): GAR and GCR
+// are eventually consistent, and refuse a digest for a while after its
+// tags or its parent index went (gcr-cleaner deletes the tags, waits, and
+// retries dangling-parent failures up to 3 times; vendors.md §4).
+const laterTries = 3
+
+// retryLater retries the deletes of level that the registry refused until
+// something else went, before the next level starts (a child waits for its
+// parent to be gone for good). Before each try it removes the planned
+// tags that still name an item the registry calls tagged (untag first):
+// only tags the plan deletes with it, each read again right then; a tag
+// the plan does not know stays, and the item fails, named. What the
+// registry still refuses after the last try fails with its answer: never
+// a success.
+func (a *run) retryLater(level []*plan.Item) {
+	wait := a.o.RetryWait
+	for try := 1; ; try++ {
+		var todo []*plan.Item
+		a.mu.Lock()
+		for _, it := range level {
+			if _, ok := a.later[it]; ok && it.Result == "" {
+				todo = append(todo, it)
+			}
+		}
+		a.mu.Unlock()
+		if len(todo) == 0 {
+			return
+		}
+		if try > laterTries || a.ctx.Err() != nil || !sleepCtx(a.ctx, wait) {
+			for _, it := range todo {
+				a.mu.Lock()
+				err := a.later[it]
+				delete(a.later, it)
+				a.mu.Unlock()
+				code := plan.ReasonStillReferenced
+				if errors.Is(err, registry.ErrStillTagged) {
+					code = plan.ReasonStillTagged
+				}
+				set(it, plan.ResultFailed, plan.Reason{Code: code, Err: err})
+			}
+			return
+		}
+		wait *= 2
+		a.o.Logger.Info("retrying deletes the registry refused until something else is gone", "repository", a.t.Name(), "items", len(todo), "try", try)
+		a.each(todo, func(it *plan.Item) {
+			a.mu.Lock()
+			err := a.later[it]
+			delete(a.later, it)
+			a.mu.Unlock()
+			if errors.Is(err, registry.ErrStillTagged) && !a.untagFirst(it, err) {
+				return
+			}
+			a.deleteDigest(it)
+		})
+	}
+}
+
+// untagFirst removes the tags of it that still name it and that the plan
+// deletes with it (as the tag phase would have), for a registry that
+// refuses a tagged digest. It reports false, with it failed, when a tag
+// could not go.
+func (a *run) untagFirst(it *plan.Item, refusal error) bool {
+	a.mu.Lock()
+	refused := a.tagDelete == -1
+	a.mu.Unlock()
+	for _, t := range it.Tags {
+		d, err := a.t.Head(a.req, t)
+		if errors.Is(err, registry.ErrNotFound) || (err == nil && d.Digest != it.Digest) {
+			continue // gone, or moved to another digest: not ours to delete
+		}
+		if err == nil && refused {
+			err = errTagDeleteRefused
+		}
+		if err == nil {
+			var ok bool
+			if ok, err = a.deleteTag(t); err == nil && !ok {
+				err = errTagDeleteRefused
+			}
+		}
+		if err != nil {
+			set(it, plan.ResultFailed, plan.Reason{Code: plan.ReasonStillTagged, Err: fmt.Errorf("%w; removing its tag %s first: %w", refusal, t, err)})
+			return false
+		}
+	}
+	return true
+}
+
+// sleepCtx waits d, or less if ctx ends first; it reports whether the
+// wait ran out.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -304,6 +508,16 @@ func (a *run) deleteDigest(it *plan.Item) {
 		default:
 			set(it, plan.ResultFailed, plan.Reason{Code: plan.ReasonGoneUnknown, Err: fmt.Errorf("%w; checking whether it is gone failed: %w", err, herr)})
 		}
+	case errors.Is(err, registry.ErrStillTagged) || errors.Is(err, registry.ErrStillReferenced):
+		// GAR's dangling tag or parent, ECR's manifest list, Harbor's
+		// 412: something must go first. Not a result yet: retried after
+		// the rest of its level (retryLater).
+		a.mu.Lock()
+		if a.later == nil {
+			a.later = map[*plan.Item]error{}
+		}
+		a.later[it] = err
+		a.mu.Unlock()
 	case errors.Is(err, registry.ErrUnsupported) || deniedDelete(err):
 		a.refuse(err)
 		failOrSkip(it, err)

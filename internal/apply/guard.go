@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -184,7 +185,116 @@ func (a *run) guard() error {
 			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonGuardReached, Tags: []string{t}, Prior: prior(it)})
 		}
 	}
+	if err := a.confirmAttached(pending); err != nil {
+		for _, it := range pending {
+			if it.Result == "" {
+				set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonGuardFailed, Err: err})
+			}
+		}
+		a.r.Err = plan.Fail(plan.ErrorGuard, err)
+		return err
+	}
 	return nil
+}
+
+// confirmAttached skips each planned deletion that the plan deletes with
+// a subject (a referrer, signature or referrers index; Item.Subject) and
+// that the registry as it is now does not show attached to it: its own
+// subject field names that subject, or a signature tag of that subject
+// (sha256-<hex>.sig, .att, .sbom) names it, or the referrers fallback tag
+// of that subject names it and it is a referrers index of that subject by
+// the rule inventory applies (graph.FallbackProblem: an OCI image index,
+// not the subject itself, whose entries carry that subject). So neither
+// a plan file nor a registry that resolves sha256-<hex> to the subject
+// itself (GitLab) can make something go with a subject it does not hang
+// from. Each item is checked once per apply; the reads go through the
+// Reader (and its cache).
+func (a *run) confirmAttached(pending []*plan.Item) error {
+	if a.attached == nil {
+		a.attached = map[*plan.Item]bool{}
+	}
+	on := map[string][]string{} // digest -> tags naming it now
+	for t, d := range a.latest {
+		on[d] = append(on[d], t)
+	}
+	var todo []*plan.Item
+	for _, it := range pending {
+		if it.Result == "" && it.Action == plan.ActionDelete && it.Subject != "" && !a.attached[it] {
+			todo = append(todo, it)
+		}
+	}
+	why := make([]string, len(todo))
+	g, gctx := errgroup.WithContext(a.req)
+	g.SetLimit(a.o.Concurrency)
+	for i, it := range todo {
+		g.Go(func() error {
+			w, err := a.attachedWhy(gctx, it, on[it.Digest])
+			why[i] = w
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for i, it := range todo {
+		if why[i] != "" {
+			a.o.Logger.Warn("final guard kept a planned delete the registry does not show attached to its subject", "repository", a.t.Name(), "digest", it.Digest, "subject", it.Subject, "why", why[i])
+			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonNotAttached, Digest: it.Subject, Err: errors.New(why[i]), Prior: prior(it)})
+			continue
+		}
+		a.attached[it] = true
+	}
+	return nil
+}
+
+// attachedWhy says why it is not attached to it.Subject in the registry
+// now ("" if it is); tags are the tags naming it now.
+func (a *run) attachedWhy(ctx context.Context, it *plan.Item, tags []string) (string, error) {
+	fallback := false
+	for _, t := range tags {
+		s, suffix, ok := graph.ArtifactTag(t)
+		switch {
+		case !ok || s != it.Subject:
+		case suffix != "":
+			return "", nil // a signature tag of the subject names it
+		default:
+			fallback = true
+		}
+	}
+	m, err := a.read.Manifest(ctx, it.Digest)
+	if errors.Is(err, registry.ErrNotFound) {
+		return "", nil // gone: its delete finds it gone
+	}
+	if err != nil {
+		return "", fmt.Errorf("checking that %s hangs from %s: %w", it.Digest, it.Subject, err)
+	}
+	if m.Subject != nil && m.Subject.Digest == it.Subject {
+		return "", nil
+	}
+	if !fallback {
+		return "neither its subject field, nor a signature tag, nor the referrers fallback tag of " + it.Subject + " ties it to " + it.Subject, nil
+	}
+	var rerr error
+	problem := graph.FallbackProblem(it.Subject, it.Digest, m.MediaType, m.Children(), func(e string) (string, bool) {
+		em, err := a.read.Manifest(ctx, e)
+		switch {
+		case errors.Is(err, registry.ErrNotFound):
+			return "", false
+		case err != nil:
+			rerr = err
+			return "", false
+		case em.Subject == nil:
+			return "", true
+		}
+		return em.Subject.Digest, true
+	})
+	if rerr != nil {
+		return "", fmt.Errorf("checking the referrers index %s of %s: %w", it.Digest, it.Subject, rerr)
+	}
+	if problem != "" {
+		return "the referrers fallback tag " + graph.FallbackTag(it.Subject) + " names it, but " + problem, nil
+	}
+	return "", nil
 }
 
 // reachable maps each digest that a tag of stay reaches to that tag (the
@@ -238,12 +348,19 @@ func (a *run) reachable(all, stay map[string]string) (map[string]string, error) 
 		}
 	}
 	api := a.refsAPI == 1
+	var mu sync.Mutex
+	listed := map[string]bool{}
 	err := a.read.Walk(a.req, level, inventory.Walk{What: "indexes and referrers", MaxDepth: 32,
 		Next: func(ctx context.Context, d string) ([]string, error) {
 			kids, err := a.read.Children(ctx, d)
 			if err != nil {
 				return nil, fmt.Errorf("tag %s: %w", via[d], err)
 			}
+			mu.Lock()
+			for _, k := range kids {
+				listed[k] = true
+			}
+			mu.Unlock()
 			var found []string
 			if api {
 				var ok bool
@@ -265,5 +382,6 @@ func (a *run) reachable(all, stay map[string]string) (map[string]string, error) 
 	if err != nil {
 		return nil, err
 	}
+	a.listedByReached = listed
 	return via, nil
 }

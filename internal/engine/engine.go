@@ -46,6 +46,8 @@ type Options struct {
 	Explain func(repository string, err error) error
 	// Done, if set, is called as each repository is planned or applied.
 	Done func(repository string)
+	// RetryWait is apply.Options.RetryWait (0: its default).
+	RetryWait time.Duration
 }
 
 func (o *Options) defaults() {
@@ -168,7 +170,7 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 				jt.recordIntents(ctx, r)
 				t = jt
 			}
-			err = apply.Repository(ctx, t, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger, Refusals: refusals, Cache: o.Cache})
+			err = apply.Repository(ctx, t, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger, Refusals: refusals, Cache: o.Cache, RetryWait: o.RetryWait})
 			jt.settle()
 		}
 		if err != nil && o.Explain != nil {

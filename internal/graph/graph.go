@@ -68,6 +68,11 @@ type Repository struct {
 	// Referrers maps a subject digest to the digests of its referrers, from
 	// the referrers API or its fallback tag, and from subject fields.
 	Referrers map[string][]string
+	// FallbackRejected maps each referrers fallback tag (sha256-<hex>)
+	// whose manifest is not a referrers index of its subject
+	// (FallbackProblem) to why. Nothing is decided from such a tag: it
+	// links no referrer to its subject, and makes nothing an orphan.
+	FallbackRejected map[string]string
 	// ReferrersAPI says whether the registry answered the OCI referrers
 	// API (true) or regprune read the sha256-<hex> fallback tags (false);
 	// ReferrersProbed is false when there was nothing to ask about.
@@ -81,7 +86,7 @@ type Repository struct {
 
 // NewRepository returns an empty repository named name.
 func NewRepository(name string) *Repository {
-	return &Repository{Name: name, Tags: map[string]string{}, Manifests: map[string]*Manifest{}, Referrers: map[string][]string{}}
+	return &Repository{Name: name, Tags: map[string]string{}, Manifests: map[string]*Manifest{}, Referrers: map[string][]string{}, FallbackRejected: map[string]string{}}
 }
 
 // AddReferrer records ref as a referrer of subject, once.
@@ -134,6 +139,41 @@ func ArtifactTag(tag string) (subject, suffix string, ok bool) {
 
 // FallbackTag returns the referrers fallback tag of digest.
 func FallbackTag(digest string) string { return strings.Replace(digest, ":", "-", 1) }
+
+// FallbackProblem says why the manifest digest, of media type mediaType
+// and listing entries, which the referrers fallback tag of subject names,
+// is not a referrers index of subject; "" if it is one. The OCI
+// distribution spec (v1.1, "Referrers Tag Schema") makes that tag name
+// an OCI image index whose entries are the descriptors of the manifests
+// whose subject is subject. So it must be an OCI image index, not subject
+// itself (GitLab's registry resolves the tag sha256-<hex> to the manifest
+// sha256:<hex>, so a lookup of the tag serves the subject, whose own
+// children would pass for its referrers: oras-project/oras-go#1396), and
+// every entry the registry has must carry subject in its own subject
+// field (subjectOf gives an entry's subject, and false for an entry the
+// registry does not have: a stale entry names nothing to keep or delete).
+func FallbackProblem(subject, digest, mediaType string, entries []string, subjectOf func(string) (string, bool)) string {
+	switch {
+	case digest == subject:
+		return "it resolves to " + subject + " itself, not to an index of its referrers (GitLab's registry does this)"
+	case mediaType != MediaOCIIndex:
+		return "it names " + digest + ", a " + orNone(mediaType) + ", not an OCI image index"
+	}
+	for _, e := range entries {
+		s, ok := subjectOf(e)
+		if ok && s != subject {
+			return "its index " + digest + " lists " + e + ", whose subject is " + orNone(s) + ", not " + subject
+		}
+	}
+	return ""
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
 
 // Image is what a tag names: a manifest or an index that at least one
 // non-artifact tag points at. Policy counts and ages images only.

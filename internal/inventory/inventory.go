@@ -291,13 +291,20 @@ func (c *collector) referrers(ctx context.Context) error {
 		if !ok {
 			continue
 		}
+		if suffix == "" {
+			// The fallback tag names an index listing the referrers,
+			// if what it names is one (graph.FallbackProblem); else it
+			// is a warning, and nothing is decided from it.
+			if why := c.fallbackProblem(subject, d); why != "" {
+				c.repo.FallbackRejected[t] = why
+				c.o.Logger.Warn("referrers fallback tag is not an index of referrers; nothing is decided from it", "repository", c.src.Name(), "tag", t, "why", why)
+				continue
+			}
+		}
 		c.repo.AddReferrer(subject, d)
 		if suffix == "" {
-			// The fallback tag names an index listing the referrers.
-			if m := c.repo.Manifests[d]; m != nil {
-				for _, ch := range m.Children {
-					c.repo.AddReferrer(subject, ch)
-				}
+			for _, ch := range c.repo.Manifests[d].Children {
+				c.repo.AddReferrer(subject, ch)
 			}
 		}
 	}
@@ -343,6 +350,21 @@ func (c *collector) referrers(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// fallbackProblem is graph.FallbackProblem for the manifest d that the
+// fallback tag of subject names, over the manifests read.
+func (c *collector) fallbackProblem(subject, d string) string {
+	m := c.repo.Manifests[d]
+	if m == nil {
+		return "its manifest " + d + " could not be read"
+	}
+	return graph.FallbackProblem(subject, d, m.MediaType, m.Children, func(e string) (string, bool) {
+		if em := c.repo.Manifests[e]; em != nil {
+			return em.Subject, true
+		}
+		return "", false
+	})
 }
 
 // referrersOf asks the referrers API about subjects, records what it

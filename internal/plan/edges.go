@@ -98,6 +98,9 @@ func kindOf(repo *graph.Repository, d string, tags []string, parents map[string]
 		return KindSignature
 	}
 	for _, t := range tags {
+		if _, bad := repo.FallbackRejected[t]; bad {
+			continue // decides nothing (graph.FallbackProblem)
+		}
 		if _, _, ok := graph.ArtifactTag(t); ok {
 			return KindReferrer
 		}

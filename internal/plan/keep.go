@@ -1,5 +1,32 @@
 package plan
 
+import (
+	"sort"
+
+	"github.com/regprune/regprune/internal/graph"
+)
+
+// sortedKeys lists the keys of m in order.
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// isImage reports whether tags, the tags of a digest, include one that
+// is not an artifact tag.
+func isImage(tags []string) bool {
+	for _, t := range tags {
+		if _, _, ok := graph.ArtifactTag(t); !ok {
+			return true
+		}
+	}
+	return false
+}
+
 // keepClosure keeps what the policy keeps and, recursively, every child
 // and referrer of a kept manifest, each with the reason it is kept: the
 // relation and the kept manifest that reaches it (named by the tag through
@@ -14,6 +41,21 @@ func (b *builder) keepClosure() {
 			via[d.Digest] = heldTag(d, b.p)
 			queue = append(queue, d.Digest)
 		}
+	}
+	// A referrers fallback tag that names no referrers index of its
+	// subject (graph.FallbackProblem) decides nothing about the subject;
+	// what it names, if no image tag names it, stays with what it lists
+	// (the tag stays, and the final guard would keep them anyway).
+	for _, t := range sortedKeys(b.repo.FallbackRejected) {
+		d := b.repo.Tags[t]
+		subject, _, _ := graph.ArtifactTag(t)
+		if d == subject || b.keep[d] || isImage(b.tagsOf[d]) {
+			continue
+		}
+		b.keep[d] = true
+		b.keepWhy[d] = Reason{Code: ReasonFallbackRejected, Tags: []string{t}, Digest: subject}
+		via[d] = t
+		queue = append(queue, d)
 	}
 	for len(queue) > 0 {
 		d := queue[0]

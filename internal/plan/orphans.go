@@ -36,6 +36,9 @@ func orphansOf(repo *graph.Repository, rest []string, kept map[string]Reason, ta
 			subjects = append(subjects, m.Subject)
 		}
 		for _, t := range tagsOf[d] {
+			if _, bad := repo.FallbackRejected[t]; bad {
+				continue // decides nothing (graph.FallbackProblem)
+			}
 			if s, _, ok := graph.ArtifactTag(t); ok {
 				subjects = append(subjects, s)
 			}

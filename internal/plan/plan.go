@@ -94,7 +94,9 @@ type Repository struct {
 	// apply can tell what changed since.
 	Tags map[string]string `json:"tags,omitempty"`
 	// Warnings are keep rules that hold nothing here (a keep tag naming
-	// no tag, a keep regex matching none): likely typos.
+	// no tag, a keep regex matching none): likely typos; and referrers
+	// fallback tags that name no referrers index of their subject
+	// (graph.FallbackProblem), from which nothing is decided.
 	Warnings []string `json:"warnings,omitempty"`
 	// Capabilities is what the registry showed it can do while reading
 	// and applying this repository.
@@ -172,7 +174,7 @@ func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Reposi
 	out := Repository{Repository: repo.Name, Tags: repo.Tags, VerifiedTags: repo.VerifiedTags, Items: b.items(), AllowEmpty: p.AllowEmpty}
 	out.Refused, out.Err = refuse(repo.Name, out.Items, p)
 	attributeFrees(repo, out.Items)
-	out.Warnings = policy.Warnings(repo, p)
+	out.Warnings = append(fallbackWarnings(repo), policy.Warnings(repo, p)...)
 	out.Summary = summarize(repo, out.Items)
 	return out
 }
@@ -260,4 +262,14 @@ func short(d string) string {
 		return d[:i+13]
 	}
 	return d
+}
+
+// fallbackWarnings names the referrers fallback tags that name no
+// referrers index of their subject (graph.FallbackProblem), in tag order.
+func fallbackWarnings(repo *graph.Repository) []string {
+	var out []string
+	for _, t := range sortedKeys(repo.FallbackRejected) {
+		out = append(out, "referrers fallback tag "+t+" in "+repo.Name+" is not an index of referrers: "+repo.FallbackRejected[t]+"; nothing is kept or deleted on its strength")
+	}
+	return out
 }

@@ -69,6 +69,11 @@ const (
 	ReasonUntagUnkept ReasonCode = "untag_unkept"
 	// ReasonUnreached: no image reaches the item; it is left alone.
 	ReasonUnreached ReasonCode = "unreached"
+	// ReasonFallbackRejected: the referrers fallback tag Tags[0] of
+	// Digest names it, and it is no referrers index of Digest (the
+	// plan's warnings say why): it stays, with what it lists, and decides
+	// nothing.
+	ReasonFallbackRejected ReasonCode = "fallback_rejected"
 	// ReasonOrphan: a signature or referrer whose subject Digest is in no
 	// image of the repository; kept unless the policy opts in.
 	ReasonOrphan ReasonCode = "orphan"
@@ -98,6 +103,7 @@ const (
 	ReasonRecheckAfterTags ReasonCode = "recheck_failed_after_untag"
 	ReasonGuardFailed      ReasonCode = "guard_failed"       // the final guard could not read (Err)
 	ReasonGuardReached     ReasonCode = "guard_reached"      // tag Tags[0], which stays, reaches it (Prior)
+	ReasonNotAttached      ReasonCode = "guard_not_attached" // the registry does not show it attached to its subject Digest (Err says how; Prior)
 	ReasonTagMoved         ReasonCode = "changed_tag_moved"  // its tag Tags[0] now names Digest
 	ReasonTagAppeared      ReasonCode = "changed_tag_added"  // Tags now name it
 	ReasonReachedByNewTag  ReasonCode = "changed_reached"    // tag Tags[0], new or moved, reaches it through an index
@@ -117,6 +123,9 @@ const (
 	ReasonGoneUnknown      ReasonCode = "gone_unknown"     // the DELETE failed and the HEAD after it too (Err)
 	ReasonGoneAfterFailure ReasonCode = "gone_after_error" // the DELETE failed (Err), but it is gone
 	ReasonDeleteFailed     ReasonCode = "delete_failed"    // Err
+	ReasonChildStays       ReasonCode = "child_stays"      // it lists Digest, which stays; a deep delete (Harbor) would take it (or Err: its manifest could not be read)
+	ReasonStillTagged      ReasonCode = "still_tagged"     // the registry refused the digest as still tagged (Err), after retries
+	ReasonStillReferenced  ReasonCode = "still_referenced" // the registry refused the digest as still listed by another manifest (Err), after retries
 	ReasonDeleteDenied     ReasonCode = "delete_denied"    // 401/403 to a DELETE (Err)
 	ReasonDeletesDisabled  ReasonCode = "deletes_disabled" // the registry refuses deletes (Err)
 	ReasonNotAttempted     ReasonCode = "not_attempted"    // an earlier delete was refused (Prior)
@@ -191,6 +200,8 @@ func (r Reason) String() string {
 		return "listed by deleted " + short(r.Digest) + ", deleted after it"
 	case ReasonUntagUnkept:
 		return "untag: " + tags + " held by no rule (untag_unkept); the digest stays for what keeps it"
+	case ReasonFallbackRejected:
+		return "kept: the referrers fallback tag " + tag + " names it, and it is no referrers index of " + short(r.Digest) + " (see the warnings); nothing is decided from it"
 	case ReasonUnreached:
 		return "kept: reached from no image (orphan or untagged); regprune leaves it alone"
 	case ReasonOrphan:
@@ -234,6 +245,8 @@ func (r Reason) String() string {
 		return "final guard could not read what the kept tags reach, nothing more deleted in this repository: " + errText
 	case ReasonGuardReached:
 		return prior("final guard: tag " + tag + ", which stays, reaches it")
+	case ReasonNotAttached:
+		return prior("final guard: the registry does not show it attached to " + short(r.Digest) + ", with which the plan deletes it: " + errText)
 	case ReasonTagMoved:
 		return "changed since the plan: tag " + tag + " now names " + r.Digest
 	case ReasonTagAppeared:
@@ -268,6 +281,15 @@ func (r Reason) String() string {
 		return "the registry answered 404 to the delete but still serves the digest: " + errText
 	case ReasonGoneUnknown, ReasonDeleteFailed:
 		return errText
+	case ReasonChildStays:
+		if r.Err != nil {
+			return "kept: what it lists could not be read, and a registry that deletes deeply (Harbor) would delete its children with it: " + errText
+		}
+		return "kept: it lists " + short(r.Digest) + ", which stays, and a registry that deletes deeply (Harbor) would delete it with the index"
+	case ReasonStillTagged:
+		return "the registry refuses to delete it while a tag names it (" + errText + "); a tag the plan does not delete may have appeared: plan again"
+	case ReasonStillReferenced:
+		return "the registry refuses to delete it while another manifest lists or references it (" + errText + "); delete that one first, or plan again"
 	case ReasonGoneAfterFailure:
 		return "already gone (the delete failed: " + errText + ")"
 	case ReasonDeleteNotEffective:

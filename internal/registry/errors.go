@@ -25,6 +25,28 @@ var (
 	// reached the registry and its answer was lost (a reset, a timeout,
 	// a 5xx): the registry may have carried it out.
 	ErrAnswerLost = errors.New("an attempt reached the registry and its answer was lost")
+
+	// A registry that refuses a digest delete until something else is
+	// gone first. Neither is a success, nor a refusal of every delete:
+	// apply retries the item once what must go first went, and reports
+	// it failed, named, if the registry still refuses.
+	//
+	// ErrStillTagged: a tag still names the manifest. GAR and GCR answer
+	// 400 GOOGLE_MANIFEST_DANGLING_TAG ("untag first"; vendors.md §4).
+	ErrStillTagged = errors.New("the manifest is still tagged")
+	// ErrStillReferenced: an index (or another artifact) still lists the
+	// manifest. GAR and GCR answer GOOGLE_MANIFEST_DANGLING_PARENT_IMAGE,
+	// ECR ImageReferencedByManifestList, Harbor 412 Precondition Failed
+	// ("the deleting artifact is referenced by others"; vendors.md §3, §4,
+	// §7).
+	ErrStillReferenced = errors.New("the manifest is still referenced by another manifest")
+)
+
+// The error codes of ErrStillTagged and ErrStillReferenced.
+const (
+	CodeGoogleDanglingTag    = "GOOGLE_MANIFEST_DANGLING_TAG"
+	CodeGoogleDanglingParent = "GOOGLE_MANIFEST_DANGLING_PARENT_IMAGE"
+	CodeECRReferencedByList  = "ImageReferencedByManifestList"
 )
 
 // Error is the one structured protocol error of this package. It never
@@ -65,6 +87,11 @@ func (e *Error) Is(target error) bool {
 		return e.Status == http.StatusTooManyRequests
 	case ErrServer:
 		return e.Status >= 500
+	case ErrStillTagged:
+		return e.Code == CodeGoogleDanglingTag
+	case ErrStillReferenced:
+		return e.Code == CodeGoogleDanglingParent || e.Code == CodeECRReferencedByList ||
+			(e.Status == http.StatusPreconditionFailed && e.Method == http.MethodDelete)
 	}
 	return false
 }

@@ -191,3 +191,32 @@ func NewDist2(t testing.TB, o Options) *Registry {
 	})
 	return r
 }
+
+// Registry quirks played by a proxy (sandbox.NewQuirkProxy).
+type (
+	Quirk        = sandbox.Quirk
+	QuirkOptions = sandbox.QuirkOptions
+	QuirkProxy   = sandbox.QuirkProxy
+	QuirkCounts  = sandbox.QuirkCounts
+)
+
+// The flavours of sandbox.Quirk.
+const (
+	QuirkGAR    = sandbox.QuirkGAR
+	QuirkECR    = sandbox.QuirkECR
+	QuirkHarbor = sandbox.QuirkHarbor
+	QuirkGitLab = sandbox.QuirkGitLab
+)
+
+// NewQuirkProxy starts a proxy in front of target that plays a registry's
+// quirks (sandbox.NewQuirkProxy), fails the test on error and closes it
+// at the end of the test.
+func NewQuirkProxy(t testing.TB, target string, o QuirkOptions) *QuirkProxy {
+	t.Helper()
+	p, err := sandbox.NewQuirkProxy(target, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
