@@ -18,6 +18,7 @@ import (
 	"github.com/regprune/regprune/internal/config"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
+	"github.com/regprune/regprune/internal/safe"
 )
 
 // maxPolicyBytes bounds a policy file read from standard input.
@@ -284,10 +285,10 @@ func (r *runUI) confirm(ctx context.Context, p *plan.Plan) error {
 		err  error
 	}
 	ch := make(chan answer, 1)
-	go func() {
+	safe.Go(func() {
 		line, err := bufio.NewReader(r.env.Stdin).ReadString('\n')
 		ch <- answer{line, err}
-	}()
+	})
 	var a answer
 	select {
 	case <-ctx.Done():
