@@ -159,9 +159,15 @@ func (o *outputFlags) check() error {
 		if _, err := reportFormat(r); err != nil {
 			return err
 		}
+		if err := checkOutput("--report", r); err != nil {
+			return err
+		}
 	}
 	if o.metricsFile != "" && filepath.Base(o.metricsFile) == "." {
 		return usagef("--metrics-file %q: want a file path", o.metricsFile)
+	}
+	if o.metricsFile != "" {
+		return checkOutput("--metrics-file", o.metricsFile)
 	}
 	return nil
 }
@@ -329,6 +335,9 @@ func writeReport(name string, p *plan.Plan) error {
 }
 
 func writeAtomic(name string, fill func(io.Writer) error) error {
+	if err := regularOrMissing(name); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
 	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
 	if err != nil {
 		return err
