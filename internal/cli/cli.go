@@ -265,6 +265,9 @@ func targetsFromArgs(args []string, rule config.Rule, insecure bool) ([]engine.T
 	seen := map[string]bool{}
 	var out []engine.Target
 	for _, a := range args {
+		if err := registry.CheckNoUserinfo(a); err != nil {
+			return nil, usagef("%v", err)
+		}
 		if err := schemeHint(a); err != nil {
 			return nil, err
 		}
