@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -44,7 +46,8 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 func TestCtrlCInATerminalStopsOnce(t *testing.T) {
 	host, proxy, seen := slowRegistry(t)
 	master, slave := openPTY(t)
-	cmd := regprune(t, "apply", host+"/ci/app", "--keep-tag", "latest", "--yes")
+	journalPath := filepath.Join(t.TempDir(), "journal.db")
+	cmd := regprune(t, "apply", host+"/ci/app", "--keep-tag", "latest", "--yes", "--journal", journalPath)
 	cmd.Env = append(cmd.Env, "TERM=dumb")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	// Its own session with the pty as controlling terminal: the
@@ -75,5 +78,18 @@ func TestCtrlCInATerminalStopsOnce(t *testing.T) {
 	}
 	if n := proxy.Counts().ManifestDELETE; n >= 11 {
 		t.Errorf("%d DELETEs after Ctrl-C at the first: the run did not stop", n)
+	}
+	// The run was finished in the journal: no entry left pending.
+	runs := regprune(t, "runs", "-o", "json", "--journal", journalPath)
+	js, err := runs.Output()
+	if err != nil {
+		t.Fatalf("runs: %v", err)
+	}
+	var list []struct {
+		ID      string `json:"id"`
+		Pending int    `json:"pending"`
+	}
+	if err := json.Unmarshal(js, &list); err != nil || len(list) != 1 || list[0].Pending != 0 {
+		t.Errorf("runs after Ctrl-C: %s (%v); want one run with no pending entry", js, err)
 	}
 }
