@@ -2,7 +2,6 @@ package cli
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"syscall"
 	"time"
@@ -114,7 +113,7 @@ func writeMetrics(path string, p *plan.Plan, s registry.StatsSnapshot, took time
 		lastSuccess.Set(previousSuccess(path))
 	}
 	if err := regularOrMissing(path); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return err
 	}
 	return prometheus.WriteToTextfile(path, reg)
 }

@@ -316,10 +316,14 @@ func (r *runUI) confirm(ctx context.Context, p *plan.Plan) error {
 func (r *runUI) finish(ctx context.Context, p *plan.Plan) error {
 	var errs []error
 	for _, name := range r.o.reports {
-		errs = append(errs, writeReport(name, p))
+		if err := writeReport(name, p); err != nil {
+			errs = append(errs, fmt.Errorf("--report %s: %w", name, pathErr(err)))
+		}
 	}
 	if r.o.metricsFile != "" {
-		errs = append(errs, writeMetrics(r.o.metricsFile, p, r.stats.Snapshot(), time.Since(r.start), ctx.Err() == nil, time.Now()))
+		if err := writeMetrics(r.o.metricsFile, p, r.stats.Snapshot(), time.Since(r.start), ctx.Err() == nil, time.Now()); err != nil {
+			errs = append(errs, fmt.Errorf("--metrics-file %s: %w", r.o.metricsFile, pathErr(err)))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -336,7 +340,7 @@ func writeReport(name string, p *plan.Plan) error {
 
 func writeAtomic(name string, fill func(io.Writer) error) error {
 	if err := regularOrMissing(name); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return err
 	}
 	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
 	if err != nil {
