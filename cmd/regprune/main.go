@@ -8,16 +8,12 @@ import (
 	"github.com/regprune/regprune/internal/cli"
 )
 
-// Exit codes: 0 done; 1 a runtime failure; 2 bad input, reported before
-// any request; 3 finished, but some repositories or deletions failed;
-// 130 interrupted by Ctrl-C (see cli.ExitCode).
+// Exit codes: 0 done; 1 a runtime failure, or a panic ("internal error");
+// 2 bad input, reported before any request; 3 finished, but some
+// repositories or deletions failed; 130 interrupted by Ctrl-C, 143 by
+// SIGTERM (see cli.ExitCode). regprune is one process, so that a signal is
+// seen once and killing it stops its work; package safe keeps a panic from
+// exiting 2. A Go runtime fatal error (not a panic) still exits 2.
 func main() {
-	if code, ok := supervise(); ok {
-		os.Exit(code)
-	}
-	code := cli.Main()
-	if code == cli.ExitUsage {
-		markUsage()
-	}
-	os.Exit(code)
+	os.Exit(cli.Main())
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/regprune/regprune/internal/graph"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
+	"github.com/regprune/regprune/internal/safe"
 )
 
 // each runs fn over items, at most Concurrency at once; after an
@@ -31,10 +32,10 @@ func (a *run) each(items []*plan.Item, fn func(*plan.Item)) {
 			continue
 		}
 		wg.Add(1)
-		go func() {
+		safe.Go(func() {
 			defer func() { <-sem; wg.Done() }()
 			fn(it)
-		}()
+		})
 	}
 	wg.Wait()
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/regprune/regprune/internal/inventory"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
+	"github.com/regprune/regprune/internal/safe"
 )
 
 // staying returns the tags of now that this apply does not remove: every
@@ -143,7 +144,7 @@ func (a *run) verifyKept(now map[string]string) error {
 	g.SetLimit(a.o.Concurrency)
 	for _, t := range tags {
 		want := stay[t]
-		g.Go(func() error {
+		g.Go(safe.Func(func() error {
 			body, _, err := a.t.GetManifest(gctx, t)
 			if err != nil {
 				return fmt.Errorf("kept tag %s: HEAD answered %s, GET of the tag failed: %w", t, want, err)
@@ -155,7 +156,7 @@ func (a *run) verifyKept(now map[string]string) error {
 				return fmt.Errorf("kept tag %s: %w", t, err)
 			}
 			return nil
-		})
+		}))
 	}
 	return g.Wait()
 }

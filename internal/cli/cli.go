@@ -292,6 +292,9 @@ func targetsFromArgs(args []string, rule config.Rule, insecure bool) ([]engine.T
 // pattern grammar of policy files and rules (config.ParsePattern: a host
 // by DNS rules, no empty, "." or ".." path segment).
 func parseRepository(s string, insecure bool) (name.Repository, error) {
+	if err := registry.CheckNoUserinfo(s); err != nil {
+		return name.Repository{}, err
+	}
 	if err := schemeHint(s); err != nil {
 		return name.Repository{}, err
 	}

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"golang.org/x/term"
+
+	"github.com/regprune/regprune/internal/safe"
 )
 
 // ErrInterrupted is the cause of a run stopped by SIGINT or SIGTERM.
@@ -29,13 +31,23 @@ func (e signalError) Unwrap() error { return ErrInterrupted }
 // SIGINT or SIGTERM cancels the run: nothing new starts, the report says
 // what was done, and the exit code is 130 (143 for SIGTERM). A second one
 // exits at once.
-func Main() int {
+//
+// regprune is one process: a signal is seen once, and killing it stops its
+// work. A panic, in Main's goroutine or in one regprune starts (package
+// safe), exits 1 with "internal error", never 2 (bad input).
+func Main() (code int) {
+	defer func() {
+		if v := recover(); v != nil {
+			safe.Print(os.Stderr, safe.Recover(v))
+			code = ExitFailure
+		}
+	}()
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	go func() {
+	safe.Go(func() {
 		s, ok := <-sigs
 		if !ok {
 			return
@@ -45,7 +57,7 @@ func Main() int {
 			fmt.Fprintln(os.Stderr, "regprune: interrupted twice, exiting now")
 			os.Exit(signalCode(s))
 		}
-	}()
+	})
 	env := Env{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		Interactive:    isTerminal(os.Stdin) && isTerminal(os.Stdout),
@@ -55,9 +67,15 @@ func Main() int {
 	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
 		err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
 	}
-	code := ExitCode(err)
+	code = ExitCode(err)
 	if err != nil {
 		reportError(os.Stderr, os.Args[1:], err, code)
+	}
+	if p := safe.Recovered(); p != nil {
+		// A panic in an errgroup's goroutine became an error that failed
+		// its repository closed; the run still ends as a crash.
+		safe.Print(os.Stderr, p)
+		code = ExitFailure
 	}
 	return code
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -111,17 +112,25 @@ func writeMetrics(path string, p *plan.Plan, s registry.StatsSnapshot, took time
 		success.WithLabelValues(string(p.Mode)).Set(0)
 		lastSuccess.Set(previousSuccess(path))
 	}
+	if err := regularOrMissing(path); err != nil {
+		return err
+	}
 	return prometheus.WriteToTextfile(path, reg)
 }
 
 // previousSuccess reads the last success time from the metrics file a run
 // is about to replace; 0 when there is none.
 func previousSuccess(path string) float64 {
-	f, err := os.Open(path)
+	// Non-blocking, and only a regular file: opening a FIFO to read
+	// would wait for a writer.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return 0
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return 0
+	}
 	parser := expfmt.NewTextParser(model.LegacyValidation)
 	families, err := parser.TextToMetricFamilies(f)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -10,6 +10,7 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 
 	"github.com/regprune/regprune/internal/registry"
+	"github.com/regprune/regprune/internal/safe"
 )
 
 // progress draws the run on stderr (only on a terminal, never with
@@ -106,7 +107,8 @@ func (pr *progress) applying(total int, base int64) {
 	pr.bar, pr.tick, pr.quit = bar, time.NewTicker(150*time.Millisecond), make(chan struct{})
 	pr.final = func() int64 { return min(pr.stats.Delete.Load()-base, int64(total)) }
 	pr.wg.Add(1)
-	go func(tick *time.Ticker, quit chan struct{}) {
+	tick, quit := pr.tick, pr.quit
+	safe.Go(func() {
 		defer pr.wg.Done()
 		for {
 			select {
@@ -117,7 +119,7 @@ func (pr *progress) applying(total int, base int64) {
 				bar.SetCurrent(min(n, int64(total)))
 			}
 		}
-	}(pr.tick, pr.quit)
+	})
 }
 
 // stop removes the display; the report follows on stdout.

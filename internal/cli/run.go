@@ -18,6 +18,7 @@ import (
 	"github.com/regprune/regprune/internal/config"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
+	"github.com/regprune/regprune/internal/safe"
 )
 
 // maxPolicyBytes bounds a policy file read from standard input.
@@ -159,9 +160,15 @@ func (o *outputFlags) check() error {
 		if _, err := reportFormat(r); err != nil {
 			return err
 		}
+		if err := checkOutput("--report", r); err != nil {
+			return err
+		}
 	}
 	if o.metricsFile != "" && filepath.Base(o.metricsFile) == "." {
 		return usagef("--metrics-file %q: want a file path", o.metricsFile)
+	}
+	if o.metricsFile != "" {
+		return checkOutput("--metrics-file", o.metricsFile)
 	}
 	return nil
 }
@@ -285,10 +292,10 @@ func (r *runUI) confirm(ctx context.Context, p *plan.Plan) error {
 		err  error
 	}
 	ch := make(chan answer, 1)
-	go func() {
+	safe.Go(func() {
 		line, err := bufio.NewReader(r.env.Stdin).ReadString('\n')
 		ch <- answer{line, err}
-	}()
+	})
 	var a answer
 	select {
 	case <-ctx.Done():
@@ -310,10 +317,14 @@ func (r *runUI) confirm(ctx context.Context, p *plan.Plan) error {
 func (r *runUI) finish(ctx context.Context, p *plan.Plan) error {
 	var errs []error
 	for _, name := range r.o.reports {
-		errs = append(errs, writeReport(name, p))
+		if err := writeReport(name, p); err != nil {
+			errs = append(errs, fmt.Errorf("--report %s: %w", name, pathErr(err)))
+		}
 	}
 	if r.o.metricsFile != "" {
-		errs = append(errs, writeMetrics(r.o.metricsFile, p, r.stats.Snapshot(), time.Since(r.start), ctx.Err() == nil, time.Now()))
+		if err := writeMetrics(r.o.metricsFile, p, r.stats.Snapshot(), time.Since(r.start), ctx.Err() == nil, time.Now()); err != nil {
+			errs = append(errs, fmt.Errorf("--metrics-file %s: %w", r.o.metricsFile, pathErr(err)))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -329,6 +340,9 @@ func writeReport(name string, p *plan.Plan) error {
 }
 
 func writeAtomic(name string, fill func(io.Writer) error) error {
+	if err := regularOrMissing(name); err != nil {
+		return err
+	}
 	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
 	if err != nil {
 		return err

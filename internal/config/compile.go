@@ -73,7 +73,8 @@ func compile(source string, spec RuleSpec) (Rule, error) {
 	for i, s := range spec.Repositories {
 		pat, err := ParsePattern(s)
 		if err != nil {
-			return Rule{}, c.fail("repositories#"+strconv.Itoa(i), s, err.Error())
+			redacted, _, _ := userinfo(s) // never repeat a password
+			return Rule{}, c.fail("repositories#"+strconv.Itoa(i), redacted, err.Error())
 		}
 		r.Patterns = append(r.Patterns, pat)
 	}

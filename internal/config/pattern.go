@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -33,12 +34,20 @@ func ParsePattern(s string) (Pattern, error) {
 	if i := strings.Index(s, "://"); i >= 0 {
 		return Pattern{}, fmt.Errorf("no scheme allowed: write %s, not %s", s[i+3:], s)
 	}
+	if _, rest, ok := userinfo(s); ok {
+		return Pattern{}, fmt.Errorf("credentials in a repository pattern (user:password@host) are not supported, and were not used; write %s and give them through a credential source: REGPRUNE_USERNAME and REGPRUNE_PASSWORD, docker login (the Docker config) or a credential helper", rest)
+	}
 	host, path, ok := strings.Cut(s, "/")
 	if strings.Contains(host, "*") {
 		return Pattern{}, fmt.Errorf("the registry host %q must be literal; wildcards match path segments only", host)
 	}
 	if !hostRE.MatchString(host) || !(strings.ContainsAny(host, ".:") || host == "localhost") {
 		return Pattern{}, fmt.Errorf("%q is not a registry host: a pattern starts with the registry, e.g. registry.example.com/%s", host, s)
+	}
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
+		if n, err := strconv.Atoi(host[i+1:]); err != nil || n < 1 || n > 65535 {
+			return Pattern{}, fmt.Errorf("port %q: want a number from 1 to 65535", host[i+1:])
+		}
 	}
 	if !ok || path == "" {
 		return Pattern{}, fmt.Errorf("no repository path after the registry host; write %s/** for every repository of %s", host, host)
@@ -142,4 +151,15 @@ func matchSegment(glob, s string) bool {
 		s = s[i+len(part):]
 	}
 	return len(s) >= len(last) && strings.HasSuffix(s, last)
+}
+
+// userinfo splits "user:password@host/path" at its last "@" when a
+// host/path follows it (an "@sha256:..." digest has no "/"): redacted is
+// s with everything before the "@" replaced by "***", rest what follows.
+func userinfo(s string) (redacted, rest string, ok bool) {
+	at := strings.LastIndexByte(s, '@')
+	if at < 0 || !strings.Contains(s[at+1:], "/") {
+		return s, "", false
+	}
+	return "***@" + s[at+1:], s[at+1:], true
 }

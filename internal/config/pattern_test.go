@@ -117,6 +117,9 @@ func TestParsePatternErrors(t *testing.T) {
 		{"reg_example.com/app", `"reg_example.com" is not a registry host: a pattern starts with the registry, e.g. registry.example.com/reg_example.com/app`},
 		{"reg.example.com:port/app", `"reg.example.com:port" is not a registry host: a pattern starts with the registry, e.g. registry.example.com/reg.example.com:port/app`},
 		{" reg.example.com/app", `" reg.example.com" is not a registry host: a pattern starts with the registry, e.g. registry.example.com/ reg.example.com/app`},
+		{"reg.example.com:0/app", `port "0": want a number from 1 to 65535`},
+		{"localhost:99999/app", `port "99999": want a number from 1 to 65535`},
+		{"bot:Pw0rd@reg.example.com/app", "credentials in a repository pattern (user:password@host) are not supported, and were not used; write reg.example.com/app and give them through a credential source: REGPRUNE_USERNAME and REGPRUNE_PASSWORD, docker login (the Docker config) or a credential helper"},
 	} {
 		_, err := ParsePattern(tc.in)
 		if err == nil || err.Error() != tc.want {

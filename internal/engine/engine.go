@@ -17,6 +17,7 @@ import (
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/policy"
 	"github.com/regprune/regprune/internal/registry"
+	"github.com/regprune/regprune/internal/safe"
 )
 
 // Target is one repository and the policy that applies to it.
@@ -232,10 +233,10 @@ func forEach(n, parallel int, fn func(i int)) {
 	for i := 0; i < n; i++ {
 		sem <- struct{}{}
 		wg.Add(1)
-		go func() {
+		safe.Go(func() {
 			defer func() { <-sem; wg.Done() }()
 			fn(i)
-		}()
+		})
 	}
 	wg.Wait()
 }

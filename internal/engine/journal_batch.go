@@ -9,6 +9,7 @@ import (
 
 	"github.com/regprune/regprune/internal/journal"
 	"github.com/regprune/regprune/internal/registry"
+	"github.com/regprune/regprune/internal/safe"
 )
 
 // Batches. apply announces each batch of deletes before it starts
@@ -76,10 +77,10 @@ func (t *journalTarget) Prepare(ctx context.Context, refs []string) {
 		return
 	}
 	t.writing.Add(1)
-	go func() {
+	safe.Go(func() {
 		defer t.writing.Done()
 		t.record(ctx, rs, ps)
-	}()
+	})
 }
 
 // record writes the chunks of rs in turn. After an interrupt it writes no

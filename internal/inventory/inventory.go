@@ -18,6 +18,7 @@ import (
 
 	"github.com/regprune/regprune/internal/graph"
 	"github.com/regprune/regprune/internal/registry"
+	"github.com/regprune/regprune/internal/safe"
 )
 
 // Source is what inventory needs from a registry; *registry.Repo has it.
@@ -376,7 +377,7 @@ func (c *collector) referrersOf(ctx context.Context, subjects []string) ([]strin
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.o.Concurrency)
 	for _, s := range subjects {
-		g.Go(func() error {
+		g.Go(safe.Func(func() error {
 			refs, ok, err := c.read.Referrers(gctx, s)
 			if err != nil {
 				return err
@@ -388,7 +389,7 @@ func (c *collector) referrersOf(ctx context.Context, subjects []string) ([]strin
 			found[s] = append(found[s], refs...)
 			mu.Unlock()
 			return nil
-		})
+		}))
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
@@ -407,7 +408,7 @@ func (c *collector) referrersOf(ctx context.Context, subjects []string) ([]strin
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(c.o.Concurrency)
 	for _, d := range dedupe(missing) {
-		g.Go(func() error { return c.fetch(gctx, d, true) })
+		g.Go(safe.Func(func() error { return c.fetch(gctx, d, true) }))
 	}
 	return dedupe(all), g.Wait()
 }

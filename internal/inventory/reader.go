@@ -16,6 +16,7 @@ import (
 
 	"github.com/regprune/regprune/internal/graph"
 	"github.com/regprune/regprune/internal/registry"
+	"github.com/regprune/regprune/internal/safe"
 )
 
 // ReadSource is what a Reader needs from a registry; *registry.Repo has
@@ -81,7 +82,7 @@ func (r *Reader) Tags(ctx context.Context) (map[string]string, error) {
 	g.SetLimit(r.o.Concurrency)
 	pages := make(chan []string, pagesAhead)
 	var err error // the listing's; read after pages is closed
-	go func() {
+	safe.Go(func() {
 		defer close(pages)
 		err = r.src.ListTags(gctx, func(page []string) error {
 			select {
@@ -91,10 +92,10 @@ func (r *Reader) Tags(ctx context.Context) (map[string]string, error) {
 				return context.Cause(gctx)
 			}
 		})
-	}()
+	})
 	for page := range pages {
 		for _, t := range page {
-			g.Go(func() error {
+			g.Go(safe.Func(func() error {
 				d, err := resolve(gctx, t)
 				if errors.Is(err, registry.ErrNotFound) {
 					// Deleted between the listing and the HEAD, or an
@@ -111,7 +112,7 @@ func (r *Reader) Tags(ctx context.Context) (map[string]string, error) {
 				out[t] = d
 				mu.Unlock()
 				return nil
-			})
+			}))
 		}
 	}
 	if werr := g.Wait(); werr != nil {
@@ -282,11 +283,11 @@ func (r *Reader) Walk(ctx context.Context, roots []string, w Walk) error {
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(r.o.Concurrency)
 		for i, d := range level {
-			g.Go(func() error {
+			g.Go(safe.Func(func() error {
 				var err error
 				out[i], err = w.Next(gctx, d)
 				return err
-			})
+			}))
 		}
 		if err := g.Wait(); err != nil {
 			return err

@@ -35,6 +35,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"github.com/regprune/regprune/internal/safe"
 )
 
 // Entry kinds.
@@ -224,7 +226,7 @@ func Open(ctx context.Context, path string, o Options) (*Journal, error) {
 	j.schema = len(migrations)
 	j.prepare(ctx)
 	j.ops, j.stopped = make(chan writeOp), make(chan struct{})
-	go j.writer()
+	safe.Go(j.writer)
 	return j, nil
 }
 

@@ -410,6 +410,9 @@ func TestParseDuration(t *testing.T) {
 		{"", 0, "is empty"},
 		{"3y", 0, `unknown unit "y"`},
 		{"1..5d", 0, `bad number "1..5"`},
+		{"1.2.3h", 0, `duration "1.2.3h" does not parse: bad number "1.2.3"; want a number and a unit`},
+		{"1..5m", 0, `does not parse: bad number "1..5"`},
+		{"9999999999999h", 0, "longer than 100 years"},
 	} {
 		got, err := ParseDuration(tc.in)
 		switch {

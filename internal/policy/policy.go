@@ -185,6 +185,9 @@ func ParseDuration(s string) (time.Duration, error) {
 			}
 			d, err := time.ParseDuration(num + unit)
 			if err != nil {
+				if _, ferr := strconv.ParseFloat(num, 64); ferr != nil {
+					return 0, fmt.Errorf("duration %q does not parse: bad number %q; want a number and a unit (s, m, h, d, w), as in 36h, 30d, 2w or 1d12h", s, num)
+				}
 				return 0, fmt.Errorf("duration %q is longer than 100 years", s)
 			}
 			if d > MaxDuration || total+d > MaxDuration {
@@ -195,7 +198,7 @@ func ParseDuration(s string) (time.Duration, error) {
 		}
 		f, err := strconv.ParseFloat(num, 64)
 		if err != nil {
-			return 0, fmt.Errorf("duration %q: bad number %q", s, num)
+			return 0, fmt.Errorf("duration %q does not parse: bad number %q; want a number and a unit (s, m, h, d, w), as in 36h, 30d, 2w or 1d12h", s, num)
 		}
 		if f*float64(per) > float64(MaxDuration) || total+time.Duration(f*float64(per)) > MaxDuration {
 			return 0, fmt.Errorf("duration %q is longer than 100 years", s)

@@ -129,9 +129,15 @@ func (c *Client) Concurrency() int { return c.opts.Concurrency }
 // ParseRepository parses "host[:port]/path" strictly: the registry host
 // must be explicit.
 func ParseRepository(s string, insecure bool) (name.Repository, error) {
+	if err := CheckNoUserinfo(s); err != nil {
+		return name.Repository{}, err
+	}
 	i := strings.IndexByte(s, '/')
 	if i <= 0 || !(strings.ContainsAny(s[:i], ".:") || s[:i] == "localhost") {
 		return name.Repository{}, fmt.Errorf("repository %q: want host[:port]/path, e.g. registry.example.com/group/app", s)
+	}
+	if err := checkPort(s, s[:i]); err != nil {
+		return name.Repository{}, err
 	}
 	if strings.ContainsAny(s, "@") || strings.Contains(s[i:], ":") {
 		return name.Repository{}, fmt.Errorf("repository %q: give a repository, not an image reference (no :tag or @digest)", s)

@@ -1,12 +1,18 @@
 package registry
 
 import (
+	"bytes"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 
 	"github.com/docker/cli/cli/config"
 	"github.com/docker/cli/cli/config/configfile"
 	"github.com/docker/cli/cli/config/types"
+	"github.com/docker/docker-credential-helpers/client"
+	"github.com/docker/docker-credential-helpers/credentials"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 )
@@ -28,7 +34,7 @@ func (k dockerKeychain) Resolve(target authn.Resource) (authn.Authenticator, err
 		if key == name.DefaultRegistry {
 			key = authn.DefaultAuthKey
 		}
-		cfg, err = cf.GetAuthConfig(key)
+		cfg, err = k.authConfig(cf, key)
 		if err != nil {
 			return nil, err
 		}
@@ -85,4 +91,69 @@ func (k dockerKeychain) load() (*configfile.ConfigFile, error) {
 func fileExists(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && !fi.IsDir()
+}
+
+// authConfig is cf.GetAuthConfig(key), except that a credential helper is
+// run with its stderr captured, not passed through to the user's terminal
+// as docker/cli does: what a helper prints may be a credential. When
+// DOCKER_AUTH_CONFIG is set, docker/cli's store (which consults it first)
+// answers.
+func (k dockerKeychain) authConfig(cf *configfile.ConfigFile, key string) (types.AuthConfig, error) {
+	helper, ok := cf.CredentialHelpers[key]
+	if !ok {
+		helper = cf.CredentialsStore
+	}
+	if helper == "" || k.getenv(configfile.DockerEnvConfigKey) != "" {
+		return cf.GetAuthConfig(key)
+	}
+	creds, err := client.Get(func(args ...string) client.Program {
+		return &helperProgram{cmd: exec.Command("docker-credential-"+helper, args...)}
+	}, key)
+	switch {
+	case credentials.IsErrCredentialsNotFound(err):
+		return types.AuthConfig{}, nil
+	case err != nil:
+		return types.AuthConfig{}, err
+	case creds.Username == "<token>": // docker/cli's tokenUsername
+		return types.AuthConfig{IdentityToken: creds.Secret}, nil
+	}
+	return types.AuthConfig{Username: creds.Username, Password: creds.Secret}, nil
+}
+
+// helperProgram runs a credential helper with its stderr captured: it is
+// never shown, only counted in the error when the helper fails.
+type helperProgram struct {
+	cmd *exec.Cmd
+}
+
+func (p *helperProgram) Input(in io.Reader) { p.cmd.Stdin = in }
+
+func (p *helperProgram) Output() ([]byte, error) {
+	var stderr countingWriter
+	p.cmd.Stderr = &stderr
+	var stdout bytes.Buffer
+	p.cmd.Stdout = &limitedBuffer{buf: &stdout, max: 1 << 20}
+	err := p.cmd.Run()
+	if err != nil && stderr.n > 0 {
+		err = fmt.Errorf("%w (it wrote %d bytes to stderr, not shown)", err, stderr.n)
+	}
+	return stdout.Bytes(), err
+}
+
+// countingWriter counts and discards.
+type countingWriter struct{ n int }
+
+func (w *countingWriter) Write(b []byte) (int, error) { w.n += len(b); return len(b), nil }
+
+// limitedBuffer keeps the first max bytes and discards the rest.
+type limitedBuffer struct {
+	buf *bytes.Buffer
+	max int
+}
+
+func (w *limitedBuffer) Write(b []byte) (int, error) {
+	if room := w.max - w.buf.Len(); room > 0 {
+		w.buf.Write(b[:min(len(b), room)])
+	}
+	return len(b), nil
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/regprune/regprune/internal/journal"
 	"github.com/regprune/regprune/internal/registry"
+	"github.com/regprune/regprune/internal/safe"
 )
 
 // Action is what a restore does with a manifest or tag.
@@ -627,7 +628,7 @@ func forEach(ctx context.Context, n, limit int, fn func(i int) error) error {
 		if gctx.Err() != nil {
 			break
 		}
-		g.Go(func() error { return fn(i) })
+		g.Go(safe.Func(func() error { return fn(i) }))
 	}
 	if err := g.Wait(); err != nil {
 		return err
