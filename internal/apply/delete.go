@@ -306,7 +306,7 @@ func (a *run) listsOf(level []*plan.Item) map[*plan.Item]any {
 		}
 		wg.Add(1)
 		sem <- struct{}{}
-		go func() {
+		safe.Go(func() {
 			defer func() { <-sem; wg.Done() }()
 			kids, err := a.read.Children(a.req, it.Digest)
 			mu.Lock()
@@ -316,7 +316,7 @@ func (a *run) listsOf(level []*plan.Item) map[*plan.Item]any {
 			} else {
 				out[it] = kids
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return out

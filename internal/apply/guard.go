@@ -228,11 +228,11 @@ func (a *run) confirmAttached(pending []*plan.Item) error {
 	g, gctx := errgroup.WithContext(a.req)
 	g.SetLimit(a.o.Concurrency)
 	for i, it := range todo {
-		g.Go(func() error {
+		g.Go(safe.Func(func() error {
 			w, err := a.attachedWhy(gctx, it, on[it.Digest])
 			why[i] = w
 			return err
-		})
+		}))
 	}
 	if err := g.Wait(); err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
+	"github.com/regprune/regprune/internal/safe"
 )
 
 // Corrector is an optional interface of a Target: apply tells it what it
@@ -115,7 +116,7 @@ func (a *run) readBack() {
 	g := errgroup.Group{}
 	g.SetLimit(a.o.Concurrency)
 	for _, it := range digests {
-		g.Go(func() error {
+		g.Go(safe.Func(func() error {
 			_, err := a.t.Head(a.req, it.Digest)
 			if errors.Is(err, registry.ErrNotFound) {
 				return nil
@@ -124,10 +125,10 @@ func (a *run) readBack() {
 			digestThere[it] = err
 			mu.Unlock()
 			return nil
-		})
+		}))
 	}
 	for _, t := range tags {
-		g.Go(func() error {
+		g.Go(safe.Func(func() error {
 			d, err := a.t.Head(a.req, t)
 			switch {
 			case errors.Is(err, registry.ErrNotFound), err == nil && d.Digest != check[t]:
@@ -137,7 +138,7 @@ func (a *run) readBack() {
 			tagThere[t] = err
 			mu.Unlock()
 			return nil
-		})
+		}))
 	}
 	_ = g.Wait()
 
@@ -224,7 +225,7 @@ func (a *run) deleteLeftTags(left []string, owner map[string]*plan.Item, digest 
 	g := errgroup.Group{}
 	g.SetLimit(a.o.Concurrency)
 	for _, t := range left {
-		g.Go(func() error {
+		g.Go(safe.Func(func() error {
 			err := a.t.Delete(a.req, t)
 			if errors.Is(err, registry.ErrNotFound) {
 				err = nil
@@ -235,7 +236,7 @@ func (a *run) deleteLeftTags(left []string, owner map[string]*plan.Item, digest 
 				mu.Unlock()
 			}
 			return nil
-		})
+		}))
 	}
 	_ = g.Wait()
 	listed, lerr := a.listed()
