@@ -46,6 +46,10 @@ type Options struct {
 	Explain func(repository string, err error) error
 	// Done, if set, is called as each repository is planned or applied.
 	Done func(repository string)
+	// InUse, if set, is what the in-use sources name in a repository
+	// (read in full before the run): kept whatever the policy says, and
+	// never deleted by apply (its final guard).
+	InUse func(repository string) policy.InUse
 }
 
 func (o *Options) defaults() {
@@ -116,8 +120,13 @@ func planOne(ctx context.Context, t Target, mode plan.Mode, o Options) (plan.Rep
 	if err != nil {
 		return plan.Repository{}, err
 	}
-	ds := policy.Evaluate(g, t.Policy, o.Now)
+	var in policy.InUse
+	if o.InUse != nil {
+		in = o.InUse(t.Repository)
+	}
+	ds := policy.EvaluateInUse(g, t.Policy, in, o.Now)
 	r := plan.Build(g, ds, t.Policy)
+	r.InUseMissing = plan.MissingInUse(g, in)
 	finishInterrupted(ctx, g, &r, o)
 	r.AgesRead = t.Policy.NeedsAges()
 	r.NoReferrersAPI = g.ReferrersProbed && !g.ReferrersAPI
