@@ -50,6 +50,12 @@ type Options struct {
 	// re-check and the guard: a manifest this run's inventory or an
 	// earlier run read is not asked for again. nil: none.
 	Cache inventory.Cache
+	// InUseDigests and InUseTags are what the in-use sources name in this
+	// repository. The final guard treats them as staying, like a tag that
+	// stays: an in-use tag is never removed, and nothing an in-use digest
+	// (one the plan found) reaches is deleted, whatever the plan says.
+	InUseDigests []string
+	InUseTags    []string
 }
 
 type run struct {

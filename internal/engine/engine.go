@@ -173,7 +173,17 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 				jt = jr.wrap(repo, r)
 				t = jt
 			}
-			err = apply.Repository(ctx, t, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger, Refusals: refusals, Cache: o.Cache})
+			ao := apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger, Refusals: refusals, Cache: o.Cache}
+			if o.InUse != nil {
+				in := o.InUse(r.Repository)
+				for d := range in.Digests {
+					ao.InUseDigests = append(ao.InUseDigests, d)
+				}
+				for tag := range in.Tags {
+					ao.InUseTags = append(ao.InUseTags, tag)
+				}
+			}
+			err = apply.Repository(ctx, t, r, ao)
 			jt.settle()
 		}
 		if err != nil && o.Explain != nil {
