@@ -138,7 +138,7 @@ func (f *inUseFlags) read(ctx context.Context, env *Env, sources []inUseSource) 
 			fh.Close()
 		}
 		if err != nil {
-			return nil, fmt.Errorf("in-use source %s could not be read, nothing planned or deleted: %w", s, err)
+			return nil, fmt.Errorf("%w; nothing was planned or deleted", err)
 		}
 	}
 	return set, nil

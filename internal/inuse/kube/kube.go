@@ -20,7 +20,9 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -101,7 +103,7 @@ func Read(ctx context.Context, s *inuse.Set, o Options) error {
 			}
 			body, err := req.DoRaw(ctx)
 			if err != nil {
-				return fmt.Errorf("%w: %s: list %s in all namespaces: %w", inuse.ErrSource, o.Source(), res.Path, describe(err))
+				return fmt.Errorf("%w: %s: list %s in all namespaces: %w", inuse.ErrSource, o.Source(), res.Path, describe(err, body))
 			}
 			var list struct {
 				Metadata struct {
@@ -183,22 +185,40 @@ func client(cfg *rest.Config, o Options) (*rest.RESTClient, error) {
 	c.AcceptContentTypes = "application/json"
 	c.ContentType = "application/json"
 	c.APIPath = "/api"
-	c.NegotiatedSerializer = serializer.NewCodecFactory(runtime.NewScheme()).WithoutConversion()
+	// Only metav1.Status is decoded (for the API server's error messages);
+	// lists are read as plain JSON.
+	scheme := runtime.NewScheme()
+	metav1.AddToGroupVersion(scheme, schema.GroupVersion{Version: "v1"})
+	c.NegotiatedSerializer = serializer.NewCodecFactory(scheme).WithoutConversion()
 	if c.UserAgent == "" {
 		c.UserAgent = "regprune"
 	}
 	return rest.UnversionedRESTClientFor(c)
 }
 
-// describe says what a failed list means for the user.
-func describe(err error) error {
+// describe says what a failed list means for the user, with the API
+// server's own message when its answer has one.
+func describe(err error, body []byte) error {
+	var st metav1.Status
+	if json.Unmarshal(body, &st) == nil && st.Kind == "Status" && st.Message != "" {
+		err = &statusError{msg: st.Message, err: err}
+	}
 	switch {
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("unauthorized (an expired or wrong token?): %w", err)
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("forbidden: regprune needs get and list on it in every namespace (deploy/kubernetes/rbac.yaml): %w", err)
+		return fmt.Errorf("%w (regprune needs get and list on it in every namespace: deploy/kubernetes/rbac.yaml)", err)
 	case apierrors.IsResourceExpired(err) || apierrors.IsGone(err):
 		return fmt.Errorf("the listing changed too much while paging (continue token expired); run again: %w", err)
 	}
 	return err
 }
+
+// statusError is err with the message of the API server's Status.
+type statusError struct {
+	msg string
+	err error
+}
+
+func (e *statusError) Error() string { return e.msg }
+func (e *statusError) Unwrap() error { return e.err }
