@@ -557,3 +557,29 @@ func TestSpecRoundTrip(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestInUse(t *testing.T) {
+	c, err := Parse("p.yaml", []byte("version: 1\nin_use:\n  kubernetes: [prod, staging]\n  files: [images.txt]\nrules:\n  - repositories: [r.io/a]\n    keep: {tags: [latest]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.InUse.Sources(); strings.Join(got, " ") != "kubernetes:prod kubernetes:staging file:images.txt" {
+		t.Errorf("sources %v", got)
+	}
+	c, err = Parse("p.yaml", []byte("version: 1\nin_use: {kubernetes: true}\nrules:\n  - repositories: [r.io/a]\n    keep: {tags: [latest]}\n"))
+	if err != nil || strings.Join(c.InUse.Sources(), " ") != "kubernetes" {
+		t.Errorf("kubernetes: true: %v %v", err, c)
+	}
+	for in, want := range map[string]string{
+		"in_use: {kubernets: [a]}":     `p.yaml:2:10: in_use.kubernets: unknown key; valid keys in in_use: kubernetes, files`,
+		"in_use: {kubernetes: [\"\"]}": `p.yaml:2:23: in_use.kubernetes: empty context name`,
+		"in_use: {files: [\"-\"]}":     `p.yaml:2:18: in_use.files "-": want a file path`,
+		"in_use: {kubernetes: 3}":      `p.yaml:2:22: in_use.kubernetes: want a list of kubeconfig context names, or true`,
+		"in_use: {}":                   `p.yaml:2:9: in_use: names no source`,
+	} {
+		_, err := Parse("p.yaml", []byte("version: 1\n"+in+"\nrules:\n  - repositories: [r.io/a]\n    keep: {tags: [latest]}\n"))
+		if !errors.Is(err, ErrInvalid) || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%s: %v, want %s", in, err, want)
+		}
+	}
+}
