@@ -150,7 +150,8 @@ func TestKubernetesInUse(t *testing.T) {
 	} {
 		r := runRegprune(t, []string{"apply", ref(""), "--keep-tag", "latest", "--keep-in-use-from", "kubernetes:" + tc.context,
 			"--kubeconfig", kc, "-o", "json"}, env())
-		if cli.ExitCode(r.err) != 1 || !strings.Contains(r.err.Error(), "kubernetes:"+tc.context) || !strings.Contains(r.err.Error(), tc.want) {
+		if cli.ExitCode(r.err) != 1 || !strings.Contains(r.err.Error(), "kubernetes:"+tc.context) || !strings.Contains(r.err.Error(), tc.want) ||
+			strings.Contains(r.err.Error()+r.stderr, "-token-") {
 			t.Errorf("%s: exit %d, %v; want 1 naming the source and %s", tc.context, cli.ExitCode(r.err), r.err, tc.want)
 		}
 		t.Logf("%s: %v", tc.context, r.err)
