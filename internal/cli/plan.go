@@ -169,6 +169,7 @@ func newPlanCmd(env *Env, g *globals, mode plan.Mode) *cobra.Command {
 				if inUse, err = uf.read(ctx, env, sources); err != nil {
 					return err
 				}
+				log.Info("images in use read", "sources", len(inUse.Sources()), "references", inUse.References())
 				opts.InUse = inUse.For
 			}
 			if cfg != nil {
