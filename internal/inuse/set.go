@@ -13,11 +13,12 @@ type Set struct {
 	mu      sync.Mutex
 	sources []string
 	users   map[Ref][]string
+	seen    map[Ref]map[string]bool
 	skipped int
 }
 
 // NewSet returns an empty set.
-func NewSet() *Set { return &Set{users: map[Ref][]string{}} }
+func NewSet() *Set { return &Set{users: map[Ref][]string{}, seen: map[Ref]map[string]bool{}} }
 
 // AddSource records that source was read in full.
 func (s *Set) AddSource(name string) {
@@ -42,11 +43,13 @@ func (s *Set) Add(raw, user string) error {
 func (s *Set) AddRef(r Ref, user string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, u := range s.users[r] {
-		if u == user {
-			return
-		}
+	if s.seen[r] == nil {
+		s.seen[r] = map[string]bool{}
 	}
+	if s.seen[r][user] {
+		return
+	}
+	s.seen[r][user] = true
 	s.users[r] = append(s.users[r], user)
 }
 
