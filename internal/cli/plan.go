@@ -169,7 +169,8 @@ func newPlanCmd(env *Env, g *globals, mode plan.Mode) *cobra.Command {
 				if inUse, err = uf.read(ctx, env, sources); err != nil {
 					return err
 				}
-				log.Info("images in use read", "sources", len(inUse.Sources()), "references", inUse.References())
+				log.Info("images in use read", "sources", len(inUse.Sources()), "references", inUse.References(),
+					"without_repository", inUse.Unmatched())
 				opts.InUse = inUse.For
 			}
 			if cfg != nil {

@@ -61,6 +61,13 @@ func (s *Set) Skipped() {
 	s.skipped++
 }
 
+// Unmatched counts the references that named no repository.
+func (s *Set) Unmatched() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.skipped
+}
+
 // Sources are the names of the sources read.
 func (s *Set) Sources() []string {
 	s.mu.Lock()
