@@ -79,7 +79,7 @@ func (o Options) Source() string {
 // the whole source, wrapping inuse.ErrSource and naming the source and
 // the list.
 func Read(ctx context.Context, s *inuse.Set, o Options) error {
-	cfg, context, err := restConfig(o)
+	cfg, contextName, err := restConfig(o)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", inuse.ErrSource, o.Source(), err)
 	}
@@ -115,7 +115,7 @@ func Read(ctx context.Context, s *inuse.Set, o Options) error {
 				return fmt.Errorf("%w: %s: list %s: not a list: %w", inuse.ErrSource, o.Source(), res.Path, err)
 			}
 			for _, obj := range list.Items {
-				user := inuse.ObjectName(res.Kind, obj) + " (context " + context + ")"
+				user := inuse.ObjectName(res.Kind, obj) + " (context " + contextName + ")"
 				for _, img := range inuse.ObjectImages(obj) {
 					if s.Add(img, user) != nil {
 						s.Skipped() // an image id without a name: no repository
