@@ -99,7 +99,8 @@ func Start(t testing.TB) *Cluster {
 		t.Skipf("skipping the real API server test: %s", why)
 	}
 	dir := t.TempDir()
-	etcdClient, etcdPeer, secure := freePort(t), freePort(t), freePort(t)
+	ports := freePorts(t, 3)
+	etcdClient, etcdPeer, secure := ports[0], ports[1], ports[2]
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -192,14 +193,20 @@ func tail(b *bytes.Buffer) string {
 	return s
 }
 
-func freePort(t testing.TB) int {
+// freePorts returns n distinct free ports on 127.0.0.1 (all held open
+// until each is picked, so none is handed out twice).
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var out []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		out = append(out, l.Addr().(*net.TCPAddr).Port)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return out
 }
 
 func servingCert(t testing.TB) (certPEM, keyPEM []byte) {
