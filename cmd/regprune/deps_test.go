@@ -42,6 +42,11 @@ func TestProductBinaryDeps(t *testing.T) {
 		"testing", "net/http/httptest",
 		"github.com/distribution/distribution/v3",
 		module + "/internal/sandbox", module + "/internal/registrytest", module + "/internal/demo",
+		module + "/internal/kubetest",
+		// The Kubernetes source reads with client-go's rest client and
+		// decodes plain JSON: the typed clientset and the API types
+		// would add 22 MB to the stripped binary (README, Size).
+		"k8s.io/client-go/kubernetes", "k8s.io/api",
 	}
 	for _, p := range list {
 		for _, b := range banned {
@@ -77,6 +82,25 @@ func TestSandboxDeps(t *testing.T) {
 	for _, p := range deps(t, module+"/internal/sandbox") {
 		if p == "testing" || p == "net/http/httptest" {
 			t.Errorf("internal/sandbox depends on %s", p)
+		}
+	}
+}
+
+// The in-use matching is pure too: references, lists and kubectl JSON
+// are read with the standard library; only internal/inuse/kube, which
+// the CLI alone imports, speaks to a cluster.
+func TestInUseDeps(t *testing.T) {
+	for _, p := range deps(t, module+"/internal/inuse") {
+		if strings.Contains(strings.SplitN(p, "/", 2)[0], ".") && !strings.HasPrefix(p, module+"/internal/") &&
+			p != "github.com/Masterminds/semver/v3" {
+			t.Errorf("internal/inuse depends on %s", p)
+		}
+	}
+	for _, pkg := range []string{"internal/engine", "internal/plan", "internal/apply"} {
+		for _, p := range deps(t, module+"/"+pkg) {
+			if strings.HasPrefix(p, "k8s.io/") {
+				t.Errorf("%s depends on %s: only internal/inuse/kube may", pkg, p)
+			}
 		}
 	}
 }

@@ -55,6 +55,12 @@ type Options struct {
 	// parent, ECR's manifest list, Harbor's 412); it doubles at each of
 	// the 3 tries. Default 2s.
 	RetryWait time.Duration
+	// InUseDigests and InUseTags are what the in-use sources name in this
+	// repository. The final guard treats them as staying, like a tag that
+	// stays: an in-use tag is never removed, and nothing an in-use digest
+	// (one the plan found) reaches is deleted, whatever the plan says.
+	InUseDigests []string
+	InUseTags    []string
 }
 
 type run struct {

@@ -74,6 +74,9 @@ func (a *run) staying(now map[string]string) map[string]string {
 			}
 		}
 	}
+	for _, t := range a.o.InUseTags {
+		delete(removed, t) // an in-use tag stays, whatever the plan says
+	}
 	out := make(map[string]string, len(now))
 	for t, d := range now {
 		if !gone[t] {
@@ -331,6 +334,23 @@ func (a *run) reachable(all, stay map[string]string) (map[string]string, error) 
 			level = append(level, d)
 		}
 	}
+	// In-use digests stay like tags. Only those the plan found are walked
+	// from: a digest the registry does not have would fail the walk, and
+	// one absent from the plan is deleted by nothing.
+	planned := map[string]bool{}
+	for i := range a.r.Items {
+		planned[a.r.Items[i].Digest] = true
+	}
+	inUse, err := a.inUseRoots(planned)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range inUse {
+		if via[d] == "" {
+			via[d] = plan.GuardInUse
+			level = append(level, d)
+		}
+	}
 	if a.refsAPI == 0 && a.r.NoReferrersAPI {
 		// This run's inventory asked moments ago, and the registry
 		// answered 404 (never true of a plan file's repository).
@@ -351,7 +371,7 @@ func (a *run) reachable(all, stay map[string]string) (map[string]string, error) 
 	api := a.refsAPI == 1
 	var mu sync.Mutex
 	listed := map[string]bool{}
-	err := a.read.Walk(a.req, level, inventory.Walk{What: "indexes and referrers", MaxDepth: 32,
+	err = a.read.Walk(a.req, level, inventory.Walk{What: "indexes and referrers", MaxDepth: 32,
 		Next: func(ctx context.Context, d string) ([]string, error) {
 			kids, err := a.read.Children(ctx, d)
 			if err != nil {
@@ -385,4 +405,48 @@ func (a *run) reachable(all, stay map[string]string) (map[string]string, error) 
 	}
 	a.listedByReached = listed
 	return via, nil
+}
+
+// inUseRoots are the in-use digests the plan found, and every planned
+// manifest that reaches one through children in the live registry (the
+// index whose child a pod runs by digest stays too), sorted.
+func (a *run) inUseRoots(planned map[string]bool) ([]string, error) {
+	var roots []string
+	for _, d := range a.o.InUseDigests {
+		if planned[d] {
+			roots = append(roots, d)
+		}
+	}
+	if len(roots) == 0 {
+		return nil, nil
+	}
+	var from []string
+	for i := range a.r.Items {
+		if it := &a.r.Items[i]; it.Action == plan.ActionDelete && it.Result == "" {
+			from = append(from, it.Digest)
+		}
+	}
+	parents := map[string][]string{}
+	err := a.read.Walk(a.req, from, inventory.Walk{What: "indexes", MaxDepth: 32,
+		Next:  a.read.Children,
+		Found: func(d, n string) { parents[n] = append(parents[n], d) }})
+	if err != nil {
+		return nil, fmt.Errorf("indexes that list an image in use: %w", err)
+	}
+	seen := map[string]bool{}
+	for q := roots; len(q) > 0; {
+		d := q[0]
+		q = q[1:]
+		if seen[d] {
+			continue
+		}
+		seen[d] = true
+		q = append(q, parents[d]...)
+	}
+	out := make([]string, 0, len(seen))
+	for d := range seen {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return out, nil
 }

@@ -126,6 +126,7 @@ func deployRegistry(t *testing.T) (*registrytest.Registry, []string) {
 
 type runResult struct {
 	plan   plan.Plan
+	stdout string
 	stderr string
 	err    error
 }
@@ -134,7 +135,7 @@ func runRegprune(t *testing.T, args []string, getenv func(string) string) runRes
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	err := cli.Run(context.Background(), args, cli.Env{Stdout: &stdout, Stderr: &stderr, Getenv: getenv})
-	res := runResult{stderr: stderr.String(), err: err}
+	res := runResult{stdout: stdout.String(), stderr: stderr.String(), err: err}
 	if err == nil && slices.Contains(args, "json") {
 		if jerr := json.Unmarshal(stdout.Bytes(), &res.plan); jerr != nil {
 			t.Fatalf("regprune %s: stdout is not a JSON plan: %v", strings.Join(args, " "), jerr)
@@ -171,9 +172,15 @@ func TestKubernetesManifests(t *testing.T) {
 	if err := os.WriteFile(policyPath, []byte(strings.ReplaceAll(policy, "registry.example.com", reg.Host)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// The policy validates on its own.
-	if r := runRegprune(t, []string{"validate", policyPath}, envOf(nil)); r.err != nil {
-		t.Fatalf("the ConfigMap's policy: %v", r.err)
+	// The policy validates on its own, in_use and all.
+	if r := runRegprune(t, []string{"validate", policyPath}, envOf(nil)); r.err != nil || !strings.Contains(r.stdout, "in use from kubernetes") {
+		t.Fatalf("the ConfigMap's policy: %v %s", r.err, r.stdout)
+	}
+	// There is no cluster here: the runs below go without the in-use
+	// source, which TestKubernetesInUse reads from a real API server
+	// with rbac.yaml's ClusterRole.
+	if err := os.WriteFile(policyPath, []byte(withoutInUse(strings.ReplaceAll(policy, "registry.example.com", reg.Host))), 0o644); err != nil {
+		t.Fatal(err)
 	}
 
 	for _, file := range []string{"cronjob.yaml", "cronjob-indexed.yaml"} {
@@ -258,6 +265,24 @@ func TestKubernetesManifests(t *testing.T) {
 	if r.err != nil || r.plan.Summary.Deleted == 0 || r.plan.Summary.FailedItems != 0 {
 		t.Fatalf("apply: %v, %+v\n%s", r.err, r.plan.Summary, r.stderr)
 	}
+}
+
+// withoutInUse drops the in_use block from a policy file.
+func withoutInUse(policy string) string {
+	var out []string
+	skip := false
+	for _, l := range strings.Split(policy, "\n") {
+		switch {
+		case strings.HasPrefix(l, "in_use:"):
+			skip = true
+			continue
+		case skip && strings.HasPrefix(l, " "):
+			continue
+		}
+		skip = false
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
 }
 
 // shellWords splits a script line like sh does for the simple lines of the

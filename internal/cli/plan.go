@@ -11,6 +11,7 @@ import (
 
 	"github.com/regprune/regprune/internal/config"
 	"github.com/regprune/regprune/internal/engine"
+	"github.com/regprune/regprune/internal/inuse"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
 )
@@ -25,6 +26,7 @@ func newPlanCmd(env *Env, g *globals, mode plan.Mode) *cobra.Command {
 		shard    string
 		jf       journalFlags
 		ox       outputFlags
+		uf       inUseFlags
 	)
 	use, short := "plan REPOSITORY... [rules] | -f policy.yaml", "Decide what to delete and why; delete nothing"
 	if mode == plan.ModeApply {
@@ -127,6 +129,18 @@ func newPlanCmd(env *Env, g *globals, mode plan.Mode) *cobra.Command {
 				}
 			}
 
+			stdinTaken := ""
+			switch {
+			case file == "-":
+				stdinTaken = "-f -"
+			case planFile == "-":
+				stdinTaken = "--plan -"
+			}
+			sources, err := uf.parse(cfg, stdinTaken)
+			if err != nil {
+				return err
+			}
+
 			ctx := cmd.Context()
 			if g.timeout > 0 {
 				var cancel context.CancelFunc
@@ -162,6 +176,17 @@ func newPlanCmd(env *Env, g *globals, mode plan.Mode) *cobra.Command {
 				defer j.Close()
 				opts.Journal = j
 			}
+			var inUse *inuse.Set
+			if len(sources) > 0 {
+				// Read in full before any repository is planned; any
+				// failure stops the run (exit 1) with nothing deleted.
+				if inUse, err = uf.read(ctx, env, sources); err != nil {
+					return err
+				}
+				log.Info("images in use read", "sources", len(inUse.Sources()), "references", inUse.References(),
+					"without_repository", inUse.Unmatched())
+				opts.InUse = inUse.For
+			}
 			if cfg != nil {
 				t, unmatched, err := engine.Discover(ctx, opts.Client, cfg)
 				if err != nil {
@@ -180,6 +205,10 @@ func newPlanCmd(env *Env, g *globals, mode plan.Mode) *cobra.Command {
 			p := saved
 			if p == nil {
 				p = engine.Plan(ctx, targets, mode, opts)
+			}
+			if inUse != nil {
+				p.InUse = inUseCounts(inUse)
+				p.Recount()
 			}
 			g.stamp(p)
 			if mode == plan.ModeApply && opts.Journal != nil {
@@ -209,6 +238,7 @@ func newPlanCmd(env *Env, g *globals, mode plan.Mode) *cobra.Command {
 		},
 	}
 	rf.add(cmd)
+	uf.add(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json, markdown (for a merge request) or html (json goes to stdout alone)")
 	cmd.Flags().StringVarP(&file, "file", "f", "", "policy file (see docs/policy.md); - reads standard input")
 	cf.add(cmd)
@@ -244,7 +274,11 @@ func newValidateCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return usagef("%v", err)
 			}
-			_, err = fmt.Fprintf(env.Stdout, "%s: valid, %s\n", c.Source, plural(len(c.Rules), "rule", "rules"))
+			inUse := ""
+			if src := c.InUse.Sources(); len(src) > 0 {
+				inUse = ", images in use from " + strings.Join(src, ", ")
+			}
+			_, err = fmt.Fprintf(env.Stdout, "%s: valid, %s%s\n", c.Source, plural(len(c.Rules), "rule", "rules"), inUse)
 			return err
 		},
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/regprune/regprune/internal/plan"
 )
@@ -22,6 +23,9 @@ func report(w io.Writer, p *plan.Plan) {
 	for _, r := range p.Repositories {
 		for _, wn := range r.Warnings {
 			fmt.Fprintf(w, "warning: %s\n", wn)
+		}
+		for _, m := range r.InUseMissing {
+			fmt.Fprintf(w, "regprune: in use but not in the repository: %s (used by %s)\n", m.Reference, strings.Join(m.UsedBy, ", "))
 		}
 	}
 	for _, reg := range p.Registries {

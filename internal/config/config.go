@@ -33,6 +33,8 @@ var ErrInvalid = errors.New("invalid policy")
 type File struct {
 	Version int        `yaml:"version"`
 	Rules   []RuleSpec `yaml:"rules"`
+	// InUse names the sources of images in use (inuse.go).
+	InUse InUseSpec `yaml:"in_use,omitempty"`
 
 	// errs are the errors of the rules decode left out, for Parse.
 	errs []*FieldError
@@ -96,6 +98,8 @@ type GroupSpec struct {
 type Config struct {
 	Source string // the file name, or "flags"
 	Rules  []Rule
+	// InUse names the sources of images in use, for the whole run.
+	InUse InUseSpec
 }
 
 // Rule is a validated rule: the repositories it applies to and its policy.
@@ -158,7 +162,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	// Every rule is checked, so that one run reports all their errors.
 	errs := f.errs
-	c := &Config{Source: name, Rules: make([]Rule, 0, len(f.Rules))}
+	c := &Config{Source: name, Rules: make([]Rule, 0, len(f.Rules)), InUse: f.InUse}
 	for _, spec := range f.Rules {
 		r, err := compile(name, spec)
 		if err != nil {

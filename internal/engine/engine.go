@@ -49,6 +49,10 @@ type Options struct {
 	Done func(repository string)
 	// RetryWait is apply.Options.RetryWait (0: its default).
 	RetryWait time.Duration
+	// InUse, if set, is what the in-use sources name in a repository
+	// (read in full before the run): kept whatever the policy says, and
+	// never deleted by apply (its final guard).
+	InUse func(repository string) policy.InUse
 }
 
 func (o *Options) defaults() {
@@ -121,8 +125,13 @@ func planOne(ctx context.Context, t Target, mode plan.Mode, o Options) (plan.Rep
 	if err != nil {
 		return plan.Repository{}, err
 	}
-	ds := policy.Evaluate(g, t.Policy, o.Now)
+	var in policy.InUse
+	if o.InUse != nil {
+		in = o.InUse(t.Repository)
+	}
+	ds := policy.EvaluateInUse(g, t.Policy, in, o.Now)
 	r := plan.Build(g, ds, t.Policy)
+	r.InUseMissing = plan.MissingInUse(g, in)
 	finishInterrupted(ctx, g, &r, o)
 	finishUnfinished(g, &r, us, o)
 	r.AgesRead = t.Policy.NeedsAges()
@@ -171,7 +180,17 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 				jt.recordIntents(ctx, r)
 				t = jt
 			}
-			err = apply.Repository(ctx, t, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger, Refusals: refusals, Cache: o.Cache, RetryWait: o.RetryWait})
+			ao := apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger, Refusals: refusals, Cache: o.Cache, RetryWait: o.RetryWait}
+			if o.InUse != nil {
+				in := o.InUse(r.Repository)
+				for d := range in.Digests {
+					ao.InUseDigests = append(ao.InUseDigests, d)
+				}
+				for tag := range in.Tags {
+					ao.InUseTags = append(ao.InUseTags, tag)
+				}
+			}
+			err = apply.Repository(ctx, t, r, ao)
 			jt.settle()
 		}
 		if err != nil && o.Explain != nil {

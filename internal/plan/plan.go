@@ -6,6 +6,7 @@
 package plan
 
 import (
+	"sort"
 	"strings"
 	"time"
 
@@ -93,6 +94,9 @@ type Repository struct {
 	// Tags is every tag and its digest when the plan was made, so that
 	// apply can tell what changed since.
 	Tags map[string]string `json:"tags,omitempty"`
+	// InUseMissing lists the in-use references to this repository that
+	// name nothing in it.
+	InUseMissing []InUseMissing `json:"in_use_missing,omitempty"`
 	// Warnings are keep rules that hold nothing here (a keep tag naming
 	// no tag, a keep regex matching none): likely typos; and referrers
 	// fallback tags that name no referrers index of their subject
@@ -145,6 +149,8 @@ type Plan struct {
 	// delete, referrers API, deletes refused), from the repositories.
 	Registries []Registry `json:"registries,omitempty"`
 	Summary    Totals     `json:"summary"`
+	// InUse counts the in-use sources of the run; nil without any.
+	InUse *InUseCounts `json:"in_use,omitempty"`
 
 	// RunID names an apply run in the journal; "" for a plan, and for an
 	// apply without a journal (nothing of it can be restored).
@@ -253,6 +259,16 @@ func (p *Plan) Recount() {
 		t.FailedItems += s.Failed
 	}
 	p.Summary = t
+	if p.InUse != nil {
+		p.InUse.Images = 0
+		for _, r := range p.Repositories {
+			for _, it := range r.Items {
+				if HasCode(it.Reasons, ReasonCode(policy.RuleInUse)) {
+					p.InUse.Images++
+				}
+			}
+		}
+	}
 	p.ReclaimableBytes = t.ReclaimableBytes
 	p.Registries = registries(p.Repositories)
 }
@@ -271,5 +287,47 @@ func fallbackWarnings(repo *graph.Repository) []string {
 	for _, t := range sortedKeys(repo.FallbackRejected) {
 		out = append(out, "referrers fallback tag "+t+" in "+repo.Name+" is not an index of referrers: "+repo.FallbackRejected[t]+"; nothing is kept or deleted on its strength")
 	}
+	return out
+}
+
+// InUseMissing is an in-use reference to a repository being planned that
+// names nothing found there (a digest in no manifest a tag reaches, or a
+// tag that does not exist), and who uses it.
+type InUseMissing struct {
+	Reference string   `json:"reference"`
+	UsedBy    []string `json:"used_by"`
+}
+
+// InUseCounts is what the in-use sources of a run gave: how many sources
+// were read, the distinct references they named, and the images kept
+// because they are in use (counted by Recount).
+type InUseCounts struct {
+	Sources    int `json:"sources"`
+	References int `json:"references"`
+	Images     int `json:"images"`
+}
+
+// MissingInUse lists what in names that repo does not hold, sorted: a
+// digest in no manifest reachable from a tag, or a tag that does not
+// exist. Pods that run deleted images show up here.
+func MissingInUse(repo *graph.Repository, in policy.InUse) []InUseMissing {
+	var out []InUseMissing
+	for d, users := range in.Digests {
+		if _, ok := repo.Manifests[d]; !ok {
+			out = append(out, InUseMissing{Reference: repo.Name + "@" + d, UsedBy: sortedCopy(users)})
+		}
+	}
+	for t, users := range in.Tags {
+		if _, ok := repo.Tags[t]; !ok {
+			out = append(out, InUseMissing{Reference: repo.Name + ":" + t, UsedBy: sortedCopy(users)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Reference < out[j].Reference })
+	return out
+}
+
+func sortedCopy(ss []string) []string {
+	out := append([]string(nil), ss...)
+	sort.Strings(out)
 	return out
 }

@@ -244,6 +244,9 @@ func (r Reason) String() string {
 	case ReasonGuardFailed:
 		return "final guard could not read what the kept tags reach, nothing more deleted in this repository: " + errText
 	case ReasonGuardReached:
+		if tag == GuardInUse {
+			return prior("final guard: an image in use reaches it")
+		}
 		return prior("final guard: tag " + tag + ", which stays, reaches it")
 	case ReasonNotAttached:
 		return prior("final guard: the registry does not show it attached to " + short(r.Digest) + ", with which the plan deletes it: " + errText)
@@ -322,6 +325,10 @@ func (r Reason) String() string {
 	}
 	return string(r.Code)
 }
+
+// GuardInUse stands for the tag of ReasonGuardReached when what reaches
+// the item is an image in use (apply.Options.InUseDigests).
+const GuardInUse = "(in use)"
 
 // The fixes for refused deletes.
 const (

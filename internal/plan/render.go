@@ -69,6 +69,10 @@ func renderMarkdown(w io.Writer, p *Plan) error {
 			t.Deleted, t.Untagged, t.Skipped, t.FailedItems, freedText(t.FreedBytes, t.Deleted, t.DeleteManifests))
 	}
 	fmt.Fprint(w, "\n\n")
+	if u := p.InUse; u != nil {
+		fmt.Fprintf(w, "In use: %s read, %s, %s kept.\n\n", plural(u.Sources, "source", "sources"),
+			plural(u.References, "reference", "references"), plural(u.Images, "image", "images"))
+	}
 	fmt.Fprintln(w, "| repository | rule | images | keep | delete | untag | frees | status |")
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---|")
 	for _, r := range p.Repositories {

@@ -378,6 +378,10 @@ func renderTable(w io.Writer, p *Plan) error {
 		fmt.Fprintln(w)
 	}
 	t := p.Summary
+	if u := p.InUse; u != nil {
+		fmt.Fprintf(w, "in use: %s read, %s, %s kept\n", plural(u.Sources, "source", "sources"),
+			plural(u.References, "reference", "references"), plural(u.Images, "image", "images"))
+	}
 	fmt.Fprintf(w, "total: %s (%d failed), %s: keep %d, delete %d, untag %d; frees %s\n",
 		plural(t.Repositories, "repository", "repositories"), t.Failed, plural(t.Images, "image", "images"),
 		t.Keep, t.Delete, t.Untag, HumanBytes(t.ReclaimableBytes))

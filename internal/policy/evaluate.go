@@ -24,9 +24,17 @@ type Decision struct {
 	StaleTags []string
 }
 
-// Evaluate decides over every image of repo at time now. The result is
-// sorted by creation time, newest first, unknown ages last, then by digest.
+// Evaluate decides over every image of repo at time now, with nothing in
+// use; see EvaluateInUse.
 func Evaluate(repo *graph.Repository, p Policy, now time.Time) []Decision {
+	return EvaluateInUse(repo, p, InUse{}, now)
+}
+
+// EvaluateInUse decides over every image of repo at time now. An image
+// that in names (its digest, a tag, or a child's digest) is kept whatever
+// the other rules say (RuleInUse, the first reason). The result is sorted
+// by creation time, newest first, unknown ages last, then by digest.
+func EvaluateInUse(repo *graph.Repository, p Policy, in InUse, now time.Time) []Decision {
 	imgs := repo.Images()
 	ds := make([]Decision, len(imgs))
 	for i, im := range imgs {
@@ -47,6 +55,11 @@ func Evaluate(repo *graph.Repository, p Policy, now time.Time) []Decision {
 	// Image-level holds: rules that keep the whole image with all its tags.
 	whole := make([][]Reason, len(ds))
 	hold := func(i int, why Reason) { whole[i] = append(whole[i], why) }
+	for i, d := range ds {
+		if why := inUseHold(repo, d.Digest, d.Tags, in); why.Rule != "" {
+			hold(i, why)
+		}
+	}
 	ageRules := p.Keep.Newest > 0 || p.Keep.NewerThan > 0
 	rank := 0
 	for i, d := range ds {
