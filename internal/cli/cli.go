@@ -43,8 +43,13 @@ type Env struct {
 	Now            func() time.Time
 	// Stdin is read for "-f -" and "--plan -", and for apply's question.
 	Stdin io.Reader
-	// Interactive: stdin and stdout are a terminal, so apply asks first.
+	// Interactive: stdin is a terminal, so apply asks first (whatever
+	// stdout is: `apply ... | tee log` asks too). Off a terminal, apply
+	// from rules needs --yes.
 	Interactive bool
+	// StdoutTerminal: stdout is a terminal, so apply's question goes there
+	// with the table; otherwise it goes to stderr.
+	StdoutTerminal bool
 	// StderrTerminal: stderr is a terminal, so progress is shown there.
 	StderrTerminal bool
 }

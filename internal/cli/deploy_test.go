@@ -230,7 +230,16 @@ func TestKubernetesManifests(t *testing.T) {
 			}
 			// Each pod of the job, against the test registry (plan first,
 			// so that the check runs against the full registry).
-			planArgs := append([]string{"plan"}, args[1:]...)
+			// apply asks nothing here: no terminal in a pod, so --yes.
+			if !slices.Contains(args, "--yes") {
+				t.Errorf("apply without --yes fails with no terminal: %v", args)
+			}
+			planArgs := []string{"plan"}
+			for _, a := range args[1:] {
+				if a != "--yes" {
+					planArgs = append(planArgs, a)
+				}
+			}
 			seen := map[string]int{}
 			for i := 0; i < shards; i++ {
 				r := runRegprune(t, planArgs, envOf(map[string]string{
@@ -254,7 +263,7 @@ func TestKubernetesManifests(t *testing.T) {
 		})
 	}
 	// The single CronJob's command, applied, deletes.
-	r := runRegprune(t, []string{"apply", "-f", policyPath, "-o", "json"}, envOf(map[string]string{"XDG_CACHE_HOME": t.TempDir(), "XDG_STATE_HOME": t.TempDir()}))
+	r := runRegprune(t, []string{"apply", "--yes", "-f", policyPath, "-o", "json"}, envOf(map[string]string{"XDG_CACHE_HOME": t.TempDir(), "XDG_STATE_HOME": t.TempDir()}))
 	if r.err != nil || r.plan.Summary.Deleted == 0 || r.plan.Summary.FailedItems != 0 {
 		t.Fatalf("apply: %v, %+v\n%s", r.err, r.plan.Summary, r.stderr)
 	}
@@ -327,10 +336,12 @@ func TestGitLabTemplate(t *testing.T) {
 	}
 	// Rules: schedules with REGPRUNE_APPLY apply, everything else plans.
 	modes := map[string]bool{}
+	ruleVars := map[string]map[string]any{}
 	for _, r := range dig(t, job, "rules").([]any) {
 		rule := r.(map[string]any)
 		mode := dig(t, rule, "variables", "REGPRUNE_MODE").(string)
 		modes[mode] = true
+		ruleVars[mode] = dig(t, rule, "variables").(map[string]any)
 		if mode == "apply" && !strings.Contains(rule["if"].(string), `$REGPRUNE_APPLY == "true"`) {
 			t.Errorf("apply without the REGPRUNE_APPLY opt-in: %v", rule["if"])
 		}
@@ -375,6 +386,9 @@ func TestGitLabTemplate(t *testing.T) {
 			"REGPRUNE_REGISTRY": reg.Host, "XDG_CACHE_HOME": filepath.Join(project, ".cache"),
 			"XDG_STATE_HOME": filepath.Join(project, ".cache", "state"),
 			"CI_PROJECT_DIR": project,
+		}
+		for k, v := range ruleVars[mode] {
+			env[k] = v.(string)
 		}
 		for _, line := range strs(dig(t, job, "script")) {
 			words, redirect := shellWords(t, os.Expand(line, func(k string) string { return env[k] }))

@@ -48,7 +48,8 @@ func Main() int {
 	}()
 	env := Env{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Interactive:    isTerminal(os.Stdin) && isTerminal(os.Stdout),
+		Interactive:    isTerminal(os.Stdin),
+		StdoutTerminal: isTerminal(os.Stdout),
 		StderrTerminal: isTerminal(os.Stderr),
 	}
 	err := Run(ctx, os.Args[1:], env)

@@ -69,7 +69,7 @@ func TestMetricsFile(t *testing.T) {
 	repo := reg.Host + "/ci/app"
 
 	var stdout, stderr bytes.Buffer
-	err := cli.Run(context.Background(), []string{"apply", repo, "--keep-tag", "latest", "--no-cache", "-o", "json", "--metrics-file", path},
+	err := cli.Run(context.Background(), []string{"apply", repo, "--keep-tag", "latest", "--yes", "--no-cache", "-o", "json", "--metrics-file", path},
 		cli.Env{Stdout: &stdout, Stderr: &stderr})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())

@@ -127,6 +127,12 @@ func newPlanCmd(env *Env, g *globals, mode plan.Mode) *cobra.Command {
 				}
 			}
 
+			if mode == plan.ModeApply {
+				if err := ox.needYes(env, planFile); err != nil {
+					return err
+				}
+			}
+
 			ctx := cmd.Context()
 			if g.timeout > 0 {
 				var cancel context.CancelFunc

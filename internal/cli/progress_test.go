@@ -45,7 +45,7 @@ func TestProgressOnlyOnATerminal(t *testing.T) {
 			reg := seededRegistry(t)
 			var stdout bytes.Buffer
 			var stderr syncBuffer
-			args := append([]string{"apply", reg.Host + "/ci/app", "--keep-tag", "latest", "--no-cache", "-o", "json"}, tc.flags...)
+			args := append([]string{"apply", reg.Host + "/ci/app", "--keep-tag", "latest", "--no-cache", "-o", "json", "--yes"}, tc.flags...)
 			if err := cli.Run(context.Background(), args, cli.Env{Stdout: &stdout, Stderr: &stderr, StderrTerminal: tc.terminal}); err != nil {
 				t.Fatal(err)
 			}
