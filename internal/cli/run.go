@@ -142,6 +142,8 @@ type outputFlags struct {
 	yes         bool
 	// reviewed: apply --plan FILE, a plan already reviewed; not asked.
 	reviewed bool
+	// strict: warnings are bad input (--strict, or strict: true).
+	strict bool
 }
 
 func (o *outputFlags) add(cmd *cobra.Command, mode plan.Mode) {

@@ -33,6 +33,10 @@ var ErrInvalid = errors.New("invalid policy")
 type File struct {
 	Version int        `yaml:"version"`
 	Rules   []RuleSpec `yaml:"rules"`
+	// Strict turns every warning of a run (a keep rule that holds nothing,
+	// a pattern that matches no repository) into bad input, exit 2,
+	// before anything is deleted: --strict.
+	Strict bool `yaml:"strict,omitempty"`
 
 	// errs are the errors of the rules decode left out, for Parse.
 	errs []*FieldError
@@ -96,6 +100,8 @@ type GroupSpec struct {
 type Config struct {
 	Source string // the file name, or "flags"
 	Rules  []Rule
+	// Strict: warnings are errors (the file's "strict: true").
+	Strict bool
 }
 
 // Rule is a validated rule: the repositories it applies to and its policy.
@@ -158,7 +164,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	// Every rule is checked, so that one run reports all their errors.
 	errs := f.errs
-	c := &Config{Source: name, Rules: make([]Rule, 0, len(f.Rules))}
+	c := &Config{Source: name, Rules: make([]Rule, 0, len(f.Rules)), Strict: f.Strict}
 	for _, spec := range f.Rules {
 		r, err := compile(name, spec)
 		if err != nil {

@@ -14,7 +14,7 @@ import (
 
 // Valid keys, in the order the documentation lists them.
 var (
-	fileKeys   = []string{"version", "rules"}
+	fileKeys   = []string{"version", "rules", "strict"}
 	ruleKeys   = []string{"repositories", "keep", "delete", "allow_empty", "age_from", "untag_unkept", "delete_orphan_artifacts"}
 	keepKeys   = []string{"tags", "regex", "newest", "newer_than", "semver", "group"}
 	deleteKeys = []string{"regex", "older_than", "expired_labels", "expiry_labels"}
@@ -86,6 +86,11 @@ func decode(name string, data []byte) (*File, error) {
 		return nil, d.errAt(vn, "version", vn.Value, "unsupported version; this regprune reads version 1")
 	}
 	f.Version = v
+	if sn := m.value("strict"); sn != nil {
+		if f.Strict, err = d.boolean(sn, "strict"); err != nil {
+			return nil, err
+		}
+	}
 	rn := m.value("rules")
 	if rn == nil {
 		return nil, d.errAt(root, "rules", "", "missing; list at least one rule")

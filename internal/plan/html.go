@@ -43,6 +43,7 @@ type htmlRepo struct {
 	Refused    bool
 	Summary    Summary
 	Freed      int64
+	Warnings   []string
 	Groups     []htmlGroup
 }
 
@@ -81,7 +82,7 @@ func renderHTML(w io.Writer, p *Plan) error {
 	}
 	for i := range p.Repositories {
 		r := &p.Repositories[i]
-		hr := htmlRepo{ID: fmt.Sprintf("repo-%d", i), Repository: r.Repository, Rule: r.Rule, Error: errText(r.Err), Refused: r.Refused, Summary: r.Summary, Freed: r.FreedBytes()}
+		hr := htmlRepo{ID: fmt.Sprintf("repo-%d", i), Repository: r.Repository, Rule: r.Rule, Error: errText(r.Err), Refused: r.Refused, Summary: r.Summary, Freed: r.FreedBytes(), Warnings: r.Warnings}
 		var g *htmlGroup
 		for _, row := range Rows(r) {
 			it := row.Item

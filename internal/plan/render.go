@@ -86,6 +86,7 @@ func renderMarkdown(w io.Writer, p *Plan) error {
 		s := r.Summary
 		fmt.Fprintf(w, "| `%s` | %s | %d | %d | %d | %d | %s | %s |\n", r.Repository, rule, s.Images, s.Keep, s.Delete, s.Untag, HumanBytes(s.ReclaimableBytes), status)
 	}
+	renderMarkdownWarnings(w, p)
 	for ri := range p.Repositories {
 		r := &p.Repositories[ri]
 		var rows []string

@@ -321,6 +321,9 @@ func renderTable(w io.Writer, p *Plan) error {
 			}
 			fmt.Fprintf(w, "  %s: %s\n", what, r.Err)
 		}
+		for _, wn := range r.Warnings {
+			fmt.Fprintf(w, "  WARNING: %s\n", wn)
+		}
 		if len(r.Items) > 0 {
 			tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 			head := "  ACTION\tKIND\tDIGEST\tTAGS\tCREATED\tSIZE\tREASON"
