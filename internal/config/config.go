@@ -38,7 +38,16 @@ type File struct {
 	// before anything is deleted: --strict.
 	Strict bool `yaml:"strict,omitempty"`
 
-	// errs are the errors of the rules decode left out, for Parse.
+	// errs are the errors of the rules decode left out, for Parse, and
+	// partial those rules as far as they were read: Parse checks their
+	// values too, so that one run reports every error.
+	errs    []*FieldError
+	partial []partialRule
+}
+
+// partialRule is a rule that did not decode whole, and its errors.
+type partialRule struct {
+	spec RuleSpec
 	errs []*FieldError
 }
 
@@ -166,16 +175,23 @@ func Parse(name string, data []byte) (*Config, error) {
 	errs := f.errs
 	c := &Config{Source: name, Rules: make([]Rule, 0, len(f.Rules)), Strict: f.Strict}
 	for _, spec := range f.Rules {
-		r, err := compile(name, spec)
-		if err != nil {
-			var fe *FieldError
-			if !errors.As(err, &fe) {
-				return nil, err
-			}
-			errs = append(errs, fe)
+		r, ferrs := compileAll(name, spec)
+		if len(ferrs) > 0 {
+			errs = append(errs, ferrs...)
 			continue
 		}
 		c.Rules = append(c.Rules, r)
+	}
+	// The values of a rule that did not decode whole are checked too,
+	// except where a decode error already is (and the whole rule: what
+	// it keeps or deletes is not known).
+	for _, pr := range f.partial {
+		_, ferrs := compileAll(name, pr.spec)
+		for _, e := range ferrs {
+			if e.Field != "" && !underAny(e.Field, pr.errs) {
+				errs = append(errs, e)
+			}
+		}
 	}
 	if len(errs) > 0 {
 		return nil, joinErrors(errs)
