@@ -19,7 +19,12 @@ var ErrInterrupted = errors.New("interrupted")
 // signalError is ErrInterrupted for one signal.
 type signalError struct{ sig os.Signal }
 
-func (e signalError) Error() string { return "interrupted by " + e.sig.String() }
+func (e signalError) Error() string {
+	if e.sig == syscall.SIGTERM {
+		return "interrupted (SIGTERM)"
+	}
+	return "interrupted (SIGINT)"
+}
 func (e signalError) Unwrap() error { return ErrInterrupted }
 
 // Main is regprune's main: it runs the command line of the process,

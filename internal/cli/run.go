@@ -115,11 +115,11 @@ func (g *globals) stamp(p *plan.Plan) {
 	p.Generator = "regprune " + g.build.String()
 }
 
-// failures adds the failed repositories to a run's error when the report
-// does not go to a person's terminal in table form: the failure is then
-// printed once on stderr, and the report carries it on stdout.
+// failures adds the causes of the failed repositories (up to 3) to a
+// run's error, in every output mode: stderr says why, whether stdout is
+// a table, JSON or a file.
 func failures(err error, p *plan.Plan, output string) error {
-	if err == nil || output == "table" {
+	if err == nil {
 		return err
 	}
 	var msgs []string

@@ -56,7 +56,7 @@ func newRunsCmd(env *Env) *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Stdout, "%d runs in %s\n", len(runs), j.Path())
+			fmt.Fprintf(env.Stdout, "%s in %s\n", plural(len(runs), "run", "runs"), j.Path())
 			return nil
 		},
 	}
