@@ -19,10 +19,11 @@ func newRestoreCmd(env *Env, g *globals) *cobra.Command {
 		output     string
 		repository string
 		digest     string
+		tag        string
 		yes        bool
 	)
 	cmd := &cobra.Command{
-		Use:   "restore RUN_ID [--repository R] [--digest D] [--yes]",
+		Use:   "restore RUN_ID [--repository R] [--digest D | --tag T] [--yes]",
 		Short: "Push back what an apply run deleted, until the registry's garbage collector runs",
 		Long: `restore pushes back the manifests an apply run deleted, from the journal's
 copies: children before the indexes that list them, subjects before their
@@ -35,7 +36,9 @@ registry's garbage collector has removed cannot come back: restore names
 it, restores the rest, and exits 3.`,
 		Example: `  regprune runs
   regprune restore 20261201T150700Z-3fa9c1
-  regprune restore 20261201T150700Z-3fa9c1 --repository registry.example.com/group/app --yes`,
+  regprune restore 20261201T150700Z-3fa9c1 --repository registry.example.com/group/app --yes
+  regprune restore 20261201T150700Z-3fa9c1 --digest sha256:21f3f89c5801 -y
+  regprune restore 20261201T150700Z-3fa9c1 --tag 1003 -y`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := g.check(); err != nil {
@@ -51,8 +54,8 @@ it, restores the rest, and exits 3.`,
 				}
 				repository = ref.Name()
 			}
-			if digest != "" && !registry.ValidDigest(digest) {
-				return usagef("--digest %q: want sha256:<64 hex digits> or sha512:<128 hex digits>", digest)
+			if digest != "" && !registry.ValidDigest(digest) && !shortDigestRE.MatchString(digest) {
+				return usagef("--digest %q: want sha256:<64 hex digits> or sha512:<128 hex digits>, or the first 12 as the tables print it", digest)
 			}
 			ctx := cmd.Context()
 			if g.timeout > 0 {
@@ -70,6 +73,9 @@ it, restores the rest, and exits 3.`,
 			} else if err != nil {
 				return err
 			}
+			if digest, err = aimRestore(ctx, j, args[0], repository, digest, tag); err != nil {
+				return err
+			}
 			log := g.logger(env.Stderr)
 			o := restore.Options{Client: g.client(env, log), Journal: j, Logger: log,
 				Explain: func(repo string, err error) error {
@@ -77,7 +83,7 @@ it, restores the rest, and exits 3.`,
 				}}
 			p, err := restore.Build(ctx, args[0], restore.Filter{Repository: repository, Digest: digest}, o)
 			if errors.Is(err, restore.ErrNothing) {
-				if repository != "" || digest != "" {
+				if repository != "" || digest != "" || tag != "" {
 					return usagef("%v", err)
 				}
 				if output == "json" {
@@ -103,8 +109,9 @@ it, restores the rest, and exits 3.`,
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json (json goes to stdout alone)")
 	cmd.Flags().StringVar(&repository, "repository", "", "restore only this repository (host[:port]/path)")
-	cmd.Flags().StringVar(&digest, "digest", "", "restore only this manifest, what it needs and its referrers")
-	cmd.Flags().BoolVar(&yes, "yes", false, "push; without it restore only shows what it would push")
+	cmd.Flags().StringVar(&digest, "digest", "", "restore only this manifest, what it needs and its referrers (a prefix such as sha256:21f3f89c5801 when unique in the run)")
+	cmd.Flags().StringVar(&tag, "tag", "", "restore only the manifest this tag named when the run deleted it, as --digest")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "push; without it restore only shows what it would push")
 	jf.add(cmd)
 	return cmd
 }
