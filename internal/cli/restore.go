@@ -32,8 +32,9 @@ now; a tag that names another digest was pushed since and is left alone.
 
 Without --yes, restore only shows what it would push (like plan); with
 --yes it pushes (like apply). An image whose layers or config the
-registry's garbage collector has removed cannot come back: restore names
-it, restores the rest, and exits 3.`,
+registry's garbage collector has removed cannot come back, unless another
+repository of the registry still holds them (they are then mounted from
+it): restore names it, restores the rest, and exits 3.`,
 		Example: `  regprune runs
   regprune restore 20261201T150700Z-3fa9c1
   regprune restore 20261201T150700Z-3fa9c1 --repository registry.example.com/group/app --yes
