@@ -59,6 +59,7 @@ type htmlData struct {
 	Header  string
 	Apply   bool
 	Freed   int64
+	RunLine string // apply: the run id and the restore command
 	Repos   []htmlRepo
 	Bars    []htmlBar
 	ChartH  int
@@ -76,6 +77,9 @@ func errText(err error) string {
 
 func renderHTML(w io.Writer, p *Plan) error {
 	d := htmlData{Plan: p, Title: "regprune " + string(p.Mode), Header: header(p), Apply: p.Mode == ModeApply, Freed: p.FreedBytes(), ChartW: 760, BarMaxW: 640}
+	if d.Apply {
+		d.RunLine = runLine(p)
+	}
 	var maxBytes int64 = 1
 	for i := range p.Repositories {
 		maxBytes = max(maxBytes, p.Repositories[i].Summary.ReclaimableBytes)

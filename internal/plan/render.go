@@ -69,6 +69,9 @@ func renderMarkdown(w io.Writer, p *Plan) error {
 			t.Deleted, t.Untagged, t.Skipped, t.FailedItems, freedText(t.FreedBytes, t.Deleted, t.DeleteManifests))
 	}
 	fmt.Fprint(w, "\n\n")
+	if apply {
+		fmt.Fprintf(w, "%s\n\n", mdEscape(runLine(p)))
+	}
 	fmt.Fprintln(w, "| repository | rule | images | keep | delete | untag | frees | status |")
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---|")
 	for _, r := range p.Repositories {

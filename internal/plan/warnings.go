@@ -15,6 +15,15 @@ func (p *Plan) Warnings() []string {
 	return out
 }
 
+// runLine names an apply's run and how to undo it, or says the journal
+// was off: the table, Markdown and HTML reports carry it.
+func runLine(p *Plan) string {
+	if p.RunID == "" {
+		return "journal: off; nothing this run deleted can be restored"
+	}
+	return fmt.Sprintf("run id: %s (until the registry's garbage collector runs: regprune restore %s)", p.RunID, p.RunID)
+}
+
 // renderMarkdownWarnings lists the warnings under the summary table, where
 // a reviewer of the merge request sees them.
 func renderMarkdownWarnings(w io.Writer, p *Plan) {
