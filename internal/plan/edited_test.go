@@ -37,3 +37,21 @@ func TestEditedRowAndRunLine(t *testing.T) {
 		}
 	}
 }
+
+// With no ages read, images sort so that builds group: each family of
+// tags (52029 and 52031; multi-52030 and multi-52031; v1.2.3 and v1.10.0)
+// together, highest first, words last.
+func TestRowsGroupBuildsWithoutAges(t *testing.T) {
+	var r Repository
+	for i, tag := range []string{"v1.2.3", "multi-52031", "latest", "52029", "52031", "multi-52030", "v1.10.0"} {
+		r.Items = append(r.Items, Item{Digest: "sha256:" + strings.Repeat(string(rune('a'+i)), 64), Kind: KindImage, Action: ActionDelete, Tags: []string{tag}})
+	}
+	var got []string
+	for _, row := range Rows(&r) {
+		got = append(got, row.Item.Tags[0])
+	}
+	want := "52031 52029 multi-52031 multi-52030 v1.10.0 v1.2.3 latest"
+	if strings.Join(got, " ") != want {
+		t.Errorf("order %v, want %s", got, want)
+	}
+}
