@@ -209,7 +209,9 @@ func TestKubernetesManifests(t *testing.T) {
 			}
 			env := map[string]string{}
 			for _, e := range dig(t, c, "env").([]any) {
-				env[e.(map[string]any)["name"].(string)] = e.(map[string]any)["value"].(string)
+				if v, ok := e.(map[string]any)["value"].(string); ok {
+					env[e.(map[string]any)["name"].(string)] = v
+				}
 			}
 			mounts := map[string]bool{}
 			for _, m := range dig(t, c, "volumeMounts").([]any) {
@@ -223,6 +225,7 @@ func TestKubernetesManifests(t *testing.T) {
 			if state := env["XDG_STATE_HOME"]; state == "" || !mounts[filepath.Dir(state)] && !mounts[state] {
 				t.Errorf("the journal (XDG_STATE_HOME %q) is not on a mounted volume", state)
 			}
+			checkJournalVolume(t, job, pod, c, env["XDG_STATE_HOME"], yamlDocs(t, filepath.Join(dir, file)))
 			args := strs(dig(t, c, "args"))
 			for i, a := range args {
 				if a == "/policy/policy.yaml" {

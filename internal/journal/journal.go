@@ -100,6 +100,10 @@ type Options struct {
 	// BusyTimeout is how long a write waits for another process's write
 	// to finish; default 30s.
 	BusyTimeout time.Duration
+	// NoWAL writes with SQLite's rollback journal instead of WAL: WAL
+	// needs memory shared by every process on one host, which a network
+	// filesystem (NFS, a ReadWriteMany volume) does not give. Slower.
+	NoWAL bool
 }
 
 // Open opens (creating if needed) the journal at path and migrates its
@@ -139,7 +143,11 @@ func Open(ctx context.Context, path string, o Options) (*Journal, error) {
 	}
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.BusyTimeout.Milliseconds()))
-	if !o.ReadOnly {
+	switch {
+	case o.ReadOnly:
+	case o.NoWAL:
+		q.Add("_pragma", "journal_mode(DELETE)")
+	default:
 		q.Add("_pragma", "journal_mode(WAL)")
 	}
 	q.Add("_pragma", "synchronous(FULL)")
