@@ -30,7 +30,7 @@ func aimRestore(ctx context.Context, j *journal.Journal, run, repository, digest
 	}
 	entries, err := j.Entries(ctx, run, journal.Filter{Repository: repository})
 	if err != nil {
-		return "", nil // Build reports it
+		return "", err // never "" here: that would restore the whole run
 	}
 	var found []string
 	add := func(d string) {
