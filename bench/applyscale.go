@@ -80,7 +80,7 @@ func applyScaleOne(ctx context.Context, c *config, n int) (*applyScaleResult, er
 	defer proxy.Close()
 	e := &env{reg: reg, proxy: proxy, dir: dir}
 	log.Printf("apply scale N=%d: regprune apply", n)
-	m, sum, err := runRegprune(ctx, c, e, "apply", proxy.Host+"/"+repo, "--keep-tag", "latest",
+	m, sum, err := runRegprune(ctx, c, e, "apply", proxy.Host+"/"+repo, "--keep-tag", "latest", "--yes",
 		"--concurrency", strconv.Itoa(c.concurrency), "--cache-dir", filepath.Join(c.work, fmt.Sprintf("cache-apply-scale-%d", n)), "-o", "json")
 	if err != nil {
 		return nil, err

@@ -105,7 +105,7 @@ func benchN(ctx context.Context, c *config, n int, baselineWhyNot string) (*row,
 
 		log.Printf("N=%d: regprune apply, cold cache (run %d of %d)", n, run, runs)
 		err = withEnv("regprune", func(e *env) error {
-			m, sum, err := runRegprune(ctx, c, e, "apply", host(e), "--keep-tag", "latest", "--concurrency", conc,
+			m, sum, err := runRegprune(ctx, c, e, "apply", host(e), "--keep-tag", "latest", "--yes", "--concurrency", conc,
 				"--cache-dir", filepath.Join(c.work, fmt.Sprintf("cache-apply-%d-%d", n, run)), "-o", "json")
 			if err != nil {
 				return err

@@ -62,6 +62,11 @@ func (a *run) capabilities() {
 		c.TagDelete = plan.CapWorks
 	case -1:
 		c.TagDelete = plan.CapRefused
+		if a.noDelete != nil && errors.Is(a.tagAnswer, registry.ErrUnsupported) && !a.digestOK {
+			// The 405 to the tag delete was deletes being off
+			// altogether: whether a tag alone could go is not known.
+			c.TagDelete = plan.CapUnknown
+		}
 	default:
 		if c.TagDelete == "" {
 			c.TagDelete = plan.CapUnknown
@@ -90,12 +95,13 @@ func (a *run) capabilities() {
 	}
 }
 
-// fixFor says how to let regprune delete after a refusal.
+// fixFor says how to let regprune delete after a refusal: the setting
+// of the registry that answered when it is known (plan.FixDisabledFor).
 func fixFor(err error) string {
 	if deniedDelete(err) {
 		return plan.FixDenied
 	}
-	return plan.FixDisabled
+	return plan.FixDisabledFor(err)
 }
 
 // errTagDeleteTakesManifest is why tag deletes stop when the probe's

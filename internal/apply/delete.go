@@ -59,7 +59,10 @@ func (a *run) deleteTag(tag string) (bool, error) {
 		if a.tagDelete == 0 {
 			a.tagDelete = -1
 			a.tagAnswer = err
-			a.o.Logger.Warn("registry cannot delete a tag alone; falling back to digest deletes", "repository", a.t.Name(), "answer", err.Error())
+			// 405 may mean deletes are off altogether: only a digest
+			// delete that works makes this "no tag delete" (see
+			// capabilities), so nothing is claimed yet.
+			a.o.Logger.Debug("tag delete refused; a digest delete tells whether deletes work at all", "repository", a.t.Name(), "answer", err.Error())
 		}
 		a.mu.Unlock()
 		return false, nil
@@ -492,6 +495,9 @@ func (a *run) deleteDigest(it *plan.Item) {
 	case err == nil:
 		a.markGone(it.Digest)
 		a.mu.Lock()
+		if !a.digestOK && a.tagDelete == -1 && a.tagAnswer != errTagDeleteTakesManifest {
+			a.o.Logger.Warn("registry cannot delete a tag alone; deleting by digest", "repository", a.t.Name(), "answer", answerOf(a.tagAnswer))
+		}
 		a.digestOK = true
 		a.mu.Unlock()
 		set(it, plan.ResultDeleted, plan.Reason{Code: plan.ReasonDeleted})

@@ -43,8 +43,13 @@ type Env struct {
 	Now            func() time.Time
 	// Stdin is read for "-f -" and "--plan -", and for apply's question.
 	Stdin io.Reader
-	// Interactive: stdin and stdout are a terminal, so apply asks first.
+	// Interactive: stdin is a terminal, so apply asks first (whatever
+	// stdout is: `apply ... | tee log` asks too). Off a terminal, apply
+	// from rules needs --yes.
 	Interactive bool
+	// StdoutTerminal: stdout is a terminal, so apply's question goes there
+	// with the table; otherwise it goes to stderr.
+	StdoutTerminal bool
 	// StderrTerminal: stderr is a terminal, so progress is shown there.
 	StderrTerminal bool
 }
@@ -89,10 +94,13 @@ func newRoot(env *Env) *cobra.Command {
 		Short: "Keep container registries lean without deleting what is still needed",
 		Long: `regprune plans and applies retention policies over any OCI registry.
 
-It lists tags, resolves each with HEAD, builds the graph of images, index
-children, signatures and referrers, decides per image with a reason, and
-deletes only what nothing kept reaches. 'plan' stops before the first
-DELETE; 'apply' runs the same steps, re-checks each target, then deletes.`,
+It lists tags and resolves each with one request (a GET, which returns the
+manifest with its digest, or a HEAD when the cache already holds the
+manifest the tag named last time; HEAD always on Docker Hub), builds the
+graph of images, index children, signatures and referrers, decides per
+image with a reason, and deletes only what nothing kept reaches. 'plan'
+stops before the first DELETE; 'apply' runs the same steps, re-checks each
+target, then deletes.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,

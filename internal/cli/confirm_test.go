@@ -52,7 +52,7 @@ func TestApplyAsksAtATerminal(t *testing.T) {
 		{name: "empty", interactive: true, answer: "", asked: true},
 		{name: "yes", interactive: true, answer: "yes\n", asked: true, deleted: true},
 		{name: "--yes", interactive: true, flags: []string{"--yes"}, deleted: true},
-		{name: "off a terminal", interactive: false, answer: "no\n", deleted: true},
+		{name: "off a terminal --yes", interactive: false, answer: "no\n", flags: []string{"--yes"}, deleted: true},
 		{name: "json yes", interactive: true, answer: "yes\n", flags: []string{"-o", "json"}, asked: true, deleted: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -60,7 +60,7 @@ func TestApplyAsksAtATerminal(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			args := append([]string{"apply", reg.Host + "/ci/app", "--keep-tag", "latest", "--no-cache"}, tc.flags...)
 			err := cli.Run(context.Background(), args, cli.Env{Stdout: &stdout, Stderr: &stderr,
-				Stdin: strings.NewReader(tc.answer), Interactive: tc.interactive})
+				Stdin: strings.NewReader(tc.answer), Interactive: tc.interactive, StdoutTerminal: tc.interactive})
 			question := stdout.String()
 			if slices.Contains(tc.flags, "json") {
 				// The question goes to stderr; stdout is the JSON alone.

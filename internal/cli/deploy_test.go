@@ -117,8 +117,16 @@ func deployRegistry(t *testing.T) (*registrytest.Registry, []string) {
 	repos := []string{"ci/app", "ci/base", "team/api", "team/web", "team/worker"}
 	day := 24 * time.Hour
 	for _, r := range repos {
-		if _, err := reg.SeedCI(ctx, r, 12, time.Now().Add(-20*day), day); err != nil {
+		builds, err := reg.SeedCI(ctx, r, 12, time.Now().Add(-20*day), day)
+		if err != nil {
 			t.Fatal(err)
+		}
+		// The ConfigMap's policy keeps release-.* under ci/: with
+		// --strict, a keep regex that matches nothing would fail the run.
+		if strings.HasPrefix(r, "ci/") {
+			if err := reg.Tag(ctx, r, builds[0], "release-1"); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	return reg, repos
@@ -208,7 +216,9 @@ func TestKubernetesManifests(t *testing.T) {
 			}
 			env := map[string]string{}
 			for _, e := range dig(t, c, "env").([]any) {
-				env[e.(map[string]any)["name"].(string)] = e.(map[string]any)["value"].(string)
+				if v, ok := e.(map[string]any)["value"].(string); ok {
+					env[e.(map[string]any)["name"].(string)] = v
+				}
 			}
 			mounts := map[string]bool{}
 			for _, m := range dig(t, c, "volumeMounts").([]any) {
@@ -222,6 +232,7 @@ func TestKubernetesManifests(t *testing.T) {
 			if state := env["XDG_STATE_HOME"]; state == "" || !mounts[filepath.Dir(state)] && !mounts[state] {
 				t.Errorf("the journal (XDG_STATE_HOME %q) is not on a mounted volume", state)
 			}
+			checkJournalVolume(t, job, pod, c, env["XDG_STATE_HOME"], yamlDocs(t, filepath.Join(dir, file)))
 			args := strs(dig(t, c, "args"))
 			for i, a := range args {
 				if a == "/policy/policy.yaml" {
@@ -237,7 +248,16 @@ func TestKubernetesManifests(t *testing.T) {
 			}
 			// Each pod of the job, against the test registry (plan first,
 			// so that the check runs against the full registry).
-			planArgs := append([]string{"plan"}, args[1:]...)
+			// apply asks nothing here: no terminal in a pod, so --yes.
+			if !slices.Contains(args, "--yes") {
+				t.Errorf("apply without --yes fails with no terminal: %v", args)
+			}
+			planArgs := []string{"plan"}
+			for _, a := range args[1:] {
+				if a != "--yes" {
+					planArgs = append(planArgs, a)
+				}
+			}
 			seen := map[string]int{}
 			for i := 0; i < shards; i++ {
 				r := runRegprune(t, planArgs, envOf(map[string]string{
@@ -261,7 +281,7 @@ func TestKubernetesManifests(t *testing.T) {
 		})
 	}
 	// The single CronJob's command, applied, deletes.
-	r := runRegprune(t, []string{"apply", "-f", policyPath, "-o", "json"}, envOf(map[string]string{"XDG_CACHE_HOME": t.TempDir(), "XDG_STATE_HOME": t.TempDir()}))
+	r := runRegprune(t, []string{"apply", "--yes", "-f", policyPath, "-o", "json"}, envOf(map[string]string{"XDG_CACHE_HOME": t.TempDir(), "XDG_STATE_HOME": t.TempDir()}))
 	if r.err != nil || r.plan.Summary.Deleted == 0 || r.plan.Summary.FailedItems != 0 {
 		t.Fatalf("apply: %v, %+v\n%s", r.err, r.plan.Summary, r.stderr)
 	}
@@ -352,10 +372,12 @@ func TestGitLabTemplate(t *testing.T) {
 	}
 	// Rules: schedules with REGPRUNE_APPLY apply, everything else plans.
 	modes := map[string]bool{}
+	ruleVars := map[string]map[string]any{}
 	for _, r := range dig(t, job, "rules").([]any) {
 		rule := r.(map[string]any)
 		mode := dig(t, rule, "variables", "REGPRUNE_MODE").(string)
 		modes[mode] = true
+		ruleVars[mode] = dig(t, rule, "variables").(map[string]any)
 		if mode == "apply" && !strings.Contains(rule["if"].(string), `$REGPRUNE_APPLY == "true"`) {
 			t.Errorf("apply without the REGPRUNE_APPLY opt-in: %v", rule["if"])
 		}
@@ -382,7 +404,12 @@ func TestGitLabTemplate(t *testing.T) {
 	}
 	defer reg.Close()
 	for _, r := range []string{"group/project/fedora/28", "group/project/ubuntu/18.04"} {
-		if _, err := reg.SeedCI(ctx, r, 6, time.Now().Add(-7*24*time.Hour), 24*time.Hour); err != nil {
+		builds, err := reg.SeedCI(ctx, r, 6, time.Now().Add(-7*24*time.Hour), 24*time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The policy keeps release-.*, and the job runs with --strict.
+		if err := reg.Tag(ctx, r, builds[0], "release-1"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -400,6 +427,9 @@ func TestGitLabTemplate(t *testing.T) {
 			"REGPRUNE_REGISTRY": reg.Host, "XDG_CACHE_HOME": filepath.Join(project, ".cache"),
 			"XDG_STATE_HOME": filepath.Join(project, ".cache", "state"),
 			"CI_PROJECT_DIR": project,
+		}
+		for k, v := range ruleVars[mode] {
+			env[k] = v.(string)
 		}
 		for _, line := range strs(dig(t, job, "script")) {
 			words, redirect := shellWords(t, os.Expand(line, func(k string) string { return env[k] }))

@@ -16,10 +16,12 @@ import (
 type journalFlags struct {
 	path    string
 	disable bool
+	noWAL   bool
 }
 
 func (j *journalFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&j.path, "journal", "", "journal of deletions, for restore (default $XDG_STATE_HOME/regprune/journal.db, else ~/.local/state/regprune/journal.db)")
+	cmd.Flags().BoolVar(&j.noWAL, "journal-no-wal", false, "write the journal without SQLite's WAL, for a journal on NFS or another network filesystem (where WAL is not safe); slower")
 }
 
 // addDisable adds --no-journal, for apply.
@@ -56,7 +58,7 @@ func (j *journalFlags) openWrite(ctx context.Context, env *Env) (*journal.Journa
 	if err != nil {
 		return nil, err
 	}
-	jr, err := journal.Open(ctx, p, journal.Options{Now: env.Now})
+	jr, err := journal.Open(ctx, p, journal.Options{Now: env.Now, NoWAL: j.noWAL})
 	if errors.Is(err, journal.ErrDamaged) || errors.Is(err, journal.ErrUnsafe) {
 		// A path that cannot hold the undo record is bad input, like an
 		// output path that cannot be written: exit 2, nothing sent.
@@ -91,7 +93,7 @@ func (j *journalFlags) openExisting(ctx context.Context, env *Env, write bool) (
 	if err != nil {
 		return nil, err
 	}
-	jr, err := journal.Open(ctx, p, journal.Options{ReadOnly: !write, Now: env.Now})
+	jr, err := journal.Open(ctx, p, journal.Options{ReadOnly: !write, Now: env.Now, NoWAL: j.noWAL})
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no journal at %s: no apply has recorded anything there (give --journal PATH)", p)
 	}

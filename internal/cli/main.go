@@ -21,7 +21,12 @@ var ErrInterrupted = errors.New("interrupted")
 // signalError is ErrInterrupted for one signal.
 type signalError struct{ sig os.Signal }
 
-func (e signalError) Error() string { return "interrupted by " + e.sig.String() }
+func (e signalError) Error() string {
+	if e.sig == syscall.SIGTERM {
+		return "interrupted (SIGTERM)"
+	}
+	return "interrupted (SIGINT)"
+}
 func (e signalError) Unwrap() error { return ErrInterrupted }
 
 // Main is regprune's main: it runs the command line of the process,
@@ -60,7 +65,8 @@ func Main() (code int) {
 	})
 	env := Env{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Interactive:    isTerminal(os.Stdin) && isTerminal(os.Stdout),
+		Interactive:    isTerminal(os.Stdin),
+		StdoutTerminal: isTerminal(os.Stdout),
 		StderrTerminal: isTerminal(os.Stderr),
 	}
 	err := Run(ctx, os.Args[1:], env)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 
@@ -27,12 +28,17 @@ func flagError(cmd *cobra.Command, err error) error {
 		f := iv.GetFlag()
 		return usagef("--%s %q: %s", f.Name, iv.GetValue(), wantOf(f))
 	case errors.As(err, &ne):
+		// A misspelt command ("regprune aply REPO --keep-tag x") reaches
+		// here as the root's unknown flag: name the command instead.
+		if args := cmd.Flags().Args(); !cmd.HasParent() && len(args) > 0 {
+			return usagef("unknown command %q for %q%s", args[0], cmd.CommandPath(), suggestCommand(cmd, args))
+		}
 		name := ne.GetSpecifiedName()
 		msg := err.Error()
 		if s := suggestFlag(cmd, name); s != "" {
 			msg += "; did you mean --" + s + "?"
 		}
-		return usagef("%s (see regprune %s --help)", msg, cmd.Name())
+		return usagef("%s (see %s --help)", msg, cmd.CommandPath())
 	}
 	return usagef("%v", err)
 }
@@ -174,6 +180,12 @@ func explain(ctx context.Context, creds func(host string) string, repo string, e
 	case ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded):
 		if c := context.Cause(ctx); c != nil && !errors.Is(c, context.DeadlineExceeded) {
 			return fmt.Errorf("%w (%v)", err, c)
+		}
+	case errors.Is(err, http.ErrSchemeMismatch):
+		// Plain HTTP is tried on its own only for loopback hosts (and
+		// with --insecure); elsewhere this answer means it is needed.
+		if host, _, _ := strings.Cut(repo, "/"); !registry.IsLoopback(host) {
+			return fmt.Errorf("%w (%s speaks plain HTTP: pass --insecure to use it, for a registry you trust)", err, host)
 		}
 	}
 	return err

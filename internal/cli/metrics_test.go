@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
@@ -69,7 +70,7 @@ func TestMetricsFile(t *testing.T) {
 	repo := reg.Host + "/ci/app"
 
 	var stdout, stderr bytes.Buffer
-	err := cli.Run(context.Background(), []string{"apply", repo, "--keep-tag", "latest", "--no-cache", "-o", "json", "--metrics-file", path},
+	err := cli.Run(context.Background(), []string{"apply", repo, "--keep-tag", "latest", "--yes", "--no-cache", "-o", "json", "--metrics-file", path},
 		cli.Env{Stdout: &stdout, Stderr: &stderr})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
@@ -120,8 +121,27 @@ func TestMetricsFile(t *testing.T) {
 	if got := value(t, fams, "regprune_run_success", map[string]string{"mode": "plan"}); got != 0 {
 		t.Errorf("success %g after a refused plan", got)
 	}
-	if got := value(t, fams, "regprune_repository_failed", map[string]string{"repository": repo}); got != 1 {
+	if got := value(t, fams, "regprune_repository_failed", map[string]string{"mode": "plan", "repository": repo}); got != 1 {
 		t.Errorf("repository failed %g", got)
+	}
+	// Plan and apply share the file, each under its own mode: the plan
+	// replaced none of the apply's series.
+	if got := value(t, fams, "regprune_run_success", map[string]string{"mode": "apply"}); got != 1 {
+		t.Errorf("apply's success %g after a plan wrote the same file", got)
+	}
+	if got := value(t, fams, "regprune_repository_images", map[string]string{"mode": "apply", "repository": repo, "state": "deleted"}); got != 4 {
+		t.Errorf("apply's deleted images %g after a plan wrote the same file", got)
+	}
+	if got := value(t, fams, "regprune_repository_failed", map[string]string{"mode": "apply", "repository": repo}); got != 0 {
+		t.Errorf("apply's repository failed %g", got)
+	}
+	if h := fams["regprune_requests_total"].GetHelp(); !strings.Contains(h, "per run") {
+		t.Errorf("requests_total's HELP does not say it is per run: %q", h)
+	}
+	for _, m := range fams["regprune_requests_total"].Metric {
+		if len(m.Label) != 2 {
+			t.Errorf("requests_total without its mode: %v", m.Label)
+		}
 	}
 	if got := value(t, fams, "regprune_last_success_timestamp_seconds", nil); got != last {
 		t.Errorf("last success %g after a failed run, want %g carried over", got, last)

@@ -21,7 +21,7 @@ func TestMetricsFileFIFO(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		if v := previousSuccess(fifo); v != 0 {
+		if v := previousSuccess(fifo, "apply"); v != 0 {
 			t.Errorf("previousSuccess(FIFO) = %v", v)
 		}
 		done <- writeMetrics(fifo, &plan.Plan{Mode: plan.ModePlan}, registry.StatsSnapshot{}, time.Second, false, time.Now())

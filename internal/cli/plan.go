@@ -66,6 +66,9 @@ func newPlanCmd(env *Env, g *globals, mode plan.Mode) *cobra.Command {
 				saved   *plan.Plan
 				targets []engine.Target
 				cfg     *config.Config
+				// unmatchedPatterns are the policy file's patterns that
+				// match no repository: warnings, errors with --strict.
+				unmatchedPatterns []string
 			)
 			switch {
 			case planFile != "":
@@ -140,6 +143,11 @@ func newPlanCmd(env *Env, g *globals, mode plan.Mode) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if mode == plan.ModeApply {
+				if err := ox.needYes(env, planFile); err != nil {
+					return err
+				}
+			}
 
 			ctx := cmd.Context()
 			if g.timeout > 0 {
@@ -193,8 +201,9 @@ func newPlanCmd(env *Env, g *globals, mode plan.Mode) *cobra.Command {
 					return err
 				}
 				for _, p := range unmatched {
-					fmt.Fprintf(g.notices(env.Stderr), "warning: %s: pattern %s matches no repository\n", file, p)
+					fmt.Fprintf(g.warnings(env.Stderr), "warning: %s: pattern %s matches no repository\n", file, p)
 				}
+				unmatchedPatterns = unmatched
 				targets = t
 			}
 			if sh.Total > 1 {
@@ -215,6 +224,12 @@ func newPlanCmd(env *Env, g *globals, mode plan.Mode) *cobra.Command {
 				p.Journal = opts.Journal.Path()
 			}
 			run.planned(p)
+			strictErr := strictError(ox.strict || cfg != nil && cfg.Strict, p, unmatchedPatterns)
+			if strictErr != nil && mode == plan.ModeApply {
+				run.stop()
+				printWarnings(g.warnings(env.Stderr), p)
+				return strictErr
+			}
 			if mode == plan.ModeApply && ctx.Err() == nil {
 				if err := run.confirm(ctx, p); err != nil {
 					return err
@@ -227,6 +242,7 @@ func newPlanCmd(env *Env, g *globals, mode plan.Mode) *cobra.Command {
 			if err := plan.Render(env.Stdout, p, output); err != nil {
 				return err
 			}
+			printWarnings(g.warnings(env.Stderr), p)
 			report(g.notices(env.Stderr), p)
 			if err := run.finish(ctx, p); err != nil {
 				return err
@@ -234,7 +250,10 @@ func newPlanCmd(env *Env, g *globals, mode plan.Mode) *cobra.Command {
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
 			}
-			return failures(engine.Result(p), p, output)
+			if err := failures(engine.Result(p), p, output); err != nil {
+				return err
+			}
+			return strictErr
 		},
 	}
 	rf.add(cmd)
@@ -251,6 +270,7 @@ func newPlanCmd(env *Env, g *globals, mode plan.Mode) *cobra.Command {
 		cmd.Flags().StringVar(&planFile, "plan", "", "apply a plan saved with 'regprune plan -o json'; - reads standard input")
 	}
 	ox.add(cmd, mode)
+	ox.addStrict(cmd)
 	completions(cmd)
 	return cmd
 }

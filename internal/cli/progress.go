@@ -43,6 +43,14 @@ func (pr *progress) counters() string {
 		s.TagList, s.Head+s.ManifestGet, s.BlobGet, s.Delete, rate)
 }
 
+// oneRepo is the progress of a run over one repository: manifests read
+// and deletions done in it.
+func (pr *progress) oneRepo() string {
+	s := pr.stats.Snapshot()
+	rate := float64(s.Requests) / max(time.Since(pr.start).Seconds(), 0.001)
+	return fmt.Sprintf("1 repository: %d manifests read, %d deleted · %.0f req/s", s.Head+s.ManifestGet, s.Delete, rate)
+}
+
 func (pr *progress) container() *mpb.Progress {
 	if pr.p == nil {
 		pr.p = mpb.New(mpb.WithOutput(pr.w), mpb.WithAutoRefresh(), mpb.WithWidth(24), mpb.WithRefreshRate(150*time.Millisecond))
@@ -55,6 +63,14 @@ func (pr *progress) planning(n int) {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
 	if pr.bar != nil || n <= 0 {
+		return
+	}
+	if n == 1 {
+		// One repository: a 0/1 bar says nothing until the end, so the
+		// line counts what is done in it instead.
+		pr.bar = pr.container().AddBar(1,
+			mpb.PrependDecorators(decor.Name("plan  "), decor.Any(func(decor.Statistics) string { return pr.oneRepo() })),
+		)
 		return
 	}
 	pr.bar = pr.container().AddBar(int64(n),

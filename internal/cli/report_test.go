@@ -130,7 +130,7 @@ func TestHTMLReportInChromium(t *testing.T) {
 	// One Chromium for the three views (plain, #action=delete,
 	// #q=release-1): each start of Chromium costs more than the rest of
 	// the test.
-	doms := loadViews(t, bin, report, "", "#action=delete", "#q=release-1")
+	doms := loadViews(t, bin, report, "", "#action=delete", "#q=release-1", "#sort=frees")
 	dom := doms[0]
 	if !strings.Contains(dom, `data-ready="1"`) {
 		t.Fatalf("the page script did not run:\n%.2000s", dom)
@@ -186,6 +186,27 @@ func TestHTMLReportInChromium(t *testing.T) {
 	dom = doms[2]
 	if s, _ := shown(dom); s != 1 {
 		t.Errorf("#q=release-1: %d groups shown, want 1", s)
+	}
+	// The first click on the size column sorts largest first.
+	dom = doms[3]
+	if !strings.Contains(dom, `data-key="frees" data-dir="desc"`) {
+		t.Errorf("#sort=frees: the frees column is not sorted descending")
+	}
+	for _, sec := range strings.Split(dom, `<section class="repo"`)[1:] {
+		var sizes []int64
+		for _, m := range regexp.MustCompile(`<tbody class="group"[^>]* data-frees="(\d+)"`).FindAllStringSubmatch(sec, -1) {
+			n, _ := strconv.ParseInt(m[1], 10, 64)
+			sizes = append(sizes, n)
+		}
+		for i := 1; i < len(sizes); i++ {
+			if sizes[i] > sizes[i-1] {
+				t.Errorf("#sort=frees: sizes %v are not largest first", sizes)
+				break
+			}
+		}
+		if len(sizes) < 2 || sizes[0] == sizes[len(sizes)-1] {
+			t.Errorf("#sort=frees: sizes %v do not show an order", sizes)
+		}
 	}
 	if *screenshot != "" {
 		headless(t, bin, url, "--hide-scrollbars", "--window-size=1280,1400", "--screenshot="+*screenshot)

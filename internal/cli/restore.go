@@ -19,10 +19,11 @@ func newRestoreCmd(env *Env, g *globals) *cobra.Command {
 		output     string
 		repository string
 		digest     string
+		tag        string
 		yes        bool
 	)
 	cmd := &cobra.Command{
-		Use:   "restore RUN_ID... [--repository R] [--digest D] [--yes]",
+		Use:   "restore RUN_ID... [--repository R] [--digest D | --tag T] [--yes]",
 		Short: "Push back what an apply run deleted, until the registry's garbage collector runs",
 		Long: `restore pushes back the manifests an apply run deleted, from the journal's
 copies: children before the indexes that list them, subjects before their
@@ -31,8 +32,9 @@ now; a tag that names another digest was pushed since and is left alone.
 
 Without --yes, restore only shows what it would push (like plan); with
 --yes it pushes (like apply). An image whose layers or config the
-registry's garbage collector has removed cannot come back: restore names
-it, restores the rest, and exits 3.
+registry's garbage collector has removed cannot come back, unless another
+repository of the registry still holds them (they are then mounted from
+it): restore names it, restores the rest, and exits 3.
 
 Several runs are restored together, in the order their manifests need: an
 index one run deleted after another run deleted its children comes back
@@ -40,7 +42,9 @@ with 'regprune restore RUN1 RUN2'. Restoring one of them alone names the
 other run, restores the rest, and exits 3.`,
 		Example: `  regprune runs
   regprune restore 20261201T150700Z-3fa9c1
-  regprune restore 20261201T150700Z-3fa9c1 --repository registry.example.com/group/app --yes`,
+  regprune restore 20261201T150700Z-3fa9c1 --repository registry.example.com/group/app --yes
+  regprune restore 20261201T150700Z-3fa9c1 --digest sha256:21f3f89c5801 -y
+  regprune restore 20261201T150700Z-3fa9c1 --tag 1003 -y`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := g.check(); err != nil {
@@ -56,8 +60,8 @@ other run, restores the rest, and exits 3.`,
 				}
 				repository = ref.Name()
 			}
-			if digest != "" && !registry.ValidDigest(digest) {
-				return usagef("--digest %q: want sha256:<64 hex digits> or sha512:<128 hex digits>", digest)
+			if digest != "" && !registry.ValidDigest(digest) && !shortDigestRE.MatchString(digest) {
+				return usagef("--digest %q: want sha256:<64 hex digits> or sha512:<128 hex digits>, or the first 12 as the tables print it", digest)
 			}
 			ctx := cmd.Context()
 			if g.timeout > 0 {
@@ -77,6 +81,9 @@ other run, restores the rest, and exits 3.`,
 					return err
 				}
 			}
+			if digest, err = aimRestore(ctx, j, args, repository, digest, tag); err != nil {
+				return err
+			}
 			log := g.logger(env.Stderr)
 			o := restore.Options{Client: g.client(env, log), Journal: j, Logger: log,
 				Explain: func(repo string, err error) error {
@@ -84,7 +91,7 @@ other run, restores the rest, and exits 3.`,
 				}}
 			p, err := restore.BuildRuns(ctx, args, restore.Filter{Repository: repository, Digest: digest}, o)
 			if errors.Is(err, restore.ErrNothing) {
-				if repository != "" || digest != "" {
+				if repository != "" || digest != "" || tag != "" {
 					return usagef("%v", err)
 				}
 				if output == "json" {
@@ -110,8 +117,9 @@ other run, restores the rest, and exits 3.`,
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json (json goes to stdout alone)")
 	cmd.Flags().StringVar(&repository, "repository", "", "restore only this repository (host[:port]/path)")
-	cmd.Flags().StringVar(&digest, "digest", "", "restore only this manifest, what it needs and its referrers")
-	cmd.Flags().BoolVar(&yes, "yes", false, "push; without it restore only shows what it would push")
+	cmd.Flags().StringVar(&digest, "digest", "", "restore only this manifest, what it needs and its referrers (a prefix such as sha256:21f3f89c5801 when unique in the run)")
+	cmd.Flags().StringVar(&tag, "tag", "", "restore only the manifest this tag named when the run deleted it, as --digest")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "push; without it restore only shows what it would push")
 	jf.add(cmd)
 	return cmd
 }

@@ -54,7 +54,7 @@ func TestRestoreWithoutPushNamesCredentials(t *testing.T) {
 		return stdout.String(), stderr.String(), err
 	}
 	repo := rec.Host + "/ci/app"
-	if _, _, err := run("writer", writerPass, "apply", repo, "--keep-tag", "latest", "--no-cache"); err != nil {
+	if _, _, err := run("writer", writerPass, "apply", repo, "--keep-tag", "latest", "--yes", "--no-cache"); err != nil {
 		t.Fatalf("apply: %v", err)
 	}
 	out, _, err := run("reader", readerPass, "runs", "-o", "json")

@@ -116,11 +116,11 @@ func (g *globals) stamp(p *plan.Plan) {
 	p.Generator = "regprune " + g.build.String()
 }
 
-// failures adds the failed repositories to a run's error when the report
-// does not go to a person's terminal in table form: the failure is then
-// printed once on stderr, and the report carries it on stdout.
+// failures adds the causes of the failed repositories (up to 3) to a
+// run's error, in every output mode: stderr says why, whether stdout is
+// a table, JSON or a file.
 func failures(err error, p *plan.Plan, output string) error {
-	if err == nil || output == "table" {
+	if err == nil {
 		return err
 	}
 	var msgs []string
@@ -141,6 +141,10 @@ type outputFlags struct {
 	reports     []string
 	metricsFile string
 	yes         bool
+	// reviewed: apply --plan FILE, a plan already reviewed; not asked.
+	reviewed bool
+	// strict: warnings are bad input (--strict, or strict: true).
+	strict bool
 }
 
 func (o *outputFlags) add(cmd *cobra.Command, mode plan.Mode) {
@@ -148,7 +152,7 @@ func (o *outputFlags) add(cmd *cobra.Command, mode plan.Mode) {
 	f.StringArrayVar(&o.reports, "report", nil, "also write the report to FILE: .html (self-contained page), .md, .json or .txt (repeatable)")
 	f.StringVar(&o.metricsFile, "metrics-file", "", "write Prometheus metrics of the run to FILE (node_exporter textfile collector)")
 	if mode == plan.ModeApply {
-		f.BoolVarP(&o.yes, "yes", "y", false, "do not ask before deleting (apply asks only when stdin and stdout are a terminal)")
+		f.BoolVarP(&o.yes, "yes", "y", false, "do not ask before deleting (apply asks when stdin is a terminal; without one, apply from rules needs --yes)")
 	}
 	_ = cmd.RegisterFlagCompletionFunc("report", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"html", "md", "json", "txt"}, cobra.ShellCompDirectiveFilterFileExt
@@ -205,7 +209,7 @@ type runUI struct {
 
 func (o *outputFlags) start(env *Env, g *globals, c *registry.Client, log *slog.Logger, cmd *cobra.Command, output string) *runUI {
 	r := &runUI{env: env, o: o, log: log, stats: c.Stats(), start: time.Now(), ask: env.Stdout}
-	if output != "table" {
+	if output != "table" || !env.StdoutTerminal {
 		r.ask = env.Stderr
 	}
 	if g.showProgress() {
@@ -264,10 +268,11 @@ func (r *runUI) stop() {
 // errCancelled is the answer "no" to apply's question: exit 1, nothing done.
 var errCancelled = errors.New("apply cancelled: nothing was deleted")
 
-// confirm asks before apply deletes, as terraform apply does: only when
-// stdin and stdout are a terminal and --yes is not given.
+// confirm asks before apply deletes, as terraform apply does: when stdin
+// is a terminal, --yes is not given and the plan is not a saved one
+// (apply --plan FILE applies a reviewed plan, as terraform apply PLANFILE).
 func (r *runUI) confirm(ctx context.Context, p *plan.Plan) error {
-	if r.o.yes || !r.env.Interactive {
+	if r.o.yes || r.o.reviewed || !r.env.Interactive {
 		return nil
 	}
 	t := p.Summary

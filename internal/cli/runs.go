@@ -62,7 +62,7 @@ func newRunsCmd(env *Env) *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Stdout, "%d runs in %s\n", len(runs), j.Path())
+			fmt.Fprintf(env.Stdout, "%s in %s\n", plural(len(runs), "run", "runs"), j.Path())
 			return nil
 		},
 	}
@@ -82,8 +82,12 @@ func newRunsShowCmd(env *Env) *cobra.Command {
 		Short: "List what a run deleted",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			wide := output == "wide"
+			if wide {
+				output = "table"
+			}
 			if err := checkRunsFormat(output); err != nil {
-				return err
+				return usagef("-o %q: want table, wide or json", output)
 			}
 			j, err := jf.openExisting(cmd.Context(), env, false)
 			if err != nil {
@@ -111,6 +115,9 @@ func newRunsShowCmd(env *Env) *cobra.Command {
 				}{run, entries})
 			}
 			fmt.Fprintf(env.Stdout, "run %s, started %s: %d manifests and %d tags deleted\n\n", run.ID, run.Started.Format(time.RFC3339), run.Manifests, run.Tags)
+			if !wide {
+				return narrowEntries(env.Stdout, entries)
+			}
 			tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "TIME\tREPOSITORY\tDELETED\tKIND\tDIGEST\tTAGS\tRESULT\tREASON")
 			for _, e := range entries {
@@ -131,7 +138,7 @@ func newRunsShowCmd(env *Env) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table (fits 100 columns), wide (every column in full) or json")
 	jf.add(cmd)
 	return cmd
 }

@@ -82,7 +82,7 @@ func TestNoSecretInOutputLogsOrFiles(t *testing.T) {
 	if _, err := run(password, "apply", "--plan", planFile, "-o", "json", "-vv"); err != nil {
 		t.Fatalf("apply --plan: %v", err)
 	}
-	if _, err := run(password, "apply", repo, "--keep-tag", "latest", "-vv"); err != nil {
+	if _, err := run(password, "apply", repo, "--keep-tag", "latest", "--yes", "-vv"); err != nil {
 		t.Fatalf("apply: %v", err)
 	}
 	if _, err := run(wrong, "plan", repo, "--keep-tag", "latest", "-vv"); err == nil {

@@ -26,7 +26,7 @@ func (u *ux) add(root *cobra.Command, env *Env) {
 	root.SetVersionTemplate("regprune {{.Version}}\n")
 	pf := root.PersistentFlags()
 	pf.StringVar(&u.logFormat, "log-format", "text", "log format on stderr: text or json")
-	pf.BoolVarP(&u.quiet, "quiet", "q", false, "no progress display and no warnings; errors only")
+	pf.BoolVarP(&u.quiet, "quiet", "q", false, "no progress display and no notices; warnings and errors only")
 	_ = root.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 }
 

@@ -59,22 +59,43 @@ func (c *compiler) has(key string) bool {
 	return ok
 }
 
-// compile validates spec and builds its Rule.
+// compile validates spec and builds its Rule; the error is the first
+// problem, for a rule from flags (see compileAll).
 func compile(source string, spec RuleSpec) (Rule, error) {
+	r, errs := compileAll(source, spec)
+	if len(errs) > 0 {
+		return Rule{}, errs[0]
+	}
+	return r, nil
+}
+
+// compileAll validates spec and builds its Rule, or returns every problem
+// of its values, in the order of the keys; the problems of the whole rule
+// (it keeps nothing, its rules contradict) only when its values are good.
+func compileAll(source string, spec RuleSpec) (Rule, []*FieldError) {
 	c := &compiler{source: source, spec: &spec}
+	var errs []*FieldError
+	add := func(err error) bool {
+		if err == nil {
+			return false
+		}
+		errs = append(errs, err.(*FieldError))
+		return true
+	}
 	r := Rule{Source: source}
 	if p, ok := spec.pos[""]; ok {
 		r.Source = fmt.Sprintf("%s:%d:%d", source, p.line, p.col)
 	}
 
 	if len(spec.Repositories) == 0 {
-		return Rule{}, c.fail("repositories", "", "missing or empty; list the repository patterns this rule applies to, e.g. [registry.example.com/team/**]")
+		add(c.fail("repositories", "", "missing or empty; list the repository patterns this rule applies to, e.g. [registry.example.com/team/**]"))
 	}
 	for i, s := range spec.Repositories {
 		pat, err := ParsePattern(s)
 		if err != nil {
 			redacted, _, _ := userinfo(s) // never repeat a password
-			return Rule{}, c.fail("repositories#"+strconv.Itoa(i), redacted, err.Error())
+			add(c.fail("repositories#"+strconv.Itoa(i), redacted, err.Error()))
+			continue
 		}
 		r.Patterns = append(r.Patterns, pat)
 	}
@@ -87,104 +108,120 @@ func compile(source string, spec RuleSpec) (Rule, error) {
 			if strings.ContainsAny(t, "*?[]()|\\^$+") {
 				problem += "; use keep.regex for patterns"
 			}
-			return Rule{}, c.fail("keep.tags#"+strconv.Itoa(i), t, problem)
+			add(c.fail("keep.tags#"+strconv.Itoa(i), t, problem))
+			continue
 		}
 		p.Keep.Tags = append(p.Keep.Tags, t)
 	}
-	var err error
-	if p.Keep.Regex, err = c.regexes("keep.regex", k.Regex); err != nil {
-		return Rule{}, err
-	}
+	var ferrs []*FieldError
+	p.Keep.Regex, ferrs = c.regexesAll("keep.regex", k.Regex)
+	errs = append(errs, ferrs...)
 	if k.Newest != nil {
 		if *k.Newest < 1 {
-			return Rule{}, c.fail("keep.newest", strconv.Itoa(*k.Newest), "must be at least 1 (leave the key out to keep no newest images)")
+			add(c.fail("keep.newest", strconv.Itoa(*k.Newest), "must be at least 1 (leave the key out to keep no newest images)"))
+		} else {
+			p.Keep.Newest = *k.Newest
 		}
-		p.Keep.Newest = *k.Newest
 	}
 	if k.NewerThan != "" || c.has("keep.newer_than") {
-		if p.Keep.NewerThan, err = c.duration("keep.newer_than", k.NewerThan); err != nil {
-			return Rule{}, err
+		d, err := c.duration("keep.newer_than", k.NewerThan)
+		if !add(err) {
+			p.Keep.NewerThan = d
 		}
 	}
 	if s := k.Semver; s != nil {
+		ok := true
 		if s.Newest < 1 {
+			ok = false
 			if c.spec.pos != nil && !c.has("keep.semver.newest") {
-				return Rule{}, c.fail("keep.semver", "", "newest is missing; say how many versions of each line to keep, e.g. {newest: 2, per: minor}")
+				add(c.fail("keep.semver", "", "newest is missing; say how many versions of each line to keep, e.g. {newest: 2, per: minor}"))
+			} else {
+				add(c.fail("keep.semver.newest", strconv.Itoa(s.Newest), "must be at least 1"))
 			}
-			return Rule{}, c.fail("keep.semver.newest", strconv.Itoa(s.Newest), "must be at least 1")
 		}
 		switch s.Per {
 		case "", "major", "minor":
 		default:
-			return Rule{}, c.fail("keep.semver.per", s.Per, "want major or minor (or leave it out to rank all versions together)")
+			ok = false
+			add(c.fail("keep.semver.per", s.Per, "want major or minor (or leave it out to rank all versions together)"))
 		}
-		p.Keep.Semver = &policy.Semver{Newest: s.Newest, Per: s.Per}
+		if ok {
+			p.Keep.Semver = &policy.Semver{Newest: s.Newest, Per: s.Per}
+		}
 	}
 	if g := k.Group; g != nil {
+		var re *regexp.Regexp
 		if g.Regex == "" {
-			return Rule{}, c.fail("keep.group.regex", "", "missing or empty; give a regular expression whose first capture group names the group, e.g. (.+)-[0-9]+")
-		}
-		re, err := c.regex("keep.group.regex", g.Regex)
-		if err != nil {
-			return Rule{}, err
-		}
-		if re.NumSubexp() < 1 {
-			return Rule{}, c.fail("keep.group.regex", g.Regex, "has no capture group; its first capture names the group, e.g. (.+)-[0-9]+")
-		}
-		if g.Newest < 1 {
-			if c.spec.pos != nil && !c.has("keep.group.newest") {
-				return Rule{}, c.fail("keep.group", "", "newest is missing; say how many images of each group to keep, e.g. {regex: '(.+)-[0-9]+', newest: 3}")
+			add(c.fail("keep.group.regex", "", "missing or empty; give a regular expression whose first capture group names the group, e.g. (.+)-[0-9]+"))
+		} else if x, err := c.regex("keep.group.regex", g.Regex); !add(err) {
+			if x.NumSubexp() < 1 {
+				add(c.fail("keep.group.regex", g.Regex, "has no capture group; its first capture names the group, e.g. (.+)-[0-9]+"))
+			} else {
+				re = x
 			}
-			return Rule{}, c.fail("keep.group.newest", strconv.Itoa(g.Newest), "must be at least 1")
 		}
-		p.Keep.Group = &policy.Group{Regex: re, Newest: g.Newest}
+		newestOK := g.Newest >= 1
+		if !newestOK {
+			if c.spec.pos != nil && !c.has("keep.group.newest") {
+				add(c.fail("keep.group", "", "newest is missing; say how many images of each group to keep, e.g. {regex: '(.+)-[0-9]+', newest: 3}"))
+			} else {
+				add(c.fail("keep.group.newest", strconv.Itoa(g.Newest), "must be at least 1"))
+			}
+		}
+		if re != nil && newestOK {
+			p.Keep.Group = &policy.Group{Regex: re, Newest: g.Newest}
+		}
 	}
 
 	d := spec.Delete
-	if p.Delete.Regex, err = c.regexes("delete.regex", d.Regex); err != nil {
-		return Rule{}, err
-	}
+	p.Delete.Regex, ferrs = c.regexesAll("delete.regex", d.Regex)
+	errs = append(errs, ferrs...)
 	if d.OlderThan != "" || c.has("delete.older_than") {
-		if p.Delete.OlderThan, err = c.duration("delete.older_than", d.OlderThan); err != nil {
-			return Rule{}, err
+		v, err := c.duration("delete.older_than", d.OlderThan)
+		if !add(err) {
+			p.Delete.OlderThan = v
 		}
 	}
-	if err := c.expiry(p); err != nil {
-		return Rule{}, err
-	}
+	add(c.expiry(p))
 
 	p.AllowEmpty = spec.AllowEmpty
 	p.UntagUnkept = spec.UntagUnkept
 	p.DeleteOrphanArtifacts = spec.DeleteOrphanArtifacts
 	src, ok := ageSources[spec.AgeFrom]
 	if !ok {
-		return Rule{}, c.fail("age_from", spec.AgeFrom, "want created, label or annotation (or leave it out to try them in that order)")
+		add(c.fail("age_from", spec.AgeFrom, "want created, label or annotation (or leave it out to try them in that order)"))
 	}
 	p.AgeFrom = src
+	if len(errs) > 0 {
+		return Rule{}, errs
+	}
 
 	if p.IsEmpty() {
 		e := c.fail("", "", "rule keeps nothing and deletes nothing: "+policy.ErrEmptyPolicy.Error())
 		e.Err = policy.ErrEmptyPolicy
-		return Rule{}, e
+		return Rule{}, []*FieldError{e}
 	}
 	if err := p.Validate(); err != nil {
 		e := c.fail("", "", err.Error())
 		e.Err = err
-		return Rule{}, e
+		return Rule{}, []*FieldError{e}
 	}
 	return r, nil
 }
 
-func (c *compiler) regexes(field string, exprs []string) ([]*regexp.Regexp, error) {
+// regexesAll compiles exprs, with the problem of each one that fails.
+func (c *compiler) regexesAll(field string, exprs []string) ([]*regexp.Regexp, []*FieldError) {
 	var out []*regexp.Regexp
+	var errs []*FieldError
 	for i, expr := range exprs {
 		re, err := c.regex(field+"#"+strconv.Itoa(i), expr)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err.(*FieldError))
+			continue
 		}
 		out = append(out, re)
 	}
-	return out, nil
+	return out, errs
 }
 
 // MaxRegexLen bounds a regular expression of a rule: every tag is matched

@@ -35,8 +35,21 @@ type File struct {
 	Rules   []RuleSpec `yaml:"rules"`
 	// InUse names the sources of images in use (inuse.go).
 	InUse InUseSpec `yaml:"in_use,omitempty"`
+	// Strict turns every warning of a run (a keep rule that holds nothing,
+	// a pattern that matches no repository) into bad input, exit 2,
+	// before anything is deleted: --strict.
+	Strict bool `yaml:"strict,omitempty"`
 
-	// errs are the errors of the rules decode left out, for Parse.
+	// errs are the errors of the rules decode left out, for Parse, and
+	// partial those rules as far as they were read: Parse checks their
+	// values too, so that one run reports every error.
+	errs    []*FieldError
+	partial []partialRule
+}
+
+// partialRule is a rule that did not decode whole, and its errors.
+type partialRule struct {
+	spec RuleSpec
 	errs []*FieldError
 }
 
@@ -100,6 +113,8 @@ type Config struct {
 	Rules  []Rule
 	// InUse names the sources of images in use, for the whole run.
 	InUse InUseSpec
+	// Strict: warnings are errors (the file's "strict: true").
+	Strict bool
 }
 
 // Rule is a validated rule: the repositories it applies to and its policy.
@@ -162,18 +177,25 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	// Every rule is checked, so that one run reports all their errors.
 	errs := f.errs
-	c := &Config{Source: name, Rules: make([]Rule, 0, len(f.Rules)), InUse: f.InUse}
+	c := &Config{Source: name, Rules: make([]Rule, 0, len(f.Rules)), InUse: f.InUse, Strict: f.Strict}
 	for _, spec := range f.Rules {
-		r, err := compile(name, spec)
-		if err != nil {
-			var fe *FieldError
-			if !errors.As(err, &fe) {
-				return nil, err
-			}
-			errs = append(errs, fe)
+		r, ferrs := compileAll(name, spec)
+		if len(ferrs) > 0 {
+			errs = append(errs, ferrs...)
 			continue
 		}
 		c.Rules = append(c.Rules, r)
+	}
+	// The values of a rule that did not decode whole are checked too,
+	// except where a decode error already is (and the whole rule: what
+	// it keeps or deletes is not known).
+	for _, pr := range f.partial {
+		_, ferrs := compileAll(name, pr.spec)
+		for _, e := range ferrs {
+			if e.Field != "" && !underAny(e.Field, pr.errs) {
+				errs = append(errs, e)
+			}
+		}
 	}
 	if len(errs) > 0 {
 		return nil, joinErrors(errs)

@@ -14,7 +14,7 @@ import (
 
 // Valid keys, in the order the documentation lists them.
 var (
-	fileKeys   = []string{"version", "rules", "in_use"}
+	fileKeys   = []string{"version", "rules", "strict", "in_use"}
 	ruleKeys   = []string{"repositories", "keep", "delete", "allow_empty", "age_from", "untag_unkept", "delete_orphan_artifacts"}
 	keepKeys   = []string{"tags", "regex", "newest", "newer_than", "semver", "group"}
 	deleteKeys = []string{"regex", "older_than", "expired_labels", "expiry_labels"}
@@ -91,6 +91,11 @@ func decode(name string, data []byte) (*File, error) {
 			return nil, err
 		}
 	}
+	if sn := m.value("strict"); sn != nil {
+		if f.Strict, err = d.boolean(sn, "strict"); err != nil {
+			return nil, err
+		}
+	}
 	rn := m.value("rules")
 	if rn == nil {
 		return nil, d.errAt(root, "rules", "", "missing; list at least one rule")
@@ -103,13 +108,10 @@ func decode(name string, data []byte) (*File, error) {
 		return nil, d.errAt(rn, "rules", "", "empty; list at least one rule")
 	}
 	for _, item := range items {
-		spec, err := d.rule(item)
-		if err != nil {
-			var fe *FieldError
-			if !errors.As(err, &fe) {
-				return nil, err
-			}
-			f.errs = append(f.errs, fe)
+		spec, errs := d.rule(item)
+		if len(errs) > 0 {
+			f.errs = append(f.errs, errs...)
+			f.partial = append(f.partial, partialRule{spec, errs})
 			continue
 		}
 		f.Rules = append(f.Rules, spec)
@@ -386,151 +388,172 @@ func (s *RuleSpec) at(key string, n *yaml.Node) {
 	s.pos[key] = position{n.Line, n.Column}
 }
 
-func (d *decoder) rule(n *yaml.Node) (RuleSpec, error) {
+func (d *decoder) rule(n *yaml.Node) (RuleSpec, []*FieldError) {
 	var spec RuleSpec
+	var errs []*FieldError
+	// bad records err and reports whether there was one: a rule's keys
+	// are all read, so that one run reports each of their errors.
+	bad := func(err error) bool {
+		if err == nil {
+			return false
+		}
+		var fe *FieldError
+		if !errors.As(err, &fe) {
+			fe = &FieldError{Source: d.name, Line: n.Line, Col: n.Column, Problem: err.Error()}
+		}
+		errs = append(errs, fe)
+		return true
+	}
 	n = deref(n)
 	if n.Kind != yaml.MappingNode {
-		return spec, d.errAt(n, "rules", "", fmt.Sprintf("want a rule (a mapping with keys: %s), got %s", strings.Join(ruleKeys, ", "), describe(n)))
+		bad(d.errAt(n, "rules", "", fmt.Sprintf("want a rule (a mapping with keys: %s), got %s", strings.Join(ruleKeys, ", "), describe(n))))
+		return spec, errs
 	}
-	m, err := d.mapping(n, "", "a rule", ruleKeys)
-	if err != nil {
-		return spec, err
+	m, err := d.mappingAll(n, "", "a rule", ruleKeys, bad)
+	if bad(err) {
+		return spec, errs
 	}
 	spec.at("", n)
 	if vn := m.value("repositories"); vn != nil {
 		spec.at("repositories", deref(vn))
-		if spec.Repositories, err = d.strings(vn, "repositories", "repository patterns", &spec); err != nil {
-			return spec, err
-		}
+		var err error
+		spec.Repositories, err = d.strings(vn, "repositories", "repository patterns", &spec)
+		bad(err)
 	}
 	if vn := m.value("keep"); vn != nil {
 		spec.at("keep", deref(vn))
-		if err := d.keep(vn, &spec); err != nil {
-			return spec, err
-		}
+		d.keep(vn, &spec, bad)
 	}
 	if vn := m.value("delete"); vn != nil {
 		spec.at("delete", deref(vn))
-		km, err := d.mapping(vn, "delete", "a mapping of delete filters", deleteKeys)
-		if err != nil {
-			return spec, err
-		}
-		if x := km.value("regex"); x != nil {
-			spec.at("delete.regex", deref(x))
-			if spec.Delete.Regex, err = d.strings(x, "delete.regex", "regular expressions", &spec); err != nil {
-				return spec, err
+		km, err := d.mappingAll(vn, "delete", "a mapping of delete filters", deleteKeys, bad)
+		if !bad(err) {
+			if x := km.value("regex"); x != nil {
+				spec.at("delete.regex", deref(x))
+				spec.Delete.Regex, err = d.strings(x, "delete.regex", "regular expressions", &spec)
+				bad(err)
 			}
-		}
-		if x := km.value("older_than"); x != nil {
-			spec.at("delete.older_than", deref(x))
-			if spec.Delete.OlderThan, err = d.str(x, "delete.older_than", "a duration such as 30d"); err != nil {
-				return spec, err
+			if x := km.value("older_than"); x != nil {
+				spec.at("delete.older_than", deref(x))
+				spec.Delete.OlderThan, err = d.str(x, "delete.older_than", "a duration such as 30d")
+				bad(err)
 			}
-		}
-		if err := d.expiry(km, &spec); err != nil {
-			return spec, err
+			bad(d.expiry(km, &spec))
 		}
 	}
 	if vn := m.value("allow_empty"); vn != nil {
 		spec.at("allow_empty", deref(vn))
-		if spec.AllowEmpty, err = d.boolean(vn, "allow_empty"); err != nil {
-			return spec, err
-		}
+		spec.AllowEmpty, err = d.boolean(vn, "allow_empty")
+		bad(err)
 	}
 	if vn := m.value("untag_unkept"); vn != nil {
 		spec.at("untag_unkept", deref(vn))
-		if spec.UntagUnkept, err = d.boolean(vn, "untag_unkept"); err != nil {
-			return spec, err
-		}
+		spec.UntagUnkept, err = d.boolean(vn, "untag_unkept")
+		bad(err)
 	}
 	if vn := m.value("delete_orphan_artifacts"); vn != nil {
 		spec.at("delete_orphan_artifacts", deref(vn))
-		if spec.DeleteOrphanArtifacts, err = d.boolean(vn, "delete_orphan_artifacts"); err != nil {
-			return spec, err
-		}
+		spec.DeleteOrphanArtifacts, err = d.boolean(vn, "delete_orphan_artifacts")
+		bad(err)
 	}
 	if vn := m.value("age_from"); vn != nil {
 		spec.at("age_from", deref(vn))
-		if spec.AgeFrom, err = d.str(vn, "age_from", "created, label or annotation"); err != nil {
-			return spec, err
-		}
+		spec.AgeFrom, err = d.str(vn, "age_from", "created, label or annotation")
+		bad(err)
 	}
-	return spec, nil
+	return spec, errs
 }
 
-func (d *decoder) keep(n *yaml.Node, spec *RuleSpec) error {
-	km, err := d.mapping(n, "keep", "a mapping of keep rules", keepKeys)
-	if err != nil {
-		return err
+// mappingAll is mapping, except that an unknown or duplicate key is
+// recorded with bad and skipped, so that the other keys are still read.
+// err is a problem of the whole node (not a mapping).
+func (d *decoder) mappingAll(n *yaml.Node, field, what string, valid []string, bad func(error) bool) (mapNode, error) {
+	n = deref(n)
+	if n.Kind != yaml.MappingNode {
+		return d.mapping(n, field, what, valid)
+	}
+	m := mapNode{keys: map[string]*yaml.Node{}, values: map[string]*yaml.Node{}}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		one := &yaml.Node{Kind: yaml.MappingNode, Tag: n.Tag, Line: n.Line, Column: n.Column, Content: n.Content[i : i+2]}
+		km, err := d.mapping(one, field, what, valid)
+		if err != nil {
+			var fe *FieldError
+			if errors.As(err, &fe) && fe.Line == deref(n.Content[i]).Line && fe.Col == deref(n.Content[i]).Column {
+				bad(err) // a bad key: skip it
+				continue
+			}
+			return m, err
+		}
+		for k, kn := range km.keys {
+			if first, dup := m.keys[k]; dup {
+				bad(d.errAt(kn, join(field, k), "", fmt.Sprintf("duplicate key (first at line %d, column %d)", first.Line, first.Column)))
+				continue
+			}
+			m.keys[k], m.values[k] = kn, km.values[k]
+		}
+	}
+	return m, nil
+}
+
+func (d *decoder) keep(n *yaml.Node, spec *RuleSpec, bad func(error) bool) {
+	km, err := d.mappingAll(n, "keep", "a mapping of keep rules", keepKeys, bad)
+	if bad(err) {
+		return
 	}
 	k := &spec.Keep
 	if x := km.value("tags"); x != nil {
 		spec.at("keep.tags", deref(x))
-		if k.Tags, err = d.strings(x, "keep.tags", "tag names", spec); err != nil {
-			return err
-		}
+		k.Tags, err = d.strings(x, "keep.tags", "tag names", spec)
+		bad(err)
 	}
 	if x := km.value("regex"); x != nil {
 		spec.at("keep.regex", deref(x))
-		if k.Regex, err = d.strings(x, "keep.regex", "regular expressions", spec); err != nil {
-			return err
-		}
+		k.Regex, err = d.strings(x, "keep.regex", "regular expressions", spec)
+		bad(err)
 	}
 	if x := km.value("newest"); x != nil {
 		spec.at("keep.newest", deref(x))
-		v, err := d.integer(x, "keep.newest")
-		if err != nil {
-			return err
+		if v, err := d.integer(x, "keep.newest"); !bad(err) {
+			k.Newest = &v
 		}
-		k.Newest = &v
 	}
 	if x := km.value("newer_than"); x != nil {
 		spec.at("keep.newer_than", deref(x))
-		if k.NewerThan, err = d.str(x, "keep.newer_than", "a duration such as 14d"); err != nil {
-			return err
-		}
+		k.NewerThan, err = d.str(x, "keep.newer_than", "a duration such as 14d")
+		bad(err)
 	}
 	if x := km.value("semver"); x != nil {
 		spec.at("keep.semver", deref(x))
-		sm, err := d.mapping(x, "keep.semver", "a mapping", semverKeys)
-		if err != nil {
-			return err
-		}
-		k.Semver = &SemverSpec{}
-		if y := sm.value("newest"); y != nil {
-			spec.at("keep.semver.newest", deref(y))
-			if k.Semver.Newest, err = d.integer(y, "keep.semver.newest"); err != nil {
-				return err
+		if sm, err := d.mappingAll(x, "keep.semver", "a mapping", semverKeys, bad); !bad(err) {
+			k.Semver = &SemverSpec{}
+			if y := sm.value("newest"); y != nil {
+				spec.at("keep.semver.newest", deref(y))
+				k.Semver.Newest, err = d.integer(y, "keep.semver.newest")
+				bad(err)
 			}
-		}
-		if y := sm.value("per"); y != nil {
-			spec.at("keep.semver.per", deref(y))
-			if k.Semver.Per, err = d.str(y, "keep.semver.per", "major or minor"); err != nil {
-				return err
+			if y := sm.value("per"); y != nil {
+				spec.at("keep.semver.per", deref(y))
+				k.Semver.Per, err = d.str(y, "keep.semver.per", "major or minor")
+				bad(err)
 			}
 		}
 	}
 	if x := km.value("group"); x != nil {
 		spec.at("keep.group", deref(x))
-		gm, err := d.mapping(x, "keep.group", "a mapping", groupKeys)
-		if err != nil {
-			return err
-		}
-		k.Group = &GroupSpec{}
-		if y := gm.value("regex"); y != nil {
-			spec.at("keep.group.regex", deref(y))
-			if k.Group.Regex, err = d.str(y, "keep.group.regex", "a regular expression with a capture group"); err != nil {
-				return err
+		if gm, err := d.mappingAll(x, "keep.group", "a mapping", groupKeys, bad); !bad(err) {
+			k.Group = &GroupSpec{}
+			if y := gm.value("regex"); y != nil {
+				spec.at("keep.group.regex", deref(y))
+				k.Group.Regex, err = d.str(y, "keep.group.regex", "a regular expression with a capture group")
+				bad(err)
 			}
-		}
-		if y := gm.value("newest"); y != nil {
-			spec.at("keep.group.newest", deref(y))
-			if k.Group.Newest, err = d.integer(y, "keep.group.newest"); err != nil {
-				return err
+			if y := gm.value("newest"); y != nil {
+				spec.at("keep.group.newest", deref(y))
+				k.Group.Newest, err = d.integer(y, "keep.group.newest")
+				bad(err)
 			}
 		}
 	}
-	return nil
 }
 
 // expiry reads delete.expired_labels and delete.expiry_labels.

@@ -62,3 +62,15 @@ func joinErrors(errs []*FieldError) error {
 	}
 	return l
 }
+
+// underAny reports whether field is, contains or is inside the field of
+// one of errs ("keep.regex" and "keep"; "" and "rules" are the whole
+// rule).
+func underAny(field string, errs []*FieldError) bool {
+	for _, e := range errs {
+		if e.Field == "" || e.Field == "rules" || e.Field == field || strings.HasPrefix(field, e.Field+".") || strings.HasPrefix(e.Field, field+".") {
+			return true
+		}
+	}
+	return false
+}

@@ -78,7 +78,8 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 
-	fmt.Fprintf(w, "\n== regprune apply (same command; re-checks each target, then deletes)\n")
+	fmt.Fprintf(w, "\n== regprune apply %s %s --keep-tag latest --keep-regex 'release-.*' --yes\n", reg.Ref(fedora), reg.Ref(ubuntu))
+	fmt.Fprintf(w, "(same rules; re-checks each target, then deletes; at a terminal apply shows the plan and asks first, --yes skips the question and is needed without a terminal)\n")
 	before := eo.Client.Stats().Snapshot()
 	p = engine.Plan(ctx, targets, plan.ModeApply, eo)
 	engine.Apply(ctx, p, eo)

@@ -40,7 +40,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	fmt.Fprintf(w, "  %s  build 1002 is also tagged release-1 (one digest, two tags)\n", pad(reg.Ref(ubuntu)))
 	fmt.Fprintf(w, "blob store: %d blobs, %s\n\n", blobs, plan.HumanBytes(bytes))
 	fmt.Fprintf(w, "try:\n  regprune plan %s %s --keep-tag latest --keep-regex 'release-.*'\n", reg.Ref(fedora), reg.Ref(ubuntu))
-	fmt.Fprintf(w, "  regprune apply %s --keep-newest 3\n\n", reg.Ref(fedora))
+	fmt.Fprintf(w, "  regprune apply %s --keep-newest 3          (asks before deleting; --yes without a terminal)\n\n", reg.Ref(fedora))
 	fmt.Fprintf(w, "serving until interrupted (Ctrl-C); the storage is removed on exit\n")
 	if o.Ready != nil {
 		o.Ready(reg.Host)

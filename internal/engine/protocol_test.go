@@ -374,7 +374,7 @@ func TestKeepRuleMatchesNothing(t *testing.T) {
 		if mode == plan.ModeApply {
 			engine.Apply(ctx, pl, o)
 		}
-		want := []string{"keep tag lastest names no tag in " + reg.Ref(repo), "keep regex release-.* matches no tag in " + reg.Ref(repo)}
+		want := []string{"keep tag lastest names no tag in " + reg.Ref(repo) + "; did you mean latest?", "keep regex release-.* matches no tag in " + reg.Ref(repo)}
 		if got := pl.Repositories[0].Warnings; !slices.Equal(got, want) {
 			t.Errorf("%s: warnings %q, want %q", mode, got, want)
 		}

@@ -109,6 +109,10 @@ type Options struct {
 	// BusyTimeout is how long a write waits for another process's write
 	// to finish; default 30s.
 	BusyTimeout time.Duration
+	// NoWAL writes with SQLite's rollback journal instead of WAL: WAL
+	// needs memory shared by every process on one host, which a network
+	// filesystem (NFS, a ReadWriteMany volume) does not give. Slower.
+	NoWAL bool
 }
 
 // Open opens (creating if needed) the journal at path and migrates its
@@ -151,7 +155,11 @@ func Open(ctx context.Context, path string, o Options) (*Journal, error) {
 	}
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.BusyTimeout.Milliseconds()))
-	if !o.ReadOnly {
+	switch {
+	case o.ReadOnly:
+	case o.NoWAL:
+		q.Add("_pragma", "journal_mode(DELETE)")
+	default:
 		q.Add("_pragma", "journal_mode(WAL)")
 	}
 	q.Add("_pragma", "synchronous(FULL)")

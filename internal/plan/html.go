@@ -43,6 +43,7 @@ type htmlRepo struct {
 	Refused    bool
 	Summary    Summary
 	Freed      int64
+	Warnings   []string
 	Groups     []htmlGroup
 }
 
@@ -58,6 +59,7 @@ type htmlData struct {
 	Header  string
 	Apply   bool
 	Freed   int64
+	RunLine string // apply: the run id and the restore command
 	Repos   []htmlRepo
 	Bars    []htmlBar
 	ChartH  int
@@ -75,13 +77,16 @@ func errText(err error) string {
 
 func renderHTML(w io.Writer, p *Plan) error {
 	d := htmlData{Plan: p, Title: "regprune " + string(p.Mode), Header: header(p), Apply: p.Mode == ModeApply, Freed: p.FreedBytes(), ChartW: 760, BarMaxW: 640}
+	if d.Apply {
+		d.RunLine = runLine(p)
+	}
 	var maxBytes int64 = 1
 	for i := range p.Repositories {
 		maxBytes = max(maxBytes, p.Repositories[i].Summary.ReclaimableBytes)
 	}
 	for i := range p.Repositories {
 		r := &p.Repositories[i]
-		hr := htmlRepo{ID: fmt.Sprintf("repo-%d", i), Repository: r.Repository, Rule: r.Rule, Error: errText(r.Err), Refused: r.Refused, Summary: r.Summary, Freed: r.FreedBytes()}
+		hr := htmlRepo{ID: fmt.Sprintf("repo-%d", i), Repository: r.Repository, Rule: r.Rule, Error: errText(r.Err), Refused: r.Refused, Summary: r.Summary, Freed: r.FreedBytes(), Warnings: r.Warnings}
 		var g *htmlGroup
 		for _, row := range Rows(r) {
 			it := row.Item

@@ -90,5 +90,16 @@ func (b *builder) items() []Item {
 		fill(&it, b.repo.Manifests[d])
 		out = append(out, it)
 	}
+	// Children, signatures and referrers show their own build time where
+	// it was read (an index's children date the index): for the reader
+	// only, no decision uses it.
+	for i := range out {
+		if it := &out[i]; it.Created == nil && it.Kind != KindImage {
+			if t, src := b.repo.Created(it.Digest, b.p.AgeFrom); src != graph.AgeUnknown {
+				t = t.UTC()
+				it.Created = &t
+			}
+		}
+	}
 	return out
 }

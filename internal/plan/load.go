@@ -118,6 +118,7 @@ func load(r io.Reader, name string, max int64) (*Plan, error) {
 				return nil, bad("%s: size %d is negative", where, it.Size)
 			}
 			it.Result, it.ResultReason = "", Reason{}
+			followAction(it)
 		}
 		if err := consistent(r); err != "" {
 			return nil, bad("%s: %s", r.Repository, err)

@@ -5,6 +5,7 @@ package plan
 // text comes from one function, Reason.String, called only at output.
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/regprune/regprune/internal/policy"
@@ -308,7 +309,7 @@ func (r Reason) String() string {
 	case ReasonDeleteDenied:
 		return "the registry denied the delete (" + errText + "); " + FixDenied
 	case ReasonDeletesDisabled:
-		return "the registry refuses deletes (" + errText + "); " + FixDisabled
+		return "the registry refuses deletes (" + errText + "); " + FixDisabledFor(r.Err)
 	case ReasonNotAttempted:
 		p := ""
 		if r.Prior != nil {
@@ -333,8 +334,22 @@ const GuardInUse = "(in use)"
 // The fixes for refused deletes.
 const (
 	FixDenied   = "the credentials need the delete permission on this repository"
-	FixDisabled = "enable deletes in the registry (distribution: storage.delete.enabled: true, or REGISTRY_STORAGE_DELETE_ENABLED=true)"
+	FixDisabled = "enable deletes in the registry's configuration"
+	// FixDisabledDistribution is FixDisabled for CNCF distribution (and
+	// the registries built on it), told by its own answer.
+	FixDisabledDistribution = "enable deletes in the registry (distribution: storage.delete.enabled: true, or REGISTRY_STORAGE_DELETE_ENABLED=true)"
 )
+
+// FixDisabledFor is the fix for deletes refused with err: distribution's
+// setting only when the answer was distribution's own (an error with
+// FromDistribution), no registry's setting otherwise.
+func FixDisabledFor(err error) string {
+	var d interface{ FromDistribution() bool }
+	if errors.As(err, &d) && d.FromDistribution() {
+		return FixDisabledDistribution
+	}
+	return FixDisabled
+}
 
 func orphanText(subject string) string {
 	return "orphan: its subject " + short(subject) + " is in no image of this repository (it lives elsewhere or was removed)"

@@ -73,6 +73,9 @@ func renderMarkdown(w io.Writer, p *Plan) error {
 		fmt.Fprintf(w, "In use: %s read, %s, %s kept.\n\n", plural(u.Sources, "source", "sources"),
 			plural(u.References, "reference", "references"), plural(u.Images, "image", "images"))
 	}
+	if apply {
+		fmt.Fprintf(w, "%s\n\n", mdEscape(runLine(p)))
+	}
 	fmt.Fprintln(w, "| repository | rule | images | keep | delete | untag | frees | status |")
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---|")
 	for _, r := range p.Repositories {
@@ -90,6 +93,7 @@ func renderMarkdown(w io.Writer, p *Plan) error {
 		s := r.Summary
 		fmt.Fprintf(w, "| `%s` | %s | %d | %d | %d | %d | %s | %s |\n", r.Repository, rule, s.Images, s.Keep, s.Delete, s.Untag, HumanBytes(s.ReclaimableBytes), status)
 	}
+	renderMarkdownWarnings(w, p)
 	for ri := range p.Repositories {
 		r := &p.Repositories[ri]
 		var rows []string

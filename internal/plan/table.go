@@ -103,9 +103,39 @@ func rowLess(a, b *Item) bool {
 			return tb == ""
 		}
 	case ta != tb:
-		return naturalLess(tb, ta)
+		return tagLess(ta, tb)
 	}
 	return a.Digest < b.Digest
+}
+
+// tagLess orders tags so that builds group when ages are unknown: by
+// family (the tag with each run of digits as "#": "#" for 52029,
+// "multi-#" for multi-52031, "v#.#.#" for v1.2.3), families with numbers
+// first, then the words (latest); within a family the highest first.
+func tagLess(a, b string) bool {
+	fa, fb := tagFamily(a), tagFamily(b)
+	if fa != fb {
+		na, nb := strings.Contains(fa, "#"), strings.Contains(fb, "#")
+		if na != nb {
+			return na
+		}
+		return fa < fb
+	}
+	return naturalLess(b, a)
+}
+
+func tagFamily(t string) string {
+	var b strings.Builder
+	for i := 0; i < len(t); {
+		if n := digitRun(t[i:]); n > 0 {
+			b.WriteByte('#')
+			i += n
+			continue
+		}
+		b.WriteByte(t[i])
+		i++
+	}
+	return b.String()
 }
 
 func childLess(a, b *Item) bool {
@@ -320,6 +350,9 @@ func renderTable(w io.Writer, p *Plan) error {
 				what = "REFUSED"
 			}
 			fmt.Fprintf(w, "  %s: %s\n", what, r.Err)
+		}
+		for _, wn := range r.Warnings {
+			fmt.Fprintf(w, "  WARNING: %s\n", wn)
 		}
 		if len(r.Items) > 0 {
 			tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)

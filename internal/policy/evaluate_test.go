@@ -457,11 +457,14 @@ func TestCompileRegexWholeTag(t *testing.T) {
 // (a typo) and a keep regex matching none; rules that hold something are
 // not.
 func TestWarnings(t *testing.T) {
-	repo := mkRepo(im{"a", 1, []string{"latest", "1001"}}, im{"b", 2, []string{"v1.0"}})
-	p := Policy{Keep: Keep{Tags: []string{"lastest", "latest"}, Regex: rx(t, `v[0-9]+\.[0-9]+`, `release-.*`)}}
+	repo := mkRepo(im{"a", 1, []string{"latest", "1001"}}, im{"b", 2, []string{"v1.0", "v1.2.3"}})
+	p := Policy{Keep: Keep{Tags: []string{"lastest", "latest", "v1.2.4", "production"}, Regex: rx(t, `v[0-9]+\.[0-9]+`, `release-.*`)}}
 	got := Warnings(repo, p)
+	// The closest tag is suggested when it is close enough to be a typo.
 	want := []string{
-		"keep tag lastest names no tag in " + repo.Name,
+		"keep tag lastest names no tag in " + repo.Name + "; did you mean latest?",
+		"keep tag v1.2.4 names no tag in " + repo.Name + "; did you mean v1.2.3?",
+		"keep tag production names no tag in " + repo.Name,
 		"keep regex release-.* matches no tag in " + repo.Name,
 	}
 	if !reflect.DeepEqual(got, want) {

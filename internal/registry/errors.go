@@ -57,7 +57,19 @@ type Error struct {
 	Status  int
 	Code    string // first error code of the body, e.g. MANIFEST_UNKNOWN
 	Message string
+	// Distribution: the answer is CNCF distribution's own (its API
+	// version header and its words for UNSUPPORTED), so that advice can
+	// name its settings.
+	Distribution bool
 }
+
+// FromDistribution reports whether CNCF distribution gave the answer.
+func (e *Error) FromDistribution() bool { return e.Distribution }
+
+// distributionUnsupported is distribution's message for UNSUPPORTED
+// (registry/api/errcode), which a 405 to a DELETE carries when its
+// deletes are off.
+const distributionUnsupported = "The operation is unsupported."
 
 func (e *Error) Error() string {
 	s := fmt.Sprintf("%s %s: %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
@@ -120,6 +132,8 @@ func newError(resp *http.Response) *Error {
 	if resp.Request != nil {
 		e.Message = redactCredential(e.Message, resp.Request.Header.Get("Authorization"))
 	}
+	e.Distribution = resp.Header.Get("Docker-Distribution-Api-Version") == "registry/2.0" &&
+		e.Code == "UNSUPPORTED" && e.Message == distributionUnsupported
 	return e
 }
 

@@ -14,9 +14,9 @@ import (
 // DELETE (a 307 could point at another repository, a 301/302/303 would
 // turn the DELETE into a GET whose 200 looks like success) and PUT (no
 // registry redirects a manifest PUT; following one would send the body
-// elsewhere).
+// elsewhere), and POST (restore's cross-repository blob mount).
 func noRedirect(method string) bool {
-	return method == http.MethodDelete || method == http.MethodPut
+	return method == http.MethodDelete || method == http.MethodPut || method == http.MethodPost
 }
 
 // redirectError is a DELETE or PUT answered with a redirect (see

@@ -79,6 +79,9 @@ type Options struct {
 	// (for a 401 or 403, where the credentials came from); the CLI's, as
 	// for plan and apply.
 	Explain func(repo string, err error) error
+
+	// sources finds another repository holding a blob (mount.go).
+	sources *sources
 }
 
 // explain is o.Explain, or err as it is.
@@ -116,6 +119,9 @@ type Manifest struct {
 	blobs    []blobRef
 	subject  string
 	level    int
+	// mounts are the blobs this repository lost that another repository
+	// of the registry still holds: mounted before the manifest is pushed.
+	mounts []mount
 }
 
 type blobRef struct{ digest, what string }
@@ -240,6 +246,9 @@ func BuildRuns(ctx context.Context, ids []string, f Filter, o Options) (*Plan, e
 				p.RunIDs = append(p.RunIDs, id)
 			}
 		}
+	}
+	if o.sources == nil {
+		o.sources = &sources{}
 	}
 	for _, name := range order {
 		holders, err := o.Journal.Holders(ctx, name)
@@ -486,6 +495,13 @@ func check(ctx context.Context, r *Repository, o Options) {
 				return err
 			}
 			if !ok {
+				// Gone from here; another repository of the registry may
+				// hold it still: mounted before the push.
+				if from := o.sources.find(ctx, o, r.Repository, b.digest); from != "" {
+					m.mounts = append(m.mounts, mount{digest: b.digest, from: from})
+					m.Reason = "its blobs gone from here are mounted from " + from
+					continue
+				}
 				m.Action = ActionUnrecoverable
 				m.Reason = fmt.Sprintf("its %s blob %s is gone (the registry's garbage collector has run)", b.what, b.digest)
 				return nil
@@ -710,6 +726,9 @@ func applyRepo(ctx context.Context, repo *registry.Repo, r *Repository, o Option
 		}
 		mu.Unlock()
 		if m.Action != ActionPush || m.Result != "" {
+			return
+		}
+		if !mountBlobs(ctx, repo, m) {
 			return
 		}
 		if _, err := repo.PutManifest(ctx, m.Digest, m.MediaType, m.body); err != nil {
