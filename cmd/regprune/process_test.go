@@ -140,7 +140,7 @@ func TestSIGTERMExits143(t *testing.T) {
 		t.Fatal(err)
 	}
 	code := exitCode(t, cmd.Wait())
-	if code != 143 || !strings.Contains(stderr.String(), "regprune: interrupted by terminated") || !strings.Contains(stdout.String(), "run id:") {
+	if code != 143 || !strings.Contains(stderr.String(), "regprune: interrupted (SIGTERM)") || !strings.Contains(stdout.String(), "run id:") {
 		t.Fatalf("exit %d, want 143 with a report; stdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
 	if n := proxy.Counts().ManifestDELETE; n >= 11 {

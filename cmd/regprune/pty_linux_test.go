@@ -73,7 +73,7 @@ func TestCtrlCInATerminalStopsOnce(t *testing.T) {
 	code := exitCode(t, cmd.Wait())
 	wg.Wait()
 	text := out.String()
-	if code != 130 || strings.Contains(text, "twice") || !strings.Contains(text, "regprune: interrupted by interrupt") || !strings.Contains(text, "run id:") {
+	if code != 130 || strings.Contains(text, "twice") || !strings.Contains(text, "regprune: interrupted (SIGINT)") || !strings.Contains(text, "run id:") {
 		t.Fatalf("Ctrl-C: exit %d, want 130 with one stop and a report; terminal:\n%s", code, text)
 	}
 	if n := proxy.Counts().ManifestDELETE; n >= 11 {

@@ -148,7 +148,7 @@ func TestKubernetesInUse(t *testing.T) {
 		{"limited", "cronjobs.batch is forbidden"},
 		{"expired", "unauthorized"},
 	} {
-		r := runRegprune(t, []string{"apply", ref(""), "--keep-tag", "latest", "--keep-in-use-from", "kubernetes:" + tc.context,
+		r := runRegprune(t, []string{"apply", "--yes", ref(""), "--keep-tag", "latest", "--keep-in-use-from", "kubernetes:" + tc.context,
 			"--kubeconfig", kc, "-o", "json"}, env())
 		if cli.ExitCode(r.err) != 1 || !strings.Contains(r.err.Error(), "kubernetes:"+tc.context) || !strings.Contains(r.err.Error(), tc.want) ||
 			strings.Contains(r.err.Error()+r.stderr, "-token-") {
@@ -160,7 +160,7 @@ func TestKubernetesInUse(t *testing.T) {
 		}
 	}
 
-	r := runRegprune(t, []string{"apply", ref(""), "--keep-tag", "latest", "--keep-in-use-from", "kubernetes",
+	r := runRegprune(t, []string{"apply", "--yes", ref(""), "--keep-tag", "latest", "--keep-in-use-from", "kubernetes",
 		"--kubeconfig", kc, "-o", "json"}, env())
 	if r.err != nil {
 		t.Fatalf("apply: %v\n%s", r.err, r.stderr)
@@ -242,7 +242,7 @@ func TestKubernetesUnreachable(t *testing.T) {
 		{"unknown context", []string{"--keep-in-use-from", "kubernetes:staging", "--kubeconfig", kc}, `no context "staging"`},
 		{"missing file", []string{"--keep-in-use-from", "file:" + list}, "images.txt"},
 	} {
-		r := runRegprune(t, append([]string{"apply", reg.Ref("ci/app"), "--keep-tag", "latest", "-o", "json"}, tc.args...),
+		r := runRegprune(t, append([]string{"apply", "--yes", reg.Ref("ci/app"), "--keep-tag", "latest", "-o", "json"}, tc.args...),
 			envOf(map[string]string{"XDG_CACHE_HOME": t.TempDir(), "XDG_STATE_HOME": t.TempDir()}))
 		t.Logf("%s: %v", tc.name, r.err)
 		if cli.ExitCode(r.err) != 1 || !strings.Contains(r.err.Error(), tc.want) || strings.Contains(r.err.Error(), "t0ken") {

@@ -17,7 +17,7 @@ func TestApplyQuestionNamesTheJournal(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "j.db")
 	var stdout, stderr bytes.Buffer
 	err := cli.Run(context.Background(), []string{"apply", reg.Host + "/ci/app", "--keep-tag", "latest", "--no-cache", "--journal", path},
-		cli.Env{Stdout: &stdout, Stderr: &stderr, Stdin: strings.NewReader("no\n"), Interactive: true})
+		cli.Env{Stdout: &stdout, Stderr: &stderr, Stdin: strings.NewReader("no\n"), Interactive: true, StdoutTerminal: true})
 	if err == nil {
 		t.Fatal("apply without yes: no error")
 	}
