@@ -59,6 +59,9 @@ type Options struct {
 	// host that is not loopback (with Insecure); off, such a request is
 	// refused before it is sent.
 	PlainHTTPCredentials bool
+	// APIs chooses the vendor API of each registry host (vendor.go);
+	// the zero value is auto.
+	APIs APIConfig
 }
 
 // Client talks to registries. Safe for concurrent use.
@@ -156,6 +159,11 @@ type Repo struct {
 	hc   *http.Client
 	base string // scheme://host/v2/path
 	c    *Client
+
+	api    APISetting // the API beside v2 (vendor.go)
+	v      vendor     // nil for v2
+	vmu    sync.Mutex
+	listed []Listed // the vendor listing, once read
 }
 
 // Name returns "host[:port]/path".
@@ -195,6 +203,9 @@ func (c *Client) Open(ctx context.Context, s string, access Access) (*Repo, erro
 		return nil, c.secrets.wrap(fmt.Errorf("%s: %w", ref.Name(), err))
 	}
 	r = &Repo{ref: ref, hc: hc, c: c, base: ref.Registry.Scheme() + "://" + ref.RegistryStr() + "/v2/" + ref.RepositoryStr()}
+	if err := c.openVendor(ctx, r); err != nil {
+		return nil, c.secrets.wrap(fmt.Errorf("%s: %w", ref.Name(), err))
+	}
 	c.mu.Lock()
 	if c.opened == nil {
 		c.opened = map[string]*Repo{}
@@ -459,9 +470,23 @@ func (r *Repo) Referrers(ctx context.Context, digest string) (body []byte, ok bo
 
 // Delete deletes a manifest by digest (the manifest and every tag naming
 // it) or a tag by name (that tag only, where the registry supports it).
+//
+// Where the registry has a vendor API (vendor.go), that API deletes what
+// v2 cannot: a GitHub package version, a Docker Hub tag.
 func (r *Repo) Delete(ctx context.Context, ref string) error {
 	if err := CheckRef(ref); err != nil {
 		return err
+	}
+	if r.v != nil {
+		var err error
+		if ValidDigest(ref) {
+			err = r.v.deleteDigest(ctx, ref)
+		} else {
+			err = r.v.deleteTag(ctx, ref)
+		}
+		if !errors.Is(err, errUseV2) {
+			return r.c.secrets.wrap(err)
+		}
 	}
 	resp, err := r.do(ctx, http.MethodDelete, r.base+"/manifests/"+ref, "")
 	if err != nil {
