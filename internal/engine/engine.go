@@ -114,6 +114,10 @@ func planOne(ctx context.Context, t Target, mode plan.Mode, o Options) (plan.Rep
 	if err == nil {
 		err = hiddenKeptTags(ctx, repo, g, t.Policy)
 	}
+	var vc *plan.Capabilities
+	if err == nil {
+		vc, err = checkVendor(ctx, repo, g, o.Client.Concurrency())
+	}
 	if err != nil {
 		return plan.Repository{}, err
 	}
@@ -127,6 +131,12 @@ func planOne(ctx context.Context, t Target, mode plan.Mode, o Options) (plan.Rep
 		if g.ReferrersAPI {
 			r.Capabilities.Referrers = plan.ReferrersAPI
 		}
+	}
+	if vc != nil {
+		if r.Capabilities == nil {
+			r.Capabilities = &plan.Capabilities{}
+		}
+		r.Capabilities.API, r.Capabilities.APIURL, r.Capabilities.APIUsedFor = vc.API, vc.APIURL, vc.APIUsedFor
 	}
 	o.Logger.Info("planned", "repository", t.Repository, "images", r.Summary.Images, "delete", r.Summary.Delete,
 		"reclaimable_bytes", r.Summary.ReclaimableBytes, "took", time.Since(start).Round(time.Millisecond))
@@ -167,6 +177,7 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 			}
 			err = apply.Repository(ctx, t, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger, Refusals: refusals, Cache: o.Cache})
 			jt.settle()
+			vendorDeletes(repo, r)
 		}
 		if err != nil && o.Explain != nil {
 			err = o.Explain(r.Repository, err)
@@ -233,4 +244,28 @@ func forEach(n, parallel int, fn func(i int)) {
 		}()
 	}
 	wg.Wait()
+}
+
+// vendorDeletes records in r's capabilities what the vendor API deleted.
+func vendorDeletes(repo *registry.Repo, r *plan.Repository) {
+	api := repo.API()
+	c := r.Capabilities
+	if api.API == registry.APIV2 || c == nil {
+		return
+	}
+	c.API, c.APIURL = string(api.API), api.URL
+	add := func(u string) {
+		for _, x := range c.APIUsedFor {
+			if x == u {
+				return
+			}
+		}
+		c.APIUsedFor = append(c.APIUsedFor, u)
+	}
+	switch {
+	case api.API == registry.APIGitHub && c.Deletes == plan.CapWorks:
+		add("deletes")
+	case api.API == registry.APIDockerHub && c.TagDelete == plan.CapWorks:
+		add("tag deletes")
+	}
 }

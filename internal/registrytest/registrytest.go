@@ -27,18 +27,21 @@ import (
 
 // The types of internal/sandbox, under the names tests use.
 type (
-	Options      = sandbox.Options
-	Registry     = sandbox.Registry
-	TokenAuth    = sandbox.TokenAuth
-	TokenUser    = sandbox.TokenUser
-	GCResult     = sandbox.GCResult
-	ImageSpec    = sandbox.ImageSpec
-	Child        = sandbox.Child
-	Proxy        = sandbox.Proxy
-	ProxyOptions = sandbox.ProxyOptions
-	Counts       = sandbox.Counts
-	ReferrersAPI = sandbox.ReferrersAPI
-	PullSet      = sandbox.PullSet
+	Options       = sandbox.Options
+	Registry      = sandbox.Registry
+	TokenAuth     = sandbox.TokenAuth
+	TokenUser     = sandbox.TokenUser
+	GCResult      = sandbox.GCResult
+	ImageSpec     = sandbox.ImageSpec
+	Child         = sandbox.Child
+	Proxy         = sandbox.Proxy
+	ProxyOptions  = sandbox.ProxyOptions
+	Counts        = sandbox.Counts
+	ReferrersAPI  = sandbox.ReferrersAPI
+	PullSet       = sandbox.PullSet
+	GitHubAPI     = sandbox.GitHubAPI
+	GitHubOptions = sandbox.GitHubOptions
+	GitHubCounts  = sandbox.GitHubCounts
 )
 
 // Registry flavours, and the distribution 2.x child process (see
@@ -164,4 +167,16 @@ func NewDist2(t testing.TB, o Options) *Registry {
 		}
 	})
 	return r
+}
+
+// NewGitHub starts the GHCR stand-in (sandbox.StartGitHub) in front of
+// reg, closed when the test ends.
+func NewGitHub(t testing.TB, reg *Registry, o GitHubOptions) *GitHubAPI {
+	t.Helper()
+	g, err := sandbox.StartGitHub(reg, o)
+	if err != nil {
+		t.Fatalf("registrytest: start GitHub stand-in: %v", err)
+	}
+	t.Cleanup(func() { _ = g.Close() })
+	return g
 }

@@ -1,0 +1,253 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/regprune/regprune/internal/engine"
+	"github.com/regprune/regprune/internal/plan"
+	"github.com/regprune/regprune/internal/registry"
+	"github.com/regprune/regprune/internal/registrytest"
+)
+
+// vendorSeed is the seed layout with multi-arch images, attestation
+// manifests and signatures: an old and a new multi-arch index (two
+// platforms and a buildx attestation each, the old one signed), old
+// single-platform CI builds (one signed), and "latest" on the new index.
+type vendorSeed struct {
+	kept, deleted []string // digests
+	keptRefs      []string // ":tag" or "@digest" to pull after GC
+}
+
+func seedVendor(t *testing.T, reg *registrytest.Registry, repo string) vendorSeed {
+	t.Helper()
+	ctx := context.Background()
+	var s vendorSeed
+	multi := func(h int, tags ...string) (string, []string) {
+		att := registrytest.Child{
+			Spec:        &registrytest.ImageSpec{Created: t0.Add(time.Duration(h) * time.Hour), LayerSize: 64},
+			Platform:    &v1.Platform{OS: "unknown", Architecture: "unknown"},
+			Annotations: map[string]string{"vnd.docker.reference.type": "attestation-manifest"},
+		}
+		_, d, kids := gIndex(t, reg, repo, types.OCIImageIndex, append(gKids(h, 2), att), nil, tags...)
+		return d, kids
+	}
+	old, oldKids := multi(1, "v1")
+	s.deleted = append(s.deleted, old, gSign(t, reg, repo, old, "sig"))
+	s.deleted = append(s.deleted, oldKids...)
+	for i, tag := range []string{"1001", "1002"} {
+		_, d := gImage(t, reg, repo, 2+i, types.OCIManifestSchema1, tag)
+		s.deleted = append(s.deleted, d)
+		if i == 0 {
+			s.deleted = append(s.deleted, gSign(t, reg, repo, d, "sig"))
+		}
+	}
+	cur, curKids := multi(5, "latest", "1003")
+	s.kept = append(s.kept, cur, gSign(t, reg, repo, cur, "sig"))
+	s.kept = append(s.kept, curKids...)
+	s.keptRefs = []string{":latest", ":1003", "@" + cur}
+	for _, k := range curKids {
+		s.keptRefs = append(s.keptRefs, "@"+k)
+	}
+	_ = ctx
+	return s
+}
+
+// ghOptions is a run against the GHCR stand-in: --api-url alone.
+func ghOptions(gh *registrytest.GitHubAPI, token string) engine.Options {
+	return engine.Options{
+		Client: registry.New(registry.Options{
+			APIs:  registry.APIConfig{Default: registry.APISetting{URL: gh.URL}, Getenv: func(k string) string { return map[string]string{"GITHUB_TOKEN": token}[k] }},
+			Retry: registry.RetryPolicy{Base: time.Millisecond},
+		}),
+		Now: t0.Add(30 * 24 * time.Hour),
+	}
+}
+
+func ghRun(ctx context.Context, t *testing.T, o engine.Options, ref string) *plan.Plan {
+	t.Helper()
+	pl := engine.Plan(ctx, []engine.Target{{Repository: ref, Policy: keepTag("latest")}}, plan.ModeApply, o)
+	if err := pl.Repositories[0].Err; err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	engine.Apply(ctx, pl, o)
+	return pl
+}
+
+// checkWhole pulls every kept image after GC and finds every deleted
+// digest gone.
+func checkWhole(t *testing.T, reg *registrytest.Registry, repo string, s vendorSeed) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := reg.GC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range s.keptRefs {
+		if err := reg.Pullable(ctx, repo+ref); err != nil {
+			t.Errorf("kept %s: %v", ref, err)
+		}
+	}
+	for _, d := range s.kept {
+		if ok, err := reg.Exists(ctx, repo, gHash(t, d)); err != nil || !ok {
+			t.Errorf("kept %s: exists %v, %v", d, ok, err)
+		}
+	}
+	for _, d := range s.deleted {
+		if ok, err := reg.Exists(ctx, repo, gHash(t, d)); err != nil || ok {
+			t.Errorf("deleted %s: exists %v, %v", d, ok, err)
+		}
+	}
+}
+
+// On the GHCR stand-in (405 UNSUPPORTED to every v2 DELETE), apply REPO
+// --keep-tag latest with nothing but the API URL deletes the old images
+// as package versions, their platform and attestation children with
+// them, and leaves the kept index, its children and its signature whole.
+// The owner is a user (/orgs answers 404), the package name is nested
+// (escaped), the first API answers are rate limits, and the token
+// authenticates every API request.
+func TestGitHubApply(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	const repo = "acme/team/app"
+	s := seedVendor(t, reg, repo)
+	gh := registrytest.NewGitHub(t, reg, registrytest.GitHubOptions{Token: "ghp_secret", User: true, RateLimited: 2})
+	p := keepTag("latest")
+	p.UntagUnkept = true
+	o := ghOptions(gh, "ghp_secret")
+	pl := engine.Plan(ctx, []engine.Target{{Repository: gh.Ref(repo), Policy: p}}, plan.ModeApply, o)
+	if err := pl.Repositories[0].Err; err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	engine.Apply(ctx, pl, o)
+	r := pl.Repositories[0]
+	if r.Err != nil {
+		t.Fatalf("apply: %v", r.Err)
+	}
+	if r.Summary.Deleted != len(s.deleted) {
+		t.Errorf("deleted %d, want %d: %+v", r.Summary.Deleted, len(s.deleted), r.Summary)
+	}
+	c := gh.Counts()
+	if c.V2Delete != 0 || c.APIDelete != len(s.deleted) || c.RateLimited != 2 {
+		t.Errorf("counts %+v: want no v2 DELETE, %d version deletes, 2 rate limits", c, len(s.deleted))
+	}
+	caps := r.Capabilities
+	if caps == nil || caps.API != "github" || caps.APIURL != gh.URL || !slices.Contains(caps.APIUsedFor, "listing") || !slices.Contains(caps.APIUsedFor, "deletes") ||
+		caps.TagDelete != plan.CapRefused {
+		t.Errorf("capabilities %+v", caps)
+	}
+	// untag_unkept: the kept image's other tag stays (no tag delete).
+	if got := tags(t, reg, repo); !slices.Contains(got, "1003") || !slices.Contains(got, "latest") {
+		t.Errorf("tags %v", got)
+	}
+	checkWhole(t, reg, repo, s)
+}
+
+// Hostile listings fail the repository closed: a version naming a digest
+// the registry does not have, a tag listed on two versions. Nothing is
+// deleted.
+func TestGitHubHostileListing(t *testing.T) {
+	t.Parallel()
+	for name, o := range map[string]registrytest.GitHubOptions{
+		"unknown digest": {ExtraDigest: "sha256:" + string(slices.Repeat([]byte("ab"), 32))},
+		"tag twice":      {DuplicateTag: "latest"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			reg := registrytest.New(t, registrytest.Options{})
+			const repo = "acme/app"
+			seedVendor(t, reg, repo)
+			gh := registrytest.NewGitHub(t, reg, o)
+			eo := ghOptions(gh, "")
+			pl := engine.Plan(ctx, []engine.Target{{Repository: gh.Ref(repo), Policy: keepTag("latest")}}, plan.ModeApply, eo)
+			engine.Apply(ctx, pl, eo)
+			if err := pl.Repositories[0].Err; err == nil || !errors.Is(err, registry.ErrBadResponse) {
+				t.Fatalf("repository error %v, want a bad response", err)
+			}
+			if c := gh.Counts(); c.APIDelete != 0 {
+				t.Fatalf("%d deletes", c.APIDelete)
+			}
+		})
+	}
+}
+
+// A public version with more than 5,000 downloads cannot be deleted: that
+// item fails with GitHub's answer, the rest is deleted; a re-run plan
+// finds only it.
+func TestGitHubDownloadsRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	const repo = "acme/app"
+	s := seedVendor(t, reg, repo)
+	popular := s.deleted[len(s.deleted)-1] // the last CI build, unsigned
+	gh := registrytest.NewGitHub(t, reg, registrytest.GitHubOptions{Downloads: map[string]bool{popular: true}})
+	pl := ghRun(ctx, t, ghOptions(gh, ""), gh.Ref(repo))
+	r := pl.Repositories[0]
+	it := item(t, r, popular)
+	if it.Result != plan.ResultFailed || !errors.Is(it.ResultReason.Err, registry.ErrBadRequest) {
+		t.Fatalf("popular item %+v", it)
+	}
+	if r.Summary.Deleted != len(s.deleted)-1 {
+		t.Errorf("deleted %d, want %d", r.Summary.Deleted, len(s.deleted)-1)
+	}
+	s.deleted = s.deleted[:len(s.deleted)-1]
+	checkWhole(t, reg, repo, s)
+}
+
+// A stale plan: a tag pushed onto an image to delete after the plan
+// keeps it at apply (the re-check reads the registry, not the listing).
+// An interrupted apply, re-run from a new plan, finishes the work.
+func TestGitHubStaleAndInterrupted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	const repo = "acme/app"
+	s := seedVendor(t, reg, repo)
+	gh := registrytest.NewGitHub(t, reg, registrytest.GitHubOptions{})
+	o := ghOptions(gh, "")
+	pl := engine.Plan(ctx, []engine.Target{{Repository: gh.Ref(repo), Policy: keepTag("latest")}}, plan.ModeApply, o)
+	if err := pl.Repositories[0].Err; err != nil {
+		t.Fatal(err)
+	}
+	stale := s.deleted[len(s.deleted)-1]
+	if err := reg.Tag(ctx, repo, gHash(t, stale), "hotfix"); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt at the third version delete.
+	ictx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	n := 0
+	gh.SetOptions(registrytest.GitHubOptions{OnDelete: func(string) {
+		if n++; n == 3 {
+			cancel()
+		}
+	}})
+	engine.Apply(ictx, pl, o)
+	if it := item(t, pl.Repositories[0], stale); it.Result != plan.ResultSkipped {
+		t.Fatalf("stale item %+v, want skipped", it)
+	}
+	gh.SetOptions(registrytest.GitHubOptions{})
+	// The re-run: a new handle, a new plan; "hotfix" keeps the stale image.
+	o = ghOptions(gh, "")
+	pl = engine.Plan(ctx, []engine.Target{{Repository: gh.Ref(repo), Policy: keepTag("latest", "hotfix")}}, plan.ModeApply, o)
+	if err := pl.Repositories[0].Err; err != nil {
+		t.Fatal(err)
+	}
+	engine.Apply(ctx, pl, o)
+	if err := pl.Repositories[0].Err; err != nil {
+		t.Fatal(err)
+	}
+	s.deleted = s.deleted[:len(s.deleted)-1]
+	s.kept = append(s.kept, stale)
+	s.keptRefs = append(s.keptRefs, ":hotfix")
+	checkWhole(t, reg, repo, s)
+}
