@@ -29,7 +29,7 @@ func checkVendor(ctx context.Context, repo *registry.Repo, g *graph.Repository, 
 	c := &plan.Capabilities{API: string(api.API), APIURL: api.URL}
 	l, err := repo.Listing(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("the %s API's listing: %w", api.API, err)
+		return nil, fmt.Errorf("the %s API's listing (its credential: %s): %w", api.API, repo.CredentialSource(), err)
 	}
 	if l == nil {
 		return c, nil // this API lists nothing; v2 did

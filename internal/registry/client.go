@@ -164,6 +164,7 @@ type Repo struct {
 	v      vendor     // nil for v2
 	vmu    sync.Mutex
 	listed []Listed // the vendor listing, once read
+	cred   string   // where the vendor API's credential comes from
 }
 
 // Name returns "host[:port]/path".

@@ -310,8 +310,12 @@ func (c *Client) openVendor(ctx context.Context, r *Repo) error {
 	switch s.API {
 	case APIGitHub:
 		tok := getenv("GITHUB_TOKEN")
+		r.cred = "GITHUB_TOKEN"
 		if tok == "" {
-			tok = pass
+			tok, r.cred = pass, "the registry password"
+		}
+		if tok == "" {
+			r.cred = "anonymous (no GITHUB_TOKEN, no registry password)"
 		}
 		c.secrets.add(encodings(tok)...)
 		if tok != "" {
@@ -321,6 +325,10 @@ func (c *Client) openVendor(ctx context.Context, r *Repo) error {
 		g.lookup = r.lookup
 		r.v = g
 	case APIDockerHub:
+		r.cred = "the registry credential, exchanged for a Hub token"
+		if pass == "" {
+			r.cred = "anonymous (no registry credential)"
+		}
 		r.v = newDockerHub(a, path, user, pass)
 	case APIGitLab:
 		switch {
@@ -328,12 +336,17 @@ func (c *Client) openVendor(ctx context.Context, r *Repo) error {
 			tok := getenv("GITLAB_TOKEN")
 			c.secrets.add(encodings(tok)...)
 			a.header = func(h http.Header) { h.Set("PRIVATE-TOKEN", tok) }
+			r.cred = "GITLAB_TOKEN"
 		case getenv("CI_JOB_TOKEN") != "":
 			tok := getenv("CI_JOB_TOKEN")
 			c.secrets.add(encodings(tok)...)
 			a.header = func(h http.Header) { h.Set("JOB-TOKEN", tok) }
+			r.cred = "CI_JOB_TOKEN"
 		case pass != "":
 			a.header = func(h http.Header) { h.Set("PRIVATE-TOKEN", pass) }
+			r.cred = "the registry password"
+		default:
+			r.cred = "anonymous (no GITLAB_TOKEN, CI_JOB_TOKEN or registry password)"
 		}
 		r.v = newGitLab(a, path, r.ref.RegistryStr())
 	default:
@@ -363,6 +376,16 @@ type apiClient struct {
 	base   string // API URL, no trailing slash
 	hc     *http.Client
 	header func(http.Header) // sets the credential; nil: anonymous
+	cred   string            // where the credential comes from, for errors
+}
+
+// CredentialSource names where the vendor API's credential comes from
+// ("" for a v2 registry); never the credential.
+func (r *Repo) CredentialSource() string {
+	if r.v == nil {
+		return ""
+	}
+	return r.cred
 }
 
 type vendorCtxKey struct{}

@@ -180,3 +180,6 @@ func NewGitHub(t testing.TB, reg *Registry, o GitHubOptions) *GitHubAPI {
 	t.Cleanup(func() { _ = g.Close() })
 	return g
 }
+
+// StartGitHub is sandbox.StartGitHub, for callers without a testing.TB.
+func StartGitHub(reg *Registry, o GitHubOptions) (*GitHubAPI, error) { return sandbox.StartGitHub(reg, o) }
