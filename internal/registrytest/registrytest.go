@@ -182,4 +182,6 @@ func NewGitHub(t testing.TB, reg *Registry, o GitHubOptions) *GitHubAPI {
 }
 
 // StartGitHub is sandbox.StartGitHub, for callers without a testing.TB.
-func StartGitHub(reg *Registry, o GitHubOptions) (*GitHubAPI, error) { return sandbox.StartGitHub(reg, o) }
+func StartGitHub(reg *Registry, o GitHubOptions) (*GitHubAPI, error) {
+	return sandbox.StartGitHub(reg, o)
+}

@@ -55,6 +55,9 @@ type GitHubOptions struct {
 	// RateLimited is how many API requests, from the first, answer 403
 	// with x-ratelimit-remaining 0 and a reset now.
 	RateLimited int
+	// EchoCredentials: a 401 quotes the Authorization header it refused
+	// (a hostile answer, for redaction tests).
+	EchoCredentials bool
 	// OnDelete, if set, is called before each version delete is done.
 	OnDelete func(digest string)
 }
@@ -148,7 +151,11 @@ func (g *GitHubAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	g.mu.Unlock()
 	if o.Token != "" && r.Header.Get("Authorization") != "Bearer "+o.Token {
-		ghError(w, http.StatusUnauthorized, "Bad credentials")
+		msg := "Bad credentials"
+		if o.EchoCredentials {
+			msg += " (got " + r.Header.Get("Authorization") + ")"
+		}
+		ghError(w, http.StatusUnauthorized, msg)
 		return
 	}
 	if limited {
