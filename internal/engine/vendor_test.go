@@ -251,3 +251,84 @@ func TestGitHubStaleAndInterrupted(t *testing.T) {
 	s.keptRefs = append(s.keptRefs, ":hotfix")
 	checkWhole(t, reg, repo, s)
 }
+
+func hubOptions(hub *registrytest.DockerHub, user, secret string) engine.Options {
+	env := map[string]string{"REGPRUNE_USERNAME": user, "REGPRUNE_PASSWORD": secret}
+	getenv := func(k string) string { return env[k] }
+	return engine.Options{
+		Client: registry.New(registry.Options{
+			Keychain: registry.Keychain(getenv),
+			APIs:     registry.APIConfig{Default: registry.APISetting{API: registry.APIDockerHub, URL: hub.URL}, Getenv: getenv},
+			Retry:    registry.RetryPolicy{Base: time.Millisecond, Max: 2},
+		}),
+		Now: t0.Add(30 * 24 * time.Hour),
+	}
+}
+
+// On the Docker Hub stand-in (tags go only through the Hub API; a v2
+// DELETE of a digest still tagged or listed by an index answers 403),
+// apply REPO --keep-tag latest deletes the old images' tags through the
+// Hub API and their manifests over v2, signatures and children included,
+// and leaves the kept index whole. No manifest is read by tag with GET
+// (Hub counts it as a pull); the registry credential is exchanged for a
+// Hub token; the first API answer is a 429 with X-Retry-After.
+func TestDockerHubApply(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	const repo = "acme/app"
+	s := seedVendor(t, reg, repo)
+	hub := registrytest.NewDockerHub(t, reg, registrytest.DockerHubOptions{User: "acme-bot", Secret: "dckr_pat_s3cret", RateLimited: 1})
+	o := hubOptions(hub, "acme-bot", "dckr_pat_s3cret")
+	pl := engine.Plan(ctx, []engine.Target{{Repository: hub.Ref(repo), Policy: keepTag("latest")}}, plan.ModeApply, o)
+	if err := pl.Repositories[0].Err; err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	if c := hub.Counts(); c.ManifestGETByTag != 0 {
+		t.Errorf("plan: %d manifest GETs by tag, want none (HEAD)", c.ManifestGETByTag)
+	}
+	engine.Apply(ctx, pl, o)
+	r := pl.Repositories[0]
+	if r.Err != nil {
+		t.Fatalf("apply: %v", r.Err)
+	}
+	if r.Summary.Deleted != len(s.deleted) || r.Summary.Failed != 0 {
+		t.Errorf("summary %+v, want %d deleted", r.Summary, len(s.deleted))
+	}
+	c := hub.Counts()
+	// Apply GETs each kept tag once (verifyKept: HEAD and GET agree):
+	// latest, 1003 and the kept index's signature tag.
+	if c.ManifestGETByTag != 3 || c.TagDelete == 0 || c.Auth != 1 || c.RateLimited != 1 || c.TagList != 1 {
+		t.Errorf("counts %+v: want no GET by tag, tag deletes through the API, one token exchange, one listing page", c)
+	}
+	caps := r.Capabilities
+	if caps == nil || caps.API != "dockerhub" || !slices.Contains(caps.APIUsedFor, "listing") || !slices.Contains(caps.APIUsedFor, "tag deletes") {
+		t.Errorf("capabilities %+v", caps)
+	}
+	checkWhole(t, reg, repo, s)
+}
+
+// Hub's 500 to a manifest DELETE (retried in the background) is reported
+// pending, not deleted and not failed; what hangs from it stays. Once Hub
+// has finished, the digest is gone.
+func TestDockerHubPending(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	const repo = "acme/app"
+	s := seedVendor(t, reg, repo)
+	last := s.deleted[len(s.deleted)-1] // the last CI build, unsigned
+	hub := registrytest.NewDockerHub(t, reg, registrytest.DockerHubOptions{Pending: map[string]bool{last: true}})
+	pl := ghRun(ctx, t, hubOptions(hub, "", ""), hub.Ref(repo))
+	it := item(t, pl.Repositories[0], last)
+	if it.Result != plan.ResultSkipped || it.ResultReason.Code != plan.ReasonPending || !errors.Is(it.ResultReason.Err, registry.ErrPending) {
+		t.Fatalf("pending item %+v", it)
+	}
+	if ok, err := reg.Exists(ctx, repo, gHash(t, last)); err != nil || !ok {
+		t.Fatalf("pending digest: exists %v, %v", ok, err)
+	}
+	if err := hub.CompletePending(repo); err != nil {
+		t.Fatal(err)
+	}
+	checkWhole(t, reg, repo, s)
+}

@@ -488,7 +488,15 @@ func (r *Repo) Delete(ctx context.Context, ref string) error {
 		if !errors.Is(err, errUseV2) {
 			return r.c.secrets.wrap(err)
 		}
+		if r.api.API == APIDockerHub && ValidDigest(ref) {
+			return r.c.secrets.wrap(r.hubDeleteDigest(ctx, ref))
+		}
 	}
+	return r.v2Delete(ctx, ref)
+}
+
+// v2Delete sends DELETE /v2/<name>/manifests/<ref>.
+func (r *Repo) v2Delete(ctx context.Context, ref string) error {
 	resp, err := r.do(ctx, http.MethodDelete, r.base+"/manifests/"+ref, "")
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -129,3 +130,66 @@ func (h *dockerHub) deleteTag(ctx context.Context, tag string) error {
 // deleteDigest: over v2, once untagged (Repo.Delete classifies Hub's
 // 403 and 500).
 func (h *dockerHub) deleteDigest(context.Context, string) error { return errUseV2 }
+
+// hubDeleteDigest deletes a manifest on Docker Hub, which refuses (403)
+// while a tag names it: like a v2 DELETE by digest elsewhere, it removes
+// the tags naming the digest first, each confirmed by a HEAD right before
+// (a tag moved since the listing stays), then the manifest over v2. A 403
+// after the tags are gone (another image references it) is that item's
+// failure (ErrStillReferenced, not a denial of every delete); a 500 means
+// Hub retries the delete in the background (ErrPending).
+func (r *Repo) hubDeleteDigest(ctx context.Context, digest string) error {
+	untag := func(again bool) error {
+		l, err := r.listing(ctx, again)
+		if err != nil {
+			return err
+		}
+		for _, e := range l {
+			if e.Digest != digest {
+				continue
+			}
+			for _, t := range e.Tags {
+				d, err := r.Head(ctx, t)
+				if errors.Is(err, ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if d.Digest != digest {
+					continue // moved since the listing: not this manifest's tag
+				}
+				if err := r.v.deleteTag(ctx, t); err != nil && !errors.Is(err, ErrNotFound) {
+					return fmt.Errorf("deleting tag %s: %w", t, err)
+				}
+			}
+		}
+		return nil
+	}
+	if err := untag(false); err != nil {
+		return err
+	}
+	err := r.v2Delete(ctx, digest)
+	if status(err) == http.StatusForbidden {
+		if err := untag(true); err != nil {
+			return err
+		}
+		err = r.v2Delete(ctx, digest)
+	}
+	switch status(err) {
+	case http.StatusForbidden:
+		return fmt.Errorf("%w: Docker Hub refuses to delete %s: it is still tagged or another image references it (%s)", ErrStillReferenced, digest, err.Error())
+	case http.StatusInternalServerError:
+		return fmt.Errorf("%w: Docker Hub answered 500 to the delete of %s and retries it in the background; the next run verifies (%s)", ErrPending, digest, err.Error())
+	}
+	return err
+}
+
+// status is the HTTP status of an *Error, 0 for any other error.
+func status(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Status
+	}
+	return 0
+}

@@ -21,6 +21,13 @@ var (
 	ErrServer       = errors.New("registry server error")
 	ErrBadResponse  = errors.New("malformed registry response")
 	ErrInsecure     = errors.New("plain HTTP refused")
+	// ErrStillReferenced: the registry refuses to delete a manifest that
+	// a tag or another image still references (Docker Hub's 403); that
+	// item's failure, not a denial of every delete.
+	ErrStillReferenced = errors.New("manifest still tagged or referenced")
+	// ErrPending: the registry accepted to retry the delete in the
+	// background (Docker Hub's 500); a later run verifies it.
+	ErrPending = errors.New("delete pending")
 )
 
 // Error is the one structured protocol error of this package. It never

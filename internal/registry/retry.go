@@ -191,8 +191,8 @@ func rateLimitWait(h http.Header, now time.Time) time.Duration {
 		}
 		return max(time.Unix(s, 0).Sub(now), 0)
 	}
-	if d := unix(h.Get("X-Retry-After")); d > 0 {
-		return d
+	if v := h.Get("X-Retry-After"); v != "" {
+		return unix(v)
 	}
 	if strings.TrimSpace(h.Get("X-RateLimit-Remaining")) == "0" {
 		return unix(h.Get("X-RateLimit-Reset"))

@@ -185,3 +185,22 @@ func NewGitHub(t testing.TB, reg *Registry, o GitHubOptions) *GitHubAPI {
 func StartGitHub(reg *Registry, o GitHubOptions) (*GitHubAPI, error) {
 	return sandbox.StartGitHub(reg, o)
 }
+
+// The Docker Hub stand-in's types.
+type (
+	DockerHub        = sandbox.DockerHub
+	DockerHubOptions = sandbox.DockerHubOptions
+	DockerHubCounts  = sandbox.DockerHubCounts
+)
+
+// NewDockerHub starts the Docker Hub stand-in (sandbox.StartDockerHub) in
+// front of reg, closed when the test ends.
+func NewDockerHub(t testing.TB, reg *Registry, o DockerHubOptions) *DockerHub {
+	t.Helper()
+	h, err := sandbox.StartDockerHub(reg, o)
+	if err != nil {
+		t.Fatalf("registrytest: start Docker Hub stand-in: %v", err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
