@@ -24,6 +24,9 @@ type Target struct {
 	Repository string
 	Policy     policy.Policy
 	Rule       string // where the policy came from, for the report
+	// DiscoveredBy is the vendor API that found the repository (gitlab),
+	// "" for a literal name or the catalog.
+	DiscoveredBy string
 }
 
 // Options configures a run.
@@ -137,6 +140,9 @@ func planOne(ctx context.Context, t Target, mode plan.Mode, o Options) (plan.Rep
 			r.Capabilities = &plan.Capabilities{}
 		}
 		r.Capabilities.API, r.Capabilities.APIURL, r.Capabilities.APIUsedFor = vc.API, vc.APIURL, vc.APIUsedFor
+		if t.DiscoveredBy != "" {
+			r.Capabilities.APIUsedFor = append(r.Capabilities.APIUsedFor, "discovery")
+		}
 	}
 	o.Logger.Info("planned", "repository", t.Repository, "images", r.Summary.Images, "delete", r.Summary.Delete,
 		"reclaimable_bytes", r.Summary.ReclaimableBytes, "took", time.Since(start).Round(time.Millisecond))
@@ -265,7 +271,7 @@ func vendorDeletes(repo *registry.Repo, r *plan.Repository) {
 	switch {
 	case api.API == registry.APIGitHub && c.Deletes == plan.CapWorks:
 		add("deletes")
-	case api.API == registry.APIDockerHub && c.TagDelete == plan.CapWorks:
+	case (api.API == registry.APIDockerHub || api.API == registry.APIGitLab) && c.TagDelete == plan.CapWorks:
 		add("tag deletes")
 	}
 }

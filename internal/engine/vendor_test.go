@@ -10,6 +10,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/regprune/regprune/internal/config"
 	"github.com/regprune/regprune/internal/engine"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
@@ -330,5 +331,108 @@ func TestDockerHubPending(t *testing.T) {
 	if err := hub.CompletePending(repo); err != nil {
 		t.Fatal(err)
 	}
+	checkWhole(t, reg, repo, s)
+}
+
+func glOptions(gl *registrytest.GitLab, token string) engine.Options {
+	getenv := func(k string) string { return map[string]string{"GITLAB_TOKEN": token}[k] }
+	return engine.Options{
+		Client: registry.New(registry.Options{
+			APIs:  registry.APIConfig{Default: registry.APISetting{URL: gl.URL}, Getenv: getenv},
+			Retry: registry.RetryPolicy{Base: time.Millisecond},
+		}),
+		Now: t0.Add(30 * 24 * time.Hour),
+	}
+}
+
+// A policy over a GitLab group finds its repositories through GitLab's
+// API (the stand-in refuses _catalog, as GitLab.com does): subgroups'
+// projects included, an image under a project, paged two at a time;
+// another group's repository is not touched. Apply through the API then
+// keeps every kept image whole.
+func TestGitLabDiscoveryApply(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	s := seedVendor(t, reg, "mygroup/app")
+	for _, repo := range []string{"mygroup/sub/tool", "mygroup/sub/tool/cli", "other/x"} {
+		if _, err := reg.SeedCI(ctx, repo, 3, t0, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gl := registrytest.NewGitLab(t, reg, registrytest.GitLabOptions{
+		Projects: []string{"mygroup/app", "mygroup/sub/tool", "other/x"}, Token: "glpat-s3cret", PerPage: 2,
+	})
+	cfg, err := config.Parse("p.yaml", []byte("version: 1\nrules:\n  - repositories: ["+gl.Host+"/mygroup/**]\n    keep: {tags: [latest]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := glOptions(gl, "glpat-s3cret")
+	targets, unmatched, err := engine.Discover(ctx, o.Client, cfg)
+	if err != nil || len(unmatched) != 0 {
+		t.Fatalf("discover: %v, unmatched %v", err, unmatched)
+	}
+	var names []string
+	for _, tg := range targets {
+		names = append(names, tg.Repository)
+	}
+	want := []string{gl.Ref("mygroup/app"), gl.Ref("mygroup/sub/tool"), gl.Ref("mygroup/sub/tool/cli")}
+	if !slices.Equal(names, want) {
+		t.Fatalf("discovered %v, want %v", names, want)
+	}
+	pl := engine.Plan(ctx, targets, plan.ModeApply, o)
+	engine.Apply(ctx, pl, o)
+	for _, r := range pl.Repositories {
+		if r.Err != nil || r.Summary.Failed != 0 {
+			t.Fatalf("%s: %v %+v", r.Repository, r.Err, r.Summary)
+		}
+		if c := r.Capabilities; c == nil || c.API != "gitlab" || !slices.Contains(c.APIUsedFor, "discovery") || !slices.Contains(c.APIUsedFor, "tag deletes") {
+			t.Errorf("%s: capabilities %+v", r.Repository, c)
+		}
+	}
+	if c := gl.Counts(); c.Catalog != 0 || c.TagDelete == 0 {
+		t.Errorf("counts %+v: want no catalog request, tag deletes through the API", c)
+	}
+	checkWhole(t, reg, "mygroup/app", s)
+	for _, repo := range []string{"mygroup/sub/tool", "mygroup/sub/tool/cli"} {
+		if got := tags(t, reg, repo); !slices.Equal(got, []string{"1003", "latest"}) {
+			t.Errorf("%s: tags %v", repo, got)
+		}
+	}
+	if got := tags(t, reg, "other/x"); len(got) != 4 {
+		t.Errorf("other/x: tags %v, want untouched", got)
+	}
+}
+
+// A protected tag: GitLab refuses its delete (403); the image is reported
+// kept, protected by the registry, and pulls; the rest of the repository
+// is deleted and nothing fails. The refusal is learnt only when the tag's
+// delete is tried, after the image's signature (deleted first, so that an
+// interrupt never orphans it): the signature is gone, the image whole.
+func TestGitLabProtectedTag(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	const repo = "mygroup/app"
+	s := seedVendor(t, reg, repo)
+	gl := registrytest.NewGitLab(t, reg, registrytest.GitLabOptions{Projects: []string{repo}, Protected: map[string]bool{"1001": true}})
+	pl := ghRun(ctx, t, glOptions(gl, ""), gl.Ref(repo))
+	r := pl.Repositories[0]
+	if r.Err != nil || r.Summary.Failed != 0 {
+		t.Fatalf("%v %+v", r.Err, r.Summary)
+	}
+	// s.deleted: old index, its signature, its 3 children, 1001, its
+	// signature, 1002.
+	protected, sig := s.deleted[5], s.deleted[6]
+	it := item(t, r, protected)
+	if it.Result != plan.ResultSkipped || it.ResultReason.Code != plan.ReasonProtected || !errors.Is(it.ResultReason.Err, registry.ErrProtected) {
+		t.Fatalf("protected item %+v", it)
+	}
+	if it := item(t, r, sig); it.Result != plan.ResultDeleted {
+		t.Errorf("its signature %+v", it)
+	}
+	s.deleted = slices.Delete(s.deleted, 5, 6)
+	s.kept = append(s.kept, protected)
+	s.keptRefs = append(s.keptRefs, ":1001")
 	checkWhole(t, reg, repo, s)
 }

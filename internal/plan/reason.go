@@ -112,6 +112,7 @@ const (
 	ReasonGoneUnknown      ReasonCode = "gone_unknown"     // the DELETE failed and the HEAD after it too (Err)
 	ReasonGoneAfterFailure ReasonCode = "gone_after_error" // the DELETE failed (Err), but it is gone
 	ReasonDeleteFailed     ReasonCode = "delete_failed"    // Err
+	ReasonProtected        ReasonCode = "protected"        // the registry keeps a protected or immutable tag of it (Err)
 	ReasonPending          ReasonCode = "delete_pending"   // the registry retries the delete in the background (Err); the next run verifies
 	ReasonDeleteDenied     ReasonCode = "delete_denied"    // 401/403 to a DELETE (Err)
 	ReasonDeletesDisabled  ReasonCode = "deletes_disabled" // the registry refuses deletes (Err)
@@ -248,6 +249,8 @@ func (r Reason) String() string {
 		return "the registry answered 404 to the delete but still serves the digest: " + errText
 	case ReasonGoneUnknown, ReasonDeleteFailed:
 		return errText
+	case ReasonProtected:
+		return "kept: protected by the registry (" + errText + ")"
 	case ReasonPending:
 		return "pending: the registry retries the delete in the background; the next run verifies it (" + errText + ")"
 	case ReasonGoneAfterFailure:

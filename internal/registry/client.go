@@ -160,11 +160,12 @@ type Repo struct {
 	base string // scheme://host/v2/path
 	c    *Client
 
-	api    APISetting // the API beside v2 (vendor.go)
-	v      vendor     // nil for v2
-	vmu    sync.Mutex
-	listed []Listed // the vendor listing, once read
-	cred   string   // where the vendor API's credential comes from
+	api        APISetting // the API beside v2 (vendor.go)
+	v          vendor     // nil for v2
+	vmu        sync.Mutex
+	listed     []Listed // the vendor listing, once read
+	haveListed bool
+	cred       string // where the vendor API's credential comes from
 }
 
 // Name returns "host[:port]/path".

@@ -28,6 +28,9 @@ var (
 	// ErrPending: the registry accepted to retry the delete in the
 	// background (Docker Hub's 500); a later run verifies it.
 	ErrPending = errors.New("delete pending")
+	// ErrProtected: the registry keeps a protected or immutable tag
+	// (GitLab's 403 for it); that tag's refusal, not a denial.
+	ErrProtected = errors.New("protected by the registry")
 )
 
 // Error is the one structured protocol error of this package. It never

@@ -195,6 +195,9 @@ type vendor interface {
 // errUseV2 tells Repo.Delete to send the v2 DELETE itself.
 var errUseV2 = errors.New("use the v2 API")
 
+// APIOf returns the API the client uses for a registry host.
+func (c *Client) APIOf(host string) (APISetting, error) { return c.opts.APIs.Resolve(host) }
+
 // API returns the API the repository uses beside v2.
 func (r *Repo) API() APISetting {
 	if r.api.API == "" {
@@ -217,7 +220,7 @@ func (r *Repo) Listing(ctx context.Context) ([]Listed, error) {
 func (r *Repo) listing(ctx context.Context, again bool) ([]Listed, error) {
 	r.vmu.Lock()
 	defer r.vmu.Unlock()
-	if r.listed != nil && !again {
+	if r.haveListed && !again {
 		return r.listed, nil
 	}
 	l, err := r.v.list(ctx)
@@ -227,10 +230,7 @@ func (r *Repo) listing(ctx context.Context, again bool) ([]Listed, error) {
 	if err := checkListing(r.Name(), l); err != nil {
 		return nil, err
 	}
-	if l == nil {
-		l = []Listed{}
-	}
-	r.listed = l
+	r.listed, r.haveListed = l, true // nil: this API lists nothing
 	return l, nil
 }
 

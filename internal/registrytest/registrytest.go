@@ -204,3 +204,25 @@ func NewDockerHub(t testing.TB, reg *Registry, o DockerHubOptions) *DockerHub {
 	t.Cleanup(func() { _ = h.Close() })
 	return h
 }
+
+// The GitLab stand-in's types.
+type (
+	GitLab        = sandbox.GitLab
+	GitLabOptions = sandbox.GitLabOptions
+	GitLabCounts  = sandbox.GitLabCounts
+)
+
+// NewGitLab starts the GitLab stand-in (sandbox.StartGitLab) in front of
+// reg, closed when the test ends.
+func NewGitLab(t testing.TB, reg *Registry, o GitLabOptions) *GitLab {
+	t.Helper()
+	g, err := sandbox.StartGitLab(reg, o)
+	if err != nil {
+		t.Fatalf("registrytest: start GitLab stand-in: %v", err)
+	}
+	t.Cleanup(func() { _ = g.Close() })
+	return g
+}
+
+// StartGitLab is sandbox.StartGitLab, for callers without a testing.TB.
+func StartGitLab(reg *Registry, o GitLabOptions) (*GitLab, error) { return sandbox.StartGitLab(reg, o) }
