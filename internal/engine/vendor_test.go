@@ -436,3 +436,61 @@ func TestGitLabProtectedTag(t *testing.T) {
 	s.keptRefs = append(s.keptRefs, ":1001")
 	checkWhole(t, reg, repo, s)
 }
+
+// A cold plan of N single-platform tags on a vendor listing costs at most
+// N/50+10 API requests (100 a page, plus the token exchange), and reads no
+// manifest by tag with GET: tags are resolved with HEAD on Docker Hub. The
+// bodies are read once per digest (for sizes and children), by digest.
+func TestVendorPlanRequests(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const n = 120 // two listing pages
+	reg := registrytest.New(t, registrytest.Options{})
+	if _, err := reg.SeedCI(ctx, "acme/app", n, t0, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	budget := n/50 + 10
+	hub := registrytest.NewDockerHub(t, reg, registrytest.DockerHubOptions{User: "u", Secret: "dckr_pat_x"})
+	o := hubOptions(hub, "u", "dckr_pat_x")
+	pl := engine.Plan(ctx, []engine.Target{{Repository: hub.Ref("acme/app"), Policy: keepTag("latest")}}, plan.ModePlan, o)
+	if err := pl.Repositories[0].Err; err != nil {
+		t.Fatal(err)
+	}
+	c := hub.Counts()
+	t.Logf("Docker Hub, N=%d: %+v", n, c)
+	if api := o.Client.Stats().Snapshot().API; api > int64(budget) || c.API != int(api) || c.TagList != 2 {
+		t.Errorf("Docker Hub: %d API requests (stand-in %+v), want at most %d", api, c, budget)
+	}
+	if c.ManifestGETByTag != 0 || c.ManifestGET > n {
+		t.Errorf("Docker Hub: %d manifest GETs by tag, %d in all; want none by tag, at most one per digest", c.ManifestGETByTag, c.ManifestGET)
+	}
+	gh := registrytest.NewGitHub(t, reg, registrytest.GitHubOptions{})
+	o = ghOptions(gh, "")
+	pl = engine.Plan(ctx, []engine.Target{{Repository: gh.Ref("acme/app"), Policy: keepTag("latest")}}, plan.ModePlan, o)
+	if err := pl.Repositories[0].Err; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("GitHub, N=%d: %+v", n, gh.Counts())
+	if api := o.Client.Stats().Snapshot().API; api > int64(budget) || gh.Counts().API != int(api) {
+		t.Errorf("GitHub: %d API requests (stand-in %+v), want at most %d", api, gh.Counts(), budget)
+	}
+}
+
+// A Docker Hub listing that names another digest for a tag than the
+// registry resolves fails the repository closed: nothing is deleted.
+func TestDockerHubHostileListing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	s := seedVendor(t, reg, "acme/app")
+	hub := registrytest.NewDockerHub(t, reg, registrytest.DockerHubOptions{Lie: map[string]string{"1001": s.kept[0]}})
+	o := hubOptions(hub, "", "")
+	pl := engine.Plan(ctx, []engine.Target{{Repository: hub.Ref("acme/app"), Policy: keepTag("latest")}}, plan.ModeApply, o)
+	engine.Apply(ctx, pl, o)
+	if err := pl.Repositories[0].Err; !errors.Is(err, registry.ErrBadResponse) {
+		t.Fatalf("repository error %v, want a bad response", err)
+	}
+	if c := hub.Counts(); c.TagDelete != 0 || c.V2Delete != 0 {
+		t.Fatalf("deletes sent: %+v", c)
+	}
+}

@@ -48,6 +48,9 @@ type DockerHubOptions struct {
 	// RateLimited is how many API requests, from the first, answer 429
 	// with X-Retry-After now.
 	RateLimited int
+	// Lie, if set, maps tags to the digest the listing claims for them
+	// (a hostile answer).
+	Lie map[string]string
 }
 
 // DockerHubCounts counts the stand-in's requests.
@@ -283,8 +286,14 @@ func (h *DockerHub) tags(w http.ResponseWriter, r *http.Request, repo string) {
 		Previous *string `json:"previous"`
 		Results  []tag   `json:"results"`
 	}{Count: len(names), Results: []tag{}}
+	h.mu.Lock()
+	lie := h.opts.Lie
+	h.mu.Unlock()
 	for _, name := range names[from:to] {
 		d := links[name]
+		if l, ok := lie[name]; ok {
+			d = l
+		}
 		t := tag{Name: name, Digest: d, TagStatus: "active", Images: []image{}}
 		if fi, err := os.Stat(filepath.Join(h.storage(repo), "tags", name, "current", "link")); err == nil {
 			t.TagLastPushed = fi.ModTime().UTC().Format(time.RFC3339Nano)
