@@ -44,7 +44,7 @@ func (h *dockerHub) login(ctx context.Context) error {
 		}
 		resp, err := h.a.do(ctx, http.MethodPost, "/v2/auth/token", map[string]string{"identifier": h.user, "secret": h.pass})
 		if err != nil {
-			h.tokErr = fmt.Errorf("Docker Hub token exchange: %w", err)
+			h.tokErr = fmt.Errorf("the Docker Hub token exchange: %w", err)
 			return
 		}
 		defer resp.Body.Close()
@@ -52,7 +52,7 @@ func (h *dockerHub) login(ctx context.Context) error {
 			AccessToken string `json:"access_token"`
 		}
 		if err := decodeBounded(resp, &tok); err != nil || tok.AccessToken == "" {
-			h.tokErr = fmt.Errorf("%w: Docker Hub token exchange: no access_token", ErrBadResponse)
+			h.tokErr = fmt.Errorf("%w: the Docker Hub token exchange: no access_token", ErrBadResponse)
 			return
 		}
 		h.a.c.secrets.addAuthorization("Bearer " + tok.AccessToken)

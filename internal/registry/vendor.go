@@ -376,7 +376,6 @@ type apiClient struct {
 	base   string // API URL, no trailing slash
 	hc     *http.Client
 	header func(http.Header) // sets the credential; nil: anonymous
-	cred   string            // where the credential comes from, for errors
 }
 
 // CredentialSource names where the vendor API's credential comes from
