@@ -59,6 +59,12 @@ func checkVendor(ctx context.Context, repo *registry.Repo, g *graph.Repository, 
 			return nil, fmt.Errorf("%w: the %s API lists tag %s on %s, which the registry does not list", registry.ErrBadResponse, api.API, t, d)
 		}
 	}
+	// Push times: an age for images that carry no build time.
+	for _, e := range l {
+		if m := g.Manifests[e.Digest]; m != nil && !e.Created.IsZero() {
+			m.Pushed = e.Created.UTC()
+		}
+	}
 	// A digest the graph does not hold (an untagged manifest no tag
 	// reaches) must exist in the registry.
 	eg, ectx := errgroup.WithContext(ctx)

@@ -13,6 +13,7 @@ import (
 	"github.com/regprune/regprune/internal/config"
 	"github.com/regprune/regprune/internal/engine"
 	"github.com/regprune/regprune/internal/plan"
+	"github.com/regprune/regprune/internal/policy"
 	"github.com/regprune/regprune/internal/registry"
 	"github.com/regprune/regprune/internal/registrytest"
 )
@@ -492,5 +493,43 @@ func TestDockerHubHostileListing(t *testing.T) {
 	}
 	if c := hub.Counts(); c.TagDelete != 0 || c.V2Delete != 0 {
 		t.Fatalf("deletes sent: %+v", c)
+	}
+}
+
+// Images of reproducible builds carry no build time (1970); on GitHub the
+// package version's created_at, the push time, dates them instead:
+// --keep-newest 1 keeps the last pushed, and the plan says where the age
+// came from.
+func TestGitHubPushTimeAges(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	const repo = "acme/app"
+	created := map[string]time.Time{}
+	var ds []string
+	for i, tag := range []string{"c", "a", "b"} { // pushed in this order
+		_, d, err := reg.PushImage(ctx, repo, registrytest.ImageSpec{Created: time.Unix(0, 0)}, tag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, d.String())
+		created[d.String()] = t0.Add(time.Duration(i) * time.Hour)
+	}
+	gh := registrytest.NewGitHub(t, reg, registrytest.GitHubOptions{Created: created})
+	o := ghOptions(gh, "")
+	pl := engine.Plan(ctx, []engine.Target{{Repository: gh.Ref(repo), Policy: policy.Policy{Keep: policy.Keep{Newest: 1}}}}, plan.ModePlan, o)
+	r := pl.Repositories[0]
+	if r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	for i, d := range ds {
+		it := item(t, r, d)
+		want := plan.ActionDelete
+		if i == 2 {
+			want = plan.ActionKeep
+		}
+		if it.Action != want || it.AgeSource != "pushed" {
+			t.Errorf("%s: %s from %q, want %s from pushed", it.Tags, it.Action, it.AgeSource, want)
+		}
 	}
 }

@@ -58,6 +58,8 @@ type GitHubOptions struct {
 	// EchoCredentials: a 401 quotes the Authorization header it refused
 	// (a hostile answer, for redaction tests).
 	EchoCredentials bool
+	// Created overrides the created_at of these digests.
+	Created map[string]time.Time
 	// OnDelete, if set, is called before each version delete is done.
 	OnDelete func(digest string)
 }
@@ -259,6 +261,11 @@ func (g *GitHubAPI) versions(repo string) ([]ghVersion, error) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	for i := range rs {
+		if t, ok := g.opts.Created[rs[i].d]; ok {
+			rs[i].t = t
+		}
+	}
 	if g.opts.ExtraDigest != "" {
 		rs = append(rs, rev{g.opts.ExtraDigest, time.Now()})
 	}
