@@ -387,12 +387,15 @@ func TestGitLabDiscoveryApply(t *testing.T) {
 		if r.Err != nil || r.Summary.Failed != 0 {
 			t.Fatalf("%s: %v %+v", r.Repository, r.Err, r.Summary)
 		}
-		if c := r.Capabilities; c == nil || c.API != "gitlab" || !slices.Contains(c.APIUsedFor, "discovery") || !slices.Contains(c.APIUsedFor, "tag deletes") {
+		if c := r.Capabilities; c == nil || c.API != "gitlab" || !slices.Contains(c.APIUsedFor, "discovery") || !slices.Contains(c.APIUsedFor, "tag deletes") ||
+			!slices.Contains(c.APIUsedFor, "listing") {
 			t.Errorf("%s: capabilities %+v", r.Repository, c)
 		}
 	}
-	if c := gl.Counts(); c.Catalog != 0 || c.TagDelete == 0 {
-		t.Errorf("counts %+v: want no catalog request, tag deletes through the API", c)
+	// mygroup/app's 8 tags (5 and 3 signature tags) two a page: 4 GraphQL
+	// pages; the others' 4 tags: 2 each.
+	if c := gl.Counts(); c.Catalog != 0 || c.TagDelete == 0 || c.GraphQL != 4+2+2 {
+		t.Errorf("counts %+v: want no catalog request, tag deletes through the API, the tags listed through GraphQL", c)
 	}
 	checkWhole(t, reg, "mygroup/app", s)
 	for _, repo := range []string{"mygroup/sub/tool", "mygroup/sub/tool/cli"} {
@@ -416,7 +419,8 @@ func TestGitLabProtectedTag(t *testing.T) {
 	reg := registrytest.New(t, registrytest.Options{})
 	const repo = "mygroup/app"
 	s := seedVendor(t, reg, repo)
-	gl := registrytest.NewGitLab(t, reg, registrytest.GitLabOptions{Projects: []string{repo}, Protected: map[string]bool{"1001": true}})
+	// An older GitLab without the GraphQL tags: v2 lists alone.
+	gl := registrytest.NewGitLab(t, reg, registrytest.GitLabOptions{Projects: []string{repo}, Protected: map[string]bool{"1001": true}, NoGraphQL: true})
 	pl := ghRun(ctx, t, glOptions(gl, ""), gl.Ref(repo))
 	r := pl.Repositories[0]
 	if r.Err != nil || r.Summary.Failed != 0 {
@@ -474,6 +478,16 @@ func TestVendorPlanRequests(t *testing.T) {
 	t.Logf("GitHub, N=%d: %+v", n, gh.Counts())
 	if api := o.Client.Stats().Snapshot().API; api > int64(budget) || gh.Counts().API != int(api) {
 		t.Errorf("GitHub: %d API requests (stand-in %+v), want at most %d", api, gh.Counts(), budget)
+	}
+	gl := registrytest.NewGitLab(t, reg, registrytest.GitLabOptions{Projects: []string{"acme/app"}})
+	o = glOptions(gl, "")
+	pl = engine.Plan(ctx, []engine.Target{{Repository: gl.Ref("acme/app"), Policy: keepTag("latest")}}, plan.ModePlan, o)
+	if err := pl.Repositories[0].Err; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("GitLab, N=%d: %+v", n, gl.Counts())
+	if api := o.Client.Stats().Snapshot().API; api > int64(budget) || gl.Counts().API != int(api) || gl.Counts().GraphQL != 2 {
+		t.Errorf("GitLab: %d API requests (stand-in %+v), want at most %d", api, gl.Counts(), budget)
 	}
 }
 

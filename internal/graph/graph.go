@@ -39,7 +39,8 @@ type Manifest struct {
 	CreatedLabel      time.Time // config label org.opencontainers.image.created
 	CreatedAnnotation time.Time // manifest annotation org.opencontainers.image.created
 	// Pushed is when the registry says the manifest was pushed (a vendor
-	// API's listing: GitHub's created_at, Docker Hub's tag_last_pushed);
+	// API's listing: GitHub's created_at, Docker Hub's tag_last_pushed,
+	// GitLab's createdAt);
 	// the last resort of an age, after the build times.
 	Pushed time.Time
 

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 type gitLab struct {
@@ -104,9 +105,104 @@ func (g *gitLab) find(ctx context.Context) (string, int64, error) {
 		Message: "no GitLab project lists the registry repository " + g.path}
 }
 
-// list: GitLab lists tags without digests (one request per tag for
-// them); the v2 listing is used.
-func (g *gitLab) list(context.Context) ([]Listed, error) { return nil, nil }
+// list reads the repository's tags with their digests, creation times
+// and sizes from GitLab's GraphQL API (containerRepository.tags, 100 a
+// page: https://docs.gitlab.com/api/graphql/reference/#containerrepositorytag),
+// since the REST tag list has neither (one request per tag). An API URL
+// that does not end in /api/v4 has no GraphQL beside it: no listing. A
+// GraphQL answer that is an error (an older GitLab) is no listing either,
+// logged: the v2 listing stands alone, as on any registry.
+func (g *gitLab) list(ctx context.Context) ([]Listed, error) {
+	root, ok := strings.CutSuffix(g.a.base, "/api/v4")
+	if !ok {
+		return nil, nil
+	}
+	_, id, err := g.find(ctx)
+	if err != nil {
+		return nil, err
+	}
+	const query = `query($id: ContainerRepositoryID!, $after: String) {
+  containerRepository(id: $id) {
+    tags(first: 100, after: $after) {
+      nodes { name digest createdAt totalSize }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}`
+	byDigest := map[string]int{}
+	var out []Listed
+	after := ""
+	seen := map[string]bool{}
+	for n := 0; ; n++ {
+		if n >= maxAPIPages || seen[after] {
+			return nil, fmt.Errorf("%w: GitLab's tag listing repeats a page or never ends", ErrBadResponse)
+		}
+		seen[after] = true
+		vars := map[string]any{"id": fmt.Sprintf("gid://gitlab/ContainerRepository/%d", id)}
+		if after != "" {
+			vars["after"] = after
+		}
+		resp, err := g.a.do(ctx, http.MethodPost, root+"/api/graphql", map[string]any{"query": query, "variables": vars})
+		if err != nil {
+			return nil, err
+		}
+		var page struct {
+			Data struct {
+				ContainerRepository *struct {
+					Tags struct {
+						Nodes []struct {
+							Name      string    `json:"name"`
+							Digest    string    `json:"digest"`
+							CreatedAt time.Time `json:"createdAt"`
+							TotalSize string    `json:"totalSize"`
+						} `json:"nodes"`
+						PageInfo struct {
+							HasNextPage bool   `json:"hasNextPage"`
+							EndCursor   string `json:"endCursor"`
+						} `json:"pageInfo"`
+					} `json:"tags"`
+				} `json:"containerRepository"`
+			} `json:"data"`
+			Errors []struct {
+				Message string `json:"message"`
+			} `json:"errors"`
+		}
+		err = decodeBounded(resp, &page)
+		resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		if len(page.Errors) > 0 || page.Data.ContainerRepository == nil {
+			msg := "no containerRepository"
+			if len(page.Errors) > 0 {
+				msg = g.a.c.secrets.redact(page.Errors[0].Message)
+			}
+			g.a.c.log.Warn("GitLab's GraphQL API lists no tags; reading them over v2 alone", "repository", g.path, "answer", msg)
+			return nil, nil
+		}
+		tags := page.Data.ContainerRepository.Tags
+		for _, t := range tags.Nodes {
+			if err := checkDigest("digest of tag "+quoteValue(t.Name)+" in GitLab's listing", t.Digest); err != nil {
+				return nil, err
+			}
+			i, ok := byDigest[t.Digest]
+			if !ok {
+				i = len(out)
+				byDigest[t.Digest] = i
+				size, _ := strconv.ParseInt(t.TotalSize, 10, 64)
+				out = append(out, Listed{Digest: t.Digest, Size: size, Created: t.CreatedAt})
+			}
+			out[i].Tags = append(out[i].Tags, t.Name)
+		}
+		if !tags.PageInfo.HasNextPage {
+			return out, nil
+		}
+		if tags.PageInfo.EndCursor == "" {
+			return nil, fmt.Errorf("%w: GitLab's tag listing has a next page and no cursor", ErrBadResponse)
+		}
+		after = tags.PageInfo.EndCursor
+	}
+}
 
 // deleteTag deletes a tag through the REST API. A 403 that names a
 // protected or immutable tag is ErrProtected: that tag's refusal, not a

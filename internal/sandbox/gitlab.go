@@ -12,7 +12,13 @@ package sandbox
 //   - DELETE /projects/:id/registry/repositories/:repository_id/tags/:tag_name
 //     answering 200, and 403 for a protected tag;
 //   - PRIVATE-TOKEN or JOB-TOKEN authentication ("401 Unauthorized");
-//   - GitLab.com disables /v2/_catalog.
+//   - GitLab.com disables /v2/_catalog;
+//   - the GraphQL API at /api/graphql
+//     (https://docs.gitlab.com/api/graphql/reference/#containerrepositorytag):
+//     containerRepository(id: "gid://gitlab/ContainerRepository/ID")
+//     .tags(first, after) with nodes {name digest createdAt totalSize}
+//     (totalSize a BigInt, as a string) and pageInfo {hasNextPage
+//     endCursor}. Only that query is answered, whatever its text.
 //
 // The API is served under /api/v4 (so regprune's --api-url alone selects
 // it), /v2/ is proxied to the registry. Projects are configured; their
@@ -43,13 +49,17 @@ type GitLabOptions struct {
 	Token string
 	// Protected are tags (by name) whose delete answers 403.
 	Protected map[string]bool
-	// PerPage caps per_page (default 100, GitLab's maximum).
+	// PerPage caps per_page (default 100, GitLab's maximum), and the
+	// GraphQL page size.
 	PerPage int
+	// NoGraphQL answers every GraphQL query with an error (an older
+	// GitLab).
+	NoGraphQL bool
 }
 
 // GitLabCounts counts the stand-in's requests.
 type GitLabCounts struct {
-	API, TagDelete, Catalog int
+	API, TagDelete, Catalog, GraphQL int
 }
 
 // GitLab is the running stand-in.
@@ -114,6 +124,10 @@ func (g *GitLab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		g.proxy.ServeHTTP(w, r)
+		return
+	}
+	if r.URL.Path == "/api/graphql" {
+		g.graphql(w, r)
 		return
 	}
 	p, ok := strings.CutPrefix(r.URL.EscapedPath(), "/api/v4/")
@@ -294,4 +308,98 @@ func (g *GitLab) deleteTag(w http.ResponseWriter, project, repoID, tagEsc string
 	default:
 		glError(w, http.StatusInternalServerError, "500 Internal Server Error")
 	}
+}
+
+// graphql answers containerRepository.tags.
+func (g *GitLab) graphql(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	g.counts.API++
+	g.counts.GraphQL++
+	o := g.opts
+	g.mu.Unlock()
+	if o.Token != "" && r.Header.Get("PRIVATE-TOKEN") != o.Token && r.Header.Get("JOB-TOKEN") != o.Token {
+		glError(w, http.StatusUnauthorized, "401 Unauthorized")
+		return
+	}
+	var req struct {
+		Query     string `json:"query"`
+		Variables struct {
+			ID    string `json:"id"`
+			After string `json:"after"`
+		} `json:"variables"`
+	}
+	if r.Method != http.MethodPost || json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&req) != nil {
+		glError(w, http.StatusBadRequest, "400 Bad request")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if o.NoGraphQL || !strings.Contains(req.Query, "containerRepository") {
+		_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"message": "Field 'tags' doesn't exist on type 'ContainerRepository'"}}})
+		return
+	}
+	var repo string
+	for _, rp := range g.all() {
+		if req.Variables.ID == fmt.Sprintf("gid://gitlab/ContainerRepository/%d", rp.ID) {
+			repo = rp.Path
+		}
+	}
+	if repo == "" {
+		_ = json.NewEncoder(w).Encode(map[string]any{"data": map[string]any{"containerRepository": nil}})
+		return
+	}
+	base := filepath.Join(g.reg.Dir(), "docker", "registry", "v2", "repositories", filepath.FromSlash(repo), "_manifests", "tags")
+	ents, _ := os.ReadDir(base)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	per := o.PerPage
+	if per <= 0 {
+		per = 100
+	}
+	from := 0
+	if req.Variables.After != "" {
+		from, _ = strconv.Atoi(strings.TrimPrefix(req.Variables.After, "cursor-"))
+	}
+	from = min(from, len(names))
+	to := min(from+per, len(names))
+	nodes := []map[string]string{}
+	for _, name := range names[from:to] {
+		link := filepath.Join(base, name, "current", "link")
+		b, err := os.ReadFile(link)
+		if err != nil {
+			continue
+		}
+		fi, _ := os.Stat(link)
+		nodes = append(nodes, map[string]string{"name": name, "digest": string(b),
+			"createdAt": fi.ModTime().UTC().Format(time.RFC3339Nano), "totalSize": strconv.FormatInt(g.size(string(b)), 10)})
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"data": map[string]any{"containerRepository": map[string]any{"tags": map[string]any{
+		"nodes":    nodes,
+		"pageInfo": map[string]any{"hasNextPage": to < len(names), "endCursor": "cursor-" + strconv.Itoa(to)},
+	}}}})
+}
+
+// size is the manifest's layers and config, as GitLab's total_size counts.
+func (g *GitLab) size(digest string) int64 {
+	hex := strings.TrimPrefix(digest, "sha256:")
+	if len(hex) < 2 {
+		return 0
+	}
+	b, _ := os.ReadFile(filepath.Join(g.reg.Dir(), "docker", "registry", "v2", "blobs", "sha256", hex[:2], hex, "data"))
+	var m struct {
+		Config struct {
+			Size int64 `json:"size"`
+		} `json:"config"`
+		Layers []struct {
+			Size int64 `json:"size"`
+		} `json:"layers"`
+	}
+	_ = json.Unmarshal(b, &m)
+	n := m.Config.Size
+	for _, l := range m.Layers {
+		n += l.Size
+	}
+	return n
 }
