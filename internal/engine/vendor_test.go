@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -545,5 +546,72 @@ func TestGitHubPushTimeAges(t *testing.T) {
 		if it.Action != want || it.AgeSource != "pushed" {
 			t.Errorf("%s: %s from %q, want %s from pushed", it.Tags, it.Action, it.AgeSource, want)
 		}
+	}
+}
+
+// Docker Hub and GitLab: a stale plan (a tag pushed onto an image to
+// delete since) keeps that image, and an apply interrupted at its third
+// delete request, re-run from a new plan, finishes the work; every kept
+// image stays whole.
+func TestVendorStaleAndInterrupted(t *testing.T) {
+	t.Parallel()
+	for _, api := range []string{"dockerhub", "gitlab"} {
+		t.Run(api, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			reg := registrytest.New(t, registrytest.Options{})
+			const repo = "acme/app"
+			s := seedVendor(t, reg, repo)
+			var (
+				ref     string
+				options func() engine.Options
+				hook    func(func(string))
+			)
+			switch api {
+			case "dockerhub":
+				hub := registrytest.NewDockerHub(t, reg, registrytest.DockerHubOptions{})
+				ref, options = hub.Ref(repo), func() engine.Options { return hubOptions(hub, "", "") }
+				hook = func(f func(string)) { hub.SetOptions(registrytest.DockerHubOptions{OnDelete: f}) }
+			case "gitlab":
+				gl := registrytest.NewGitLab(t, reg, registrytest.GitLabOptions{Projects: []string{repo}})
+				ref, options = gl.Ref(repo), func() engine.Options { return glOptions(gl, "") }
+				hook = func(f func(string)) { gl.SetOptions(registrytest.GitLabOptions{Projects: []string{repo}, OnDelete: f}) }
+			}
+			o := options()
+			pl := engine.Plan(ctx, []engine.Target{{Repository: ref, Policy: keepTag("latest")}}, plan.ModeApply, o)
+			if err := pl.Repositories[0].Err; err != nil {
+				t.Fatal(err)
+			}
+			stale := s.deleted[len(s.deleted)-1]
+			if err := reg.Tag(ctx, repo, gHash(t, stale), "hotfix"); err != nil {
+				t.Fatal(err)
+			}
+			ictx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			var n atomic.Int32
+			hook(func(string) {
+				if n.Add(1) == 3 {
+					cancel()
+				}
+			})
+			engine.Apply(ictx, pl, o)
+			if it := item(t, pl.Repositories[0], stale); it.Result != plan.ResultSkipped {
+				t.Fatalf("stale item %+v, want skipped", it)
+			}
+			hook(nil)
+			o = options()
+			pl = engine.Plan(ctx, []engine.Target{{Repository: ref, Policy: keepTag("latest", "hotfix")}}, plan.ModeApply, o)
+			if err := pl.Repositories[0].Err; err != nil {
+				t.Fatal(err)
+			}
+			engine.Apply(ctx, pl, o)
+			if r := pl.Repositories[0]; r.Err != nil || r.Summary.Failed != 0 {
+				t.Fatalf("re-run: %v %+v", r.Err, r.Summary)
+			}
+			s.deleted = s.deleted[:len(s.deleted)-1]
+			s.kept = append(s.kept, stale)
+			s.keptRefs = append(s.keptRefs, ":hotfix")
+			checkWhole(t, reg, repo, s)
+		})
 	}
 }

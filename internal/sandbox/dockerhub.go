@@ -48,6 +48,8 @@ type DockerHubOptions struct {
 	// RateLimited is how many API requests, from the first, answer 429
 	// with X-Retry-After now.
 	RateLimited int
+	// OnDelete, if set, is called before each tag or manifest delete.
+	OnDelete func(ref string)
 	// Lie, if set, maps tags to the digest the listing claims for them
 	// (a hostile answer).
 	Lie map[string]string
@@ -107,6 +109,13 @@ func (h *DockerHub) Counts() DockerHubCounts {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.counts
+}
+
+// SetOptions replaces the options.
+func (h *DockerHub) SetOptions(o DockerHubOptions) {
+	h.mu.Lock()
+	h.opts = o
+	h.mu.Unlock()
 }
 
 // Token is the Hub JWT the stand-in issues.
@@ -339,7 +348,11 @@ func (h *DockerHub) tags(w http.ResponseWriter, r *http.Request, repo string) {
 func (h *DockerHub) deleteTag(w http.ResponseWriter, r *http.Request, repo, tag string) {
 	h.mu.Lock()
 	h.counts.TagDelete++
+	hook := h.opts.OnDelete
 	h.mu.Unlock()
+	if hook != nil {
+		hook(tag)
+	}
 	if _, ok := h.tagLinks(repo)[tag]; !ok {
 		hubError(w, http.StatusNotFound, "tag not found")
 		return
@@ -386,8 +399,11 @@ func (h *DockerHub) v2(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodDelete:
 		h.counts.V2Delete++
 	}
-	pending := h.opts.Pending[ref]
+	pending, hook := h.opts.Pending[ref], h.opts.OnDelete
 	h.mu.Unlock()
+	if hook != nil && r.Method == http.MethodDelete {
+		hook(ref)
+	}
 	switch {
 	case strings.Contains(r.URL.Path, "/referrers/"):
 		writeRegistryError(w, http.StatusNotFound, "NOT_FOUND", "404 page not found")

@@ -52,6 +52,8 @@ type GitLabOptions struct {
 	// PerPage caps per_page (default 100, GitLab's maximum), and the
 	// GraphQL page size.
 	PerPage int
+	// OnDelete, if set, is called before each tag or manifest delete.
+	OnDelete func(ref string)
 	// NoGraphQL answers every GraphQL query with an error (an older
 	// GitLab).
 	NoGraphQL bool
@@ -101,6 +103,13 @@ func (g *GitLab) Close() error { return g.srv.Close() }
 // Ref returns Host/repo.
 func (g *GitLab) Ref(repo string) string { return g.Host + "/" + repo }
 
+// SetOptions replaces the options.
+func (g *GitLab) SetOptions(o GitLabOptions) {
+	g.mu.Lock()
+	g.opts = o
+	g.mu.Unlock()
+}
+
 // Counts returns the requests so far.
 func (g *GitLab) Counts() GitLabCounts {
 	g.mu.Lock()
@@ -122,6 +131,12 @@ func (g *GitLab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.mu.Unlock()
 			writeRegistryError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
 			return
+		}
+		g.mu.Lock()
+		hook := g.opts.OnDelete
+		g.mu.Unlock()
+		if hook != nil && r.Method == http.MethodDelete {
+			hook(r.URL.Path)
 		}
 		g.proxy.ServeHTTP(w, r)
 		return
@@ -267,8 +282,11 @@ func (g *GitLab) page(w http.ResponseWriter, r *http.Request, repos []glRepo) {
 func (g *GitLab) deleteTag(w http.ResponseWriter, project, repoID, tagEsc string) {
 	g.mu.Lock()
 	g.counts.TagDelete++
-	protected := g.opts.Protected
+	protected, hook := g.opts.Protected, g.opts.OnDelete
 	g.mu.Unlock()
+	if hook != nil {
+		hook(tagEsc)
+	}
 	tag, err := url.PathUnescape(tagEsc)
 	if err != nil {
 		glError(w, http.StatusBadRequest, "400 Bad request")
