@@ -140,6 +140,7 @@ func planOne(ctx context.Context, t Target, mode plan.Mode, o Options) (plan.Rep
 			r.Capabilities = &plan.Capabilities{}
 		}
 		r.Capabilities.API, r.Capabilities.APIURL, r.Capabilities.APIUsedFor = vc.API, vc.APIURL, vc.APIUsedFor
+		r.Capabilities.Notes = append(r.Capabilities.Notes, vc.Notes...)
 		if t.DiscoveredBy != "" {
 			r.Capabilities.APIUsedFor = append(r.Capabilities.APIUsedFor, "discovery")
 		}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 
 	"golang.org/x/sync/errgroup"
@@ -28,6 +29,14 @@ func checkVendor(ctx context.Context, repo *registry.Repo, g *graph.Repository, 
 	}
 	c := &plan.Capabilities{API: string(api.API), APIURL: api.URL}
 	l, err := repo.Listing(ctx)
+	if err != nil && repo.VendorAnonymous() && (errors.Is(err, registry.ErrUnauthorized) || errors.Is(err, registry.ErrDenied)) {
+		// Without a credential (a plan of a public image, say), the API
+		// may refuse to list: plan over v2 alone, as on any registry,
+		// and say what deletes will need.
+		c.Notes = append(c.Notes, fmt.Sprintf("the %s API refused to list without a credential (%s): planned over the v2 API alone; deletes through it need %s",
+			api.API, answerText(err), credentialHint(api.API)))
+		return c, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("the %s API's listing (its credential: %s): %w", api.API, repo.CredentialSource(), err)
 	}
@@ -85,4 +94,23 @@ func checkVendor(ctx context.Context, repo *registry.Repo, g *graph.Repository, 
 		return nil, err
 	}
 	return c, nil
+}
+
+// answerText is an answer's status, without the path.
+func answerText(err error) string {
+	var e *registry.Error
+	if errors.As(err, &e) {
+		return fmt.Sprintf("%d %s", e.Status, http.StatusText(e.Status))
+	}
+	return err.Error()
+}
+
+func credentialHint(api registry.API) string {
+	switch api {
+	case registry.APIGitHub:
+		return "GITHUB_TOKEN (or the registry password: a PAT with read:packages and delete:packages)"
+	case registry.APIGitLab:
+		return "GITLAB_TOKEN, CI_JOB_TOKEN or the registry password"
+	}
+	return "the registry credential"
 }

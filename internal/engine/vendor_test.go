@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -614,4 +615,29 @@ func TestVendorStaleAndInterrupted(t *testing.T) {
 			checkWhole(t, reg, repo, s)
 		})
 	}
+}
+
+// Without any credential the GitHub API refuses to list (401): the plan
+// is made over v2 alone and says what deletes need; apply then deletes
+// nothing (GitHub refuses every delete) and reports the refusal.
+func TestGitHubAnonymousPlan(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	s := seedVendor(t, reg, "acme/app")
+	gh := registrytest.NewGitHub(t, reg, registrytest.GitHubOptions{Token: "ghp_needed"})
+	o := ghOptions(gh, "")
+	pl := engine.Plan(ctx, []engine.Target{{Repository: gh.Ref("acme/app"), Policy: keepTag("latest")}}, plan.ModeApply, o)
+	r := &pl.Repositories[0]
+	if r.Err != nil || r.Summary.DeleteManifests != len(s.deleted) {
+		t.Fatalf("plan: %v %+v", r.Err, r.Summary)
+	}
+	if c := r.Capabilities; c == nil || len(c.Notes) == 0 || !strings.Contains(c.Notes[0], "GITHUB_TOKEN") || slices.Contains(c.APIUsedFor, "listing") {
+		t.Fatalf("capabilities %+v", c)
+	}
+	engine.Apply(ctx, pl, o)
+	if r.Summary.Deleted != 0 || gh.Counts().APIDelete != 0 {
+		t.Fatalf("apply: %+v, %+v", r.Summary, gh.Counts())
+	}
+	checkWhole(t, reg, "acme/app", vendorSeed{kept: append(s.kept, s.deleted...), keptRefs: s.keptRefs})
 }

@@ -378,6 +378,12 @@ type apiClient struct {
 	header func(http.Header) // sets the credential; nil: anonymous
 }
 
+// VendorAnonymous reports whether the vendor API is used without a
+// credential.
+func (r *Repo) VendorAnonymous() bool {
+	return r.v != nil && strings.HasPrefix(r.cred, "anonymous")
+}
+
 // CredentialSource names where the vendor API's credential comes from
 // ("" for a v2 registry); never the credential.
 func (r *Repo) CredentialSource() string {
