@@ -1,8 +1,13 @@
 package registry
 
 import (
+	"context"
+	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -60,5 +65,65 @@ func TestResolveAPI(t *testing.T) {
 		if (err != nil) != c.bad || got != c.want {
 			t.Errorf("%+v %s: %+v %v, want %+v (error %v)", c.cfg, c.host, got, err, c.want, c.bad)
 		}
+	}
+}
+
+// A vendor listing is validated at the boundary: digests by grammar, no
+// digest twice, no tag on two manifests, tags by grammar.
+func TestCheckListing(t *testing.T) {
+	d1, d2 := "sha256:"+strings.Repeat("a", 64), "sha256:"+strings.Repeat("b", 64)
+	for name, l := range map[string][]Listed{
+		"bad digest":  {{Digest: "sha256:abc"}},
+		"digest once": {{Digest: d1}, {Digest: d1}},
+		"tag twice":   {{Digest: d1, Tags: []string{"x"}}, {Digest: d2, Tags: []string{"x"}}},
+		"bad tag":     {{Digest: d1, Tags: []string{"../x"}}},
+	} {
+		if err := checkListing("r", l); !errors.Is(err, ErrBadResponse) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if err := checkListing("r", []Listed{{Digest: d1, Tags: []string{"a", "b"}}, {Digest: d2}}); err != nil {
+		t.Error(err)
+	}
+}
+
+// Vendor API requests never follow a redirect on DELETE, nor to another
+// host (a PRIVATE-TOKEN header would follow it).
+func TestVendorRedirects(t *testing.T) {
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("followed a redirect to another host: %s %s", r.Method, r.URL)
+	}))
+	defer other.Close()
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		switch r.URL.Path {
+		case "/del", "/away":
+			http.Redirect(w, r, other.URL+"/x", http.StatusTemporaryRedirect)
+		case "/same":
+			http.Redirect(w, r, "/ok", http.StatusFound)
+		default:
+			w.Write([]byte("{}"))
+		}
+	}))
+	defer srv.Close()
+	c := New(Options{})
+	r := &Repo{c: c}
+	r.ref, _ = ParseRepository("127.0.0.1:1/a/b", false)
+	c.opts.APIs = APIConfig{Default: APISetting{API: APIGitLab, URL: srv.URL + "/api/v4"}, Getenv: func(string) string { return "tok-123456" }}
+	if err := c.openVendor(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	a := r.v.(*gitLab).a
+	a.base = srv.URL
+	ctx := context.Background()
+	if _, err := a.do(ctx, http.MethodDelete, "/del", nil); err == nil {
+		t.Error("DELETE answered with a redirect succeeded")
+	}
+	if _, err := a.do(ctx, http.MethodGet, "/away", nil); err == nil {
+		t.Error("GET redirected to another host succeeded")
+	}
+	if _, err := a.do(ctx, http.MethodGet, "/same", nil); err != nil {
+		t.Errorf("GET redirected on the same host: %v", err)
 	}
 }
