@@ -182,6 +182,7 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 				jt = jr.wrap(repo, r)
 				t = jt
 			}
+			noTagDelete(repo, r)
 			err = apply.Repository(ctx, t, r, apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger, Refusals: refusals, Cache: o.Cache})
 			jt.settle()
 			vendorDeletes(repo, r)
@@ -275,4 +276,28 @@ func vendorDeletes(repo *registry.Repo, r *plan.Repository) {
 	case (api.API == registry.APIDockerHub || api.API == registry.APIGitLab) && c.TagDelete == plan.CapWorks:
 		add("tag deletes")
 	}
+}
+
+// noTagDelete settles, before apply, the untags of kept images on a
+// registry whose API documents no tag delete (GitHub's packages API):
+// each is skipped, said once in the capabilities, and no probe is needed.
+func noTagDelete(repo *registry.Repo, r *plan.Repository) {
+	if repo.API().API != registry.APIGitHub {
+		return
+	}
+	n := 0
+	for j := range r.Items {
+		if it := &r.Items[j]; it.Result == "" && it.Action == plan.ActionKeep && len(it.Untag) > 0 {
+			it.Result, it.ResultReason = plan.ResultSkipped, plan.Reason{Code: plan.ReasonNoTagDelete}
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	if r.Capabilities == nil {
+		r.Capabilities = &plan.Capabilities{}
+	}
+	r.Capabilities.TagDelete = plan.CapRefused
+	r.Capabilities.Notes = append(r.Capabilities.Notes, "GitHub's packages API cannot delete a tag alone: the tags untag_unkept would remove stay on their kept images")
 }

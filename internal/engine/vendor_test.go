@@ -641,3 +641,31 @@ func TestGitHubAnonymousPlan(t *testing.T) {
 	}
 	checkWhole(t, reg, "acme/app", vendorSeed{kept: append(s.kept, s.deleted...), keptRefs: s.keptRefs})
 }
+
+// --untag-unkept on GitHub, with nothing else to do: the untag is refused
+// once, without a request, and the kept image keeps its tags.
+func TestGitHubUntagRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	d := push(t, reg, "acme/app", t0, "latest", "1003")
+	gh := registrytest.NewGitHub(t, reg, registrytest.GitHubOptions{})
+	p := keepTag("latest")
+	p.UntagUnkept = true
+	o := ghOptions(gh, "")
+	pl := engine.Plan(ctx, []engine.Target{{Repository: gh.Ref("acme/app"), Policy: p}}, plan.ModeApply, o)
+	engine.Apply(ctx, pl, o)
+	r := pl.Repositories[0]
+	if it := item(t, r, d); it.Result != plan.ResultSkipped || it.ResultReason.Code != plan.ReasonNoTagDelete {
+		t.Fatalf("item %+v", it)
+	}
+	if c := r.Capabilities; c == nil || c.TagDelete != plan.CapRefused || len(c.Notes) != 1 {
+		t.Fatalf("capabilities %+v", c)
+	}
+	if c := gh.Counts(); c.APIDelete != 0 || c.V2Delete != 0 {
+		t.Fatalf("deletes sent: %+v", c)
+	}
+	if got := tags(t, reg, "acme/app"); !slices.Equal(got, []string{"1003", "latest"}) {
+		t.Fatalf("tags %v", got)
+	}
+}
