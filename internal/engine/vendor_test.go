@@ -669,3 +669,22 @@ func TestGitHubUntagRefused(t *testing.T) {
 		t.Fatalf("tags %v", got)
 	}
 }
+
+// A GitLab tag listing that names another digest for a tag than the
+// registry resolves fails the repository closed: nothing is deleted.
+func TestGitLabHostileListing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	s := seedVendor(t, reg, "acme/app")
+	gl := registrytest.NewGitLab(t, reg, registrytest.GitLabOptions{Projects: []string{"acme/app"}, Lie: map[string]string{"1001": s.kept[0]}})
+	o := glOptions(gl, "")
+	pl := engine.Plan(ctx, []engine.Target{{Repository: gl.Ref("acme/app"), Policy: keepTag("latest")}}, plan.ModeApply, o)
+	engine.Apply(ctx, pl, o)
+	if err := pl.Repositories[0].Err; !errors.Is(err, registry.ErrBadResponse) {
+		t.Fatalf("repository error %v, want a bad response", err)
+	}
+	if c := gl.Counts(); c.TagDelete != 0 {
+		t.Fatalf("deletes sent: %+v", c)
+	}
+}
