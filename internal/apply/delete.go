@@ -528,6 +528,10 @@ func (a *run) deleteDigest(it *plan.Item) {
 	case errors.Is(err, registry.ErrUnsupported) || deniedDelete(err):
 		a.refuse(err)
 		failOrSkip(it, err)
+	case errors.Is(err, registry.ErrPending):
+		// Docker Hub's 500: accepted, retried in the background. Not
+		// gone yet: what hangs from it stays; the next run verifies.
+		set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonPending, Err: err})
 	default:
 		// The request failed for good (retries spent): the digest may
 		// be gone all the same, by an earlier run or a DELETE whose

@@ -39,6 +39,10 @@ func failOrSkip(it *plan.Item, err error) {
 	case errors.As(err, &re):
 		prior := refusedReason(re.err)
 		set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonNotAttempted, Err: re.err, Prior: &prior})
+	case errors.Is(err, registry.ErrProtected):
+		// GitLab keeps a protected or immutable tag: the image stays,
+		// and so does what hangs from it (hold); not a failure.
+		set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonProtected, Err: err})
 	case deniedDelete(err) || errors.Is(err, registry.ErrUnsupported):
 		set(it, plan.ResultFailed, refusedReason(err))
 	default:

@@ -84,6 +84,8 @@ type globals struct {
 	requestTimeout time.Duration
 	maxRPS         float64
 	verbose        int
+	api, apiURL    string
+	apiHosts       map[string]registry.APISetting // a policy file's registries
 	ux
 }
 
@@ -115,6 +117,8 @@ target, then deletes.`,
 	pf.DurationVar(&g.requestTimeout, "request-timeout", 60*time.Second, "give up one request after this long")
 	pf.Float64Var(&g.maxRPS, "max-requests-per-second", 0, "cap on requests per second per registry host (0: no cap)")
 	pf.CountVarP(&g.verbose, "verbose", "v", "log progress to stderr (-v info, -vv debug)")
+	pf.StringVar(&g.api, "api", "auto", "API beside v2 for every registry of the run: auto (ghcr.io: github, Docker Hub: dockerhub, registry.gitlab.com: gitlab, others v2), v2, github, dockerhub or gitlab")
+	pf.StringVar(&g.apiURL, "api-url", "", "base URL of that API (default per API: https://api.github.com, https://hub.docker.com, https://gitlab.com/api/v4); with auto, a URL ending in /api/v3 is GitHub's, /api/v4 GitLab's")
 	g.ux.add(root, env)
 
 	root.AddCommand(newPlanCmd(env, g, plan.ModePlan), newPlanCmd(env, g, plan.ModeApply), newValidateCmd(env), newVersionCmdUX(env, &g.ux))
@@ -137,6 +141,14 @@ func (g *globals) check() error {
 	}
 	if g.requestTimeout <= 0 {
 		return usagef("--request-timeout %s: must be positive", g.requestTimeout)
+	}
+	if _, err := registry.ParseAPI(g.api); err != nil {
+		return usagef("--api %q: %v", g.api, err)
+	}
+	if g.apiURL != "" {
+		if err := registry.CheckAPIURL(g.apiURL); err != nil {
+			return usagef("--api-url %q: %v", g.apiURL, err)
+		}
 	}
 	if g.maxRPS < 0 {
 		return usagef("--max-requests-per-second %g: must not be negative", g.maxRPS)
@@ -165,8 +177,38 @@ func (g *globals) logger(w io.Writer) *slog.Logger {
 	return g.ux.logger(w, level)
 }
 
+// apis is the API configuration of the run: --api and --api-url, and a
+// policy file's registries (set on g before client is called).
+func (g *globals) apis(env *Env) registry.APIConfig {
+	return registry.APIConfig{Default: registry.APISetting{API: registry.API(g.api), URL: g.apiURL}, Hosts: g.apiHosts, Getenv: env.Getenv}
+}
+
+// setRegistries takes a policy file's registries.
+func (g *globals) setRegistries(regs map[string]config.RegistrySpec) {
+	if len(regs) == 0 {
+		return
+	}
+	g.apiHosts = map[string]registry.APISetting{}
+	for h, r := range regs {
+		g.apiHosts[h] = registry.APISetting{API: registry.API(r.API), URL: r.APIURL}
+	}
+}
+
+// checkAPIs resolves the API of each host before any request: an
+// --api-url auto cannot place is bad input.
+func (g *globals) checkAPIs(env *Env, hosts []string) error {
+	apis := g.apis(env)
+	for _, h := range hosts {
+		if _, err := apis.Resolve(h); err != nil {
+			return usagef("%s: %v", h, err)
+		}
+	}
+	return nil
+}
+
 func (g *globals) client(env *Env, log *slog.Logger) *registry.Client {
 	return registry.New(registry.Options{
+		APIs:                 g.apis(env),
 		Keychain:             registry.Keychain(env.Getenv),
 		Insecure:             g.insecure,
 		PlainHTTPCredentials: g.plainCreds,

@@ -403,7 +403,7 @@ func TestGitLabTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reg.Close()
-	for _, r := range []string{"group/project/fedora/28", "group/project/ubuntu/18.04"} {
+	for _, r := range []string{"group/project/fedora/28", "group/project/ubuntu/18.04", "group/other/app"} {
 		builds, err := reg.SeedCI(ctx, r, 6, time.Now().Add(-7*24*time.Hour), 24*time.Hour)
 		if err != nil {
 			t.Fatal(err)
@@ -413,18 +413,25 @@ func TestGitLabTemplate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The policy's pattern is resolved through GitLab's API (the
+	// stand-in refuses _catalog, as GitLab does).
+	gl, err := registrytest.StartGitLab(reg, registrytest.GitLabOptions{Projects: []string{"group/project", "group/other"}, Token: "job-token-0123"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gl.Close()
 	project := t.TempDir()
 	t.Chdir(project)
 	if err := os.MkdirAll(filepath.Dir(policyName), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(policyName, bytes.ReplaceAll(policy, []byte("registry.gitlab.example.com"), []byte(reg.Host)), 0o644); err != nil {
+	if err := os.WriteFile(policyName, bytes.ReplaceAll(policy, []byte("registry.gitlab.example.com"), []byte(gl.Host)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, mode := range []string{"plan", "apply"} {
 		env := map[string]string{
-			"REGPRUNE_MODE": mode, "REGPRUNE_POLICY": policyName, "CI_REGISTRY": reg.Host,
-			"REGPRUNE_REGISTRY": reg.Host, "XDG_CACHE_HOME": filepath.Join(project, ".cache"),
+			"REGPRUNE_MODE": mode, "REGPRUNE_POLICY": policyName, "CI_REGISTRY": gl.Host,
+			"REGPRUNE_REGISTRY": gl.Host, "CI_API_V4_URL": gl.URL, "CI_JOB_TOKEN": "job-token-0123", "XDG_CACHE_HOME": filepath.Join(project, ".cache"),
 			"XDG_STATE_HOME": filepath.Join(project, ".cache", "state"),
 			"CI_PROJECT_DIR": project,
 		}

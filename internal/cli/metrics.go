@@ -98,7 +98,7 @@ func writeMetrics(path string, p *plan.Plan, s registry.StatsSnapshot, took time
 	}
 	for kind, n := range map[string]int64{
 		"tag_list": s.TagList, "manifest_head": s.Head, "manifest_get": s.ManifestGet, "blob_get": s.BlobGet,
-		"delete": s.Delete, "referrers": s.Referrers, "catalog": s.Catalog, "auth": s.Auth,
+		"delete": s.Delete, "referrers": s.Referrers, "catalog": s.Catalog, "auth": s.Auth, "vendor_api": s.API,
 		"retry": s.Retries, "rate_limited": s.RateLimited,
 	} {
 		requests.WithLabelValues(mode, kind).Add(float64(n))

@@ -112,6 +112,19 @@ func newPlanCmd(env *Env, g *globals, mode plan.Mode) *cobra.Command {
 					return usagef("%v", err)
 				}
 				cfg = c
+				g.setRegistries(c.Registries)
+				var hosts []string
+				for h := range c.Registries {
+					hosts = append(hosts, h)
+				}
+				for _, r := range c.Rules {
+					for _, p := range r.Patterns {
+						hosts = append(hosts, p.Registry())
+					}
+				}
+				if err := g.checkAPIs(env, hosts); err != nil {
+					return err
+				}
 			default:
 				if len(args) == 0 {
 					if mode == plan.ModeApply {
@@ -128,6 +141,20 @@ func newPlanCmd(env *Env, g *globals, mode plan.Mode) *cobra.Command {
 				}
 				rule.Source = rf.render(cmd)
 				if targets, err = targetsFromArgs(args, rule, g.insecure); err != nil {
+					return err
+				}
+			}
+			if saved != nil || targets != nil {
+				var hosts []string
+				for _, t := range targets {
+					hosts = append(hosts, hostOfRepo(t.Repository))
+				}
+				if saved != nil {
+					for _, r := range saved.Repositories {
+						hosts = append(hosts, hostOfRepo(r.Repository))
+					}
+				}
+				if err := g.checkAPIs(env, hosts); err != nil {
 					return err
 				}
 			}
@@ -304,4 +331,9 @@ func newValidateCmd(env *Env) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "policy file")
 	return cmd
+}
+
+func hostOfRepo(repo string) string {
+	h, _, _ := strings.Cut(repo, "/")
+	return h
 }

@@ -236,7 +236,7 @@ func (r *runUI) planned(p *plan.Plan) {
 	r.log.Info("phase done", "phase", "plan", "repositories", t.Repositories, "failed_repositories", t.Failed,
 		"images", t.Images, "delete", t.Delete, "untag", t.Untag, "delete_manifests", t.DeleteManifests,
 		"reclaimable_bytes", t.ReclaimableBytes, "requests", s.Requests, "tag_lists", s.TagList,
-		"manifest_heads", s.Head, "manifest_gets", s.ManifestGet, "blob_gets", s.BlobGet,
+		"manifest_heads", s.Head, "manifest_gets", s.ManifestGet, "blob_gets", s.BlobGet, "vendor_api_requests", s.API,
 		"took", time.Since(r.start).Round(time.Millisecond))
 	r.base = s
 	if r.prog != nil {

@@ -27,6 +27,9 @@ package cli_test
 //	envsubst F...  replace $VAR in files with the script's environment.
 //	runid          set $RUN to the run id the last stdout names ("run id: X").
 //	gc             run the registry's garbage collector.
+//	ghcr [TOKEN]   start the GHCR stand-in (sandbox/github.go) in front of
+//	               the registry: $GHCR is its registry host, $GHCR_API its
+//	               API URL; with TOKEN, the API requires it.
 
 import (
 	"bytes"
@@ -116,6 +119,7 @@ func TestScripts(t *testing.T) {
 			"waitrequests": cmdWaitRequests,
 			"runid":        cmdRunID,
 			"gc":           cmdGC,
+			"ghcr":         cmdGHCR,
 		},
 	})
 }
@@ -304,4 +308,20 @@ func cmdGC(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	_, err := ts.Value(registryKey{}).(*registrytest.Registry).GC(context.Background())
 	ts.Check(err)
+}
+
+// ghcr [TOKEN]: start the GHCR stand-in in front of the script's registry.
+func cmdGHCR(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) > 1 {
+		ts.Fatalf("usage: ghcr [TOKEN]")
+	}
+	var o registrytest.GitHubOptions
+	if len(args) == 1 {
+		o.Token = args[0]
+	}
+	g, err := registrytest.StartGitHub(ts.Value(registryKey{}).(*registrytest.Registry), o)
+	ts.Check(err)
+	ts.Defer(func() { g.Close() })
+	ts.Setenv("GHCR", g.Host)
+	ts.Setenv("GHCR_API", g.URL)
 }

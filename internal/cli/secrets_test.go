@@ -304,3 +304,111 @@ func TestNoPlainHTTPCredentialsToRemoteRealm(t *testing.T) {
 		t.Errorf("--insecure-plain-http-credentials without --insecure: %v", err)
 	}
 }
+
+// The vendor API's token (GITHUB_TOKEN against the GHCR stand-in, right
+// and wrong, the wrong one echoed back by the API's 401) appears in no output, log (-vv), error or file of the runs.
+func TestNoVendorTokenInOutput(t *testing.T) {
+	const token, wrong = "ghp_V3ndor-t0ken-5a1f2e", "ghp_Wr0ng-v3ndor-t0ken-77"
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	if _, err := reg.SeedCI(ctx, "ci/app", 3, time.Now().Add(-96*time.Hour), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	gh := registrytest.NewGitHub(t, reg, registrytest.GitHubOptions{Token: token, EchoCredentials: true})
+	dir := t.TempDir()
+	var captured []string
+	var applied string
+	for _, c := range []struct {
+		tok  string
+		args []string
+	}{
+		{wrong, []string{"plan", gh.Ref("ci/app"), "--keep-tag", "latest", "--api-url", gh.URL, "-vv"}},
+		{token, []string{"apply", gh.Ref("ci/app"), "--keep-tag", "latest", "--api-url", gh.URL, "-vv", "-o", "json"}},
+	} {
+		var stdout, stderr bytes.Buffer
+		getenv := func(k string) string {
+			switch k {
+			case "GITHUB_TOKEN":
+				return c.tok
+			case "XDG_CACHE_HOME":
+				return filepath.Join(dir, "cache")
+			case "XDG_STATE_HOME":
+				return filepath.Join(dir, "state")
+			case "HOME":
+				return filepath.Join(dir, "home")
+			}
+			return ""
+		}
+		err := cli.Run(ctx, c.args, cli.Env{Stdout: &stdout, Stderr: &stderr, Getenv: getenv})
+		captured = append(captured, stdout.String(), stderr.String())
+		if err != nil {
+			captured = append(captured, err.Error())
+		}
+		applied = stdout.String()
+	}
+	if !strings.Contains(applied, `"deleted": 2`) {
+		t.Fatalf("apply did not delete through the API: %s", applied)
+	}
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(path)
+			captured = append(captured, string(b))
+		}
+		return nil
+	})
+	for _, s := range append(encodingsOf(token), encodingsOf(wrong)...) {
+		for i, out := range captured {
+			if strings.Contains(out, s) {
+				t.Errorf("output %d holds a token form %q", i, s)
+			}
+		}
+	}
+}
+
+// Docker Hub: the registry password and the Hub token it is exchanged for
+// appear in no output, log or file of a plan and an apply.
+func TestNoDockerHubSecretInOutput(t *testing.T) {
+	const user, password = "acme-bot", "dckr_pat_S3cret-hub-4f1e"
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	if _, err := reg.SeedCI(ctx, "acme/app", 3, time.Now().Add(-96*time.Hour), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	hub := registrytest.NewDockerHub(t, reg, registrytest.DockerHubOptions{User: user, Secret: password})
+	dir := t.TempDir()
+	var captured []string
+	var applied string
+	for _, args := range [][]string{
+		{"plan", hub.Ref("acme/app"), "--keep-tag", "latest", "--api", "dockerhub", "--api-url", hub.URL, "-vv"},
+		{"apply", hub.Ref("acme/app"), "--keep-tag", "latest", "--api", "dockerhub", "--api-url", hub.URL, "-vv", "-o", "json"},
+	} {
+		var stdout, stderr bytes.Buffer
+		getenv := func(k string) string {
+			return map[string]string{"REGPRUNE_USERNAME": user, "REGPRUNE_PASSWORD": password,
+				"XDG_CACHE_HOME": filepath.Join(dir, "cache"), "XDG_STATE_HOME": filepath.Join(dir, "state"), "HOME": filepath.Join(dir, "home")}[k]
+		}
+		err := cli.Run(ctx, args, cli.Env{Stdout: &stdout, Stderr: &stderr, Getenv: getenv})
+		if err != nil {
+			captured = append(captured, err.Error())
+		}
+		captured = append(captured, stdout.String(), stderr.String())
+		applied = stdout.String()
+	}
+	if !strings.Contains(applied, `"deleted": 2`) {
+		t.Fatalf("apply did not delete through the Hub API: %s", applied)
+	}
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(path)
+			captured = append(captured, string(b))
+		}
+		return nil
+	})
+	for _, s := range append(encodingsOf(password), encodingsOf(hub.Token())...) {
+		for i, out := range captured {
+			if strings.Contains(out, s) {
+				t.Errorf("output %d holds a secret form %q", i, s)
+			}
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -31,8 +32,9 @@ var ErrInvalid = errors.New("invalid policy")
 // YAML one to one; the CLI fills a RuleSpec from flags so that both go
 // through the same validation (FromSpec).
 type File struct {
-	Version int        `yaml:"version"`
-	Rules   []RuleSpec `yaml:"rules"`
+	Version    int                     `yaml:"version"`
+	Registries map[string]RegistrySpec `yaml:"registries,omitempty"`
+	Rules      []RuleSpec              `yaml:"rules"`
 	// InUse names the sources of images in use (inuse.go).
 	InUse InUseSpec `yaml:"in_use,omitempty"`
 	// Strict turns every warning of a run (a keep rule that holds nothing,
@@ -107,6 +109,36 @@ type GroupSpec struct {
 	Newest int    `yaml:"newest"`
 }
 
+// RegistrySpec is the API of one registry host (registries: HOST:):
+// API is one of APIs ("" for auto), APIURL its base URL.
+type RegistrySpec struct {
+	API    string `yaml:"api,omitempty"`
+	APIURL string `yaml:"api_url,omitempty"`
+}
+
+// APIs are the values of registries.HOST.api (and --api).
+var APIs = []string{"auto", "v2", "github", "dockerhub", "gitlab"}
+
+// CheckAPIURL returns what is wrong with an api_url, "" if nothing: an
+// absolute http or https URL with a host, and no credentials, query or
+// fragment.
+func CheckAPIURL(s string) string {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return "not a URL"
+	case u.Scheme != "https" && u.Scheme != "http":
+		return "want an http:// or https:// URL"
+	case u.Host == "":
+		return "no host"
+	case u.User != nil:
+		return "no credentials in the URL; regprune reads them from the environment or the docker config"
+	case u.RawQuery != "" || u.Fragment != "":
+		return "no query or fragment"
+	}
+	return ""
+}
+
 // Config is a validated policy: an ordered list of rules.
 type Config struct {
 	Source string // the file name, or "flags"
@@ -115,6 +147,8 @@ type Config struct {
 	InUse InUseSpec
 	// Strict: warnings are errors (the file's "strict: true").
 	Strict bool
+	// Registries sets the API per registry host.
+	Registries map[string]RegistrySpec
 }
 
 // Rule is a validated rule: the repositories it applies to and its policy.
@@ -177,7 +211,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	// Every rule is checked, so that one run reports all their errors.
 	errs := f.errs
-	c := &Config{Source: name, Rules: make([]Rule, 0, len(f.Rules)), InUse: f.InUse, Strict: f.Strict}
+	c := &Config{Source: name, Rules: make([]Rule, 0, len(f.Rules)), InUse: f.InUse, Strict: f.Strict, Registries: f.Registries}
 	for _, spec := range f.Rules {
 		r, ferrs := compileAll(name, spec)
 		if len(ferrs) > 0 {

@@ -69,7 +69,7 @@ var errCases = []errCase{
 
 	// Unknown keys.
 	{"unknown top-level key", "version: 1\nrule:\n  - repositories: [reg.example.com/app]\n",
-		`policy.yaml:2:1: rule: unknown key; valid keys at the top level: version, rules, strict, in_use`, false},
+		`policy.yaml:2:1: rule: unknown key; valid keys at the top level: version, registries, rules, strict, in_use`, false},
 	{"unknown rule key", rule1("    keeps: {newest: 3}\n"),
 		`policy.yaml:4:5: keeps: unknown key; valid keys in a rule: repositories, keep, delete, allow_empty, age_from, untag_unkept, delete_orphan_artifacts`, false},
 	{"unknown keep key", rule1("    keep:\n      newset: 3\n"),
@@ -81,7 +81,7 @@ var errCases = []errCase{
 	{"unknown group key", rule1("    keep: {group: {regex: '(.+)-1', keep: 2}}\n"),
 		`policy.yaml:4:37: keep.group.keep: unknown key; valid keys in keep.group: regex, newest`, false},
 	{"merge key", "version: 1\nbase: &b {newest: 1}\nrules:\n  - repositories: [reg.example.com/app]\n    keep: {<<: *b}\n",
-		`policy.yaml:2:1: base: unknown key; valid keys at the top level: version, rules, strict, in_use`, false},
+		`policy.yaml:2:1: base: unknown key; valid keys at the top level: version, registries, rules, strict, in_use`, false},
 	{"merge key in keep", rule1("    keep: {<<: {newest: 1}}\n"),
 		`policy.yaml:4:12: keep.<<: merge keys are not supported; use an alias for a whole block (keep: *standard)`, false},
 
@@ -113,7 +113,7 @@ var errCases = []errCase{
 	{"rule a string", "version: 1\nrules:\n  - reg.example.com/app\n",
 		`policy.yaml:3:5: rules: want a rule (a mapping with keys: repositories, keep, delete, allow_empty, age_from, untag_unkept, delete_orphan_artifacts), got the string "reg.example.com/app"`, false},
 	{"file a list", "- version: 1\n",
-		`policy.yaml:1:1: want the policy file (keys: version, rules, strict, in_use), got a list`, false},
+		`policy.yaml:1:1: want the policy file (keys: version, registries, rules, strict, in_use), got a list`, false},
 	{"semver a number", rule1("    keep: {semver: 2}\n"),
 		`policy.yaml:4:20: keep.semver: want a mapping (keys: newest, per), got the integer 2`, false},
 	{"complex key", rule1("    keep: {[a]: 1}\n"),

@@ -14,7 +14,8 @@ import (
 
 // Valid keys, in the order the documentation lists them.
 var (
-	fileKeys   = []string{"version", "rules", "strict", "in_use"}
+	fileKeys   = []string{"version", "registries", "rules", "strict", "in_use"}
+	regKeys    = []string{"api", "api_url"}
 	ruleKeys   = []string{"repositories", "keep", "delete", "allow_empty", "age_from", "untag_unkept", "delete_orphan_artifacts"}
 	keepKeys   = []string{"tags", "regex", "newest", "newer_than", "semver", "group"}
 	deleteKeys = []string{"regex", "older_than", "expired_labels", "expiry_labels"}
@@ -93,6 +94,11 @@ func decode(name string, data []byte) (*File, error) {
 	}
 	if sn := m.value("strict"); sn != nil {
 		if f.Strict, err = d.boolean(sn, "strict"); err != nil {
+			return nil, err
+		}
+	}
+	if gn := m.value("registries"); gn != nil {
+		if f.Registries, err = d.registries(gn); err != nil {
 			return nil, err
 		}
 	}
@@ -572,4 +578,50 @@ func (d *decoder) expiry(km mapNode, spec *RuleSpec) error {
 		}
 	}
 	return nil
+}
+
+// registries reads "registries: {HOST: {api: ..., api_url: ...}}".
+func (d *decoder) registries(n *yaml.Node) (map[string]RegistrySpec, error) {
+	n = deref(n)
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return nil, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, d.errAt(n, "registries", "", "want a map of registry hosts to {api, api_url}, got "+describe(n))
+	}
+	out := map[string]RegistrySpec{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := deref(n.Content[i]), n.Content[i+1]
+		host := kn.Value
+		field := "registries." + host
+		if kn.Kind != yaml.ScalarNode || !hostRE.MatchString(host) || !(strings.ContainsAny(host, ".:") || host == "localhost") {
+			return nil, d.errAt(kn, "registries", host, "not a registry host (host[:port], e.g. ghcr.io)")
+		}
+		if _, dup := out[host]; dup {
+			return nil, d.errAt(kn, field, "", "duplicate registry")
+		}
+		m, err := d.mapping(vn, field, "a registry's settings", regKeys)
+		if err != nil {
+			return nil, err
+		}
+		var spec RegistrySpec
+		if an := m.value("api"); an != nil {
+			if spec.API, err = d.str(an, field+".api", "an API name"); err != nil {
+				return nil, err
+			}
+			if !contains(APIs, spec.API) {
+				return nil, d.errAt(an, field+".api", spec.API, "want one of "+strings.Join(APIs, ", "))
+			}
+		}
+		if un := m.value("api_url"); un != nil {
+			if spec.APIURL, err = d.str(un, field+".api_url", "a URL"); err != nil {
+				return nil, err
+			}
+			if problem := CheckAPIURL(spec.APIURL); problem != "" {
+				return nil, d.errAt(un, field+".api_url", spec.APIURL, problem)
+			}
+		}
+		out[host] = spec
+	}
+	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/regprune/regprune/internal/config"
 	"github.com/regprune/regprune/internal/registry"
@@ -40,6 +41,25 @@ func Discover(ctx context.Context, c *registry.Client, cfg *config.Config) (targ
 		catalogs[host] = repos
 		return repos, nil
 	}
+	// A host whose API is gitlab (GitLab.com disables _catalog) is listed
+	// through GitLab's API: the group or project the pattern's literal
+	// segments name.
+	discovered := map[string]string{} // repository -> the API that found it
+	listGitLab := func(p config.Pattern) ([]string, error) {
+		key := p.Registry() + "/" + literalPrefix(p)
+		if repos, ok := catalogs[key]; ok {
+			return repos, nil
+		}
+		repos, err := c.Discover(ctx, p.Registry(), literalPrefix(p))
+		if err != nil {
+			return nil, fmt.Errorf("discovering %s through GitLab's API: %w", p, err)
+		}
+		catalogs[key] = repos
+		for _, r := range repos {
+			discovered[r] = string(registry.APIGitLab)
+		}
+		return repos, nil
+	}
 	candidates := map[string]bool{}
 	for _, rule := range cfg.Rules {
 		for _, p := range rule.Patterns {
@@ -49,7 +69,13 @@ func Discover(ctx context.Context, c *registry.Client, cfg *config.Config) (targ
 				}
 				continue
 			}
-			repos, err := listed(p.Registry())
+			var repos []string
+			var err error
+			if api, aerr := c.APIOf(p.Registry()); aerr == nil && api.API == registry.APIGitLab {
+				repos, err = listGitLab(p)
+			} else {
+				repos, err = listed(p.Registry())
+			}
 			if err != nil {
 				return nil, nil, err
 			}
@@ -72,8 +98,22 @@ func Discover(ctx context.Context, c *registry.Client, cfg *config.Config) (targ
 	sort.Strings(names)
 	for _, r := range names {
 		if rule, ok := cfg.RuleFor(r); ok {
-			targets = append(targets, Target{Repository: r, Policy: rule.Policy, Rule: rule.Source})
+			targets = append(targets, Target{Repository: r, Policy: rule.Policy, Rule: rule.Source, DiscoveredBy: discovered[r]})
 		}
 	}
 	return targets, unmatched, nil
+}
+
+// literalPrefix is the path of p's segments before the first wildcard:
+// "mygroup" for registry.gitlab.com/mygroup/**.
+func literalPrefix(p config.Pattern) string {
+	_, path, _ := strings.Cut(p.String(), "/")
+	var out []string
+	for _, seg := range strings.Split(path, "/") {
+		if strings.Contains(seg, "*") {
+			break
+		}
+		out = append(out, seg)
+	}
+	return strings.Join(out, "/")
 }

@@ -25,6 +25,9 @@ type Target struct {
 	Repository string
 	Policy     policy.Policy
 	Rule       string // where the policy came from, for the report
+	// DiscoveredBy is the vendor API that found the repository (gitlab),
+	// "" for a literal name or the catalog.
+	DiscoveredBy string
 }
 
 // Options configures a run.
@@ -122,6 +125,10 @@ func planOne(ctx context.Context, t Target, mode plan.Mode, o Options) (plan.Rep
 	if err == nil {
 		err = hiddenKeptTags(ctx, repo, g, t.Policy)
 	}
+	var vc *plan.Capabilities
+	if err == nil {
+		vc, err = checkVendor(ctx, repo, g, o.Client.Concurrency())
+	}
 	if err != nil {
 		return plan.Repository{}, err
 	}
@@ -140,6 +147,16 @@ func planOne(ctx context.Context, t Target, mode plan.Mode, o Options) (plan.Rep
 		r.Capabilities = &plan.Capabilities{Referrers: plan.ReferrersFallback}
 		if g.ReferrersAPI {
 			r.Capabilities.Referrers = plan.ReferrersAPI
+		}
+	}
+	if vc != nil {
+		if r.Capabilities == nil {
+			r.Capabilities = &plan.Capabilities{}
+		}
+		r.Capabilities.API, r.Capabilities.APIURL, r.Capabilities.APIUsedFor = vc.API, vc.APIURL, vc.APIUsedFor
+		r.Capabilities.Notes = append(r.Capabilities.Notes, vc.Notes...)
+		if t.DiscoveredBy != "" {
+			r.Capabilities.APIUsedFor = append(r.Capabilities.APIUsedFor, "discovery")
 		}
 	}
 	o.Logger.Info("planned", "repository", t.Repository, "images", r.Summary.Images, "delete", r.Summary.Delete,
@@ -180,6 +197,7 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 				jt.recordIntents(ctx, r)
 				t = jt
 			}
+			noTagDelete(repo, r)
 			ao := apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger, Refusals: refusals, Cache: o.Cache, RetryWait: o.RetryWait}
 			if o.InUse != nil {
 				in := o.InUse(r.Repository)
@@ -192,6 +210,7 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 			}
 			err = apply.Repository(ctx, t, r, ao)
 			jt.settle()
+			vendorDeletes(repo, r)
 		}
 		if err != nil && o.Explain != nil {
 			err = o.Explain(r.Repository, err)
@@ -258,4 +277,52 @@ func forEach(n, parallel int, fn func(i int)) {
 		})
 	}
 	wg.Wait()
+}
+
+// vendorDeletes records in r's capabilities what the vendor API deleted.
+func vendorDeletes(repo *registry.Repo, r *plan.Repository) {
+	api := repo.API()
+	c := r.Capabilities
+	if api.API == registry.APIV2 || c == nil {
+		return
+	}
+	c.API, c.APIURL = string(api.API), api.URL
+	add := func(u string) {
+		for _, x := range c.APIUsedFor {
+			if x == u {
+				return
+			}
+		}
+		c.APIUsedFor = append(c.APIUsedFor, u)
+	}
+	switch {
+	case api.API == registry.APIGitHub && c.Deletes == plan.CapWorks:
+		add("deletes")
+	case (api.API == registry.APIDockerHub || api.API == registry.APIGitLab) && c.TagDelete == plan.CapWorks:
+		add("tag deletes")
+	}
+}
+
+// noTagDelete settles, before apply, the untags of kept images on a
+// registry whose API documents no tag delete (GitHub's packages API):
+// each is skipped, said once in the capabilities, and no probe is needed.
+func noTagDelete(repo *registry.Repo, r *plan.Repository) {
+	if repo.API().API != registry.APIGitHub {
+		return
+	}
+	n := 0
+	for j := range r.Items {
+		if it := &r.Items[j]; it.Result == "" && it.Action == plan.ActionKeep && len(it.Untag) > 0 {
+			it.Result, it.ResultReason = plan.ResultSkipped, plan.Reason{Code: plan.ReasonNoTagDelete}
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	if r.Capabilities == nil {
+		r.Capabilities = &plan.Capabilities{}
+	}
+	r.Capabilities.TagDelete = plan.CapRefused
+	r.Capabilities.Notes = append(r.Capabilities.Notes, "GitHub's packages API cannot delete a tag alone: the tags untag_unkept would remove stay on their kept images")
 }

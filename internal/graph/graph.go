@@ -38,6 +38,11 @@ type Manifest struct {
 	CreatedConfig     time.Time // config "created"
 	CreatedLabel      time.Time // config label org.opencontainers.image.created
 	CreatedAnnotation time.Time // manifest annotation org.opencontainers.image.created
+	// Pushed is when the registry says the manifest was pushed (a vendor
+	// API's listing: GitHub's created_at, Docker Hub's tag_last_pushed,
+	// GitLab's createdAt);
+	// the last resort of an age, after the build times.
+	Pushed time.Time
 
 	// Labels and Annotations hold the expiry keys a policy asks for
 	// (policy.Delete.ExpiredLabels; inventory.Options.LabelKeys): their
@@ -209,6 +214,7 @@ const (
 	AgeFromLabel      AgeSource = "label"
 	AgeFromAnnotation AgeSource = "annotation"
 	AgeFromChildren   AgeSource = "children"
+	AgeFromPushed     AgeSource = "pushed"
 	AgeUnknown        AgeSource = ""
 )
 
@@ -229,6 +235,7 @@ func (r *Repository) created(digest string, order []AgeSource, depth int) (time.
 	if m == nil || depth > 8 {
 		return time.Time{}, AgeUnknown
 	}
+	pushed := order == nil // the default order falls back to the push time
 	if order == nil {
 		order = []AgeSource{AgeFromConfig, AgeFromLabel, AgeFromAnnotation}
 	}
@@ -246,14 +253,20 @@ func (r *Repository) created(digest string, order []AgeSource, depth int) (time.
 			return t, src
 		}
 	}
+
 	var newest time.Time
 	for _, c := range m.Children {
-		if t, src := r.created(c, order, depth+1); src != AgeUnknown && t.After(newest) {
+		if t, src := r.created(c, order, depth+1); src != AgeUnknown && src != AgeFromPushed && t.After(newest) {
 			newest = t
 		}
 	}
 	if Known(newest) {
 		return newest, AgeFromChildren
+	}
+	if pushed && Known(m.Pushed) {
+		// No build time (a reproducible build pins it to 1970): the
+		// push time a vendor API gave.
+		return m.Pushed, AgeFromPushed
 	}
 	return time.Time{}, AgeUnknown
 }

@@ -22,6 +22,11 @@ var headOnlyHosts = map[string]bool{"docker.io": true, "index.docker.io": true, 
 func (c *collector) startHints() {
 	host, _, _ := strings.Cut(c.src.Name(), "/")
 	c.headOnly = headOnlyHosts[host]
+	// A registry reached through Docker Hub's API (--api dockerhub) is
+	// Docker Hub wherever it is named.
+	if a, ok := c.src.(interface{ API() registry.APISetting }); ok && a.API().API == registry.APIDockerHub {
+		c.headOnly = true
+	}
 	if h, ok := c.o.Cache.(Hinter); ok {
 		c.hints = h.Hints(c.src.Name())
 	}

@@ -29,6 +29,12 @@ type Capabilities struct {
 	// go-containerregistry's registry, where regprune then deletes the
 	// tags left one by one); nil: not seen.
 	DigestDeleteRemovesTags *bool `json:"digest_delete_removes_tags,omitempty"`
+	// API is the vendor API regprune used beside v2 (github, dockerhub,
+	// gitlab; empty for v2 alone), APIURL where, and APIUsedFor what it
+	// did: "listing", "deletes", "tag deletes", "discovery".
+	API        string   `json:"api,omitempty"`
+	APIURL     string   `json:"api_url,omitempty"`
+	APIUsedFor []string `json:"api_used_for,omitempty"`
 	// Notes say what an answer means and what to do about it, once.
 	Notes []string `json:"notes,omitempty"`
 }
@@ -61,6 +67,14 @@ func (r *Capabilities) merge(c *Capabilities) {
 	if r.Referrers == "" || c.Referrers == ReferrersAPI {
 		if c.Referrers != "" {
 			r.Referrers = c.Referrers
+		}
+	}
+	if r.API == "" {
+		r.API, r.APIURL = c.API, c.APIURL
+	}
+	for _, u := range c.APIUsedFor {
+		if !contains(r.APIUsedFor, u) {
+			r.APIUsedFor = append(r.APIUsedFor, u)
 		}
 	}
 	for _, n := range c.Notes {

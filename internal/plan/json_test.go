@@ -177,6 +177,7 @@ func TestReasonCodesRender(t *testing.T) {
 		{Code: ReasonReferrerStays, Digest: "d"}, {Code: ReasonRefIndexStays, Digest: "d"}, {Code: ReasonAnchorStays, Digest: "d", Other: "s"},
 		{Code: ReasonAlreadyGone}, {Code: ReasonStillServed, Err: err}, {Code: ReasonGoneUnknown, Err: errors.New("E2")},
 		{Code: ReasonGoneAfterFailure, Err: err}, {Code: ReasonDeleteFailed, Err: err}, {Code: ReasonDeleteDenied, Err: err},
+		{Code: ReasonPending, Err: err}, {Code: ReasonProtected, Err: err},
 		{Code: ReasonDeletesDisabled, Err: err}, {Code: ReasonNotAttempted, Prior: &Reason{Code: ReasonDeletesDisabled, Err: err}},
 		{Code: ReasonRepoFailed, Err: err}, {Code: ReasonJournalFailed, Err: err},
 	} {

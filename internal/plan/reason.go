@@ -127,6 +127,8 @@ const (
 	ReasonChildStays       ReasonCode = "child_stays"      // it lists Digest, which stays; a deep delete (Harbor) would take it (or Err: its manifest could not be read)
 	ReasonStillTagged      ReasonCode = "still_tagged"     // the registry refused the digest as still tagged (Err), after retries
 	ReasonStillReferenced  ReasonCode = "still_referenced" // the registry refused the digest as still listed by another manifest (Err), after retries
+	ReasonProtected        ReasonCode = "protected"        // the registry keeps a protected or immutable tag of it (Err)
+	ReasonPending          ReasonCode = "delete_pending"   // the registry retries the delete in the background (Err); the next run verifies
 	ReasonDeleteDenied     ReasonCode = "delete_denied"    // 401/403 to a DELETE (Err)
 	ReasonDeletesDisabled  ReasonCode = "deletes_disabled" // the registry refuses deletes (Err)
 	ReasonNotAttempted     ReasonCode = "not_attempted"    // an earlier delete was refused (Prior)
@@ -294,6 +296,10 @@ func (r Reason) String() string {
 		return "the registry refuses to delete it while a tag names it (" + errText + "); a tag the plan does not delete may have appeared: plan again"
 	case ReasonStillReferenced:
 		return "the registry refuses to delete it while another manifest lists or references it (" + errText + "); delete that one first, or plan again"
+	case ReasonProtected:
+		return "kept: protected by the registry (" + errText + ")"
+	case ReasonPending:
+		return "pending: the registry retries the delete in the background; the next run verifies it (" + errText + ")"
 	case ReasonGoneAfterFailure:
 		return "already gone (the delete failed: " + errText + ")"
 	case ReasonDeleteNotEffective:

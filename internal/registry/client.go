@@ -61,6 +61,9 @@ type Options struct {
 	// host that is not loopback (with Insecure); off, such a request is
 	// refused before it is sent.
 	PlainHTTPCredentials bool
+	// APIs chooses the vendor API of each registry host (vendor.go);
+	// the zero value is auto.
+	APIs APIConfig
 }
 
 // Client talks to registries. Safe for concurrent use.
@@ -164,6 +167,13 @@ type Repo struct {
 	hc   *http.Client
 	base string // scheme://host/v2/path
 	c    *Client
+
+	api        APISetting // the API beside v2 (vendor.go)
+	v          vendor     // nil for v2
+	vmu        sync.Mutex
+	listed     []Listed // the vendor listing, once read
+	haveListed bool
+	cred       string // where the vendor API's credential comes from
 }
 
 // Name returns "host[:port]/path".
@@ -203,6 +213,9 @@ func (c *Client) Open(ctx context.Context, s string, access Access) (*Repo, erro
 		return nil, c.secrets.wrap(fmt.Errorf("%s: %w", ref.Name(), err))
 	}
 	r = &Repo{ref: ref, hc: hc, c: c, base: ref.Registry.Scheme() + "://" + ref.RegistryStr() + "/v2/" + ref.RepositoryStr()}
+	if err := c.openVendor(ctx, r); err != nil {
+		return nil, c.secrets.wrap(fmt.Errorf("%s: %w", ref.Name(), err))
+	}
 	c.mu.Lock()
 	if c.opened == nil {
 		c.opened = map[string]*Repo{}
@@ -531,10 +544,32 @@ var errNoReferrersAPI = errors.New("no referrers API")
 // answer (a broken connection, a timeout, a 5xx) is that attempt's
 // success: Delete returns nil. Another failure after such an attempt
 // matches ErrAnswerLost: the registry may have carried it out.
+//
+// Where the registry has a vendor API (vendor.go), that API deletes what
+// v2 cannot: a GitHub package version, a Docker Hub tag.
 func (r *Repo) Delete(ctx context.Context, ref string) error {
 	if err := CheckRef(ref); err != nil {
 		return err
 	}
+	if r.v != nil {
+		var err error
+		if ValidDigest(ref) {
+			err = r.v.deleteDigest(ctx, ref)
+		} else {
+			err = r.v.deleteTag(ctx, ref)
+		}
+		if !errors.Is(err, errUseV2) {
+			return r.c.secrets.wrap(err)
+		}
+		if r.api.API == APIDockerHub && ValidDigest(ref) {
+			return r.c.secrets.wrap(r.hubDeleteDigest(ctx, ref))
+		}
+	}
+	return r.v2Delete(ctx, ref)
+}
+
+// v2Delete sends DELETE /v2/<name>/manifests/<ref>.
+func (r *Repo) v2Delete(ctx context.Context, ref string) error {
 	ctx, lost := withLost(ctx)
 	resp, err := r.do(ctx, http.MethodDelete, r.base+"/manifests/"+ref, "")
 	if err != nil {

@@ -38,8 +38,14 @@ var (
 	// manifest. GAR and GCR answer GOOGLE_MANIFEST_DANGLING_PARENT_IMAGE,
 	// ECR ImageReferencedByManifestList, Harbor 412 Precondition Failed
 	// ("the deleting artifact is referenced by others"; vendors.md §3, §4,
-	// §7).
+	// §7), Docker Hub 403 (still tagged or referenced).
 	ErrStillReferenced = errors.New("the manifest is still referenced by another manifest")
+	// ErrPending: the registry accepted to retry the delete in the
+	// background (Docker Hub's 500); a later run verifies it.
+	ErrPending = errors.New("delete pending")
+	// ErrProtected: the registry keeps a protected or immutable tag
+	// (GitLab's 403 for it); that tag's refusal, not a denial.
+	ErrProtected = errors.New("protected by the registry")
 )
 
 // The error codes of ErrStillTagged and ErrStillReferenced.

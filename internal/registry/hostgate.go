@@ -126,10 +126,10 @@ func (g *hostGate) RoundTrip(req *http.Request) (*http.Response, error) {
 	lim.release()
 	switch {
 	case err != nil:
-	case resp.StatusCode == http.StatusTooManyRequests:
+	case resp.StatusCode == http.StatusTooManyRequests || rateLimited403(resp):
 		// A Retry-After beyond MaxWait is capped like any wait, for the
 		// host's pause too: one answer cannot stall the run.
-		wait := min(retryAfter(resp.Header.Get("Retry-After"), time.Now()), g.retry.MaxWait)
+		wait := min(rateLimitWait(resp.Header, time.Now()), g.retry.MaxWait)
 		lim.throttled(max(wait, g.retry.Base))
 	case !retryableStatus(resp.StatusCode):
 		lim.succeeded()

@@ -91,9 +91,9 @@ func (p *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 				retryable = ctx.Err() == nil && !notFoundHost(err)
 				limit = min(limit, 1)
 			}
-		case retryableStatus(resp.StatusCode):
+		case retryableStatus(resp.StatusCode) || rateLimited403(resp):
 			retryable = true
-			wait = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+			wait = rateLimitWait(resp.Header, time.Now())
 		default:
 			return resp, nil
 		}
@@ -199,6 +199,38 @@ func retryAfter(v string, now time.Time) time.Duration {
 		if d := t.Sub(now); d > 0 {
 			return d
 		}
+	}
+	return 0
+}
+
+// rateLimited403 reports a 403 that is a rate limit, not a denial: GitHub
+// answers its primary and secondary limits with 403 and retry-after, or
+// x-ratelimit-remaining: 0.
+func rateLimited403(resp *http.Response) bool {
+	return resp.StatusCode == http.StatusForbidden &&
+		(resp.Header.Get("Retry-After") != "" || strings.TrimSpace(resp.Header.Get("X-RateLimit-Remaining")) == "0")
+}
+
+// rateLimitWait is how long an answer asks to wait: Retry-After (seconds
+// or a date), else Docker Hub's X-Retry-After (a Unix time), else, once
+// X-RateLimit-Remaining is 0, X-RateLimit-Reset (a Unix time, as GitHub
+// and Docker Hub send it); 0 if none says.
+func rateLimitWait(h http.Header, now time.Time) time.Duration {
+	if d := retryAfter(h.Get("Retry-After"), now); d > 0 {
+		return d
+	}
+	unix := func(v string) time.Duration {
+		s, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || s <= 0 {
+			return 0
+		}
+		return max(time.Unix(s, 0).Sub(now), 0)
+	}
+	if v := h.Get("X-Retry-After"); v != "" {
+		return unix(v)
+	}
+	if strings.TrimSpace(h.Get("X-RateLimit-Remaining")) == "0" {
+		return unix(h.Get("X-RateLimit-Reset"))
 	}
 	return 0
 }

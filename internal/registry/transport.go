@@ -18,6 +18,7 @@ type Stats struct {
 	TagList, Head, ManifestGet     atomic.Int64
 	BlobGet, Delete, Referrers     atomic.Int64
 	Catalog, Auth                  atomic.Int64
+	API                            atomic.Int64 // vendor API requests (vendor.go)
 }
 
 // StatsSnapshot is a copy of Stats.
@@ -26,6 +27,7 @@ type StatsSnapshot struct {
 	TagList, Head, ManifestGet     int64
 	BlobGet, Delete, Referrers     int64
 	Catalog, Auth                  int64
+	API                            int64
 }
 
 // Snapshot copies s.
@@ -34,7 +36,7 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		Requests: s.Requests.Load(), Retries: s.Retries.Load(), RateLimited: s.RateLimited.Load(),
 		TagList: s.TagList.Load(), Head: s.Head.Load(), ManifestGet: s.ManifestGet.Load(),
 		BlobGet: s.BlobGet.Load(), Delete: s.Delete.Load(), Referrers: s.Referrers.Load(),
-		Catalog: s.Catalog.Load(), Auth: s.Auth.Load(),
+		Catalog: s.Catalog.Load(), Auth: s.Auth.Load(), API: s.API.Load(),
 	}
 }
 
@@ -42,6 +44,8 @@ func (s *Stats) count(r *http.Request) {
 	s.Requests.Add(1)
 	p := r.URL.Path
 	switch {
+	case r.Context().Value(vendorCtxKey{}) != nil:
+		s.API.Add(1)
 	case strings.HasSuffix(p, "/tags/list"):
 		s.TagList.Add(1)
 	case strings.HasSuffix(p, "/_catalog"):

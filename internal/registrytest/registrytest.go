@@ -30,18 +30,21 @@ import (
 
 // The types of internal/sandbox, under the names tests use.
 type (
-	Options      = sandbox.Options
-	Registry     = sandbox.Registry
-	TokenAuth    = sandbox.TokenAuth
-	TokenUser    = sandbox.TokenUser
-	GCResult     = sandbox.GCResult
-	ImageSpec    = sandbox.ImageSpec
-	Child        = sandbox.Child
-	Proxy        = sandbox.Proxy
-	ProxyOptions = sandbox.ProxyOptions
-	Counts       = sandbox.Counts
-	ReferrersAPI = sandbox.ReferrersAPI
-	PullSet      = sandbox.PullSet
+	Options       = sandbox.Options
+	Registry      = sandbox.Registry
+	TokenAuth     = sandbox.TokenAuth
+	TokenUser     = sandbox.TokenUser
+	GCResult      = sandbox.GCResult
+	ImageSpec     = sandbox.ImageSpec
+	Child         = sandbox.Child
+	Proxy         = sandbox.Proxy
+	ProxyOptions  = sandbox.ProxyOptions
+	Counts        = sandbox.Counts
+	ReferrersAPI  = sandbox.ReferrersAPI
+	PullSet       = sandbox.PullSet
+	GitHubAPI     = sandbox.GitHubAPI
+	GitHubOptions = sandbox.GitHubOptions
+	GitHubCounts  = sandbox.GitHubCounts
 )
 
 // Registry flavours, and the distribution 2.x child process (see
@@ -220,3 +223,61 @@ func NewQuirkProxy(t testing.TB, target string, o QuirkOptions) *QuirkProxy {
 	t.Cleanup(func() { _ = p.Close() })
 	return p
 }
+
+// NewGitHub starts the GHCR stand-in (sandbox.StartGitHub) in front of
+// reg, closed when the test ends.
+func NewGitHub(t testing.TB, reg *Registry, o GitHubOptions) *GitHubAPI {
+	t.Helper()
+	g, err := sandbox.StartGitHub(reg, o)
+	if err != nil {
+		t.Fatalf("registrytest: start GitHub stand-in: %v", err)
+	}
+	t.Cleanup(func() { _ = g.Close() })
+	return g
+}
+
+// StartGitHub is sandbox.StartGitHub, for callers without a testing.TB.
+func StartGitHub(reg *Registry, o GitHubOptions) (*GitHubAPI, error) {
+	return sandbox.StartGitHub(reg, o)
+}
+
+// The Docker Hub stand-in's types.
+type (
+	DockerHub        = sandbox.DockerHub
+	DockerHubOptions = sandbox.DockerHubOptions
+	DockerHubCounts  = sandbox.DockerHubCounts
+)
+
+// NewDockerHub starts the Docker Hub stand-in (sandbox.StartDockerHub) in
+// front of reg, closed when the test ends.
+func NewDockerHub(t testing.TB, reg *Registry, o DockerHubOptions) *DockerHub {
+	t.Helper()
+	h, err := sandbox.StartDockerHub(reg, o)
+	if err != nil {
+		t.Fatalf("registrytest: start Docker Hub stand-in: %v", err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
+// The GitLab stand-in's types.
+type (
+	GitLab        = sandbox.GitLab
+	GitLabOptions = sandbox.GitLabOptions
+	GitLabCounts  = sandbox.GitLabCounts
+)
+
+// NewGitLab starts the GitLab stand-in (sandbox.StartGitLab) in front of
+// reg, closed when the test ends.
+func NewGitLab(t testing.TB, reg *Registry, o GitLabOptions) *GitLab {
+	t.Helper()
+	g, err := sandbox.StartGitLab(reg, o)
+	if err != nil {
+		t.Fatalf("registrytest: start GitLab stand-in: %v", err)
+	}
+	t.Cleanup(func() { _ = g.Close() })
+	return g
+}
+
+// StartGitLab is sandbox.StartGitLab, for callers without a testing.TB.
+func StartGitLab(reg *Registry, o GitLabOptions) (*GitLab, error) { return sandbox.StartGitLab(reg, o) }
