@@ -289,6 +289,9 @@ func describeFS(path string) string {
 		return "filesystem unknown (no /proc/self/mounts)"
 	}
 	s := fmt.Sprintf("%s (%s, mounted at %s)", fs, dev, at)
+	if dev == fs || dev == "none" {
+		s = fmt.Sprintf("%s (mounted at %s)", fs, at)
+	}
 	switch fs {
 	case "tmpfs", "ramfs":
 		s += ", in memory"

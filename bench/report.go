@@ -325,6 +325,16 @@ func ratio(a, b time.Duration) string {
 	return fmt.Sprintf("%.2fx", float64(a)/float64(b))
 }
 
+// cpuTime is a process's user+system CPU, from its rusage; "–" where
+// it is not measured (the ideal client in the bench process, the
+// original job's many processes).
+func cpuTime(d time.Duration) string {
+	if d <= 0 {
+		return "–"
+	}
+	return secs(d)
+}
+
 func mib(kb int64) string {
 	if kb <= 0 {
 		return "–"
@@ -363,20 +373,20 @@ func printTables(w io.Writer, c *config, rows []*row) {
 	}
 	fmt.Fprintf(w, "); the original job runs once. Requests (of the median run) are counted at the proxy. ")
 	fmt.Fprintf(w, "A ratio to the ideal client is of the medians, with the range of the runs' own ratios (each run's contenders run back to back).\n\n")
-	fmt.Fprintf(w, "| N | contender | wall | requests | list / HEAD / GET m+b / DELETE / other | peak RSS | original ÷ this | this ÷ ideal | this ÷ ideal in its own process |\n")
-	fmt.Fprintf(w, "|---:|---|---:|---:|---|---:|---:|---:|---:|\n")
+	fmt.Fprintf(w, "| N | contender | wall | requests | list / HEAD / GET m+b / DELETE / other | peak RSS | CPU (user+sys) | original ÷ this | this ÷ ideal | this ÷ ideal in its own process |\n")
+	fmt.Fprintf(w, "|---:|---|---:|---:|---|---:|---:|---:|---:|---:|\n")
 	for _, r := range rows {
 		line := func(name string, s series) {
 			m := s.median()
-			fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.n, name, s.walls(), s.requests(), breakdown(m.counts),
-				mib(m.rssKB), ratio(r.original.wall, m.wall), ratios(s, r.ideal), ratios(s, r.idealProc))
+			fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.n, name, s.walls(), s.requests(), breakdown(m.counts),
+				mib(m.rssKB), cpuTime(m.cpu), ratio(r.original.wall, m.wall), ratios(s, r.ideal), ratios(s, r.idealProc))
 		}
 		line("regprune apply", r.regprune)
 		if m := r.original; m.skipped != "" {
-			fmt.Fprintf(w, "| %d | %s | skipped: %s | | | | | | |\n", r.n, "original job (original-job.sh)", m.skipped)
+			fmt.Fprintf(w, "| %d | %s | skipped: %s | | | | | | | |\n", r.n, "original job (original-job.sh)", m.skipped)
 		} else {
-			fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.n, "original job (original-job.sh), once", secs(m.wall), reqs(m.counts), breakdown(m.counts),
-				mib(m.rssKB), ratio(m.wall, m.wall), ratio(m.wall, r.ideal.median().wall), ratio(m.wall, r.idealProc.median().wall))
+			fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.n, "original job (original-job.sh), once", secs(m.wall), reqs(m.counts), breakdown(m.counts),
+				mib(m.rssKB), cpuTime(m.cpu), ratio(m.wall, m.wall), ratio(m.wall, r.ideal.median().wall), ratio(m.wall, r.idealProc.median().wall))
 		}
 		line("ideal client, in the bench process", r.ideal)
 		line("ideal client, in its own process", r.idealProc)
