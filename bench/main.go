@@ -20,6 +20,13 @@
 //     as regprune and any real client run (the bench's own binary,
 //     started again with idealChildArg).
 //
+// Each of regprune and the ideal client runs -runs times (5 by default up
+// to N=1000) on fresh copies, and the tables give the median with its
+// range. Everything (the registry's storage, regprune's cache and journal)
+// lives in a work directory on a real disk by default, as users run it
+// (under the user's cache directory); -tmpfs puts it on /dev/shm instead,
+// -work-dir anywhere, and the output names the filesystem.
+//
 // It also runs regprune plan twice with one cache directory (cold, then
 // warm) and reports both request counts against the minimum. With -scale
 // it seeds a repository of that many tags sharing a few thousand digests
@@ -69,7 +76,10 @@ type config struct {
 	keep        bool
 	serve       int
 	runs        int
+	workDir     string // where the work directory is made ("": the user's cache directory)
+	tmpfs       bool
 	work        string
+	workFS      string // the filesystem of work, as printed
 }
 
 func main() {
@@ -92,7 +102,9 @@ func main() {
 	applyScale := flag.String("apply-scale", "", "comma-separated build counts for regprune apply at zero added latency, every build deleted but latest (e.g. 1000,10000,100000)")
 	flag.IntVar(&c.baselineMax, "baseline-max", 1000, "skip the original job above this N (0: never skip; it needs over an hour at N=10000)")
 	flag.StringVar(&c.binary, "regprune", "", "a regprune binary to measure (default: go build ./cmd/regprune)")
-	flag.IntVar(&c.runs, "runs", 0, "runs of regprune and the ideal client at each N, on fresh copies, the fastest counting (0: 3 up to N=1000, 1 above; the original job runs once)")
+	flag.IntVar(&c.runs, "runs", 0, "runs of regprune and the ideal client at each N, on fresh copies; the median counts, with its range (0: 5 up to N=1000, 1 above; the original job runs once)")
+	flag.StringVar(&c.workDir, "work-dir", "", "make the work directory (registry storage, regprune's cache and journal) in this directory (default: the user's cache directory, on disk as users run regprune)")
+	flag.BoolVar(&c.tmpfs, "tmpfs", false, "make the work directory on tmpfs (/dev/shm), as issue 12's figures were taken")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work directory")
 	flag.IntVar(&c.serve, "serve", 0, "seed this many builds, serve them behind the latency proxy and wait for Ctrl-C (for experiments)")
 	flag.Parse()
@@ -119,6 +131,9 @@ func main() {
 	if c.concurrency < 1 || c.latency < 0 || c.scaleImages < 1 || c.runs < 0 {
 		log.Fatal("-concurrency, -runs and -scale-images must be positive, -latency not negative")
 	}
+	if c.tmpfs && c.workDir != "" {
+		log.Fatal("-tmpfs and -work-dir: choose one")
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -133,13 +148,17 @@ func run(ctx context.Context, c *config) (err error) {
 	if err != nil {
 		return err
 	}
-	c.work, err = os.MkdirTemp("", "regprune-bench-")
+	base, err := workBase(c)
 	if err != nil {
 		return err
 	}
-	if c.keep {
-		log.Printf("work directory: %s", c.work)
-	} else {
+	c.work, err = os.MkdirTemp(base, "regprune-bench-")
+	if err != nil {
+		return err
+	}
+	c.workFS = describeFS(c.work)
+	log.Printf("work directory: %s, %s", c.work, c.workFS)
+	if !c.keep {
 		defer os.RemoveAll(c.work)
 	}
 	if c.serve > 0 {
@@ -165,7 +184,8 @@ func run(ctx context.Context, c *config) (err error) {
 	m := machine()
 	fmt.Printf("machine: %s; load average at start: %s\n", m, loadavg())
 	defer func() { fmt.Printf("load average at the end: %s\n", loadavg()) }()
-	fmt.Printf("latency %s per request at the proxy, concurrency %d, repository %s\n\n", c.latency, c.concurrency, repo)
+	fmt.Printf("latency %s per request at the proxy, concurrency %d, repository %s\n", c.latency, c.concurrency, repo)
+	fmt.Printf("work directory (the registries' storage, regprune's cache and journal): %s, %s\n\n", c.work, c.workFS)
 
 	var rows []*row
 	for _, n := range c.ns {
@@ -204,6 +224,83 @@ func moduleRoot() (string, error) {
 		return "", errors.New("run the bench inside the regprune module: go run ./bench")
 	}
 	return filepath.Dir(mod), nil
+}
+
+// workBase is the directory the work directory is made in: -work-dir,
+// /dev/shm for -tmpfs, else the user's cache directory (where regprune
+// keeps its own cache), which is on disk wherever users run regprune;
+// os.TempDir() is tmpfs on many systems.
+func workBase(c *config) (string, error) {
+	switch {
+	case c.workDir != "":
+		return c.workDir, os.MkdirAll(c.workDir, 0o755)
+	case c.tmpfs:
+		if fs := fsType("/dev/shm"); fs != "tmpfs" {
+			return "", fmt.Errorf("-tmpfs: /dev/shm is not tmpfs here (%q); use -work-dir", fs)
+		}
+		return "/dev/shm", nil
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		log.Printf("no user cache directory (%v); using %s", err, os.TempDir())
+		return os.TempDir(), nil
+	}
+	dir = filepath.Join(dir, "regprune-bench")
+	return dir, os.MkdirAll(dir, 0o755)
+}
+
+// mountOf is the entry of /proc/self/mounts whose mount point holds path
+// most closely: device, mount point and filesystem type.
+func mountOf(path string) (dev, at, fs string) {
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return "", "", ""
+	}
+	if p, err := filepath.EvalSymlinks(path); err == nil {
+		path = p
+	}
+	unescape := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			continue
+		}
+		mp := unescape.Replace(f[1])
+		if mp != "/" && path != mp && !strings.HasPrefix(path, mp+"/") {
+			continue
+		}
+		if len(mp) >= len(at) { // later mounts over the same point win
+			dev, at, fs = f[0], mp, f[2]
+		}
+	}
+	return dev, at, fs
+}
+
+func fsType(path string) string {
+	_, _, fs := mountOf(path)
+	return fs
+}
+
+// describeFS says which filesystem holds path, e.g. "ext4 (/dev/vda,
+// mounted at /)", and whether it lives in memory.
+func describeFS(path string) string {
+	dev, at, fs := mountOf(path)
+	if fs == "" {
+		return "filesystem unknown (no /proc/self/mounts)"
+	}
+	s := fmt.Sprintf("%s (%s, mounted at %s)", fs, dev, at)
+	if dev == fs || dev == "none" {
+		s = fmt.Sprintf("%s (mounted at %s)", fs, at)
+	}
+	switch fs {
+	case "tmpfs", "ramfs":
+		s += ", in memory"
+	case "overlay":
+		s += ", a container's overlay"
+	default:
+		s += ", on disk"
+	}
+	return s
 }
 
 func baselineMissing(script string) string {

@@ -6,7 +6,8 @@ package apply
 // go-containerregistry's does). After the deletes of a repository, apply
 // lists its tags once and HEADs, in one pass, each digest it deleted and
 // each tag it removed or expected to go that the listing still shows (a
-// tag the listing does not show needs no request). A tag left naming a
+// tag the listing does not show needs no request). The listing runs
+// beside the HEADs of digests. A tag left naming a
 // deleted digest is deleted by tag; a digest or a tag still there is
 // failed, delete_not_effective, and its journal entry says so.
 
@@ -97,24 +98,26 @@ func (a *run) readBack() {
 			check[t] = d
 		}
 	}
-	listed, lerr := a.listed()
-	var tags []string
-	for t := range check {
-		if lerr != nil || listed[t] {
-			tags = append(tags, t)
-		}
-	}
-	sort.Strings(tags)
-	if lerr != nil {
-		a.o.Logger.Warn("read-back: listing the tags failed; looking up each tag instead", "repository", a.t.Name(), "err", lerr)
-	}
-
 	// One pass: HEAD each digest claimed gone and each claimed tag listed.
+	// The listing is the pass's first request and runs beside the HEADs
+	// of digests, which do not depend on it (one round trip fewer); the
+	// HEADs of tags wait for it. In flight at most Concurrency, the
+	// listing included.
 	var mu sync.Mutex
 	digestThere := map[*plan.Item]error{} // nil: still there
 	tagThere := map[string]error{}        // nil: still names check[t]
 	g := errgroup.Group{}
 	g.SetLimit(a.o.Concurrency)
+	var (
+		listed map[string]bool
+		lerr   error
+		done   = make(chan struct{})
+	)
+	g.Go(func() error {
+		defer close(done)
+		listed, lerr = a.listed()
+		return nil
+	})
 	for _, it := range digests {
 		g.Go(safe.Func(func() error {
 			_, err := a.t.Head(a.req, it.Digest)
@@ -126,6 +129,17 @@ func (a *run) readBack() {
 			mu.Unlock()
 			return nil
 		}))
+	}
+	<-done
+	var tags []string
+	for t := range check {
+		if lerr != nil || listed[t] {
+			tags = append(tags, t)
+		}
+	}
+	sort.Strings(tags)
+	if lerr != nil {
+		a.o.Logger.Warn("read-back: listing the tags failed; looking up each tag instead", "repository", a.t.Name(), "err", lerr)
 	}
 	for _, t := range tags {
 		g.Go(safe.Func(func() error {
