@@ -323,7 +323,7 @@ func TestNoVendorTokenInOutput(t *testing.T) {
 		args []string
 	}{
 		{wrong, []string{"plan", gh.Ref("ci/app"), "--keep-tag", "latest", "--api-url", gh.URL, "-vv"}},
-		{token, []string{"apply", gh.Ref("ci/app"), "--keep-tag", "latest", "--api-url", gh.URL, "-vv", "-o", "json"}},
+		{token, []string{"apply", "--yes", gh.Ref("ci/app"), "--keep-tag", "latest", "--api-url", gh.URL, "-vv", "-o", "json"}},
 	} {
 		var stdout, stderr bytes.Buffer
 		getenv := func(k string) string {
@@ -380,7 +380,7 @@ func TestNoDockerHubSecretInOutput(t *testing.T) {
 	var applied string
 	for _, args := range [][]string{
 		{"plan", hub.Ref("acme/app"), "--keep-tag", "latest", "--api", "dockerhub", "--api-url", hub.URL, "-vv"},
-		{"apply", hub.Ref("acme/app"), "--keep-tag", "latest", "--api", "dockerhub", "--api-url", hub.URL, "-vv", "-o", "json"},
+		{"apply", "--yes", hub.Ref("acme/app"), "--keep-tag", "latest", "--api", "dockerhub", "--api-url", hub.URL, "-vv", "-o", "json"},
 	} {
 		var stdout, stderr bytes.Buffer
 		getenv := func(k string) string {
