@@ -25,6 +25,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/regprune/regprune/internal/digest"
 	"github.com/regprune/regprune/internal/graph"
 	"github.com/regprune/regprune/internal/inventory"
 	"github.com/regprune/regprune/internal/plan"
@@ -152,7 +153,7 @@ func (a *run) verifyKept(now map[string]string) error {
 			if err != nil {
 				return fmt.Errorf("kept tag %s: HEAD answered %s, GET of the tag failed: %w", t, want, err)
 			}
-			if !registry.Verify(want, body) {
+			if !digest.Verify(want, body) {
 				return fmt.Errorf("%w: kept tag %s: HEAD answers %s, but GET serves a body that does not hash to it (a stale cache in front of the registry?)", registry.ErrBadResponse, t, want)
 			}
 			if err := a.read.Seed(want, body); err != nil {

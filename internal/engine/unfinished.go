@@ -5,10 +5,10 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/regprune/regprune/internal/digest"
 	"github.com/regprune/regprune/internal/graph"
 	"github.com/regprune/regprune/internal/journal"
 	"github.com/regprune/regprune/internal/plan"
-	"github.com/regprune/regprune/internal/registry"
 )
 
 // Unfinished work. An apply removes the tags of the images it deletes
@@ -54,7 +54,7 @@ func unfinished(ctx context.Context, repository string, o Options) []journal.Unf
 func unfinishedDigests(us []journal.Unfinished) []string {
 	var out []string
 	for _, u := range us {
-		if !registry.ValidDigest(u.Digest) {
+		if !digest.Digest(u.Digest).Valid() {
 			continue // not from regprune: never asked for
 		}
 		if len(u.Tags) == 0 || u.Sent || untaggedAll(u) {

@@ -6,14 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
+
+	"github.com/regprune/regprune/internal/digest"
 )
 
 // ErrBadPlan is wrapped by every error of Load.
 var ErrBadPlan = errors.New("invalid plan file")
-
-var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$|^sha512:[0-9a-f]{128}$`)
-var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
 
 // Load reads a plan written by "regprune plan -o json" and validates it.
 // Results of an earlier apply are cleared: apply re-checks everything.
@@ -74,14 +72,14 @@ func load(r io.Reader, name string, max int64) (*Plan, error) {
 		}
 		repoAt[r.Repository] = ri
 		for t, d := range r.Tags {
-			if !tagRE.MatchString(t) || !digestRE.MatchString(d) {
+			if !digest.ValidTag(t) || !digest.Digest(d).Valid() {
 				return nil, bad("%s: tag %q -> %q is not a tag and a digest", r.Repository, t, d)
 			}
 		}
 		for i := range r.Items {
 			it := &r.Items[i]
 			where := fmt.Sprintf("%s images[%d]", r.Repository, i)
-			if !digestRE.MatchString(it.Digest) {
+			if !digest.Digest(it.Digest).Valid() {
 				return nil, bad("%s: digest %q is not a sha256 or sha512 digest", where, it.Digest)
 			}
 			switch it.Action {
@@ -95,13 +93,13 @@ func load(r io.Reader, name string, max int64) (*Plan, error) {
 				return nil, bad("%s: kind %q: want image, child, referrer or signature", where, it.Kind)
 			}
 			for _, ref := range []string{it.Parent, it.Subject} {
-				if ref != "" && !digestRE.MatchString(ref) {
+				if ref != "" && !digest.Digest(ref).Valid() {
 					return nil, bad("%s: %q is not a digest", where, ref)
 				}
 			}
 			tags := map[string]bool{}
 			for _, t := range it.Tags {
-				if !tagRE.MatchString(t) {
+				if !digest.ValidTag(t) {
 					return nil, bad("%s: tag %q is not a valid tag", where, t)
 				}
 				tags[t] = true
