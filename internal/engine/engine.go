@@ -168,7 +168,7 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 		if ctx.Err() != nil {
 			// Interrupted before this repository: nothing was tried, and
 			// that is not a failure of the repository.
-			skipPending(r, plan.Reason{Code: plan.ReasonRepoInterrupted})
+			skipPending(r, plan.RepoInterrupted())
 			return
 		}
 		repo, err := o.Client.Open(ctx, r.Repository, registry.PullDelete)
@@ -204,7 +204,7 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 			if r.Err == nil {
 				r.Err = plan.Fail(plan.ErrorApply, err)
 			}
-			skipPending(r, plan.Reason{Code: plan.ReasonRepoFailed, Err: err})
+			skipPending(r, plan.RepoFailed(err))
 		}
 	})
 	p.Recount()

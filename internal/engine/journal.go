@@ -194,6 +194,6 @@ func journalSkip(p *plan.Plan, err error) {
 				break
 			}
 		}
-		skipPending(r, plan.Reason{Code: plan.ReasonJournalFailed, Err: err})
+		skipPending(r, plan.JournalFailed(err))
 	}
 }

@@ -151,13 +151,7 @@ func finishUnfinished(g *graph.Repository, r *plan.Repository, us []journal.Unfi
 		if it.Kind == plan.KindImage && len(u.Tags) == 0 && u.Via != "" && u.Via != it.Subject {
 			it.Kind = plan.KindChild // of an index gone since
 		}
-		why := plan.Reason{Code: plan.ReasonUnfinished, Run: u.Run, Relation: it.Kind}
-		if len(u.Tags) > 0 {
-			why.Tags = u.Tags
-		} else {
-			why.Digest = u.Via
-		}
-		it.Reasons = []plan.Reason{why}
+		it.Reasons = []plan.Reason{plan.Unfinished(u.Run, it.Kind, u.Tags, u.Via)}
 		o.Logger.Info("journal: finishing an interrupted run", "repository", g.Name, "digest", it.Digest, "run", u.Run)
 	}
 	r.Recount(g)
