@@ -76,7 +76,7 @@ func (a *run) staying(now map[string]string) map[string]string {
 		}
 	}
 	for _, t := range a.o.InUseTags {
-		delete(removed, t) // an in-use tag stays, whatever the plan says
+		delete(gone, t) // an in-use tag stays, whatever the plan says
 	}
 	out := make(map[string]string, len(now))
 	for t, d := range now {
