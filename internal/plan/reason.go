@@ -139,7 +139,9 @@ const (
 const ReasonDeleteNotEffective ReasonCode = "delete_not_effective"
 
 // Reason is why: a code and what it involves. Which fields a code uses is
-// said at the code.
+// what its constructor (reasons.go: KeptReached, GuardReached, ...) takes;
+// build a reason through it. The fields stay exported for reading and for
+// the JSON format.
 type Reason struct {
 	Code     ReasonCode
 	Tags     []string
