@@ -140,7 +140,7 @@ func (a *run) apply() error {
 	}
 	if a.ctx.Err() != nil {
 		for _, it := range work {
-			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonRepoInterrupted})
+			set(it, plan.ResultSkipped, plan.RepoInterrupted())
 		}
 		return nil
 	}
@@ -161,7 +161,7 @@ func (a *run) apply() error {
 	}
 	if err != nil {
 		for _, it := range work {
-			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonRecheckFailed, Err: err})
+			set(it, plan.ResultSkipped, plan.RecheckFailed(err))
 		}
 		a.r.Err = plan.Fail(plan.ErrorRecheck, err)
 		return err
@@ -195,7 +195,7 @@ func (a *run) apply() error {
 		if err != nil {
 			for _, it := range targets {
 				if it.Result == "" {
-					set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonRecheckAfterTags, Err: err})
+					set(it, plan.ResultSkipped, plan.RecheckAfterTags(err))
 				}
 			}
 			a.r.Err = plan.Fail(plan.ErrorRecheckTags, err)

@@ -119,7 +119,7 @@ func (a *run) checkProbe(it *plan.Item) {
 	}
 	a.markGone(it.Digest)
 	a.seenGone(it.Digest)
-	set(it, plan.ResultDeleted, plan.Reason{Code: plan.ReasonDeletedWithTag})
+	set(it, plan.ResultDeleted, plan.DeletedWithTag())
 	a.mu.Lock()
 	a.tagDelete, a.tagAnswer, a.digestOK = -1, errTagDeleteTakesManifest, true
 	a.mu.Unlock()

@@ -27,7 +27,7 @@ func (a *run) each(items []*plan.Item, fn func(*plan.Item)) {
 		if a.ctx.Err() != nil {
 			<-sem
 			if it.Result == "" {
-				set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonItemInterrupted, Prior: prior(it)})
+				set(it, plan.ResultSkipped, plan.ItemInterrupted(prior(it)))
 			}
 			continue
 		}
@@ -154,16 +154,16 @@ func (a *run) untag() {
 	jobs := a.items(func(it *plan.Item) bool { return it.Action == plan.ActionKeep && len(it.Untag) > 0 })
 	if len(jobs) > 0 && a.tagState() == 0 && a.refused() == nil {
 		for _, it := range jobs {
-			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonTagDeleteUnknown})
+			set(it, plan.ResultSkipped, plan.TagDeleteUnknown())
 		}
 		return
 	}
 	a.tagsPhase(jobs, func(it *plan.Item) []string { return it.Untag }, func(it *plan.Item, err error) {
 		switch {
 		case err == nil:
-			set(it, plan.ResultUntagged, plan.Reason{Code: plan.ReasonUntagged, Tags: it.Untag})
+			set(it, plan.ResultUntagged, plan.Untagged(it.Untag))
 		case errors.Is(err, errTagDeleteRefused):
-			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonNoTagDelete})
+			set(it, plan.ResultSkipped, plan.NoTagDelete())
 		default:
 			failOrSkip(it, err)
 		}
@@ -201,7 +201,7 @@ func (a *run) deleteTagsOfTargets() {
 		switch {
 		case err == nil:
 			// Not a result yet: the digest delete follows.
-			it.ResultReason = plan.Reason{Code: plan.ReasonTagsRemoved, Tags: live(it)}
+			it.ResultReason = plan.TagsRemoved(live(it))
 		case !errors.Is(err, errTagDeleteRefused):
 			failOrSkip(it, err)
 		}
@@ -345,7 +345,7 @@ func (a *run) deepSafe() map[string]bool {
 func (a *run) deepDelete(it *plan.Item, kids any, safe map[string]bool, s *schedule) plan.Reason {
 	switch k := kids.(type) {
 	case error:
-		return plan.Reason{Code: plan.ReasonChildStays, Err: k}
+		return plan.ChildUnreadable(k)
 	case []string:
 		for _, c := range k {
 			if a.gone[c] || safe[c] {
@@ -354,7 +354,7 @@ func (a *run) deepDelete(it *plan.Item, kids any, safe map[string]bool, s *sched
 			if ci := s.byDigest[c]; ci != nil && ci != it && ci.Action == plan.ActionDelete && ci.Result == "" && !a.referrerStays(s, c) {
 				continue // deleted after it, with what hangs from it
 			}
-			return plan.Reason{Code: plan.ReasonChildStays, Digest: c}
+			return plan.ChildStays(c)
 		}
 	}
 	return plan.Reason{}
@@ -406,11 +406,11 @@ func (a *run) retryLater(level []*plan.Item) {
 				err := a.later[it]
 				delete(a.later, it)
 				a.mu.Unlock()
-				code := plan.ReasonStillReferenced
+				why := plan.StillReferenced
 				if errors.Is(err, registry.ErrStillTagged) {
-					code = plan.ReasonStillTagged
+					why = plan.StillTagged
 				}
-				set(it, plan.ResultFailed, plan.Reason{Code: code, Err: err})
+				set(it, plan.ResultFailed, why(err))
 			}
 			return
 		}
@@ -452,7 +452,7 @@ func (a *run) untagFirst(it *plan.Item, refusal error) bool {
 			}
 		}
 		if err != nil {
-			set(it, plan.ResultFailed, plan.Reason{Code: plan.ReasonStillTagged, Err: fmt.Errorf("%w; removing its tag %s first: %w", refusal, t, err)})
+			set(it, plan.ResultFailed, plan.StillTagged(fmt.Errorf("%w; removing its tag %s first: %w", refusal, t, err)))
 			return false
 		}
 	}
@@ -500,7 +500,7 @@ func (a *run) deleteDigest(it *plan.Item) {
 		}
 		a.digestOK = true
 		a.mu.Unlock()
-		set(it, plan.ResultDeleted, plan.Reason{Code: plan.ReasonDeleted})
+		set(it, plan.ResultDeleted, plan.Deleted())
 	case errors.Is(err, registry.ErrNotFound):
 		// Neither success nor failure: a retried DELETE may have
 		// succeeded the first time, an earlier run or someone else may
@@ -509,11 +509,11 @@ func (a *run) deleteDigest(it *plan.Item) {
 		switch {
 		case errors.Is(herr, registry.ErrNotFound):
 			a.markGone(it.Digest)
-			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonAlreadyGone})
+			set(it, plan.ResultSkipped, plan.AlreadyGone())
 		case herr == nil:
-			set(it, plan.ResultFailed, plan.Reason{Code: plan.ReasonStillServed, Err: err})
+			set(it, plan.ResultFailed, plan.StillServed(err))
 		default:
-			set(it, plan.ResultFailed, plan.Reason{Code: plan.ReasonGoneUnknown, Err: fmt.Errorf("%w; checking whether it is gone failed: %w", err, herr)})
+			set(it, plan.ResultFailed, plan.GoneUnknown(fmt.Errorf("%w; checking whether it is gone failed: %w", err, herr)))
 		}
 	case errors.Is(err, registry.ErrStillTagged) || errors.Is(err, registry.ErrStillReferenced):
 		// GAR's dangling tag or parent, ECR's manifest list, Harbor's
@@ -531,7 +531,7 @@ func (a *run) deleteDigest(it *plan.Item) {
 	case errors.Is(err, registry.ErrPending):
 		// Docker Hub's 500: accepted, retried in the background. Not
 		// gone yet: what hangs from it stays; the next run verifies.
-		set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonPending, Err: err})
+		set(it, plan.ResultSkipped, plan.Pending(err))
 	default:
 		// The request failed for good (retries spent): the digest may
 		// be gone all the same, by an earlier run or a DELETE whose
@@ -547,12 +547,12 @@ func (a *run) deleteDigest(it *plan.Item) {
 				a.digestOK = true
 				a.mu.Unlock()
 				a.correct(it.Digest, true, "the DELETE failed after an attempt whose answer was lost ("+err.Error()+"); the manifest is gone")
-				set(it, plan.ResultDeleted, plan.Reason{Code: plan.ReasonDeleted})
+				set(it, plan.ResultDeleted, plan.Deleted())
 				return
 			}
-			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonGoneAfterFailure, Err: err})
+			set(it, plan.ResultSkipped, plan.GoneAfterFailure(err))
 			return
 		}
-		set(it, plan.ResultFailed, plan.Reason{Code: plan.ReasonDeleteFailed, Err: err})
+		set(it, plan.ResultFailed, plan.DeleteFailed(err))
 	}
 }

@@ -25,6 +25,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/regprune/regprune/internal/digest"
 	"github.com/regprune/regprune/internal/graph"
 	"github.com/regprune/regprune/internal/inventory"
 	"github.com/regprune/regprune/internal/plan"
@@ -123,7 +124,7 @@ func (a *run) refuseEmpty(now map[string]string, work []*plan.Item) (bool, error
 	a.o.Logger.Warn("refused: the plan would leave the repository without an image", "repository", a.t.Name(), "tags", len(now))
 	for _, it := range work {
 		if it.Result == "" {
-			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonPlanRefused})
+			set(it, plan.ResultSkipped, plan.PlanRefused())
 		}
 	}
 	a.r.Refused, a.r.Err = true, err
@@ -152,7 +153,7 @@ func (a *run) verifyKept(now map[string]string) error {
 			if err != nil {
 				return fmt.Errorf("kept tag %s: HEAD answered %s, GET of the tag failed: %w", t, want, err)
 			}
-			if !registry.Verify(want, body) {
+			if !digest.Verify(want, body) {
 				return fmt.Errorf("%w: kept tag %s: HEAD answers %s, but GET serves a body that does not hash to it (a stale cache in front of the registry?)", registry.ErrBadResponse, t, want)
 			}
 			if err := a.read.Seed(want, body); err != nil {
@@ -178,7 +179,7 @@ func (a *run) guard() error {
 	via, err := a.reachable(a.latest, a.staying(a.latest))
 	if err != nil {
 		for _, it := range pending {
-			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonGuardFailed, Err: err})
+			set(it, plan.ResultSkipped, plan.GuardFailed(err))
 		}
 		a.r.Err = plan.Fail(plan.ErrorGuard, err)
 		return err
@@ -186,13 +187,13 @@ func (a *run) guard() error {
 	for _, it := range pending {
 		if t, ok := via[it.Digest]; ok && it.Action == plan.ActionDelete {
 			a.o.Logger.Warn("final guard kept a planned delete", "repository", a.t.Name(), "digest", it.Digest, "tag", t)
-			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonGuardReached, Tags: []string{t}, Prior: prior(it)})
+			set(it, plan.ResultSkipped, plan.GuardReached(t, prior(it)))
 		}
 	}
 	if err := a.confirmAttached(pending); err != nil {
 		for _, it := range pending {
 			if it.Result == "" {
-				set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonGuardFailed, Err: err})
+				set(it, plan.ResultSkipped, plan.GuardFailed(err))
 			}
 		}
 		a.r.Err = plan.Fail(plan.ErrorGuard, err)
@@ -243,7 +244,7 @@ func (a *run) confirmAttached(pending []*plan.Item) error {
 	for i, it := range todo {
 		if why[i] != "" {
 			a.o.Logger.Warn("final guard kept a planned delete the registry does not show attached to its subject", "repository", a.t.Name(), "digest", it.Digest, "subject", it.Subject, "why", why[i])
-			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonNotAttached, Digest: it.Subject, Err: errors.New(why[i]), Prior: prior(it)})
+			set(it, plan.ResultSkipped, plan.NotAttached(it.Subject, errors.New(why[i]), prior(it)))
 			continue
 		}
 		a.attached[it] = true

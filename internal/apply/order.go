@@ -52,9 +52,9 @@ func holdItems(items []plan.Item) {
 			queue = append(queue, it)
 		}
 	}
-	hold := func(it *plan.Item, code plan.ReasonCode, s *plan.Item) {
+	hold := func(it *plan.Item, why func(string, plan.Result, *plan.Reason) plan.Reason, s *plan.Item) {
 		if it != nil && it.Result == "" {
-			set(it, plan.ResultSkipped, plan.Reason{Code: code, Digest: s.Digest, Result: s.Result, Prior: prior(it)})
+			set(it, plan.ResultSkipped, why(s.Digest, s.Result, prior(it)))
 			queue = append(queue, it)
 		}
 	}
@@ -62,13 +62,13 @@ func holdItems(items []plan.Item) {
 		s := queue[0]
 		queue = queue[1:]
 		if s.Subject != "" {
-			hold(byDigest[s.Subject], plan.ReasonHeldByReferrer, s)
+			hold(byDigest[s.Subject], plan.HeldByReferrer, s)
 		}
 		for _, r := range bySubject[s.Digest] {
-			hold(r, plan.ReasonHeldBySubject, s)
+			hold(r, plan.HeldBySubject, s)
 		}
 		for _, c := range byParent[s.Digest] {
-			hold(c, plan.ReasonHeldByParent, s)
+			hold(c, plan.HeldByParent, s)
 		}
 	}
 }
@@ -226,7 +226,7 @@ func containsItem(list []*plan.Item, it *plan.Item) bool {
 func (s *schedule) blocked(it *plan.Item, gone map[string]bool) plan.Reason {
 	if it.Parent != "" {
 		if p := s.byDigest[it.Parent]; p != nil && !gone[p.Digest] {
-			return plan.Reason{Code: plan.ReasonParentStays, Digest: it.Parent}
+			return plan.ParentStays(it.Parent)
 		}
 	}
 	// The first in plan order of: a referrer of it still there, and a
@@ -235,7 +235,7 @@ func (s *schedule) blocked(it *plan.Item, gone map[string]bool) plan.Reason {
 	var why plan.Reason
 	for _, o := range s.refs[it.Digest] {
 		if !gone[o.Digest] {
-			first, why = o, plan.Reason{Code: plan.ReasonReferrerStays, Digest: o.Digest}
+			first, why = o, plan.ReferrerStays(o.Digest)
 			break
 		}
 	}
@@ -243,7 +243,7 @@ func (s *schedule) blocked(it *plan.Item, gone map[string]bool) plan.Reason {
 		for _, o := range s.idxRefs[it.Subject] {
 			if !gone[o.Digest] {
 				if first == nil || s.pos[o] < s.pos[first] {
-					why = plan.Reason{Code: plan.ReasonRefIndexStays, Digest: o.Digest}
+					why = plan.RefIndexStays(o.Digest)
 				}
 				break
 			}
@@ -254,7 +254,7 @@ func (s *schedule) blocked(it *plan.Item, gone map[string]bool) plan.Reason {
 	}
 	for _, o := range s.below[it] {
 		if !gone[o.Digest] {
-			return plan.Reason{Code: plan.ReasonAnchorStays, Digest: o.Digest, Other: o.Subject}
+			return plan.AnchorStays(o.Digest, o.Subject)
 		}
 	}
 	return plan.Reason{}

@@ -159,10 +159,10 @@ func (a *run) readBack() {
 	// Digests still there, or not seen gone.
 	notEffective := func(it *plan.Item, d string, tags []string, err error) {
 		if err != nil {
-			set(it, plan.ResultFailed, plan.Reason{Code: plan.ReasonGoneUnknown, Err: fmt.Errorf("the registry accepted the DELETE; reading it back failed: %w", err)})
+			set(it, plan.ResultFailed, plan.GoneUnknown(fmt.Errorf("the registry accepted the DELETE; reading it back failed: %w", err)))
 			return
 		}
-		set(it, plan.ResultFailed, plan.Reason{Code: plan.ReasonDeleteNotEffective, Digest: d, Tags: tags})
+		set(it, plan.ResultFailed, plan.DeleteNotEffective(d, tags, nil))
 	}
 	failedDigest := map[string]bool{}
 	for it, err := range digestThere {
@@ -272,9 +272,9 @@ func (a *run) deleteLeftTags(left []string, owner map[string]*plan.Item, digest 
 		if err := failed[t]; err != nil {
 			it := owner[t]
 			if errors.Is(err, errNotEffective) {
-				set(it, plan.ResultFailed, plan.Reason{Code: plan.ReasonDeleteNotEffective, Tags: []string{t}})
+				set(it, plan.ResultFailed, plan.DeleteNotEffective("", []string{t}, nil))
 			} else {
-				set(it, plan.ResultFailed, plan.Reason{Code: plan.ReasonDeleteNotEffective, Tags: []string{t}, Err: fmt.Errorf("deleting the tag left by the digest delete: %w", err)})
+				set(it, plan.ResultFailed, plan.DeleteNotEffective("", []string{t}, fmt.Errorf("deleting the tag left by the digest delete: %w", err)))
 			}
 		}
 	}

@@ -48,7 +48,7 @@ func (a *run) verify(items []*plan.Item, now map[string]string) error {
 		for _, t := range it.Tags {
 			planned[t] = true
 			if d, ok := now[t]; ok && d != it.Digest {
-				set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonTagMoved, Tags: []string{t}, Digest: d})
+				set(it, plan.ResultSkipped, plan.TagMoved(t, d))
 				break
 			}
 		}
@@ -64,12 +64,12 @@ func (a *run) verify(items []*plan.Item, now map[string]string) error {
 			}
 			if len(appeared) > 0 {
 				sort.Strings(appeared)
-				set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonTagAppeared, Tags: appeared})
+				set(it, plan.ResultSkipped, plan.TagAppeared(appeared))
 			} else if t, ok := reached[it.Digest]; ok {
-				set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonReachedByNewTag, Tags: []string{t}})
+				set(it, plan.ResultSkipped, plan.ReachedByNewTag(t))
 			} else if ts := artifacts[it.Digest]; len(ts) > 0 {
 				sort.Strings(ts)
-				set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonArtifactTagMoved, Tags: ts})
+				set(it, plan.ResultSkipped, plan.ArtifactTagMoved(ts))
 			}
 			continue
 		}
@@ -81,7 +81,7 @@ func (a *run) verify(items []*plan.Item, now map[string]string) error {
 			}
 		}
 		if len(keepTags) == 0 {
-			set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonStaleTagsGone})
+			set(it, plan.ResultSkipped, plan.StaleTagsGone())
 		}
 		it.Untag = keepTags
 	}

@@ -19,9 +19,9 @@ func set(it *plan.Item, result plan.Result, why plan.Reason) {
 // or deletes disabled.
 func refusedReason(err error) plan.Reason {
 	if deniedDelete(err) {
-		return plan.Reason{Code: plan.ReasonDeleteDenied, Err: err}
+		return plan.DeleteDenied(err)
 	}
-	return plan.Reason{Code: plan.ReasonDeletesDisabled, Err: err}
+	return plan.DeletesDisabled(err)
 }
 
 // refusedError marks an item not attempted because an earlier delete in
@@ -38,14 +38,14 @@ func failOrSkip(it *plan.Item, err error) {
 	switch {
 	case errors.As(err, &re):
 		prior := refusedReason(re.err)
-		set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonNotAttempted, Err: re.err, Prior: &prior})
+		set(it, plan.ResultSkipped, plan.NotAttempted(re.err, &prior))
 	case errors.Is(err, registry.ErrProtected):
 		// GitLab keeps a protected or immutable tag: the image stays,
 		// and so does what hangs from it (hold); not a failure.
-		set(it, plan.ResultSkipped, plan.Reason{Code: plan.ReasonProtected, Err: err})
+		set(it, plan.ResultSkipped, plan.Protected(err))
 	case deniedDelete(err) || errors.Is(err, registry.ErrUnsupported):
 		set(it, plan.ResultFailed, refusedReason(err))
 	default:
-		set(it, plan.ResultFailed, plan.Reason{Code: plan.ReasonDeleteFailed, Err: err})
+		set(it, plan.ResultFailed, plan.DeleteFailed(err))
 	}
 }

@@ -8,12 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/regprune/regprune/internal/digest"
 	"github.com/regprune/regprune/internal/graph"
 	"github.com/regprune/regprune/internal/policy"
 )
-
-// tagRE is the OCI distribution grammar for a tag.
-var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
 
 // ageSources maps age_from to the sources graph.Created tries. Each names a
 // single source; an index without it falls back to its children's
@@ -103,7 +101,7 @@ func compileAll(source string, spec RuleSpec) (Rule, []*FieldError) {
 	p := &r.Policy
 	k := spec.Keep
 	for i, t := range k.Tags {
-		if !tagRE.MatchString(t) {
+		if !digest.ValidTag(t) {
 			problem := "not a valid tag name (letters, digits, '_', '.', '-'; at most 128; not starting with '.' or '-')"
 			if strings.ContainsAny(t, "*?[]()|\\^$+") {
 				problem += "; use keep.regex for patterns"

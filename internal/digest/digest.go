@@ -2,7 +2,8 @@
 // digits, or "sha512:" and 128, the only algorithms regprune reads,
 // verifies, caches and deletes. A digest is verified with its own
 // algorithm, so that a manifest stored under sha512 is as intact as one
-// under sha256. Standard library only.
+// under sha256. The tag grammar is beside it (ValidTag, KindOf): what
+// names a manifest is checked in one place. Standard library only.
 package digest
 
 import (

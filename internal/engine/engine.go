@@ -185,7 +185,7 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 		if ctx.Err() != nil {
 			// Interrupted before this repository: nothing was tried, and
 			// that is not a failure of the repository.
-			skipPending(r, plan.Reason{Code: plan.ReasonRepoInterrupted})
+			skipPending(r, plan.RepoInterrupted())
 			return
 		}
 		repo, err := o.Client.Open(ctx, r.Repository, registry.PullDelete)
@@ -223,7 +223,7 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 			if r.Err == nil {
 				r.Err = plan.Fail(plan.ErrorApply, err)
 			}
-			skipPending(r, plan.Reason{Code: plan.ReasonRepoFailed, Err: err})
+			skipPending(r, plan.RepoFailed(err))
 		}
 	})
 	p.Recount()
@@ -313,7 +313,7 @@ func noTagDelete(repo *registry.Repo, r *plan.Repository) {
 	n := 0
 	for j := range r.Items {
 		if it := &r.Items[j]; it.Result == "" && it.Action == plan.ActionKeep && len(it.Untag) > 0 {
-			it.Result, it.ResultReason = plan.ResultSkipped, plan.Reason{Code: plan.ReasonNoTagDelete}
+			it.Result, it.ResultReason = plan.ResultSkipped, plan.NoTagDelete()
 			n++
 		}
 	}

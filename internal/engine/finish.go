@@ -130,7 +130,7 @@ func finishInterrupted(ctx context.Context, g *graph.Repository, r *plan.Reposit
 		if it.Subject == "" && it.Parent == "" { // else plan's orphan chain says it
 			it.Subject = s
 		}
-		it.Reasons = []plan.Reason{{Code: plan.ReasonLeftBehind, Relation: it.Kind, Digest: s, Run: byRun[root], Other: root}}
+		it.Reasons = []plan.Reason{plan.LeftBehind(it.Kind, s, byRun[root], root)}
 		o.Logger.Info("journal: finishing an interrupted run", "repository", g.Name, "digest", it.Digest, "run", byRun[root])
 	}
 	// The repository's counts and each item's frees, with these deletions.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/regprune/regprune/internal/apply"
+	"github.com/regprune/regprune/internal/digest"
 	"github.com/regprune/regprune/internal/inventory"
 	"github.com/regprune/regprune/internal/journal"
 	"github.com/regprune/regprune/internal/plan"
@@ -107,7 +108,11 @@ type journalTarget struct {
 // error means the DELETE must not be sent.
 func (t *journalTarget) entry(ctx context.Context, ref string) (journal.Entry, error) {
 	e := journal.Entry{RunID: t.run.id, Repository: t.repo}
-	if strings.Contains(ref, ":") { // a digest; a tag never holds ':'
+	switch digest.KindOf(ref) {
+	case digest.KindInvalid:
+		// Not journaled, not sent: Delete would refuse it too.
+		return e, fmt.Errorf("%w: %w", ErrJournal, registry.CheckRef(ref))
+	case digest.KindDigest:
 		e.Kind, e.Digest = journal.KindManifest, ref
 		if it := t.items[ref]; it != nil {
 			e.Tags, e.ItemKind, e.Parent, e.Subject, e.MediaType, e.Size = it.Tags, it.Kind, it.Parent, it.Subject, it.MediaType, it.Size
@@ -123,7 +128,7 @@ func (t *journalTarget) entry(ctx context.Context, ref string) (journal.Entry, e
 		if e.MediaType == "" {
 			e.MediaType = mt
 		}
-	} else {
+	case digest.KindTag:
 		e.Kind, e.Tag, e.Tags = journal.KindTag, ref, []string{ref}
 		it := t.tags[ref]
 		switch {
@@ -189,6 +194,6 @@ func journalSkip(p *plan.Plan, err error) {
 				break
 			}
 		}
-		skipPending(r, plan.Reason{Code: plan.ReasonJournalFailed, Err: err})
+		skipPending(r, plan.JournalFailed(err))
 	}
 }

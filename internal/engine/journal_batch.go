@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/regprune/regprune/internal/digest"
 	"github.com/regprune/regprune/internal/journal"
 	"github.com/regprune/regprune/internal/registry"
 	"github.com/regprune/regprune/internal/safe"
@@ -213,7 +213,7 @@ func (t *journalTarget) settle() {
 // item.
 func (t *journalTarget) notSent(ref string) string {
 	it := t.items[ref]
-	if !strings.Contains(ref, ":") {
+	if digest.KindOf(ref) != digest.KindDigest {
 		it = t.tags[ref]
 	}
 	if it == nil || fmt.Sprint(it.Result) == "" {

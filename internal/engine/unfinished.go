@@ -5,10 +5,10 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/regprune/regprune/internal/digest"
 	"github.com/regprune/regprune/internal/graph"
 	"github.com/regprune/regprune/internal/journal"
 	"github.com/regprune/regprune/internal/plan"
-	"github.com/regprune/regprune/internal/registry"
 )
 
 // Unfinished work. An apply removes the tags of the images it deletes
@@ -54,7 +54,7 @@ func unfinished(ctx context.Context, repository string, o Options) []journal.Unf
 func unfinishedDigests(us []journal.Unfinished) []string {
 	var out []string
 	for _, u := range us {
-		if !registry.ValidDigest(u.Digest) {
+		if !digest.Digest(u.Digest).Valid() {
 			continue // not from regprune: never asked for
 		}
 		if len(u.Tags) == 0 || u.Sent || untaggedAll(u) {
@@ -151,13 +151,7 @@ func finishUnfinished(g *graph.Repository, r *plan.Repository, us []journal.Unfi
 		if it.Kind == plan.KindImage && len(u.Tags) == 0 && u.Via != "" && u.Via != it.Subject {
 			it.Kind = plan.KindChild // of an index gone since
 		}
-		why := plan.Reason{Code: plan.ReasonUnfinished, Run: u.Run, Relation: it.Kind}
-		if len(u.Tags) > 0 {
-			why.Tags = u.Tags
-		} else {
-			why.Digest = u.Via
-		}
-		it.Reasons = []plan.Reason{why}
+		it.Reasons = []plan.Reason{plan.Unfinished(u.Run, it.Kind, u.Tags, u.Via)}
 		o.Logger.Info("journal: finishing an interrupted run", "repository", g.Name, "digest", it.Digest, "run", u.Run)
 	}
 	r.Recount(g)

@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/regprune/regprune/internal/digest"
 )
 
 // ErrBadReference is wrapped by ParseRef's errors.
@@ -38,9 +40,7 @@ func (r Ref) String() string {
 }
 
 var (
-	digestRE    = regexp.MustCompile(`^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$`)
 	imageIDRE   = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	tagRE       = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 	componentRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
 	hostRE      = regexp.MustCompile(`^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$`)
 )
@@ -63,14 +63,14 @@ func ParseRef(s string) (Ref, error) {
 	if in == "" {
 		return bad("empty")
 	}
-	if digestRE.MatchString(in) || imageIDRE.MatchString(in) {
+	if digest.Digest(in).Valid() || imageIDRE.MatchString(in) {
 		return bad("an image id names no repository")
 	}
 	var r Ref
 	if i := strings.IndexByte(in, '@'); i >= 0 {
 		r.Digest = in[i+1:]
 		in = in[:i]
-		if !digestRE.MatchString(r.Digest) {
+		if !digest.Digest(r.Digest).Valid() {
 			return bad("digest " + r.Digest + " is not sha256:<64 hex> or sha512:<128 hex>")
 		}
 	}
@@ -78,7 +78,7 @@ func ParseRef(s string) (Ref, error) {
 	if i := strings.LastIndexByte(in, ':'); i > strings.LastIndexByte(in, '/') {
 		tag := in[i+1:]
 		in = in[:i]
-		if !tagRE.MatchString(tag) {
+		if !digest.ValidTag(tag) {
 			return bad("tag " + tag + " is not a valid tag")
 		}
 		if r.Digest == "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/regprune/regprune/internal/digest"
 	"github.com/regprune/regprune/internal/registry"
 )
 
@@ -52,7 +53,7 @@ func (c *collector) resolve(ctx context.Context, tag string) (string, error) {
 		return d.Digest, err
 	}
 	if hint, ok := c.hints[tag]; ok && c.o.Cache != nil {
-		if body, ok := c.o.Cache.Get(hint); ok && registry.Verify(hint, body) {
+		if body, ok := c.o.Cache.Get(hint); ok && digest.Verify(hint, body) {
 			d, err := c.src.Head(ctx, tag)
 			if err != nil || d.Digest != hint {
 				return d.Digest, err // moved since: read like any digest

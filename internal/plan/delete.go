@@ -39,7 +39,7 @@ func (b *builder) deleteClosure() {
 			if r.kind == KindReferrer && isSignature(b.tagsOf[n.digest]) {
 				r.kind = KindSignature
 			}
-			b.delWhy[n.digest] = b.reached(ReasonDeleteReached, n, d, via)
+			b.delWhy[n.digest] = b.reached(DeleteReached, n, d, via)
 			via[n.digest] = viaTag(d, b.tagsOf, via)
 			b.del[n.digest] = r
 			b.order = append(b.order, n.digest)

@@ -33,17 +33,17 @@ func (b *builder) items() []Item {
 			it.Action = ActionKeep
 			it.Reasons = []Reason{b.keepWhy[d.Digest]}
 			for _, r := range d.Reasons {
-				it.Reasons = append(it.Reasons, Reason{Code: ReasonPolicyAlone, Rule: r.Rule, Text: r.Text})
+				it.Reasons = append(it.Reasons, PolicyAlone(r.Rule, r.Text))
 			}
 			if b.p.UntagUnkept && len(d.Tags) > 0 {
 				it.Untag = d.Tags
-				it.Reasons = append(it.Reasons, Reason{Code: ReasonUntagUnkept, Tags: d.Tags})
+				it.Reasons = append(it.Reasons, UntagUnkept(d.Tags))
 			}
 		default:
 			it.Action = ActionDelete
 			if p := b.del[d.Digest].parent; p != "" {
 				it.Parent = p
-				it.Reasons = append(it.Reasons, Reason{Code: ReasonListedByDeleted, Digest: p})
+				it.Reasons = append(it.Reasons, ListedByDeleted(p))
 			}
 		}
 		out = append(out, it)
@@ -57,7 +57,7 @@ func (b *builder) items() []Item {
 		it := Item{Digest: d, Kind: r.kind, Tags: b.tagsOf[d], Action: ActionDelete, Parent: r.parent, Subject: r.subject}
 		it.Reasons = []Reason{b.delWhy[d]}
 		if r.parent != "" && r.parent != b.delWhy[d].Digest {
-			it.Reasons = append(it.Reasons, Reason{Code: ReasonListedByDeleted, Digest: r.parent})
+			it.Reasons = append(it.Reasons, ListedByDeleted(r.parent))
 		}
 		fill(&it, b.repo.Manifests[d])
 		out = append(out, it)
@@ -85,7 +85,7 @@ func (b *builder) items() []Item {
 			it.Reasons = []Reason{why}
 			it.Parent, it.Subject = parents[d], subjects[d]
 		} else {
-			it.Reasons = []Reason{{Code: ReasonUnreached}}
+			it.Reasons = []Reason{Unreached()}
 		}
 		fill(&it, b.repo.Manifests[d])
 		out = append(out, it)

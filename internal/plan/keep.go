@@ -53,7 +53,7 @@ func (b *builder) keepClosure() {
 			continue
 		}
 		b.keep[d] = true
-		b.keepWhy[d] = Reason{Code: ReasonFallbackRejected, Tags: []string{t}, Digest: subject}
+		b.keepWhy[d] = FallbackRejected(t, subject)
 		via[d] = t
 		queue = append(queue, d)
 	}
@@ -63,7 +63,7 @@ func (b *builder) keepClosure() {
 		for _, n := range neighbours(b.repo, d) {
 			if !b.keep[n.digest] {
 				b.keep[n.digest] = true
-				b.keepWhy[n.digest] = b.reached(ReasonKeptReached, n, d, via)
+				b.keepWhy[n.digest] = b.reached(KeptReached, n, d, via)
 				via[n.digest] = viaTag(d, b.tagsOf, via)
 				queue = append(queue, n.digest)
 			}
@@ -72,11 +72,8 @@ func (b *builder) keepClosure() {
 }
 
 // reached is the reason of n, reached from d: its relation to d, and d
-// with the tag through which d is reached.
-func (b *builder) reached(code ReasonCode, n edge, d string, via map[string]string) Reason {
-	r := Reason{Code: code, Relation: relation(n, b.tagsOf), Of: describe(b.repo, d, b.tagsOf), Digest: d}
-	if t := viaTag(d, b.tagsOf, via); t != "" {
-		r.Tags = []string{t}
-	}
-	return r
+// with the tag through which d is reached; why is KeptReached or
+// DeleteReached.
+func (b *builder) reached(why func(relation, of, digest, tag string) Reason, n edge, d string, via map[string]string) Reason {
+	return why(relation(n, b.tagsOf), describe(b.repo, d, b.tagsOf), d, viaTag(d, b.tagsOf, via))
 }

@@ -6,14 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
+
+	"github.com/regprune/regprune/internal/digest"
 )
 
 // ErrBadPlan is wrapped by every error of Load.
 var ErrBadPlan = errors.New("invalid plan file")
-
-var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$|^sha512:[0-9a-f]{128}$`)
-var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
 
 // Load reads a plan written by "regprune plan -o json" and validates it.
 // Results of an earlier apply are cleared: apply re-checks everything.
@@ -74,48 +72,14 @@ func load(r io.Reader, name string, max int64) (*Plan, error) {
 		}
 		repoAt[r.Repository] = ri
 		for t, d := range r.Tags {
-			if !tagRE.MatchString(t) || !digestRE.MatchString(d) {
+			if !digest.ValidTag(t) || !digest.Digest(d).Valid() {
 				return nil, bad("%s: tag %q -> %q is not a tag and a digest", r.Repository, t, d)
 			}
 		}
 		for i := range r.Items {
 			it := &r.Items[i]
-			where := fmt.Sprintf("%s images[%d]", r.Repository, i)
-			if !digestRE.MatchString(it.Digest) {
-				return nil, bad("%s: digest %q is not a sha256 or sha512 digest", where, it.Digest)
-			}
-			switch it.Action {
-			case ActionKeep, ActionDelete:
-			default:
-				return nil, bad("%s: action %q: want keep or delete", where, it.Action)
-			}
-			switch it.Kind {
-			case KindImage, KindChild, KindReferrer, KindSignature:
-			default:
-				return nil, bad("%s: kind %q: want image, child, referrer or signature", where, it.Kind)
-			}
-			for _, ref := range []string{it.Parent, it.Subject} {
-				if ref != "" && !digestRE.MatchString(ref) {
-					return nil, bad("%s: %q is not a digest", where, ref)
-				}
-			}
-			tags := map[string]bool{}
-			for _, t := range it.Tags {
-				if !tagRE.MatchString(t) {
-					return nil, bad("%s: tag %q is not a valid tag", where, t)
-				}
-				tags[t] = true
-			}
-			for _, t := range it.Untag {
-				if !tags[t] {
-					return nil, bad("%s: untag %q is not one of the item's tags", where, t)
-				}
-			}
-			if len(it.Untag) > 0 && it.Action != ActionKeep {
-				return nil, bad("%s: untag goes with action keep", where)
-			}
-			if it.Size < 0 {
-				return nil, bad("%s: size %d is negative", where, it.Size)
+			if problem := checkItem(it); problem != "" {
+				return nil, bad("%s images[%d]: %s", r.Repository, i, problem)
 			}
 			it.Result, it.ResultReason = "", Reason{}
 			followAction(it)
@@ -127,6 +91,49 @@ func load(r io.Reader, name string, max int64) (*Plan, error) {
 	}
 	p.Recount()
 	return &p, nil
+}
+
+// checkItem says what in it is not valid, "" if nothing: a digest or tag
+// outside the grammar (internal/digest), an unknown action or kind, an
+// untag that is not one of its tags, a negative size.
+func checkItem(it *Item) string {
+	if !digest.Digest(it.Digest).Valid() {
+		return fmt.Sprintf("digest %q is not a sha256 or sha512 digest", it.Digest)
+	}
+	switch it.Action {
+	case ActionKeep, ActionDelete:
+	default:
+		return fmt.Sprintf("action %q: want keep or delete", it.Action)
+	}
+	switch it.Kind {
+	case KindImage, KindChild, KindReferrer, KindSignature:
+	default:
+		return fmt.Sprintf("kind %q: want image, child, referrer or signature", it.Kind)
+	}
+	for _, ref := range []string{it.Parent, it.Subject} {
+		if ref != "" && !digest.Digest(ref).Valid() {
+			return fmt.Sprintf("%q is not a digest", ref)
+		}
+	}
+	tags := map[string]bool{}
+	for _, t := range it.Tags {
+		if !digest.ValidTag(t) {
+			return fmt.Sprintf("tag %q is not a valid tag", t)
+		}
+		tags[t] = true
+	}
+	for _, t := range it.Untag {
+		if !tags[t] {
+			return fmt.Sprintf("untag %q is not one of the item's tags", t)
+		}
+	}
+	if len(it.Untag) > 0 && it.Action != ActionKeep {
+		return "untag goes with action keep"
+	}
+	if it.Size < 0 {
+		return fmt.Sprintf("size %d is negative", it.Size)
+	}
+	return ""
 }
 
 // consistent says what in r's items contradicts itself, "" if nothing: a

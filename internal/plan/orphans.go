@@ -84,9 +84,9 @@ func orphanItem(it *Item, o orphan, del bool) {
 	it.Parent, it.Subject = o.parent, o.subject
 	if del {
 		it.Action = ActionDelete
-		it.Reasons = []Reason{{Code: ReasonOrphanDeleted, Digest: o.root}}
+		it.Reasons = []Reason{OrphanDeleted(o.root)}
 		return
 	}
 	it.Action = ActionKeep
-	it.Reasons = []Reason{{Code: ReasonOrphan, Digest: o.root}}
+	it.Reasons = []Reason{Orphan(o.root)}
 }

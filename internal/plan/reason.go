@@ -142,7 +142,9 @@ const (
 const ReasonDeleteNotEffective ReasonCode = "delete_not_effective"
 
 // Reason is why: a code and what it involves. Which fields a code uses is
-// said at the code.
+// what its constructor (reasons.go: KeptReached, GuardReached, ...) takes;
+// build a reason through it. The fields stay exported for reading and for
+// the JSON format.
 type Reason struct {
 	Code     ReasonCode
 	Tags     []string
@@ -160,7 +162,9 @@ type Reason struct {
 	loaded string // the text of a reason read from a plan file
 }
 
-// String renders r: the one place reasons become English.
+// String renders r: the one place reasons become English. A reason read
+// from a plan file keeps its text; a policy's verdict is in its words;
+// every other code has its render func (renders).
 func (r Reason) String() string {
 	if r.loaded != "" {
 		return r.loaded
@@ -168,169 +172,202 @@ func (r Reason) String() string {
 	if r.Text != "" && r.Code != ReasonPolicyAlone { // a policy's verdict, in its words
 		return r.Text
 	}
-	tags := strings.Join(r.Tags, ", ")
-	tag := ""
-	if len(r.Tags) > 0 {
-		tag = r.Tags[0]
+	if render, ok := renders[r.Code]; ok {
+		return render(r)
 	}
-	errText := ""
 	if r.Err != nil {
-		errText = r.Err.Error()
-	}
-	prior := func(s string) string {
-		if r.Prior != nil {
-			if p := r.Prior.String(); p != "" {
-				return s + " (" + p + ")"
-			}
-		}
-		return s
-	}
-	what := func() string {
-		s := r.Of + " " + short(r.Digest)
-		if tag != "" {
-			s += " (tag " + tag + ")"
-		}
-		return s
-	}
-	switch r.Code {
-	case ReasonPolicyAlone:
-		return "policy alone: " + r.Text
-	case ReasonKeptReached:
-		return "kept: " + r.Relation + " of kept " + what()
-	case ReasonDeleteReached:
-		return "delete: " + r.Relation + " of deleted " + what()
-	case ReasonListedByDeleted:
-		return "listed by deleted " + short(r.Digest) + ", deleted after it"
-	case ReasonUntagUnkept:
-		return "untag: " + tags + " held by no rule (untag_unkept); the digest stays for what keeps it"
-	case ReasonFallbackRejected:
-		return "kept: the referrers fallback tag " + tag + " names it, and it is no referrers index of " + short(r.Digest) + " (see the warnings); nothing is decided from it"
-	case ReasonUnreached:
-		return "kept: reached from no image (orphan or untagged); regprune leaves it alone"
-	case ReasonOrphan:
-		return "kept: " + orphanText(r.Digest) + "; pass --delete-orphan-artifacts (delete_orphan_artifacts: true) to delete it"
-	case ReasonOrphanDeleted:
-		return "delete: " + orphanText(r.Digest) + "; --delete-orphan-artifacts"
-	case ReasonPlanRefused:
-		return "kept: plan refused (it would delete every image)"
-	case ReasonLeftBehind:
-		return "delete: " + r.Relation + " of " + r.Digest + ", left behind by regprune run " + r.Run +
-			", which deleted " + r.Other + " (journal); finishing that run's work"
-	case ReasonUnfinished:
-		s := "delete: unfinished by run " + r.Run + ": "
-		switch {
-		case r.Digest != "":
-			s += "a " + r.Relation + " of " + short(r.Digest) + ", which that regprune run deleted or untagged to delete both"
-		case len(r.Tags) > 0:
-			s += "that regprune run removed its tags " + tags + " to delete it"
-		default:
-			s += "that regprune run set out to delete it"
-		}
-		return s + "; nothing reaches it now (journal)"
-
-	case ReasonDeleted:
-		return ""
-	case ReasonDeletedWithTag:
-		return "the registry deleted the manifest with its tag"
-	case ReasonUntagged:
-		return "removed tag " + tags
-	case ReasonTagsRemoved:
-		return "its tags " + tags + " removed, the digest not yet"
-	case ReasonRepoInterrupted:
-		return "interrupted before this repository was started"
-	case ReasonItemInterrupted:
-		return prior("interrupted before this item")
-	case ReasonRecheckFailed:
-		return "re-check failed, nothing deleted in this repository: " + errText
-	case ReasonRecheckAfterTags:
-		return "re-check after removing tags failed: " + errText
-	case ReasonGuardFailed:
-		return "final guard could not read what the kept tags reach, nothing more deleted in this repository: " + errText
-	case ReasonGuardReached:
-		if tag == GuardInUse {
-			return prior("final guard: an image in use reaches it")
-		}
-		return prior("final guard: tag " + tag + ", which stays, reaches it")
-	case ReasonNotAttached:
-		return prior("final guard: the registry does not show it attached to " + short(r.Digest) + ", with which the plan deletes it: " + errText)
-	case ReasonTagMoved:
-		return "changed since the plan: tag " + tag + " now names " + r.Digest
-	case ReasonTagAppeared:
-		return "changed since the plan: tag " + tags + " now names it"
-	case ReasonReachedByNewTag:
-		return "changed since the plan: tag " + tag + ", new or moved since the plan, now reaches it through an index"
-	case ReasonArtifactTagMoved:
-		return "changed since the plan: its signature or referrers tag " + tags + " is new or moved since the plan"
-	case ReasonStaleTagsGone:
-		return "stale tags already gone"
-	case ReasonTagDeleteUnknown:
-		return "tags left in place: whether the registry deletes a tag alone is unknown, as no tag of an image being deleted was removed first (none here, or interrupted); a kept image's tag is never the probe"
-	case ReasonNoTagDelete:
-		return "the registry cannot delete a tag alone, and deleting the digest would take the kept tags with it; stale tags left in place"
-	case ReasonHeldByReferrer:
-		return prior("kept for now: its referrer " + r.Digest + " stays (" + string(r.Result) + ")")
-	case ReasonHeldBySubject:
-		return prior("kept for now: its subject " + r.Digest + " stays (" + string(r.Result) + ")")
-	case ReasonHeldByParent:
-		return prior("kept for now: its parent " + r.Digest + " stays (" + string(r.Result) + ")")
-	case ReasonParentStays:
-		return "its parent " + r.Digest + " was not deleted"
-	case ReasonReferrerStays:
-		return "its referrer " + r.Digest + " was not deleted"
-	case ReasonRefIndexStays:
-		return "the referrers index " + r.Digest + " of its subject, which may list it, was not deleted"
-	case ReasonAnchorStays:
-		return "the referrer " + r.Digest + " of " + r.Other + ", which it lists, was not deleted; its tag stays so that the referrer keeps a tagged subject"
-	case ReasonAlreadyGone:
-		return "already gone: deleted since the plan (by an earlier run, a retried request or someone else)"
-	case ReasonStillServed:
-		return "the registry answered 404 to the delete but still serves the digest: " + errText
-	case ReasonGoneUnknown, ReasonDeleteFailed:
-		return errText
-	case ReasonChildStays:
-		if r.Err != nil {
-			return "kept: what it lists could not be read, and a registry that deletes deeply (Harbor) would delete its children with it: " + errText
-		}
-		return "kept: it lists " + short(r.Digest) + ", which stays, and a registry that deletes deeply (Harbor) would delete it with the index"
-	case ReasonStillTagged:
-		return "the registry refuses to delete it while a tag names it (" + errText + "); a tag the plan does not delete may have appeared: plan again"
-	case ReasonStillReferenced:
-		return "the registry refuses to delete it while another manifest lists or references it (" + errText + "); delete that one first, or plan again"
-	case ReasonProtected:
-		return "kept: protected by the registry (" + errText + ")"
-	case ReasonPending:
-		return "pending: the registry retries the delete in the background; the next run verifies it (" + errText + ")"
-	case ReasonGoneAfterFailure:
-		return "already gone (the delete failed: " + errText + ")"
-	case ReasonDeleteNotEffective:
-		what := "the digest"
-		if r.Digest == "" {
-			what = "tag " + tags
-		}
-		s := "the registry accepted the delete, but " + what + " is still there when read back"
-		if errText != "" {
-			s += ": " + errText
-		}
-		return s
-	case ReasonDeleteDenied:
-		return "the registry denied the delete (" + errText + "); " + FixDenied
-	case ReasonDeletesDisabled:
-		return "the registry refuses deletes (" + errText + "); " + FixDisabledFor(r.Err)
-	case ReasonNotAttempted:
-		p := ""
-		if r.Prior != nil {
-			p = r.Prior.String()
-		}
-		return "not attempted: an earlier delete was refused: " + p
-	case ReasonRepoFailed:
-		return "repository failed: " + errText
-	case ReasonJournalFailed:
-		return "not started: the journal could not be written; nothing was deleted"
-	}
-	if errText != "" {
-		return errText
+		return r.Err.Error()
 	}
 	return string(r.Code)
+}
+
+// renders holds the text of each code, built from the fields its
+// constructor (reasons.go) sets. It is filled by init: a render func
+// calls String for the prior reason, which reads the table.
+var renders map[ReasonCode]func(Reason) string
+
+func init() {
+	renders = map[ReasonCode]func(Reason) string{
+		ReasonPolicyAlone: func(r Reason) string { return "policy alone: " + r.Text },
+		ReasonKeptReached: func(r Reason) string { return "kept: " + r.Relation + " of kept " + r.what() },
+		ReasonDeleteReached: func(r Reason) string {
+			return "delete: " + r.Relation + " of deleted " + r.what()
+		},
+		ReasonListedByDeleted: func(r Reason) string { return "listed by deleted " + short(r.Digest) + ", deleted after it" },
+		ReasonUntagUnkept: func(r Reason) string {
+			return "untag: " + r.tags() + " held by no rule (untag_unkept); the digest stays for what keeps it"
+		},
+		ReasonFallbackRejected: func(r Reason) string {
+			return "kept: the referrers fallback tag " + r.tag() + " names it, and it is no referrers index of " + short(r.Digest) + " (see the warnings); nothing is decided from it"
+		},
+		ReasonUnreached: text("kept: reached from no image (orphan or untagged); regprune leaves it alone"),
+		ReasonOrphan: func(r Reason) string {
+			return "kept: " + orphanText(r.Digest) + "; pass --delete-orphan-artifacts (delete_orphan_artifacts: true) to delete it"
+		},
+		ReasonOrphanDeleted: func(r Reason) string { return "delete: " + orphanText(r.Digest) + "; --delete-orphan-artifacts" },
+		ReasonPlanRefused:   text("kept: plan refused (it would delete every image)"),
+		ReasonLeftBehind: func(r Reason) string {
+			return "delete: " + r.Relation + " of " + r.Digest + ", left behind by regprune run " + r.Run +
+				", which deleted " + r.Other + " (journal); finishing that run's work"
+		},
+		ReasonUnfinished: renderUnfinished,
+
+		ReasonDeleted:          text(""),
+		ReasonDeletedWithTag:   text("the registry deleted the manifest with its tag"),
+		ReasonUntagged:         func(r Reason) string { return "removed tag " + r.tags() },
+		ReasonTagsRemoved:      func(r Reason) string { return "its tags " + r.tags() + " removed, the digest not yet" },
+		ReasonRepoInterrupted:  text("interrupted before this repository was started"),
+		ReasonItemInterrupted:  func(r Reason) string { return r.withPrior("interrupted before this item") },
+		ReasonRecheckFailed:    func(r Reason) string { return "re-check failed, nothing deleted in this repository: " + r.errText() },
+		ReasonRecheckAfterTags: func(r Reason) string { return "re-check after removing tags failed: " + r.errText() },
+		ReasonGuardFailed: func(r Reason) string {
+			return "final guard could not read what the kept tags reach, nothing more deleted in this repository: " + r.errText()
+		},
+		ReasonGuardReached: func(r Reason) string {
+			if r.tag() == GuardInUse {
+				return r.withPrior("final guard: an image in use reaches it")
+			}
+			return r.withPrior("final guard: tag " + r.tag() + ", which stays, reaches it")
+		},
+		ReasonNotAttached: func(r Reason) string {
+			return r.withPrior("final guard: the registry does not show it attached to " + short(r.Digest) + ", with which the plan deletes it: " + r.errText())
+		},
+		ReasonTagMoved:    func(r Reason) string { return "changed since the plan: tag " + r.tag() + " now names " + r.Digest },
+		ReasonTagAppeared: func(r Reason) string { return "changed since the plan: tag " + r.tags() + " now names it" },
+		ReasonReachedByNewTag: func(r Reason) string {
+			return "changed since the plan: tag " + r.tag() + ", new or moved since the plan, now reaches it through an index"
+		},
+		ReasonArtifactTagMoved: func(r Reason) string {
+			return "changed since the plan: its signature or referrers tag " + r.tags() + " is new or moved since the plan"
+		},
+		ReasonStaleTagsGone:    text("stale tags already gone"),
+		ReasonTagDeleteUnknown: text("tags left in place: whether the registry deletes a tag alone is unknown, as no tag of an image being deleted was removed first (none here, or interrupted); a kept image's tag is never the probe"),
+		ReasonNoTagDelete:      text("the registry cannot delete a tag alone, and deleting the digest would take the kept tags with it; stale tags left in place"),
+		ReasonHeldByReferrer: func(r Reason) string {
+			return r.withPrior("kept for now: its referrer " + r.Digest + " stays (" + string(r.Result) + ")")
+		},
+		ReasonHeldBySubject: func(r Reason) string {
+			return r.withPrior("kept for now: its subject " + r.Digest + " stays (" + string(r.Result) + ")")
+		},
+		ReasonHeldByParent: func(r Reason) string {
+			return r.withPrior("kept for now: its parent " + r.Digest + " stays (" + string(r.Result) + ")")
+		},
+		ReasonParentStays:   func(r Reason) string { return "its parent " + r.Digest + " was not deleted" },
+		ReasonReferrerStays: func(r Reason) string { return "its referrer " + r.Digest + " was not deleted" },
+		ReasonRefIndexStays: func(r Reason) string {
+			return "the referrers index " + r.Digest + " of its subject, which may list it, was not deleted"
+		},
+		ReasonAnchorStays: func(r Reason) string {
+			return "the referrer " + r.Digest + " of " + r.Other + ", which it lists, was not deleted; its tag stays so that the referrer keeps a tagged subject"
+		},
+		ReasonAlreadyGone: text("already gone: deleted since the plan (by an earlier run, a retried request or someone else)"),
+		ReasonStillServed: func(r Reason) string {
+			return "the registry answered 404 to the delete but still serves the digest: " + r.errText()
+		},
+		ReasonGoneUnknown:  Reason.errText,
+		ReasonDeleteFailed: Reason.errText,
+		ReasonChildStays: func(r Reason) string {
+			if r.Err != nil {
+				return "kept: what it lists could not be read, and a registry that deletes deeply (Harbor) would delete its children with it: " + r.errText()
+			}
+			return "kept: it lists " + short(r.Digest) + ", which stays, and a registry that deletes deeply (Harbor) would delete it with the index"
+		},
+		ReasonStillTagged: func(r Reason) string {
+			return "the registry refuses to delete it while a tag names it (" + r.errText() + "); a tag the plan does not delete may have appeared: plan again"
+		},
+		ReasonStillReferenced: func(r Reason) string {
+			return "the registry refuses to delete it while another manifest lists or references it (" + r.errText() + "); delete that one first, or plan again"
+		},
+		ReasonProtected: func(r Reason) string { return "kept: protected by the registry (" + r.errText() + ")" },
+		ReasonPending: func(r Reason) string {
+			return "pending: the registry retries the delete in the background; the next run verifies it (" + r.errText() + ")"
+		},
+		ReasonGoneAfterFailure:   func(r Reason) string { return "already gone (the delete failed: " + r.errText() + ")" },
+		ReasonDeleteNotEffective: renderNotEffective,
+		ReasonDeleteDenied: func(r Reason) string {
+			return "the registry denied the delete (" + r.errText() + "); " + FixDenied
+		},
+		ReasonDeletesDisabled: func(r Reason) string {
+			return "the registry refuses deletes (" + r.errText() + "); " + FixDisabledFor(r.Err)
+		},
+		ReasonNotAttempted: func(r Reason) string {
+			p := ""
+			if r.Prior != nil {
+				p = r.Prior.String()
+			}
+			return "not attempted: an earlier delete was refused: " + p
+		},
+		ReasonRepoFailed:    func(r Reason) string { return "repository failed: " + r.errText() },
+		ReasonJournalFailed: text("not started: the journal could not be written; nothing was deleted"),
+	}
+}
+
+// text renders a code that says the same every time.
+func text(s string) func(Reason) string { return func(Reason) string { return s } }
+
+func renderUnfinished(r Reason) string {
+	s := "delete: unfinished by run " + r.Run + ": "
+	switch {
+	case r.Digest != "":
+		s += "a " + r.Relation + " of " + short(r.Digest) + ", which that regprune run deleted or untagged to delete both"
+	case len(r.Tags) > 0:
+		s += "that regprune run removed its tags " + r.tags() + " to delete it"
+	default:
+		s += "that regprune run set out to delete it"
+	}
+	return s + "; nothing reaches it now (journal)"
+}
+
+func renderNotEffective(r Reason) string {
+	what := "the digest"
+	if r.Digest == "" {
+		what = "tag " + r.tags()
+	}
+	s := "the registry accepted the delete, but " + what + " is still there when read back"
+	if r.Err != nil {
+		s += ": " + r.errText()
+	}
+	return s
+}
+
+// tags is r's tags, comma-separated.
+func (r Reason) tags() string { return strings.Join(r.Tags, ", ") }
+
+// tag is r's first tag, "" for none.
+func (r Reason) tag() string {
+	if len(r.Tags) > 0 {
+		return r.Tags[0]
+	}
+	return ""
+}
+
+// errText is r's error's text, "" for none.
+func (r Reason) errText() string {
+	if r.Err != nil {
+		return r.Err.Error()
+	}
+	return ""
+}
+
+// withPrior is s followed by what was done of the item before, if
+// anything.
+func (r Reason) withPrior(s string) string {
+	if r.Prior != nil {
+		if p := r.Prior.String(); p != "" {
+			return s + " (" + p + ")"
+		}
+	}
+	return s
+}
+
+// what names Digest, what it is (Of) and the tag through which it is
+// reached.
+func (r Reason) what() string {
+	s := r.Of + " " + short(r.Digest)
+	if t := r.tag(); t != "" {
+		s += " (tag " + t + ")"
+	}
+	return s
 }
 
 // GuardInUse stands for the tag of ReasonGuardReached when what reaches
@@ -398,10 +435,7 @@ func HasCode(rs []Reason, c ReasonCode) bool {
 func FromPolicy(rs []policy.Reason) []Reason {
 	out := make([]Reason, len(rs))
 	for i, r := range rs {
-		out[i] = Reason{Code: ReasonCode(r.Rule), Text: r.Text}
-		if r.Tag != "" {
-			out[i].Tags = []string{r.Tag}
-		}
+		out[i] = fromPolicy(r)
 	}
 	return out
 }

@@ -26,7 +26,7 @@ func refuse(repo string, items []Item, p policy.Policy) (bool, error) {
 	for i := range items {
 		if items[i].Action == ActionDelete {
 			items[i].Action = ActionKeep
-			items[i].Reasons = append([]Reason{{Code: ReasonPlanRefused}}, items[i].Reasons...)
+			items[i].Reasons = append([]Reason{PlanRefused()}, items[i].Reasons...)
 		}
 	}
 	return true, refusedEmpty(repo, images)

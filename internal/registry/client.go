@@ -8,9 +8,7 @@ package registry
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
+	"github.com/regprune/regprune/internal/digest"
 	"github.com/regprune/regprune/internal/graph"
 )
 
@@ -398,7 +397,7 @@ func (r *Repo) Head(ctx context.Context, ref string) (Descriptor, error) {
 	if err := checkDigest("Docker-Content-Digest of "+ref+" in "+r.Name(), d.Digest); err != nil {
 		return Descriptor{}, err
 	}
-	if ValidDigest(ref) && d.Digest != ref {
+	if digest.KindOf(ref) == digest.KindDigest && d.Digest != ref {
 		return Descriptor{}, fmt.Errorf("%w: HEAD of %s in %s answers digest %s", ErrBadResponse, ref, r.Name(), quoteValue(d.Digest))
 	}
 	return d, nil
@@ -438,7 +437,7 @@ func (r *Repo) GetManifest(ctx context.Context, ref string) ([]byte, Descriptor,
 			return nil, Descriptor{}, err
 		}
 	}
-	if ValidDigest(ref) {
+	if digest.KindOf(ref) == digest.KindDigest {
 		want = ref
 	}
 	got := digestOf(want, body)
@@ -619,8 +618,5 @@ func (c *Client) Catalog(ctx context.Context, host string, fn func(repos []strin
 	return l.run(ctx, fn)
 }
 
-// Sha256 returns "sha256:<hex>" of b.
-func Sha256(b []byte) string {
-	h := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(h[:])
-}
+// Sha256 returns "sha256:<hex>" of b (digest.Of; tests name it so).
+func Sha256(b []byte) string { return string(digest.Of(digest.SHA256, b)) }

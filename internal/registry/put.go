@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/regprune/regprune/internal/digest"
 )
 
 // OpenPush authenticates to the repository named s for pushing manifests
@@ -35,9 +37,9 @@ func (r *Repo) PutManifest(ctx context.Context, ref, mediaType string, body []by
 	if len(body) > MaxManifestSize {
 		return "", fmt.Errorf("manifest %s is larger than %d bytes", ref, MaxManifestSize)
 	}
-	want := Sha256(body)
-	if ValidDigest(ref) {
-		if !Verify(ref, body) {
+	want := string(digest.Of(digest.SHA256, body))
+	if digest.KindOf(ref) == digest.KindDigest {
+		if !digest.Verify(ref, body) {
 			return "", fmt.Errorf("manifest %s: the body has digest %s", ref, digestOf(ref, body))
 		}
 		want = ref
@@ -48,7 +50,7 @@ func (r *Repo) PutManifest(ctx context.Context, ref, mediaType string, body []by
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != want && !(ValidDigest(got) && Verify(got, body)) {
+	if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != want && !digest.Verify(got, body) {
 		return "", fmt.Errorf("%w: stored manifest %s as %s", ErrBadResponse, want, quoteValue(got))
 	}
 	return want, nil

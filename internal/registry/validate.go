@@ -3,7 +3,6 @@ package registry
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/regprune/regprune/internal/digest"
 )
@@ -14,26 +13,12 @@ import (
 // tag, would otherwise turn into a DELETE of something else.
 
 // ValidTag reports whether s matches the distribution tag grammar
-// [A-Za-z0-9_][A-Za-z0-9._-]{0,127}.
-func ValidTag(s string) bool {
-	if len(s) == 0 || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		switch {
-		case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b >= '0' && b <= '9', b == '_':
-		case i > 0 && (b == '.' || b == '-'):
-		default:
-			return false
-		}
-	}
-	return true
-}
+// (digest.ValidTag, the one check of a tag).
+func ValidTag(s string) bool { return digest.ValidTag(s) }
 
 // ValidDigest reports whether s is "sha256:" and 64 lowercase hex digits
 // or "sha512:" and 128: the only digests regprune reads, verifies and
-// deletes (internal/digest).
+// deletes (digest.Digest.Valid, the one check of a digest).
 func ValidDigest(s string) bool { return digest.Digest(s).Valid() }
 
 // quoteValue quotes a value from the registry for an error message,
@@ -49,7 +34,7 @@ func quoteValue(s string) string {
 // checkTags refuses a page of the tag list holding anything but tags.
 func checkTags(repo string, tags []string) error {
 	for _, t := range tags {
-		if !ValidTag(t) {
+		if !digest.ValidTag(t) {
 			return fmt.Errorf("%w: tag list of %s holds %s, which is not a valid tag", ErrBadResponse, repo, quoteValue(t))
 		}
 	}
@@ -59,26 +44,26 @@ func checkTags(repo string, tags []string) error {
 // checkDigest refuses a digest the registry gave (what: where it came
 // from) unless it is a valid sha256 or sha512 digest.
 func checkDigest(what, d string) error {
-	if !ValidDigest(d) {
+	if !digest.Digest(d).Valid() {
 		return fmt.Errorf("%w: %s %s is not a sha256 or sha512 digest", ErrBadResponse, what, quoteValue(d))
 	}
 	return nil
 }
 
 // digestOf returns the digest of b in the algorithm of like ("sha256:…"
-// or "sha512:…"); sha256 when like names neither.
+// or "sha512:…"); sha256 when like is no valid digest.
 func digestOf(like string, b []byte) string {
-	alg, _, _ := strings.Cut(like, ":")
-	return string(digest.Of(alg, b))
+	return string(digest.Of(digest.Digest(like).Algorithm(), b))
 }
 
-// Verify reports whether b has the digest d (sha256 or sha512).
+// Verify reports whether b has the digest d (sha256 or sha512):
+// digest.Verify, for callers that hold a string.
 func Verify(d string, b []byte) bool { return digest.Verify(d, b) }
 
 // CheckRef refuses a reference that is neither a valid tag nor a valid
 // digest; Delete calls it before sending anything.
 func CheckRef(ref string) error {
-	if ValidTag(ref) || ValidDigest(ref) {
+	if digest.KindOf(ref) != digest.KindInvalid {
 		return nil
 	}
 	return fmt.Errorf("%w: refusing %s: neither a tag nor a sha256 or sha512 digest", ErrInvalidReference, quoteValue(ref))
