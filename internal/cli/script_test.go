@@ -49,6 +49,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/regprune/regprune/internal/cli"
+	"github.com/regprune/regprune/internal/kubetest"
 	"github.com/regprune/regprune/internal/registrytest"
 )
 
@@ -75,6 +76,14 @@ func (h ownHome) Run() int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// The kube-apiserver of the images-in-use tests is cached under the
+	// user's cache directory: found there before XDG_CACHE_HOME moves.
+	if apiserver, _, why := kubetest.Binaries(); why == "" && os.Getenv("REGPRUNE_KUBE_APISERVER") == "" {
+		if err := os.Setenv("REGPRUNE_KUBE_APISERVER", apiserver); err != nil {
+			fmt.Fprintln(os.Stderr, "regprune test:", err)
+			return 1
+		}
+	}
 	for k, sub := range map[string]string{"XDG_STATE_HOME": "state", "XDG_CACHE_HOME": "cache"} {
 		if err := os.Setenv(k, filepath.Join(dir, sub)); err != nil {
 			fmt.Fprintln(os.Stderr, "regprune test:", err)
