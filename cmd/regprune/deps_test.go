@@ -45,7 +45,7 @@ func TestProductBinaryDeps(t *testing.T) {
 		module + "/internal/kubetest",
 		// The Kubernetes source reads with client-go's rest client and
 		// decodes plain JSON: the typed clientset and the API types
-		// would add 22 MB to the stripped binary (README, Size).
+		// would add 22 MB to the stripped binary (bench/README.md, Size).
 		"k8s.io/client-go/kubernetes", "k8s.io/api",
 	}
 	for _, p := range list {

@@ -83,10 +83,11 @@ func checkJournalVolume(t *testing.T, job, pod, c any, state string, docs []map[
 	}
 }
 
-// The README's inline Indexed Job keeps its journal as cronjob-indexed.yaml
-// does: no ReadWriteOnce claim mounted by 4 pods.
+// The inline Indexed Job of docs/deploy.md (once the README's) keeps its
+// journal as cronjob-indexed.yaml does: no ReadWriteOnce claim mounted by
+// 4 pods.
 func TestREADMEIndexedExample(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	b, err := os.ReadFile(filepath.Join(repoRoot, "docs", "deploy.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func TestREADMEIndexedExample(t *testing.T) {
 			}
 		}
 		if cron == nil {
-			t.Fatalf("the README's Indexed example has no CronJob:\n%s", m[1])
+			t.Fatalf("docs/deploy.md's Indexed example has no CronJob:\n%s", m[1])
 		}
 		job := dig(t, cron, "spec", "jobTemplate", "spec")
 		pod := dig(t, job, "template", "spec")
@@ -126,6 +127,6 @@ func TestREADMEIndexedExample(t *testing.T) {
 		checkJournalVolume(t, job, pod, c, state, docs)
 	}
 	if !found {
-		t.Fatal("no Indexed Job example in the README")
+		t.Fatal("no Indexed Job example in docs/deploy.md")
 	}
 }

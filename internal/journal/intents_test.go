@@ -130,7 +130,7 @@ func TestJournalUnfinishedOldSchema(t *testing.T) {
 	}
 }
 
-// What the README says the intents cost: about 90 bytes of journal per
+// What docs/journal.md says the intents cost: about 90 bytes of journal per
 // planned deletion of a CI image (a digest and one tag), measured on
 // 10,000 of them in one repository (897,024 bytes).
 func TestJournalIntentsSize(t *testing.T) {
@@ -168,6 +168,6 @@ func TestJournalIntentsSize(t *testing.T) {
 	grew := size() - before
 	t.Logf("%d bytes for %d intents: %.1f bytes each", grew, n, float64(grew)/n)
 	if grew > 100*n {
-		t.Errorf("the intents of %d deletions take %d bytes, more than the README's 100 each", n, grew)
+		t.Errorf("the intents of %d deletions take %d bytes, more than docs/journal.md's 100 each", n, grew)
 	}
 }
