@@ -38,77 +38,12 @@ func Apply(ctx context.Context, p *Plan, o Options) {
 }
 
 func applyRepo(ctx context.Context, repo *registry.Repo, r *Repository, o Options) {
-	var mu sync.Mutex
-	done := map[string]bool{} // pushed or present
-	byDigest := map[string]*Manifest{}
+	a := &applier{repo: repo, r: r, o: o, done: map[string]bool{}, byDigest: map[string]*Manifest{}}
 	for i := range r.Manifests {
 		m := &r.Manifests[i]
-		byDigest[m.Digest] = m
+		a.byDigest[m.Digest] = m
 		if m.Action == ActionPresent {
-			done[m.Digest] = true
-		}
-	}
-	// refused is set by the first push the registry answers 401 or 403
-	// (credentials without push): every other push would be refused the
-	// same way, so none is sent.
-	var refused bool
-	const notSent = "not sent: the registry refused a push to this repository (see its error)"
-	deny := func(err error) string {
-		mu.Lock()
-		defer mu.Unlock()
-		if !refused {
-			refused = true
-			r.Error = "the registry refused to accept a push, nothing more is pushed here: " + err.Error()
-		}
-		return err.Error()
-	}
-	push := func(m *Manifest) {
-		if ctx.Err() != nil {
-			m.Result, m.ResultReason = ResultFailed, "interrupted"
-			return
-		}
-		mu.Lock()
-		if refused {
-			mu.Unlock()
-			m.Result, m.ResultReason = ResultFailed, notSent
-			return
-		}
-		for _, d := range append(slices.Clone(m.children), m.subject) {
-			if n := byDigest[d]; n != nil && !done[d] {
-				if n.Action == ActionUnrecoverable {
-					m.Action, m.Reason = ActionUnrecoverable, "it needs "+d+", which cannot come back"
-				} else {
-					m.Result, m.ResultReason = ResultFailed, "not pushed: "+d+", which it needs, was not"
-				}
-				break
-			}
-		}
-		mu.Unlock()
-		if m.Action != ActionPush || m.Result != "" {
-			return
-		}
-		if _, err := repo.PutManifest(ctx, m.Digest, m.MediaType, m.body); err != nil {
-			var re *registry.Error
-			if errors.As(err, &re) && (re.Code == "MANIFEST_BLOB_UNKNOWN" || re.Code == "BLOB_UNKNOWN" || re.Code == "MANIFEST_UNKNOWN") {
-				// A blob went since the check: the garbage collector ran.
-				m.Action, m.Reason = ActionUnrecoverable, "the registry refused it for a missing blob or manifest: "+err.Error()
-				return
-			}
-			if errors.Is(err, registry.ErrUnauthorized) || errors.Is(err, registry.ErrDenied) {
-				m.Result, m.ResultReason = ResultFailed, deny(o.explain(r.Repository, err))
-				return
-			}
-			m.Result, m.ResultReason = ResultFailed, o.explain(r.Repository, err).Error()
-			return
-		}
-		m.Result = ResultPushed
-		mu.Lock()
-		done[m.Digest] = true
-		mu.Unlock()
-		for _, id := range m.entries {
-			if err := o.Journal.MarkRestored(context.WithoutCancel(ctx), id); err != nil {
-				o.Logger.Warn("journal: recording a restore failed", "err", err)
-			}
+			a.done[m.Digest] = true
 		}
 	}
 	// One level at a time (Manifests is sorted by level): what a manifest
@@ -121,7 +56,7 @@ func applyRepo(ctx context.Context, repo *registry.Repo, r *Repository, o Option
 		level := r.Manifests[i:j]
 		_ = forEach(context.WithoutCancel(ctx), len(level), o.Client.Concurrency(), func(k int) error {
 			if level[k].Action == ActionPush {
-				push(&level[k])
+				a.push(ctx, &level[k])
 			}
 			return nil
 		})
@@ -129,63 +64,166 @@ func applyRepo(ctx context.Context, repo *registry.Repo, r *Repository, o Option
 	}
 	// The tags, once every manifest is pushed.
 	_ = forEach(context.WithoutCancel(ctx), len(r.Tags), o.Client.Concurrency(), func(i int) error {
-		t := &r.Tags[i]
-		if t.Action != ActionTag {
-			return nil
-		}
-		if ctx.Err() != nil {
-			t.Result, t.ResultReason = ResultFailed, "interrupted"
-			return nil
-		}
-		mu.Lock()
-		stop := refused
-		mu.Unlock()
-		if stop {
-			t.Result, t.ResultReason = ResultFailed, notSent
-			return nil
-		}
-		if m := byDigest[t.Digest]; m != nil && !done[t.Digest] {
-			if m.Action == ActionUnrecoverable {
-				t.Action, t.Reason = ActionUnrecoverable, "its image "+t.Digest+" cannot come back"
-			} else {
-				t.Result, t.ResultReason = ResultFailed, "its image "+t.Digest+" was not pushed"
-			}
-			return nil
-		}
-		// Right before: a tag that exists now stays as it is.
-		d, err := repo.Head(ctx, t.Tag)
-		switch {
-		case err == nil && d.Digest == t.Digest:
-			t.Action, t.Reason = ActionPresent, "the tag names it already"
-			return nil
-		case err == nil:
-			t.Action, t.Reason = ActionLeave, "the tag now names "+d.Digest+" (pushed since); left alone"
-			return nil
-		case !errors.Is(err, registry.ErrNotFound):
-			t.Result, t.ResultReason = ResultFailed, err.Error()
-			return nil
-		}
-		body, mt, err := tagBody(ctx, repo, byDigest[t.Digest], t.Digest, o)
-		if err != nil {
-			t.Result, t.ResultReason = ResultFailed, err.Error()
-			return nil
-		}
-		if _, err := repo.PutManifest(ctx, t.Tag, mt, body); err != nil {
-			if errors.Is(err, registry.ErrUnauthorized) || errors.Is(err, registry.ErrDenied) {
-				t.Result, t.ResultReason = ResultFailed, deny(o.explain(r.Repository, err))
-				return nil
-			}
-			t.Result, t.ResultReason = ResultFailed, o.explain(r.Repository, err).Error()
-			return nil
-		}
-		t.Result = ResultTagged
-		for _, id := range t.entries {
-			if err := o.Journal.MarkRestored(context.WithoutCancel(ctx), id); err != nil {
-				o.Logger.Warn("journal: recording a restore failed", "err", err)
-			}
+		if t := &r.Tags[i]; t.Action == ActionTag {
+			a.tag(ctx, t)
 		}
 		return nil
 	})
+}
+
+// notSent is the result reason of what is not sent after a refusal.
+const notSent = "not sent: the registry refused a push to this repository (see its error)"
+
+// applier is the state of one repository's Apply.
+type applier struct {
+	repo *registry.Repo
+	r    *Repository
+	o    Options
+
+	mu       sync.Mutex
+	done     map[string]bool // pushed or present
+	byDigest map[string]*Manifest
+	// refused is set by the first push the registry answers 401 or 403
+	// (credentials without push): every other push would be refused the
+	// same way, so none is sent.
+	refused bool
+}
+
+// deny records the first refusal as the repository's error and returns
+// err's text.
+func (a *applier) deny(err error) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.refused {
+		a.refused = true
+		a.r.Error = "the registry refused to accept a push, nothing more is pushed here: " + err.Error()
+	}
+	return err.Error()
+}
+
+// isRefused is whether a push was refused.
+func (a *applier) isRefused() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.refused
+}
+
+// push pushes m, once what it needs is pushed.
+func (a *applier) push(ctx context.Context, m *Manifest) {
+	if ctx.Err() != nil {
+		m.Result, m.ResultReason = ResultFailed, "interrupted"
+		return
+	}
+	if !a.ready(m) {
+		return
+	}
+	if _, err := a.repo.PutManifest(ctx, m.Digest, m.MediaType, m.body); err != nil {
+		a.pushFailed(m, err)
+		return
+	}
+	m.Result = ResultPushed
+	a.mu.Lock()
+	a.done[m.Digest] = true
+	a.mu.Unlock()
+	a.restored(ctx, m.entries)
+}
+
+// ready is whether m may be pushed now: no refusal, and what it needs
+// (children, subject) is pushed or present. Otherwise it marks m.
+func (a *applier) ready(m *Manifest) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.refused {
+		m.Result, m.ResultReason = ResultFailed, notSent
+		return false
+	}
+	for _, d := range append(slices.Clone(m.children), m.subject) {
+		if n := a.byDigest[d]; n != nil && !a.done[d] {
+			if n.Action == ActionUnrecoverable {
+				m.Action, m.Reason = ActionUnrecoverable, "it needs "+d+", which cannot come back"
+			} else {
+				m.Result, m.ResultReason = ResultFailed, "not pushed: "+d+", which it needs, was not"
+			}
+			return false
+		}
+	}
+	return true
+}
+
+// pushFailed records why the push of m failed.
+func (a *applier) pushFailed(m *Manifest, err error) {
+	var re *registry.Error
+	if errors.As(err, &re) && (re.Code == "MANIFEST_BLOB_UNKNOWN" || re.Code == "BLOB_UNKNOWN" || re.Code == "MANIFEST_UNKNOWN") {
+		// A blob went since the check: the garbage collector ran.
+		m.Action, m.Reason = ActionUnrecoverable, "the registry refused it for a missing blob or manifest: "+err.Error()
+		return
+	}
+	m.Result, m.ResultReason = ResultFailed, a.failure(err)
+}
+
+// failure is the result reason of a failed push: explained, and recorded
+// by deny if the registry refused it.
+func (a *applier) failure(err error) string {
+	denied := errors.Is(err, registry.ErrUnauthorized) || errors.Is(err, registry.ErrDenied)
+	err = a.o.explain(a.r.Repository, err)
+	if denied {
+		return a.deny(err)
+	}
+	return err.Error()
+}
+
+// restored marks the journal's entries restored.
+func (a *applier) restored(ctx context.Context, entries []int64) {
+	for _, id := range entries {
+		if err := a.o.Journal.MarkRestored(context.WithoutCancel(ctx), id); err != nil {
+			a.o.Logger.Warn("journal: recording a restore failed", "err", err)
+		}
+	}
+}
+
+// tag re-creates t, once every manifest is pushed, if the tag does not
+// exist right before.
+func (a *applier) tag(ctx context.Context, t *Tag) {
+	if ctx.Err() != nil {
+		t.Result, t.ResultReason = ResultFailed, "interrupted"
+		return
+	}
+	if a.isRefused() {
+		t.Result, t.ResultReason = ResultFailed, notSent
+		return
+	}
+	if m := a.byDigest[t.Digest]; m != nil && !a.done[t.Digest] {
+		if m.Action == ActionUnrecoverable {
+			t.Action, t.Reason = ActionUnrecoverable, "its image "+t.Digest+" cannot come back"
+		} else {
+			t.Result, t.ResultReason = ResultFailed, "its image "+t.Digest+" was not pushed"
+		}
+		return
+	}
+	// Right before: a tag that exists now stays as it is.
+	d, err := a.repo.Head(ctx, t.Tag)
+	switch {
+	case err == nil && d.Digest == t.Digest:
+		t.Action, t.Reason = ActionPresent, "the tag names it already"
+		return
+	case err == nil:
+		t.Action, t.Reason = ActionLeave, "the tag now names "+d.Digest+" (pushed since); left alone"
+		return
+	case !errors.Is(err, registry.ErrNotFound):
+		t.Result, t.ResultReason = ResultFailed, err.Error()
+		return
+	}
+	body, mt, err := tagBody(ctx, a.repo, a.byDigest[t.Digest], t.Digest, a.o)
+	if err != nil {
+		t.Result, t.ResultReason = ResultFailed, err.Error()
+		return
+	}
+	if _, err := a.repo.PutManifest(ctx, t.Tag, mt, body); err != nil {
+		t.Result, t.ResultReason = ResultFailed, a.failure(err)
+		return
+	}
+	t.Result = ResultTagged
+	a.restored(ctx, t.entries)
 }
 
 // tagBody is the manifest a tag is re-created with: the run's copy, else

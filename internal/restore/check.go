@@ -26,190 +26,259 @@ func check(ctx context.Context, r *Repository, o Options) {
 		fail(err)
 		return
 	}
-	exists := func(ref string) (string, bool, error) {
-		d, err := repo.Head(ctx, ref)
-		if errors.Is(err, registry.ErrNotFound) {
-			return "", false, nil
-		}
-		if err != nil {
-			return "", false, err
-		}
-		return d.Digest, true, nil
-	}
-	idx := map[string]int{}
-	for i := range r.Manifests {
-		idx[r.Manifests[i].Digest] = i
-	}
-	var mu sync.Mutex
-	blobs := map[string]bool{}   // blob -> the repository serves it
-	present := map[string]bool{} // manifests the registry has, beyond ours
-	// known answers what the registry said of key, asking it once.
-	known := func(cache map[string]bool, key string, ask func() (bool, error)) (bool, error) {
-		mu.Lock()
-		ok, seen := cache[key]
-		mu.Unlock()
-		if seen {
-			return ok, nil
-		}
-		ok, err := ask()
-		if err != nil {
-			return false, err
-		}
-		mu.Lock()
-		cache[key] = ok
-		mu.Unlock()
-		return ok, nil
-	}
+	c := &checker{r: r, repo: repo, idx: map[string]int{}, blobs: map[string]bool{}, present: map[string]bool{}}
+	c.index()
 	err = forEach(ctx, len(r.Manifests), o.Client.Concurrency(), func(i int) error {
-		m := &r.Manifests[i]
-		if _, ok, err := exists(m.Digest); err != nil {
-			return err
-		} else if ok {
-			m.Action, m.Reason = ActionPresent, "the registry has it"
-			return nil
-		}
-		if len(m.body) == 0 || !registry.Verify(m.Digest, m.body) {
-			m.Action, m.Reason = ActionUnrecoverable, "the journal holds no intact copy of the manifest"
-			return nil
-		}
-		m.Action = ActionPush
-		for _, b := range m.blobs {
-			ok, err := known(blobs, b.digest, func() (bool, error) { return repo.BlobExists(ctx, b.digest) })
-			if err != nil {
-				return err
-			}
-			if !ok {
-				m.Action = ActionUnrecoverable
-				m.Reason = fmt.Sprintf("its %s blob %s is gone (the registry's garbage collector has run)", b.what, b.digest)
-				return nil
-			}
-		}
-		// What it needs and the run did not delete must be there now.
-		for _, d := range append(slices.Clone(m.children), m.subject) {
-			if _, ours := idx[d]; d == "" || ours {
-				continue
-			}
-			ok, err := known(present, d, func() (bool, error) { _, ok, err := exists(d); return ok, err })
-			if err != nil {
-				return err
-			}
-			if !ok {
-				if run := r.holders[d]; run != "" {
-					m.Action, m.NeedsRun = ActionNeedsRun, run
-					m.Reason = fmt.Sprintf("it needs %s, which run %s deleted: restore that run with this one", d, run)
-					return nil
-				}
-				m.Action = ActionUnrecoverable
-				m.Reason = fmt.Sprintf("it needs %s, which is gone and not in this run's journal", d)
-				return nil
-			}
-		}
-		return nil
+		return c.manifest(ctx, &r.Manifests[i])
 	})
 	if err != nil {
 		fail(err)
 		return
 	}
-	// An index whose child cannot come back, or a referrer whose subject
-	// cannot, cannot either.
-	for changed := true; changed; {
-		changed = false
-		for i := range r.Manifests {
-			m := &r.Manifests[i]
-			if m.Action != ActionPush {
-				continue
-			}
-			for _, c := range m.children {
-				if j, ok := idx[c]; ok && r.Manifests[j].Action == ActionUnrecoverable {
-					m.Action, m.Reason, changed = ActionUnrecoverable, "its child "+c+" cannot come back", true
-					break
-				}
-				if j, ok := idx[c]; ok && r.Manifests[j].Action == ActionNeedsRun {
-					run := r.Manifests[j].NeedsRun
-					m.Action, m.NeedsRun, changed = ActionNeedsRun, run, true
-					m.Reason = "its child " + c + " needs run " + run
-					break
-				}
-			}
-			if j, ok := idx[m.subject]; m.Action == ActionPush && m.subject != "" && ok && r.Manifests[j].Action == ActionUnrecoverable {
-				m.Action, m.Reason, changed = ActionUnrecoverable, "its subject "+m.subject+" cannot come back", true
-			}
-			if j, ok := idx[m.subject]; m.Action == ActionPush && m.subject != "" && ok && r.Manifests[j].Action == ActionNeedsRun {
-				run := r.Manifests[j].NeedsRun
-				m.Action, m.NeedsRun, changed = ActionNeedsRun, run, true
-				m.Reason = "its subject " + m.subject + " needs run " + run
-			}
-		}
-	}
-	// Push order: children before indexes, subjects before referrers.
-	var level func(i, depth int) int
-	level = func(i, depth int) int {
-		m := &r.Manifests[i]
-		if m.level > 0 || depth > 64 {
-			return m.level
-		}
-		n := 1
-		for _, d := range append(slices.Clone(m.children), m.subject) {
-			if j, ok := idx[d]; ok && d != "" {
-				n = max(n, level(j, depth+1)+1)
-			}
-		}
-		m.level = n
-		return n
-	}
-	for i := range r.Manifests {
-		level(i, 0)
-	}
-	sort.SliceStable(r.Manifests, func(a, b int) bool { return r.Manifests[a].level < r.Manifests[b].level })
-
-	for i := range r.Manifests {
-		idx[r.Manifests[i].Digest] = i
-	}
+	c.propagate()
+	c.order()
 	err = forEach(ctx, len(r.Tags), o.Client.Concurrency(), func(i int) error {
-		t := &r.Tags[i]
-		if j, ok := idx[t.Digest]; ok && r.Manifests[j].Action == ActionUnrecoverable {
-			t.Action, t.Reason = ActionUnrecoverable, "its image "+t.Digest+" cannot come back"
-			return nil
-		}
-		if j, ok := idx[t.Digest]; ok && r.Manifests[j].Action == ActionNeedsRun {
-			t.Action, t.NeedsRun = ActionNeedsRun, r.Manifests[j].NeedsRun
-			t.Reason = "its image " + t.Digest + " needs run " + t.NeedsRun
-			return nil
-		}
-		if _, ours := idx[t.Digest]; !ours {
-			// Only the tag was deleted in this run: its manifest must
-			// still be there.
-			ok, err := known(present, t.Digest, func() (bool, error) { _, ok, err := exists(t.Digest); return ok, err })
-			if err != nil {
-				return err
-			}
-			if !ok {
-				if run := r.holders[t.Digest]; run != "" {
-					t.Action, t.NeedsRun = ActionNeedsRun, run
-					t.Reason = "its manifest " + t.Digest + " is gone too, deleted by run " + run + ": restore that run with this one"
-					return nil
-				}
-				t.Action, t.Reason = ActionUnrecoverable, "its manifest "+t.Digest+" is gone too, deleted outside this run; restore the run that deleted it first"
-				return nil
-			}
-		}
-		now, ok, err := exists(t.Tag)
-		if err != nil {
-			return err
-		}
-		switch {
-		case !ok:
-			t.Action = ActionTag
-		case now == t.Digest:
-			t.Action, t.Reason = ActionPresent, "the tag names it already"
-		default:
-			t.Action, t.Reason = ActionLeave, "the tag now names "+now+" (pushed since); left alone"
-		}
-		return nil
+		return c.tag(ctx, &r.Tags[i])
 	})
 	if err != nil {
 		fail(err)
 	}
+}
+
+// checker is the state of one repository's check.
+type checker struct {
+	r    *Repository
+	repo *registry.Repo
+	idx  map[string]int // r.Manifests by digest
+
+	mu      sync.Mutex
+	blobs   map[string]bool // blob -> the repository serves it
+	present map[string]bool // manifests the registry has, beyond ours
+}
+
+// index maps each manifest's digest to its place in r.Manifests.
+func (c *checker) index() {
+	for i := range c.r.Manifests {
+		c.idx[c.r.Manifests[i].Digest] = i
+	}
+}
+
+// exists HEADs ref: its digest, and whether the registry has it.
+func (c *checker) exists(ctx context.Context, ref string) (string, bool, error) {
+	d, err := c.repo.Head(ctx, ref)
+	if errors.Is(err, registry.ErrNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	return d.Digest, true, nil
+}
+
+// known answers what the registry said of key, asking it once.
+func (c *checker) known(cache map[string]bool, key string, ask func() (bool, error)) (bool, error) {
+	c.mu.Lock()
+	ok, seen := cache[key]
+	c.mu.Unlock()
+	if seen {
+		return ok, nil
+	}
+	ok, err := ask()
+	if err != nil {
+		return false, err
+	}
+	c.mu.Lock()
+	cache[key] = ok
+	c.mu.Unlock()
+	return ok, nil
+}
+
+// has is whether the registry has the manifest d, asking it once.
+func (c *checker) has(ctx context.Context, d string) (bool, error) {
+	return c.known(c.present, d, func() (bool, error) { _, ok, err := c.exists(ctx, d); return ok, err })
+}
+
+// manifest decides m's action: present, or pushed if the journal's copy
+// is intact and the blobs and manifests it needs are there.
+func (c *checker) manifest(ctx context.Context, m *Manifest) error {
+	if _, ok, err := c.exists(ctx, m.Digest); err != nil {
+		return err
+	} else if ok {
+		m.Action, m.Reason = ActionPresent, "the registry has it"
+		return nil
+	}
+	if len(m.body) == 0 || !registry.Verify(m.Digest, m.body) {
+		m.Action, m.Reason = ActionUnrecoverable, "the journal holds no intact copy of the manifest"
+		return nil
+	}
+	m.Action = ActionPush
+	for _, b := range m.blobs {
+		ok, err := c.known(c.blobs, b.digest, func() (bool, error) { return c.repo.BlobExists(ctx, b.digest) })
+		if err != nil {
+			return err
+		}
+		if !ok {
+			m.Action = ActionUnrecoverable
+			m.Reason = fmt.Sprintf("its %s blob %s is gone (the registry's garbage collector has run)", b.what, b.digest)
+			return nil
+		}
+	}
+	return c.needs(ctx, m)
+}
+
+// needs checks that what m needs and the run did not delete (children,
+// subject) is there now.
+func (c *checker) needs(ctx context.Context, m *Manifest) error {
+	for _, d := range append(slices.Clone(m.children), m.subject) {
+		if _, ours := c.idx[d]; d == "" || ours {
+			continue
+		}
+		ok, err := c.has(ctx, d)
+		if err != nil {
+			return err
+		}
+		if ok {
+			continue
+		}
+		if run := c.r.holders[d]; run != "" {
+			m.Action, m.NeedsRun = ActionNeedsRun, run
+			m.Reason = fmt.Sprintf("it needs %s, which run %s deleted: restore that run with this one", d, run)
+			return nil
+		}
+		m.Action = ActionUnrecoverable
+		m.Reason = fmt.Sprintf("it needs %s, which is gone and not in this run's journal", d)
+		return nil
+	}
+	return nil
+}
+
+// propagate: an index whose child cannot come back, or a referrer whose
+// subject cannot, cannot either.
+func (c *checker) propagate() {
+	for changed := true; changed; {
+		changed = false
+		for i := range c.r.Manifests {
+			m := &c.r.Manifests[i]
+			if m.Action != ActionPush {
+				continue
+			}
+			c.blockedByChild(m)
+			c.blockedBySubject(m)
+			changed = changed || m.Action != ActionPush
+		}
+	}
+}
+
+// blockedByChild marks m, an ActionPush, by the first child of its own
+// run that cannot come back or needs another run.
+func (c *checker) blockedByChild(m *Manifest) {
+	for _, d := range m.children {
+		j, ok := c.idx[d]
+		if !ok {
+			continue
+		}
+		switch n := &c.r.Manifests[j]; n.Action {
+		case ActionUnrecoverable:
+			m.Action, m.Reason = ActionUnrecoverable, "its child "+d+" cannot come back"
+			return
+		case ActionNeedsRun:
+			m.Action, m.NeedsRun = ActionNeedsRun, n.NeedsRun
+			m.Reason = "its child " + d + " needs run " + n.NeedsRun
+			return
+		}
+	}
+}
+
+// blockedBySubject marks m, if still an ActionPush, by its subject of its
+// own run if that cannot come back or needs another run.
+func (c *checker) blockedBySubject(m *Manifest) {
+	j, ok := c.idx[m.subject]
+	if m.Action != ActionPush || m.subject == "" || !ok {
+		return
+	}
+	switch n := &c.r.Manifests[j]; n.Action {
+	case ActionUnrecoverable:
+		m.Action, m.Reason = ActionUnrecoverable, "its subject "+m.subject+" cannot come back"
+	case ActionNeedsRun:
+		m.Action, m.NeedsRun = ActionNeedsRun, n.NeedsRun
+		m.Reason = "its subject " + m.subject + " needs run " + n.NeedsRun
+	}
+}
+
+// order sorts the manifests into push order (children before indexes,
+// subjects before referrers) and re-indexes them.
+func (c *checker) order() {
+	for i := range c.r.Manifests {
+		c.level(i, 0)
+	}
+	sort.SliceStable(c.r.Manifests, func(a, b int) bool { return c.r.Manifests[a].level < c.r.Manifests[b].level })
+	c.index()
+}
+
+// level is 1 for a manifest that needs none of the run's, else one more
+// than the highest level of those it needs.
+func (c *checker) level(i, depth int) int {
+	m := &c.r.Manifests[i]
+	if m.level > 0 || depth > 64 {
+		return m.level
+	}
+	n := 1
+	for _, d := range append(slices.Clone(m.children), m.subject) {
+		if j, ok := c.idx[d]; ok && d != "" {
+			n = max(n, c.level(j, depth+1)+1)
+		}
+	}
+	m.level = n
+	return n
+}
+
+// tag decides t's action, after the manifests' (and their order).
+func (c *checker) tag(ctx context.Context, t *Tag) error {
+	if j, ok := c.idx[t.Digest]; ok {
+		switch m := &c.r.Manifests[j]; m.Action {
+		case ActionUnrecoverable:
+			t.Action, t.Reason = ActionUnrecoverable, "its image "+t.Digest+" cannot come back"
+			return nil
+		case ActionNeedsRun:
+			t.Action, t.NeedsRun = ActionNeedsRun, m.NeedsRun
+			t.Reason = "its image " + t.Digest + " needs run " + t.NeedsRun
+			return nil
+		}
+	} else {
+		// Only the tag was deleted in this run: its manifest must still
+		// be there.
+		ok, err := c.has(ctx, t.Digest)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			c.manifestGone(t)
+			return nil
+		}
+	}
+	now, ok, err := c.exists(ctx, t.Tag)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !ok:
+		t.Action = ActionTag
+	case now == t.Digest:
+		t.Action, t.Reason = ActionPresent, "the tag names it already"
+	default:
+		t.Action, t.Reason = ActionLeave, "the tag now names "+now+" (pushed since); left alone"
+	}
+	return nil
+}
+
+// manifestGone marks t, whose manifest is gone and not in this run.
+func (c *checker) manifestGone(t *Tag) {
+	if run := c.r.holders[t.Digest]; run != "" {
+		t.Action, t.NeedsRun = ActionNeedsRun, run
+		t.Reason = "its manifest " + t.Digest + " is gone too, deleted by run " + run + ": restore that run with this one"
+		return
+	}
+	t.Action, t.Reason = ActionUnrecoverable, "its manifest "+t.Digest+" is gone too, deleted outside this run; restore the run that deleted it first"
 }
 
 // forEach runs fn(0..n-1), limit at once, and returns the first error;
