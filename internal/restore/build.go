@@ -2,7 +2,6 @@ package restore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -231,10 +230,12 @@ func parse(m *Manifest) {
 	if len(m.body) == 0 {
 		return
 	}
-	// The journal's own copy, verified by digest when it was written:
-	// read leniently into the one manifest model.
-	var b registry.Manifest
-	if json.Unmarshal(m.body, &b) != nil {
+	// The journal's own copy, verified by digest when it was written,
+	// read as every manifest is (registry.ParseManifest, with its bounds
+	// and digest checks). A copy that does not parse is pushed as it is,
+	// as before: the registry judges it.
+	b, err := registry.ParseManifest("manifest "+m.Digest, m.body)
+	if err != nil {
 		return
 	}
 	if m.MediaType == "" {
