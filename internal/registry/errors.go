@@ -40,6 +40,10 @@ var (
 	// ("the deleting artifact is referenced by others"; vendors.md §3, §4,
 	// §7).
 	ErrStillReferenced = errors.New("the manifest is still referenced by another manifest")
+	// ErrContentMissing: a push refused because a blob or manifest it
+	// names is not in the repository (MANIFEST_BLOB_UNKNOWN, BLOB_UNKNOWN,
+	// MANIFEST_UNKNOWN).
+	ErrContentMissing = errors.New("a blob or manifest the pushed manifest names is missing")
 )
 
 // The error codes of ErrStillTagged and ErrStillReferenced.
@@ -47,6 +51,13 @@ const (
 	CodeGoogleDanglingTag    = "GOOGLE_MANIFEST_DANGLING_TAG"
 	CodeGoogleDanglingParent = "GOOGLE_MANIFEST_DANGLING_PARENT_IMAGE"
 	CodeECRReferencedByList  = "ImageReferencedByManifestList"
+)
+
+// The error codes of ErrContentMissing (distribution-spec).
+const (
+	CodeManifestBlobUnknown = "MANIFEST_BLOB_UNKNOWN"
+	CodeBlobUnknown         = "BLOB_UNKNOWN"
+	CodeManifestUnknown     = "MANIFEST_UNKNOWN"
 )
 
 // Error is the one structured protocol error of this package. It never
@@ -89,6 +100,8 @@ func (e *Error) Is(target error) bool {
 		return e.Status >= 500
 	case ErrStillTagged:
 		return e.Code == CodeGoogleDanglingTag
+	case ErrContentMissing:
+		return e.Code == CodeManifestBlobUnknown || e.Code == CodeBlobUnknown || e.Code == CodeManifestUnknown
 	case ErrStillReferenced:
 		return e.Code == CodeGoogleDanglingParent || e.Code == CodeECRReferencedByList ||
 			(e.Status == http.StatusPreconditionFailed && e.Method == http.MethodDelete)

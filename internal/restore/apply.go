@@ -152,8 +152,7 @@ func (a *applier) ready(m *Manifest) bool {
 
 // pushFailed records why the push of m failed.
 func (a *applier) pushFailed(m *Manifest, err error) {
-	var re *registry.Error
-	if errors.As(err, &re) && (re.Code == "MANIFEST_BLOB_UNKNOWN" || re.Code == "BLOB_UNKNOWN" || re.Code == "MANIFEST_UNKNOWN") {
+	if errors.Is(err, registry.ErrContentMissing) {
 		// A blob went since the check: the garbage collector ran.
 		m.Action, m.Reason = ActionUnrecoverable, "the registry refused it for a missing blob or manifest: "+err.Error()
 		return
