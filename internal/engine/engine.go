@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/regprune/regprune/internal/apply"
@@ -79,7 +78,7 @@ func Plan(ctx context.Context, targets []Target, mode plan.Mode, o Options) *pla
 		o.Logger.Info("shard", "shard", o.Shard.String(), "repositories", len(targets), "of", n)
 	}
 	repos := make([]plan.Repository, len(targets))
-	forEach(len(targets), o.Parallel, func(i int) {
+	_ = safe.Each(context.Background(), len(targets), o.Parallel, func(i int) error {
 		t := targets[i]
 		r, err := planOne(ctx, t, mode, o)
 		if err != nil && o.Explain != nil {
@@ -96,6 +95,7 @@ func Plan(ctx context.Context, targets []Target, mode plan.Mode, o Options) *pla
 		}
 		r.Rule = t.Rule
 		repos[i] = r
+		return nil
 	})
 	return plan.New(mode, o.Now, repos)
 }
@@ -160,16 +160,16 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 		return
 	}
 	refusals := &apply.Refusals{} // a registry that refuses deletes is asked once
-	forEach(len(p.Repositories), o.Parallel, func(i int) {
+	_ = safe.Each(context.Background(), len(p.Repositories), o.Parallel, func(i int) error {
 		r := &p.Repositories[i]
 		if r.Err != nil {
-			return
+			return nil
 		}
 		if ctx.Err() != nil {
 			// Interrupted before this repository: nothing was tried, and
 			// that is not a failure of the repository.
 			skipPending(r, plan.Reason{Code: plan.ReasonRepoInterrupted})
-			return
+			return nil
 		}
 		repo, err := o.Client.Open(ctx, r.Repository, registry.PullDelete)
 		if err == nil {
@@ -206,6 +206,7 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 			}
 			skipPending(r, plan.Reason{Code: plan.ReasonRepoFailed, Err: err})
 		}
+		return nil
 	})
 	p.Recount()
 	jr.finish(ctx, p)
@@ -244,18 +245,4 @@ func Result(p *plan.Plan) error {
 		return fmt.Errorf("%w: %s", ErrNothing, msg)
 	}
 	return fmt.Errorf("%w: %s", ErrPartial, msg)
-}
-
-func forEach(n, parallel int, fn func(i int)) {
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, parallel)
-	for i := 0; i < n; i++ {
-		sem <- struct{}{}
-		wg.Add(1)
-		safe.Go(func() {
-			defer func() { <-sem; wg.Done() }()
-			fn(i)
-		})
-	}
-	wg.Wait()
 }

@@ -102,7 +102,7 @@ func (t *journalTarget) record(ctx context.Context, rs []string, ps []*prep) {
 			continue
 		}
 		es := make([]journal.Entry, len(chunk))
-		forEach(len(chunk), entryConcurrency, func(i int) {
+		_ = safe.Each(context.Background(), len(chunk), entryConcurrency, func(i int) error {
 			e, err := t.entry(ctx, chunk[i])
 			switch {
 			case err == nil:
@@ -112,6 +112,7 @@ func (t *journalTarget) record(ctx context.Context, rs []string, ps []*prep) {
 			default:
 				cps[i].err = err
 			}
+			return nil
 		})
 		var write []journal.Entry
 		var wps []*prep

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/regprune/regprune/internal/registry"
+	"github.com/regprune/regprune/internal/safe"
 )
 
 // Apply pushes what p says, filling in results. It re-checks each tag
@@ -54,7 +55,7 @@ func applyRepo(ctx context.Context, repo *registry.Repo, r *Repository, o Option
 			j++
 		}
 		level := r.Manifests[i:j]
-		_ = forEach(context.WithoutCancel(ctx), len(level), o.Client.Concurrency(), func(k int) error {
+		_ = safe.Each(context.WithoutCancel(ctx), len(level), o.Client.Concurrency(), func(k int) error {
 			if level[k].Action == ActionPush {
 				a.push(ctx, &level[k])
 			}
@@ -63,7 +64,7 @@ func applyRepo(ctx context.Context, repo *registry.Repo, r *Repository, o Option
 		i = j
 	}
 	// The tags, once every manifest is pushed.
-	_ = forEach(context.WithoutCancel(ctx), len(r.Tags), o.Client.Concurrency(), func(i int) error {
+	_ = safe.Each(context.WithoutCancel(ctx), len(r.Tags), o.Client.Concurrency(), func(i int) error {
 		if t := &r.Tags[i]; t.Action == ActionTag {
 			a.tag(ctx, t)
 		}

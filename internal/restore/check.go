@@ -8,8 +8,6 @@ import (
 	"sort"
 	"sync"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/regprune/regprune/internal/registry"
 	"github.com/regprune/regprune/internal/safe"
 )
@@ -28,7 +26,7 @@ func check(ctx context.Context, r *Repository, o Options) {
 	}
 	c := &checker{r: r, repo: repo, idx: map[string]int{}, blobs: map[string]bool{}, present: map[string]bool{}}
 	c.index()
-	err = forEach(ctx, len(r.Manifests), o.Client.Concurrency(), func(i int) error {
+	err = safe.Each(ctx, len(r.Manifests), o.Client.Concurrency(), func(i int) error {
 		return c.manifest(ctx, &r.Manifests[i])
 	})
 	if err != nil {
@@ -37,7 +35,7 @@ func check(ctx context.Context, r *Repository, o Options) {
 	}
 	c.propagate()
 	c.order()
-	err = forEach(ctx, len(r.Tags), o.Client.Concurrency(), func(i int) error {
+	err = safe.Each(ctx, len(r.Tags), o.Client.Concurrency(), func(i int) error {
 		return c.tag(ctx, &r.Tags[i])
 	})
 	if err != nil {
@@ -279,21 +277,4 @@ func (c *checker) manifestGone(t *Tag) {
 		return
 	}
 	t.Action, t.Reason = ActionUnrecoverable, "its manifest "+t.Digest+" is gone too, deleted outside this run; restore the run that deleted it first"
-}
-
-// forEach runs fn(0..n-1), limit at once, and returns the first error;
-// after an error or a cancelled ctx, calls not started are not made.
-func forEach(ctx context.Context, n, limit int, fn func(i int) error) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(1, limit))
-	for i := range n {
-		if gctx.Err() != nil {
-			break
-		}
-		g.Go(safe.Func(func() error { return fn(i) }))
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	return ctx.Err()
 }
