@@ -120,7 +120,7 @@ func planOne(ctx context.Context, t Target, mode plan.Mode, o Options) (plan.Rep
 		LabelKeys: t.Policy.ExpiryKeys(), Untagged: unfinishedDigests(us),
 	})
 	if err == nil {
-		err = hiddenKeptTags(ctx, repo, g, t.Policy)
+		err = inventory.HiddenTags(ctx, repo, g, t.Policy.Keep.Tags)
 	}
 	if err != nil {
 		return plan.Repository{}, err
