@@ -2,7 +2,6 @@ package inventory
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/regprune/regprune/internal/graph"
@@ -17,18 +16,18 @@ import (
 // registry.ErrBadResponse. The cost is one HEAD per literal keep tag
 // missing from the list.
 func HiddenTags(ctx context.Context, src ReadSource, g *graph.Repository, tags []string) error {
+	r := NewReader(src, ReaderOptions{})
 	for _, t := range tags {
 		if _, ok := g.Tags[t]; ok {
 			continue
 		}
-		d, err := src.Head(ctx, t)
-		if errors.Is(err, registry.ErrNotFound) {
-			continue
-		}
+		d, ok, err := r.Exists(ctx, t)
 		if err != nil {
 			return fmt.Errorf("kept tag %s, missing from the tag list: %w", t, err)
 		}
-		return fmt.Errorf("%w: tag %s names %s, but the tag list of %s leaves it out", registry.ErrBadResponse, t, d.Digest, src.Name())
+		if ok {
+			return fmt.Errorf("%w: tag %s names %s, but the tag list of %s leaves it out", registry.ErrBadResponse, t, d, src.Name())
+		}
 	}
 	return nil
 }

@@ -29,3 +29,22 @@ func TestHiddenTags(t *testing.T) {
 		t.Fatalf("a failed HEAD: %v, want its error", err)
 	}
 }
+
+// Exists: a ref the registry serves names its digest; a 404 is "not
+// there", no error; any other failure is an error.
+func TestReaderExists(t *testing.T) {
+	ctx := context.Background()
+	f := newFake(t, 2)
+	r := NewReader(f, ReaderOptions{})
+	if d, ok, err := r.Exists(ctx, "t1"); err != nil || !ok || d != f.tags["t1"] {
+		t.Fatalf("Exists(t1) = %s %v %v", d, ok, err)
+	}
+	f.headErr["gone"] = fmt.Errorf("HEAD gone: %w", registry.ErrNotFound)
+	if _, ok, err := r.Exists(ctx, "gone"); err != nil || ok {
+		t.Fatalf("Exists(gone) = %v %v, want not there", ok, err)
+	}
+	f.headErr["t0"] = fmt.Errorf("HEAD t0: %w", registry.ErrServer)
+	if _, _, err := r.Exists(ctx, "t0"); !errors.Is(err, registry.ErrServer) {
+		t.Fatalf("Exists(t0) = %v, want the HEAD's error", err)
+	}
+}

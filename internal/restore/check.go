@@ -2,12 +2,12 @@ package restore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
 	"sync"
 
+	"github.com/regprune/regprune/internal/inventory"
 	"github.com/regprune/regprune/internal/registry"
 	"github.com/regprune/regprune/internal/safe"
 )
@@ -24,7 +24,8 @@ func check(ctx context.Context, r *Repository, o Options) {
 		fail(err)
 		return
 	}
-	c := &checker{r: r, repo: repo, idx: map[string]int{}, blobs: map[string]bool{}, present: map[string]bool{}}
+	c := &checker{r: r, repo: repo, read: inventory.NewReader(repo, inventory.ReaderOptions{Concurrency: o.Client.Concurrency()}),
+		idx: map[string]int{}, blobs: map[string]bool{}, present: map[string]bool{}}
 	c.index()
 	err = safe.Each(ctx, len(r.Manifests), o.Client.Concurrency(), func(i int) error {
 		return c.manifest(ctx, &r.Manifests[i])
@@ -46,8 +47,9 @@ func check(ctx context.Context, r *Repository, o Options) {
 // checker is the state of one repository's check.
 type checker struct {
 	r    *Repository
-	repo *registry.Repo
-	idx  map[string]int // r.Manifests by digest
+	repo *registry.Repo    // its blobs
+	read *inventory.Reader // its manifests and tags
+	idx  map[string]int    // r.Manifests by digest
 
 	mu      sync.Mutex
 	blobs   map[string]bool // blob -> the repository serves it
@@ -63,14 +65,7 @@ func (c *checker) index() {
 
 // exists HEADs ref: its digest, and whether the registry has it.
 func (c *checker) exists(ctx context.Context, ref string) (string, bool, error) {
-	d, err := c.repo.Head(ctx, ref)
-	if errors.Is(err, registry.ErrNotFound) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, err
-	}
-	return d.Digest, true, nil
+	return c.read.Exists(ctx, ref)
 }
 
 // known answers what the registry said of key, asking it once.
