@@ -112,7 +112,7 @@ func (a *applier) isRefused() bool {
 // push pushes m, once what it needs is pushed.
 func (a *applier) push(ctx context.Context, m *Manifest) {
 	if ctx.Err() != nil {
-		m.Result, m.ResultReason = ResultFailed, "interrupted"
+		m.Result, m.ResultCode, m.ResultReason = ResultFailed, WhyInterrupted, "interrupted"
 		return
 	}
 	if !a.ready(m) {
@@ -135,15 +135,15 @@ func (a *applier) ready(m *Manifest) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.refused {
-		m.Result, m.ResultReason = ResultFailed, notSent
+		m.Result, m.ResultCode, m.ResultReason = ResultFailed, WhyNotSent, notSent
 		return false
 	}
 	for _, d := range append(slices.Clone(m.children), m.subject) {
 		if n := a.byDigest[d]; n != nil && !a.done[d] {
 			if n.Action == ActionUnrecoverable {
-				m.Action, m.Reason = ActionUnrecoverable, "it needs "+d+", which cannot come back"
+				m.Action, m.Code, m.Reason = ActionUnrecoverable, WhyNeedUnrecoverable, "it needs "+d+", which cannot come back"
 			} else {
-				m.Result, m.ResultReason = ResultFailed, "not pushed: "+d+", which it needs, was not"
+				m.Result, m.ResultCode, m.ResultReason = ResultFailed, WhyNeedNotPushed, "not pushed: "+d+", which it needs, was not"
 			}
 			return false
 		}
@@ -155,10 +155,10 @@ func (a *applier) ready(m *Manifest) bool {
 func (a *applier) pushFailed(m *Manifest, err error) {
 	if errors.Is(err, registry.ErrContentMissing) {
 		// A blob went since the check: the garbage collector ran.
-		m.Action, m.Reason = ActionUnrecoverable, "the registry refused it for a missing blob or manifest: "+err.Error()
+		m.Action, m.Code, m.Reason = ActionUnrecoverable, WhyRefusedMissing, "the registry refused it for a missing blob or manifest: "+err.Error()
 		return
 	}
-	m.Result, m.ResultReason = ResultFailed, a.failure(err)
+	m.Result, m.ResultCode, m.ResultReason = ResultFailed, WhyRegistryError, a.failure(err)
 }
 
 // failure is the result reason of a failed push: explained, and recorded
@@ -185,18 +185,18 @@ func (a *applier) restored(ctx context.Context, entries []int64) {
 // exist right before.
 func (a *applier) tag(ctx context.Context, t *Tag) {
 	if ctx.Err() != nil {
-		t.Result, t.ResultReason = ResultFailed, "interrupted"
+		t.Result, t.ResultCode, t.ResultReason = ResultFailed, WhyInterrupted, "interrupted"
 		return
 	}
 	if a.isRefused() {
-		t.Result, t.ResultReason = ResultFailed, notSent
+		t.Result, t.ResultCode, t.ResultReason = ResultFailed, WhyNotSent, notSent
 		return
 	}
 	if m := a.byDigest[t.Digest]; m != nil && !a.done[t.Digest] {
 		if m.Action == ActionUnrecoverable {
-			t.Action, t.Reason = ActionUnrecoverable, "its image "+t.Digest+" cannot come back"
+			t.Action, t.Code, t.Reason = ActionUnrecoverable, WhyNeedUnrecoverable, "its image "+t.Digest+" cannot come back"
 		} else {
-			t.Result, t.ResultReason = ResultFailed, "its image "+t.Digest+" was not pushed"
+			t.Result, t.ResultCode, t.ResultReason = ResultFailed, WhyNeedNotPushed, "its image "+t.Digest+" was not pushed"
 		}
 		return
 	}
@@ -204,22 +204,22 @@ func (a *applier) tag(ctx context.Context, t *Tag) {
 	d, err := a.repo.Head(ctx, t.Tag)
 	switch {
 	case err == nil && d.Digest == t.Digest:
-		t.Action, t.Reason = ActionPresent, "the tag names it already"
+		t.Action, t.Code, t.Reason = ActionPresent, WhyPresent, "the tag names it already"
 		return
 	case err == nil:
-		t.Action, t.Reason = ActionLeave, "the tag now names "+d.Digest+" (pushed since); left alone"
+		t.Action, t.Code, t.Reason = ActionLeave, WhyTagMoved, "the tag now names "+d.Digest+" (pushed since); left alone"
 		return
 	case !errors.Is(err, registry.ErrNotFound):
-		t.Result, t.ResultReason = ResultFailed, err.Error()
+		t.Result, t.ResultCode, t.ResultReason = ResultFailed, WhyRegistryError, err.Error()
 		return
 	}
 	body, mt, err := tagBody(ctx, a.repo, a.byDigest[t.Digest], t.Digest, a.o)
 	if err != nil {
-		t.Result, t.ResultReason = ResultFailed, err.Error()
+		t.Result, t.ResultCode, t.ResultReason = ResultFailed, WhyRegistryError, err.Error()
 		return
 	}
 	if _, err := a.repo.PutManifest(ctx, t.Tag, mt, body); err != nil {
-		t.Result, t.ResultReason = ResultFailed, a.failure(err)
+		t.Result, t.ResultCode, t.ResultReason = ResultFailed, WhyRegistryError, a.failure(err)
 		return
 	}
 	t.Result = ResultTagged

@@ -97,11 +97,11 @@ func (c *checker) manifest(ctx context.Context, m *Manifest) error {
 	if _, ok, err := c.exists(ctx, m.Digest); err != nil {
 		return err
 	} else if ok {
-		m.Action, m.Reason = ActionPresent, "the registry has it"
+		m.Action, m.Code, m.Reason = ActionPresent, WhyPresent, "the registry has it"
 		return nil
 	}
 	if len(m.body) == 0 || !registry.Verify(m.Digest, m.body) {
-		m.Action, m.Reason = ActionUnrecoverable, "the journal holds no intact copy of the manifest"
+		m.Action, m.Code, m.Reason = ActionUnrecoverable, WhyNoIntactCopy, "the journal holds no intact copy of the manifest"
 		return nil
 	}
 	m.Action = ActionPush
@@ -111,7 +111,7 @@ func (c *checker) manifest(ctx context.Context, m *Manifest) error {
 			return err
 		}
 		if !ok {
-			m.Action = ActionUnrecoverable
+			m.Action, m.Code = ActionUnrecoverable, WhyBlobGone
 			m.Reason = fmt.Sprintf("its %s blob %s is gone (the registry's garbage collector has run)", b.what, b.digest)
 			return nil
 		}
@@ -134,11 +134,11 @@ func (c *checker) needs(ctx context.Context, m *Manifest) error {
 			continue
 		}
 		if run := c.r.holders[d]; run != "" {
-			m.Action, m.NeedsRun = ActionNeedsRun, run
+			m.Action, m.Code, m.NeedsRun = ActionNeedsRun, WhyNeedsRun, run
 			m.Reason = fmt.Sprintf("it needs %s, which run %s deleted: restore that run with this one", d, run)
 			return nil
 		}
-		m.Action = ActionUnrecoverable
+		m.Action, m.Code = ActionUnrecoverable, WhyNeededGone
 		m.Reason = fmt.Sprintf("it needs %s, which is gone and not in this run's journal", d)
 		return nil
 	}
@@ -172,10 +172,10 @@ func (c *checker) blockedByChild(m *Manifest) {
 		}
 		switch n := &c.r.Manifests[j]; n.Action {
 		case ActionUnrecoverable:
-			m.Action, m.Reason = ActionUnrecoverable, "its child "+d+" cannot come back"
+			m.Action, m.Code, m.Reason = ActionUnrecoverable, WhyNeedUnrecoverable, "its child "+d+" cannot come back"
 			return
 		case ActionNeedsRun:
-			m.Action, m.NeedsRun = ActionNeedsRun, n.NeedsRun
+			m.Action, m.Code, m.NeedsRun = ActionNeedsRun, WhyNeedsRun, n.NeedsRun
 			m.Reason = "its child " + d + " needs run " + n.NeedsRun
 			return
 		}
@@ -191,9 +191,9 @@ func (c *checker) blockedBySubject(m *Manifest) {
 	}
 	switch n := &c.r.Manifests[j]; n.Action {
 	case ActionUnrecoverable:
-		m.Action, m.Reason = ActionUnrecoverable, "its subject "+m.subject+" cannot come back"
+		m.Action, m.Code, m.Reason = ActionUnrecoverable, WhyNeedUnrecoverable, "its subject "+m.subject+" cannot come back"
 	case ActionNeedsRun:
-		m.Action, m.NeedsRun = ActionNeedsRun, n.NeedsRun
+		m.Action, m.Code, m.NeedsRun = ActionNeedsRun, WhyNeedsRun, n.NeedsRun
 		m.Reason = "its subject " + m.subject + " needs run " + n.NeedsRun
 	}
 }
@@ -230,10 +230,10 @@ func (c *checker) tag(ctx context.Context, t *Tag) error {
 	if j, ok := c.idx[t.Digest]; ok {
 		switch m := &c.r.Manifests[j]; m.Action {
 		case ActionUnrecoverable:
-			t.Action, t.Reason = ActionUnrecoverable, "its image "+t.Digest+" cannot come back"
+			t.Action, t.Code, t.Reason = ActionUnrecoverable, WhyNeedUnrecoverable, "its image "+t.Digest+" cannot come back"
 			return nil
 		case ActionNeedsRun:
-			t.Action, t.NeedsRun = ActionNeedsRun, m.NeedsRun
+			t.Action, t.Code, t.NeedsRun = ActionNeedsRun, WhyNeedsRun, m.NeedsRun
 			t.Reason = "its image " + t.Digest + " needs run " + t.NeedsRun
 			return nil
 		}
@@ -257,9 +257,9 @@ func (c *checker) tag(ctx context.Context, t *Tag) error {
 	case !ok:
 		t.Action = ActionTag
 	case now == t.Digest:
-		t.Action, t.Reason = ActionPresent, "the tag names it already"
+		t.Action, t.Code, t.Reason = ActionPresent, WhyPresent, "the tag names it already"
 	default:
-		t.Action, t.Reason = ActionLeave, "the tag now names "+now+" (pushed since); left alone"
+		t.Action, t.Code, t.Reason = ActionLeave, WhyTagMoved, "the tag now names "+now+" (pushed since); left alone"
 	}
 	return nil
 }
@@ -267,9 +267,9 @@ func (c *checker) tag(ctx context.Context, t *Tag) error {
 // manifestGone marks t, whose manifest is gone and not in this run.
 func (c *checker) manifestGone(t *Tag) {
 	if run := c.r.holders[t.Digest]; run != "" {
-		t.Action, t.NeedsRun = ActionNeedsRun, run
+		t.Action, t.Code, t.NeedsRun = ActionNeedsRun, WhyNeedsRun, run
 		t.Reason = "its manifest " + t.Digest + " is gone too, deleted by run " + run + ": restore that run with this one"
 		return
 	}
-	t.Action, t.Reason = ActionUnrecoverable, "its manifest "+t.Digest+" is gone too, deleted outside this run; restore the run that deleted it first"
+	t.Action, t.Code, t.Reason = ActionUnrecoverable, WhyNeededGone, "its manifest "+t.Digest+" is gone too, deleted outside this run; restore the run that deleted it first"
 }

@@ -49,6 +49,32 @@ const (
 	ResultFailed Result = "failed"
 )
 
+// Why is the code of a reason (Code: why the action; ResultCode: why the
+// result): what restore found, typed, for callers and tests to compare.
+// Reason and ResultReason are its text, with the digests and runs it
+// names.
+type Why string
+
+// Reason codes of actions.
+const (
+	WhyPresent           Why = "present"            // the registry has it (the tag names it already)
+	WhyNoIntactCopy      Why = "no_intact_copy"     // the journal holds no copy that matches its digest
+	WhyBlobGone          Why = "blob_gone"          // a config or layer blob is gone (garbage collected)
+	WhyNeededGone        Why = "needed_gone"        // a manifest it needs is gone, and in no run's journal
+	WhyNeedsRun          Why = "needs_run"          // it, or what it needs, waits for another run's restore
+	WhyNeedUnrecoverable Why = "need_unrecoverable" // a child, subject or image it needs cannot come back
+	WhyTagMoved          Why = "tag_moved"          // the tag names another digest now
+	WhyRefusedMissing    Why = "refused_missing"    // the registry refused the push for a missing blob or manifest
+)
+
+// Reason codes of results.
+const (
+	WhyInterrupted   Why = "interrupted"     // not sent: interrupted
+	WhyNotSent       Why = "not_sent"        // not sent: the registry refused a push before
+	WhyNeedNotPushed Why = "need_not_pushed" // not sent: what it needs was not pushed
+	WhyRegistryError Why = "registry_error"  // the registry or the journal answered an error
+)
+
 // ErrUnrecoverable means some images of the run cannot come back: a blob
 // or a manifest they need is gone. The others were restored.
 var ErrUnrecoverable = errors.New("some images cannot be restored: a blob or a manifest they need is gone")
@@ -98,8 +124,10 @@ type Manifest struct {
 	MediaType    string   `json:"media_type"`
 	Tags         []string `json:"tags"`
 	Action       Action   `json:"action"`
+	Code         Why      `json:"reason_code,omitempty"`
 	Reason       string   `json:"reason,omitempty"`
 	Result       Result   `json:"result,omitempty"`
+	ResultCode   Why      `json:"result_code,omitempty"`
 	ResultReason string   `json:"result_reason,omitempty"`
 	// NeedsRun is the run that deleted what it needs (ActionNeedsRun).
 	NeedsRun string `json:"needs_run,omitempty"`
@@ -119,8 +147,10 @@ type Tag struct {
 	Tag          string `json:"tag"`
 	Digest       string `json:"digest"`
 	Action       Action `json:"action"`
+	Code         Why    `json:"reason_code,omitempty"`
 	Reason       string `json:"reason,omitempty"`
 	Result       Result `json:"result,omitempty"`
+	ResultCode   Why    `json:"result_code,omitempty"`
 	ResultReason string `json:"result_reason,omitempty"`
 	// NeedsRun is the run that deleted its manifest (ActionNeedsRun).
 	NeedsRun string `json:"needs_run,omitempty"`
