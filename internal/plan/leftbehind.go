@@ -47,14 +47,9 @@ func FinishLeftBehind(g *graph.Repository, r *Repository, deletedBy map[string]s
 		return nil
 	}
 	cand := leftBehindCandidates(g, byRun)
-	lb := leftBehind{g: g, byRun: byRun, cand: cand, items: map[string]*Item{}, parents: map[string][]string{}, tagsOf: g.TagsByDigest()}
+	lb := leftBehind{g: g, byRun: byRun, cand: cand, items: map[string]*Item{}, parents: g.Parents(), tagsOf: g.TagsByDigest()}
 	for i := range r.Items {
 		lb.items[r.Items[i].Digest] = &r.Items[i]
-	}
-	for p, m := range g.Manifests {
-		for _, c := range m.Children {
-			lb.parents[c] = append(lb.parents[c], p)
-		}
 	}
 	for changed := true; changed; {
 		changed = false
