@@ -20,24 +20,17 @@ import (
 // each runs fn over items, at most Concurrency at once; after an
 // interrupt, items not started are skipped.
 func (a *run) each(items []*plan.Item, fn func(*plan.Item)) {
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, a.o.Concurrency)
-	for _, it := range items {
-		sem <- struct{}{} // a free slot first, then look for an interrupt
-		if a.ctx.Err() != nil {
-			<-sem
+	_ = safe.Each(context.Background(), len(items), a.o.Concurrency, func(i int) error {
+		it := items[i]
+		if a.ctx.Err() != nil { // a free slot first, then look for an interrupt
 			if it.Result == "" {
 				set(it, plan.ResultSkipped, plan.ItemInterrupted(prior(it)))
 			}
-			continue
+			return nil
 		}
-		wg.Add(1)
-		safe.Go(func() {
-			defer func() { <-sem; wg.Done() }()
-			fn(it)
-		})
-	}
-	wg.Wait()
+		fn(it)
+		return nil
+	})
 }
 
 // deleteTag removes one tag, probing once whether the registry can.
@@ -299,29 +292,26 @@ func mayList(it *plan.Item) bool {
 // listsOf reads what each item of level that may list manifests lists,
 // concurrently; an item whose manifest cannot be read maps to an error.
 func (a *run) listsOf(level []*plan.Item) map[*plan.Item]any {
+	var read []*plan.Item
+	for _, it := range level {
+		if it.Result == "" && mayList(it) {
+			read = append(read, it)
+		}
+	}
 	out := map[*plan.Item]any{}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, a.o.Concurrency)
-	for _, it := range level {
-		if it.Result != "" || !mayList(it) {
-			continue
+	_ = safe.Each(context.Background(), len(read), a.o.Concurrency, func(i int) error {
+		it := read[i]
+		kids, err := a.read.Children(a.req, it.Digest)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			out[it] = err
+		} else {
+			out[it] = kids
 		}
-		wg.Add(1)
-		sem <- struct{}{}
-		safe.Go(func() {
-			defer func() { <-sem; wg.Done() }()
-			kids, err := a.read.Children(a.req, it.Digest)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				out[it] = err
-			} else {
-				out[it] = kids
-			}
-		})
-	}
-	wg.Wait()
+		return nil
+	})
 	return out
 }
 

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/regprune/regprune/internal/apply"
@@ -82,7 +81,7 @@ func Plan(ctx context.Context, targets []Target, mode plan.Mode, o Options) *pla
 		o.Logger.Info("shard", "shard", o.Shard.String(), "repositories", len(targets), "of", n)
 	}
 	repos := make([]plan.Repository, len(targets))
-	forEach(len(targets), o.Parallel, func(i int) {
+	_ = safe.Each(context.Background(), len(targets), o.Parallel, func(i int) error {
 		t := targets[i]
 		r, err := planOne(ctx, t, mode, o)
 		if err != nil && o.Explain != nil {
@@ -99,6 +98,7 @@ func Plan(ctx context.Context, targets []Target, mode plan.Mode, o Options) *pla
 		}
 		r.Rule = t.Rule
 		repos[i] = r
+		return nil
 	})
 	return plan.New(mode, o.Now, repos)
 }
@@ -123,7 +123,7 @@ func planOne(ctx context.Context, t Target, mode plan.Mode, o Options) (plan.Rep
 		LabelKeys: t.Policy.ExpiryKeys(), Untagged: unfinishedDigests(us),
 	})
 	if err == nil {
-		err = hiddenKeptTags(ctx, repo, g, t.Policy)
+		err = inventory.HiddenTags(ctx, repo, g, t.Policy.Keep.Tags)
 	}
 	var vc *plan.Capabilities
 	if err == nil {
@@ -177,16 +177,16 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 		return
 	}
 	refusals := &apply.Refusals{} // a registry that refuses deletes is asked once
-	forEach(len(p.Repositories), o.Parallel, func(i int) {
+	_ = safe.Each(context.Background(), len(p.Repositories), o.Parallel, func(i int) error {
 		r := &p.Repositories[i]
 		if r.Err != nil {
-			return
+			return nil
 		}
 		if ctx.Err() != nil {
 			// Interrupted before this repository: nothing was tried, and
 			// that is not a failure of the repository.
 			skipPending(r, plan.RepoInterrupted())
-			return
+			return nil
 		}
 		repo, err := o.Client.Open(ctx, r.Repository, registry.PullDelete)
 		if err == nil {
@@ -225,6 +225,7 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 			}
 			skipPending(r, plan.RepoFailed(err))
 		}
+		return nil
 	})
 	p.Recount()
 	jr.finish(ctx, p)
@@ -263,20 +264,6 @@ func Result(p *plan.Plan) error {
 		return fmt.Errorf("%w: %s", ErrNothing, msg)
 	}
 	return fmt.Errorf("%w: %s", ErrPartial, msg)
-}
-
-func forEach(n, parallel int, fn func(i int)) {
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, parallel)
-	for i := 0; i < n; i++ {
-		sem <- struct{}{}
-		wg.Add(1)
-		safe.Go(func() {
-			defer func() { <-sem; wg.Done() }()
-			fn(i)
-		})
-	}
-	wg.Wait()
 }
 
 // vendorDeletes records in r's capabilities what the vendor API deleted.

@@ -83,6 +83,7 @@ func (jr *journalRun) wrap(t apply.Target, r *plan.Repository) *journalTarget {
 			jt.tags[tag] = it
 		}
 	}
+	jt.batch = jr.j.NewBatch(jt.entry)
 	return jt
 }
 
@@ -98,10 +99,10 @@ type journalTarget struct {
 	tags     map[string]*plan.Item // by tag (tags and untags); read only
 	planTags map[string]string
 
-	mu      sync.Mutex
-	preps   map[string]*prep // refs announced by Prepare (journal_batch.go)
-	done    map[string]int64 // the entry of each ref whose DELETE was sent (journal_readback.go)
-	writing sync.WaitGroup   // Prepare's writers
+	batch *journal.Batch // the entries of announced deletes (journal_batch.go)
+
+	mu   sync.Mutex
+	done map[string]int64 // the entry of each ref whose DELETE was sent (journal_readback.go)
 }
 
 // entry is the journal entry of deleting ref (a digest or a tag). An

@@ -5,10 +5,10 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/regprune/regprune/internal/digest"
 	"github.com/regprune/regprune/internal/graph"
 	"github.com/regprune/regprune/internal/journal"
 	"github.com/regprune/regprune/internal/plan"
+	"github.com/regprune/regprune/internal/registry"
 )
 
 // Unfinished work. An apply removes the tags of the images it deletes
@@ -54,7 +54,7 @@ func unfinished(ctx context.Context, repository string, o Options) []journal.Unf
 func unfinishedDigests(us []journal.Unfinished) []string {
 	var out []string
 	for _, u := range us {
-		if !digest.Digest(u.Digest).Valid() {
+		if !registry.ValidDigest(u.Digest) {
 			continue // not from regprune: never asked for
 		}
 		if len(u.Tags) == 0 || u.Sent || untaggedAll(u) {
@@ -79,17 +79,38 @@ func finishUnfinished(g *graph.Repository, r *plan.Repository, us []journal.Unfi
 	if len(us) == 0 || r.Refused || r.Err != nil {
 		return
 	}
+	f := unfinishedSet{g: g, parents: g.Parents(), cand: unfinishedCandidates(g, r, us)}
+	for changed := true; changed; {
+		changed = false
+		for d := range f.cand {
+			if !f.eligible(d) {
+				delete(f.cand, d)
+				changed = true
+			}
+		}
+	}
+	if len(f.cand) == 0 {
+		return
+	}
+	for i := range r.Items {
+		it := &r.Items[i]
+		if u, ok := f.cand[it.Digest]; ok {
+			f.finish(it, u)
+			o.Logger.Info("journal: finishing an interrupted run", "repository", g.Name, "digest", it.Digest, "run", u.Run)
+		}
+	}
+	r.Recount(g)
+}
+
+// unfinishedCandidates are the digests of us that g holds untagged, that
+// the plan keeps only as reached from nothing, and that their run left
+// so (each tag's DELETE sent, or the digest's).
+func unfinishedCandidates(g *graph.Repository, r *plan.Repository, us []journal.Unfinished) map[string]journal.Unfinished {
 	items := map[string]*plan.Item{}
 	for i := range r.Items {
 		items[r.Items[i].Digest] = &r.Items[i]
 	}
 	tagsOf := g.TagsByDigest()
-	parents := map[string][]string{}
-	for p, m := range g.Manifests {
-		for _, c := range m.Children {
-			parents[c] = append(parents[c], p)
-		}
-	}
 	cand := map[string]journal.Unfinished{}
 	for _, u := range us {
 		it, m := items[u.Digest], g.Manifests[u.Digest]
@@ -101,60 +122,56 @@ func finishUnfinished(g *graph.Repository, r *plan.Repository, us []journal.Unfi
 		}
 		cand[u.Digest] = u
 	}
-	in := func(d string) bool { _, ok := cand[d]; return ok }
-	present := func(d string) bool { return g.Manifests[d] != nil }
-	eligible := func(d string) bool {
-		u := cand[d]
-		if len(u.Tags) == 0 && u.Via != "" && !in(u.Via) && !(u.ViaSent && !present(u.Via)) {
-			return false // what it hung from is there, or went some other way
-		}
-		for _, p := range parents[d] {
-			if !in(p) {
-				return false
-			}
-		}
-		if s := g.Manifests[d].Subject; s != "" && present(s) && !in(s) {
+	return cand
+}
+
+// unfinishedSet narrows the candidates of finishUnfinished.
+type unfinishedSet struct {
+	g       *graph.Repository
+	parents map[string][]string
+	cand    map[string]journal.Unfinished
+}
+
+func (f *unfinishedSet) in(d string) bool      { _, ok := f.cand[d]; return ok }
+func (f *unfinishedSet) present(d string) bool { return f.g.Manifests[d] != nil }
+
+// eligible is whether candidate d stays one: what it hung from went with
+// its run, and what lists it, its subject and its referrers still there
+// are candidates too.
+func (f *unfinishedSet) eligible(d string) bool {
+	u := f.cand[d]
+	if len(u.Tags) == 0 && u.Via != "" && !f.in(u.Via) && !(u.ViaSent && !f.present(u.Via)) {
+		return false // what it hung from is there, or went some other way
+	}
+	for _, p := range f.parents[d] {
+		if !f.in(p) {
 			return false
 		}
-		for _, ref := range g.Referrers[d] {
-			if present(ref) && !in(ref) {
-				return false
-			}
-		}
-		return true
 	}
-	for changed := true; changed; {
-		changed = false
-		for d := range cand {
-			if !eligible(d) {
-				delete(cand, d)
-				changed = true
-			}
+	if s := f.g.Manifests[d].Subject; s != "" && f.present(s) && !f.in(s) {
+		return false
+	}
+	for _, ref := range f.g.Referrers[d] {
+		if f.present(ref) && !f.in(ref) {
+			return false
 		}
 	}
-	if len(cand) == 0 {
-		return
+	return true
+}
+
+// finish turns it, the item of candidate u, into a deletion.
+func (f *unfinishedSet) finish(it *plan.Item, u journal.Unfinished) {
+	ps := slices.Clone(f.parents[it.Digest])
+	sort.Strings(ps)
+	it.Action = plan.ActionDelete
+	it.Parent, it.Subject = "", f.g.Manifests[it.Digest].Subject
+	if len(ps) > 0 {
+		it.Parent = ps[0] // a candidate: deleted first
 	}
-	for i := range r.Items {
-		it := &r.Items[i]
-		u, ok := cand[it.Digest]
-		if !ok {
-			continue
-		}
-		ps := slices.Clone(parents[it.Digest])
-		sort.Strings(ps)
-		it.Action = plan.ActionDelete
-		it.Parent, it.Subject = "", g.Manifests[it.Digest].Subject
-		if len(ps) > 0 {
-			it.Parent = ps[0] // a candidate: deleted first
-		}
-		if it.Kind == plan.KindImage && len(u.Tags) == 0 && u.Via != "" && u.Via != it.Subject {
-			it.Kind = plan.KindChild // of an index gone since
-		}
-		it.Reasons = []plan.Reason{plan.Unfinished(u.Run, it.Kind, u.Tags, u.Via)}
-		o.Logger.Info("journal: finishing an interrupted run", "repository", g.Name, "digest", it.Digest, "run", u.Run)
+	if it.Kind == plan.KindImage && len(u.Tags) == 0 && u.Via != "" && u.Via != it.Subject {
+		it.Kind = plan.KindChild // of an index gone since
 	}
-	r.Recount(g)
+	it.Reasons = []plan.Reason{plan.Unfinished(u.Run, it.Kind, u.Tags, u.Via)}
 }
 
 // unreached reports whether the plan keeps it only because nothing

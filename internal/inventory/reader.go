@@ -128,6 +128,19 @@ func (r *Reader) Tags(ctx context.Context) (map[string]string, error) {
 	return out, err
 }
 
+// Exists HEADs ref (a tag or a digest): the digest it names, and whether
+// the registry has it; a 404 is no error.
+func (r *Reader) Exists(ctx context.Context, ref string) (string, bool, error) {
+	d, err := r.src.Head(ctx, ref)
+	if errors.Is(err, registry.ErrNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	return d.Digest, true, nil
+}
+
 // Manifest reads the manifest digest: from the cache when it holds it,
 // else with a GET by digest (the body verified against the digest), and
 // parses it (Parse). A manifest the registry does not have is an error

@@ -46,6 +46,10 @@ var (
 	// ErrProtected: the registry keeps a protected or immutable tag
 	// (GitLab's 403 for it); that tag's refusal, not a denial.
 	ErrProtected = errors.New("protected by the registry")
+	// ErrContentMissing: a push refused because a blob or manifest it
+	// names is not in the repository (MANIFEST_BLOB_UNKNOWN, BLOB_UNKNOWN,
+	// MANIFEST_UNKNOWN).
+	ErrContentMissing = errors.New("a blob or manifest the pushed manifest names is missing")
 )
 
 // The error codes of ErrStillTagged and ErrStillReferenced.
@@ -53,6 +57,13 @@ const (
 	CodeGoogleDanglingTag    = "GOOGLE_MANIFEST_DANGLING_TAG"
 	CodeGoogleDanglingParent = "GOOGLE_MANIFEST_DANGLING_PARENT_IMAGE"
 	CodeECRReferencedByList  = "ImageReferencedByManifestList"
+)
+
+// The error codes of ErrContentMissing (distribution-spec).
+const (
+	CodeManifestBlobUnknown = "MANIFEST_BLOB_UNKNOWN"
+	CodeBlobUnknown         = "BLOB_UNKNOWN"
+	CodeManifestUnknown     = "MANIFEST_UNKNOWN"
 )
 
 // Error is the one structured protocol error of this package. It never
@@ -107,6 +118,8 @@ func (e *Error) Is(target error) bool {
 		return e.Status >= 500
 	case ErrStillTagged:
 		return e.Code == CodeGoogleDanglingTag
+	case ErrContentMissing:
+		return e.Code == CodeManifestBlobUnknown || e.Code == CodeBlobUnknown || e.Code == CodeManifestUnknown
 	case ErrStillReferenced:
 		return e.Code == CodeGoogleDanglingParent || e.Code == CodeECRReferencedByList ||
 			(e.Status == http.StatusPreconditionFailed && e.Method == http.MethodDelete)

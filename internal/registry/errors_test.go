@@ -33,9 +33,12 @@ func TestStillTaggedOrReferenced(t *testing.T) {
 		{"ECR manifest list", answer("DELETE", 400, body("ImageReferencedByManifestList")), ErrStillReferenced},
 		{"Harbor 412", answer("DELETE", 412, body("VIOLATE_FOREIGN_KEY_CONSTRAINT")), ErrStillReferenced},
 		{"a 412 to a GET", answer("GET", 412, ""), nil},
+		{"a push naming a missing blob", answer("PUT", 400, body("MANIFEST_BLOB_UNKNOWN")), ErrContentMissing},
+		{"a push naming a missing layer", answer("PUT", 400, body("BLOB_UNKNOWN")), ErrContentMissing},
+		{"the message alone names it", answer("PUT", 400, `{"errors":[{"code":"MANIFEST_INVALID","message":"BLOB_UNKNOWN"}]}`), nil},
 		{"the message alone", answer("DELETE", 400, `{"errors":[{"code":"DIGEST_INVALID","message":"GOOGLE_MANIFEST_DANGLING_TAG"}]}`), nil},
 	} {
-		for _, s := range []error{ErrStillTagged, ErrStillReferenced, ErrUnsupported, ErrDenied, ErrUnauthorized, ErrNotFound} {
+		for _, s := range []error{ErrStillTagged, ErrStillReferenced, ErrContentMissing, ErrUnsupported, ErrDenied, ErrUnauthorized, ErrNotFound} {
 			if got := errors.Is(c.err, s); got != (s == c.want) {
 				t.Errorf("%s (%v): errors.Is(%v) = %v", c.name, c.err, s, got)
 			}

@@ -260,6 +260,9 @@ func testRestore(t *testing.T, reg *registrytest.Registry) {
 	for _, tg := range rp.Repositories[0].Tags {
 		if tg.Action == restore.ActionLeave {
 			left = append(left, tg.Tag)
+			if tg.Code != restore.WhyTagMoved {
+				t.Errorf("tag %s left alone with code %q, want %q", tg.Tag, tg.Code, restore.WhyTagMoved)
+			}
 		}
 	}
 	if !slices.Equal(left, []string{"v1.0"}) {
@@ -315,6 +318,9 @@ func testRestore(t *testing.T, reg *registrytest.Registry) {
 			t.Logf("cannot come back: %s %v: %s", m.Digest, m.Tags, m.Reason)
 			if !strings.Contains(m.Reason, "sha256:") {
 				t.Errorf("%s: reason %q names no blob or manifest", m.Digest, m.Reason)
+			}
+			if m.Code != restore.WhyBlobGone && m.Code != restore.WhyNeedUnrecoverable {
+				t.Errorf("%s: code %q, want %q or %q", m.Digest, m.Code, restore.WhyBlobGone, restore.WhyNeedUnrecoverable)
 			}
 		case restore.ActionPush:
 			if m.Digest != sharedDigest.String() || m.Result != restore.ResultPushed {

@@ -114,7 +114,7 @@ func testRestoreTwoRuns(t *testing.T, reg *registrytest.Registry) {
 		t.Fatal(err)
 	}
 	ms := p.Repositories[0].Manifests
-	if len(ms) != 1 || ms[0].Digest != index || ms[0].Action != restore.ActionNeedsRun || ms[0].NeedsRun != run2 {
+	if len(ms) != 1 || ms[0].Digest != index || ms[0].Action != restore.ActionNeedsRun || ms[0].NeedsRun != run2 || ms[0].Code != restore.WhyNeedsRun {
 		t.Fatalf("restore of run 1: %+v, want the index alone, waiting for run %s", ms, run2)
 	}
 	if s := p.Summary; s.Unrecoverable != 0 || s.UnrecoverableTags != 0 || s.NeedsRun != 1 || s.NeedsRunTags != 1 {

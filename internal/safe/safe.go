@@ -2,8 +2,8 @@
 // ends the process with Go's exit code 2, which is regprune's code for bad
 // input: a crash must never look like "bad input, nothing sent".
 //
-// Every goroutine regprune's own code starts goes through Go, or through
-// Func when an errgroup runs it. A Go runtime fatal error (out of memory,
+// Every goroutine regprune's own code starts goes through Go, through
+// Func when an errgroup runs it, or through Each, the one limited fan-out. A Go runtime fatal error (out of memory,
 // a concurrent map write, a stack overflow), SIGQUIT and panics in
 // goroutines of libraries are not panics regprune can recover: they still
 // exit 2.
