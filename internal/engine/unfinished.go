@@ -79,17 +79,21 @@ func finishUnfinished(g *graph.Repository, r *plan.Repository, us []journal.Unfi
 	if len(us) == 0 || r.Refused || r.Err != nil {
 		return
 	}
-	items := map[string]*plan.Item{}
-	for i := range r.Items {
-		items[r.Items[i].Digest] = &r.Items[i]
+	items, parents := itemsAndParents(g, r)
+	f := &unfinishedSet{g: g, cand: unfinishedCandidates(g, items, us), parents: parents}
+	f.dropIneligible()
+	if len(f.cand) == 0 {
+		return
 	}
+	f.plan(r, o)
+	r.Recount(g)
+}
+
+// unfinishedCandidates returns the unfinished deletions whose digest the
+// registry still has, untagged and reached by nothing kept, and whose
+// tags (if any) all went by this run's hand.
+func unfinishedCandidates(g *graph.Repository, items map[string]*plan.Item, us []journal.Unfinished) map[string]journal.Unfinished {
 	tagsOf := g.TagsByDigest()
-	parents := map[string][]string{}
-	for p, m := range g.Manifests {
-		for _, c := range m.Children {
-			parents[c] = append(parents[c], p)
-		}
-	}
 	cand := map[string]journal.Unfinished{}
 	for _, u := range us {
 		it, m := items[u.Digest], g.Manifests[u.Digest]
@@ -101,47 +105,70 @@ func finishUnfinished(g *graph.Repository, r *plan.Repository, us []journal.Unfi
 		}
 		cand[u.Digest] = u
 	}
-	in := func(d string) bool { _, ok := cand[d]; return ok }
-	present := func(d string) bool { return g.Manifests[d] != nil }
-	eligible := func(d string) bool {
-		u := cand[d]
-		if len(u.Tags) == 0 && u.Via != "" && !in(u.Via) && !(u.ViaSent && !present(u.Via)) {
-			return false // what it hung from is there, or went some other way
-		}
-		for _, p := range parents[d] {
-			if !in(p) {
-				return false
-			}
-		}
-		if s := g.Manifests[d].Subject; s != "" && present(s) && !in(s) {
+	return cand
+}
+
+// unfinishedSet is the candidates of finishUnfinished with what their
+// eligibility is checked against.
+type unfinishedSet struct {
+	g       *graph.Repository
+	cand    map[string]journal.Unfinished // by digest
+	parents map[string][]string           // child -> the manifests listing it
+}
+
+func (f *unfinishedSet) in(d string) bool { _, ok := f.cand[d]; return ok }
+
+func (f *unfinishedSet) present(d string) bool { return f.g.Manifests[d] != nil }
+
+// eligible reports whether candidate d may be deleted: what it hung from
+// is a candidate too or was deleted, and nothing outside the set that the
+// registry still has lists it, is its subject or hangs from it.
+func (f *unfinishedSet) eligible(d string) bool {
+	u := f.cand[d]
+	if len(u.Tags) == 0 && u.Via != "" && !f.in(u.Via) && !(u.ViaSent && !f.present(u.Via)) {
+		return false // what it hung from is there, or went some other way
+	}
+	for _, p := range f.parents[d] {
+		if !f.in(p) {
 			return false
 		}
-		for _, ref := range g.Referrers[d] {
-			if present(ref) && !in(ref) {
-				return false
-			}
-		}
-		return true
 	}
+	if s := f.g.Manifests[d].Subject; s != "" && f.present(s) && !f.in(s) {
+		return false
+	}
+	for _, ref := range f.g.Referrers[d] {
+		if f.present(ref) && !f.in(ref) {
+			return false
+		}
+	}
+	return true
+}
+
+// dropIneligible removes every candidate that is not eligible, until
+// none is left to remove.
+func (f *unfinishedSet) dropIneligible() {
 	for changed := true; changed; {
 		changed = false
-		for d := range cand {
-			if !eligible(d) {
-				delete(cand, d)
+		for d := range f.cand {
+			if !f.eligible(d) {
+				delete(f.cand, d)
 				changed = true
 			}
 		}
 	}
-	if len(cand) == 0 {
-		return
-	}
+}
+
+// plan turns the plan's items of the candidates into deletions, each
+// with the reason that names the run that left it unfinished.
+func (f *unfinishedSet) plan(r *plan.Repository, o Options) {
+	g := f.g
 	for i := range r.Items {
 		it := &r.Items[i]
-		u, ok := cand[it.Digest]
+		u, ok := f.cand[it.Digest]
 		if !ok {
 			continue
 		}
-		ps := slices.Clone(parents[it.Digest])
+		ps := slices.Clone(f.parents[it.Digest])
 		sort.Strings(ps)
 		it.Action = plan.ActionDelete
 		it.Parent, it.Subject = "", g.Manifests[it.Digest].Subject
@@ -154,7 +181,6 @@ func finishUnfinished(g *graph.Repository, r *plan.Repository, us []journal.Unfi
 		it.Reasons = []plan.Reason{plan.Unfinished(u.Run, it.Kind, u.Tags, u.Via)}
 		o.Logger.Info("journal: finishing an interrupted run", "repository", g.Name, "digest", it.Digest, "run", u.Run)
 	}
-	r.Recount(g)
 }
 
 // unreached reports whether the plan keeps it only because nothing
