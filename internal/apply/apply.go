@@ -18,21 +18,17 @@ import (
 
 	"github.com/regprune/regprune/internal/inventory"
 	"github.com/regprune/regprune/internal/plan"
-	"github.com/regprune/regprune/internal/registry"
 )
 
-// Target is what apply needs from a registry; *registry.Repo has it.
+// Target is what apply needs from a registry; *registry.Repo has it: the
+// reads of inventory (a Source without image configs) and Delete. The
+// referrers API (inventory.ReferrersSource) is part of the interface, not
+// an optional extra found by type assertion, so that no wrapper of a
+// Target can hide it from the final guard.
 type Target interface {
-	Name() string
-	ListTags(ctx context.Context, fn func(tags []string) error) error
-	Head(ctx context.Context, ref string) (registry.Descriptor, error)
-	GetManifest(ctx context.Context, ref string) ([]byte, registry.Descriptor, error)
+	inventory.ReadSource
+	inventory.ReferrersSource
 	Delete(ctx context.Context, ref string) error
-	// Referrers asks the OCI referrers API for the referrers of digest;
-	// ok is false when the registry has none (404). It is part of the
-	// interface, not an optional extra found by type assertion, so that
-	// no wrapper of a Target can hide it from the final guard.
-	Referrers(ctx context.Context, digest string) (body []byte, ok bool, err error)
 }
 
 // Options tunes an apply.

@@ -63,8 +63,49 @@ func (a *run) seenGone(digest string) {
 func (a *run) readBack() {
 	// What this run says is gone: the digests of deleted items, the
 	// tags that named them at the re-check, the tags it removed.
-	tagOwner := map[string]*plan.Item{} // tag -> the item whose result claims it gone
-	var digests []*plan.Item
+	digests, tagOwner := a.claimedGone()
+	a.mu.Lock()
+	removed := a.tagsRemoved
+	a.mu.Unlock()
+	if len(digests) == 0 && len(tagOwner) == 0 && len(removed) == 0 {
+		return
+	}
+	check := map[string]string{} // tag -> the digest it must no longer name
+	for t, it := range tagOwner {
+		check[t] = it.Digest
+	}
+	for t, d := range removed {
+		if d != "" {
+			check[t] = d
+		}
+	}
+	digestThere, tagThere := a.readBackPass(digests, check)
+	failedDigest := a.digestsStillThere(digestThere)
+	left := a.tagsStillThere(tagThere, tagOwner, removed, check, failedDigest)
+	if len(left) > 0 {
+		a.mu.Lock()
+		a.digestKeepsTags = true
+		a.mu.Unlock()
+		a.deleteLeftTags(left, tagOwner, check)
+	} else if len(tagOwner) > 0 {
+		// Tags that named a deleted digest and were not deleted by tag
+		// went with the digest.
+		for t, it := range tagOwner {
+			if removed[t] == "" && it.Result == plan.ResultDeleted && it.ResultReason.Code != plan.ReasonDeletedWithTag {
+				a.mu.Lock()
+				a.digestTakesTags = true
+				a.mu.Unlock()
+				break
+			}
+		}
+	}
+}
+
+// claimedGone returns the deleted items whose digest no HEAD has seen
+// gone yet, and the tags whose removal an item's result claims, each with
+// that item.
+func (a *run) claimedGone() (digests []*plan.Item, tagOwner map[string]*plan.Item) {
+	tagOwner = map[string]*plan.Item{} // tag -> the item whose result claims it gone
 	for i := range a.r.Items {
 		it := &a.r.Items[i]
 		switch it.Result {
@@ -83,29 +124,20 @@ func (a *run) readBack() {
 			}
 		}
 	}
-	a.mu.Lock()
-	removed := a.tagsRemoved
-	a.mu.Unlock()
-	if len(digests) == 0 && len(tagOwner) == 0 && len(removed) == 0 {
-		return
-	}
-	check := map[string]string{} // tag -> the digest it must no longer name
-	for t, it := range tagOwner {
-		check[t] = it.Digest
-	}
-	for t, d := range removed {
-		if d != "" {
-			check[t] = d
-		}
-	}
-	// One pass: HEAD each digest claimed gone and each claimed tag listed.
-	// The listing is the pass's first request and runs beside the HEADs
-	// of digests, which do not depend on it (one round trip fewer); the
-	// HEADs of tags wait for it. In flight at most Concurrency, the
-	// listing included.
+	return digests, tagOwner
+}
+
+// readBackPass is the read-back's one pass: it HEADs each digest claimed
+// gone and each tag of check listed. The listing is the pass's first
+// request and runs beside the HEADs of digests, which do not depend on it
+// (one round trip fewer); the HEADs of tags wait for it. In flight at
+// most Concurrency, the listing included. It returns the items whose
+// digest is still there (nil) or could not be read (the error), and the
+// tags that still name check[t] (nil) or could not be read.
+func (a *run) readBackPass(digests []*plan.Item, check map[string]string) (digestThere map[*plan.Item]error, tagThere map[string]error) {
 	var mu sync.Mutex
-	digestThere := map[*plan.Item]error{} // nil: still there
-	tagThere := map[string]error{}        // nil: still names check[t]
+	digestThere = map[*plan.Item]error{} // nil: still there
+	tagThere = map[string]error{}        // nil: still names check[t]
 	g := errgroup.Group{}
 	g.SetLimit(a.o.Concurrency)
 	var (
@@ -155,16 +187,23 @@ func (a *run) readBack() {
 		}))
 	}
 	_ = g.Wait()
+	return digestThere, tagThere
+}
 
-	// Digests still there, or not seen gone.
-	notEffective := func(it *plan.Item, d string, tags []string, err error) {
-		if err != nil {
-			set(it, plan.ResultFailed, plan.GoneUnknown(fmt.Errorf("the registry accepted the DELETE; reading it back failed: %w", err)))
-			return
-		}
-		set(it, plan.ResultFailed, plan.DeleteNotEffective(d, tags, nil))
+// notEffective fails it: the registry accepted the DELETE of digest d (or
+// of tags) and still serves it, or reading it back failed with err.
+func notEffective(it *plan.Item, d string, tags []string, err error) {
+	if err != nil {
+		set(it, plan.ResultFailed, plan.GoneUnknown(fmt.Errorf("the registry accepted the DELETE; reading it back failed: %w", err)))
+		return
 	}
-	failedDigest := map[string]bool{}
+	set(it, plan.ResultFailed, plan.DeleteNotEffective(d, tags, nil))
+}
+
+// digestsStillThere fails the items whose digest the read-back found
+// still there or could not read, and returns the digests found there.
+func (a *run) digestsStillThere(digestThere map[*plan.Item]error) (failedDigest map[string]bool) {
+	failedDigest = map[string]bool{}
 	for it, err := range digestThere {
 		failedDigest[it.Digest] = err == nil
 		notEffective(it, it.Digest, nil, err)
@@ -173,8 +212,13 @@ func (a *run) readBack() {
 			a.o.Logger.Warn("the registry accepted a DELETE and still serves the manifest", "repository", a.t.Name(), "digest", it.Digest)
 		}
 	}
-	// Tags still there.
-	var left []string
+	return failedDigest
+}
+
+// tagsStillThere fails the items whose tags the read-back found still
+// there or could not read, and returns the tags a digest delete left
+// naming the deleted digest (to delete by tag).
+func (a *run) tagsStillThere(tagThere map[string]error, tagOwner map[string]*plan.Item, removed, check map[string]string, failedDigest map[string]bool) (left []string) {
 	for t, err := range tagThere {
 		if removed[t] != "" && err == nil {
 			// A tag DELETE was accepted and did nothing.
@@ -197,23 +241,7 @@ func (a *run) readBack() {
 			notEffective(it, "", []string{t}, nil)
 		}
 	}
-	if len(left) > 0 {
-		a.mu.Lock()
-		a.digestKeepsTags = true
-		a.mu.Unlock()
-		a.deleteLeftTags(left, tagOwner, check)
-	} else if len(tagOwner) > 0 {
-		// Tags that named a deleted digest and were not deleted by tag
-		// went with the digest.
-		for t, it := range tagOwner {
-			if removed[t] == "" && it.Result == plan.ResultDeleted && it.ResultReason.Code != plan.ReasonDeletedWithTag {
-				a.mu.Lock()
-				a.digestTakesTags = true
-				a.mu.Unlock()
-				break
-			}
-		}
-	}
+	return left
 }
 
 // listed is the set of tags the registry lists now.

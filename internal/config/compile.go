@@ -26,6 +26,17 @@ var ageSources = map[string][]graph.AgeSource{
 type compiler struct {
 	source string
 	spec   *RuleSpec
+	errs   []*FieldError // the problems found so far, in the order of the keys
+}
+
+// add records err, a *FieldError from fail, if there is one, and reports
+// whether there was.
+func (c *compiler) add(err error) bool {
+	if err == nil {
+		return false
+	}
+	c.errs = append(c.errs, err.(*FieldError))
+	return true
 }
 
 // fail builds a FieldError at the position recorded for key (a field, or
@@ -72,126 +83,26 @@ func compile(source string, spec RuleSpec) (Rule, error) {
 // (it keeps nothing, its rules contradict) only when its values are good.
 func compileAll(source string, spec RuleSpec) (Rule, []*FieldError) {
 	c := &compiler{source: source, spec: &spec}
-	var errs []*FieldError
-	add := func(err error) bool {
-		if err == nil {
-			return false
-		}
-		errs = append(errs, err.(*FieldError))
-		return true
-	}
 	r := Rule{Source: source}
 	if p, ok := spec.pos[""]; ok {
 		r.Source = fmt.Sprintf("%s:%d:%d", source, p.line, p.col)
 	}
-
-	if len(spec.Repositories) == 0 {
-		add(c.fail("repositories", "", "missing or empty; list the repository patterns this rule applies to, e.g. [registry.example.com/team/**]"))
-	}
-	for i, s := range spec.Repositories {
-		pat, err := ParsePattern(s)
-		if err != nil {
-			redacted, _, _ := userinfo(s) // never repeat a password
-			add(c.fail("repositories#"+strconv.Itoa(i), redacted, err.Error()))
-			continue
-		}
-		r.Patterns = append(r.Patterns, pat)
-	}
-
+	r.Patterns = c.repositories()
 	p := &r.Policy
-	k := spec.Keep
-	for i, t := range k.Tags {
-		if !digest.ValidTag(t) {
-			problem := "not a valid tag name (letters, digits, '_', '.', '-'; at most 128; not starting with '.' or '-')"
-			if strings.ContainsAny(t, "*?[]()|\\^$+") {
-				problem += "; use keep.regex for patterns"
-			}
-			add(c.fail("keep.tags#"+strconv.Itoa(i), t, problem))
-			continue
-		}
-		p.Keep.Tags = append(p.Keep.Tags, t)
-	}
-	var ferrs []*FieldError
-	p.Keep.Regex, ferrs = c.regexesAll("keep.regex", k.Regex)
-	errs = append(errs, ferrs...)
-	if k.Newest != nil {
-		if *k.Newest < 1 {
-			add(c.fail("keep.newest", strconv.Itoa(*k.Newest), "must be at least 1 (leave the key out to keep no newest images)"))
-		} else {
-			p.Keep.Newest = *k.Newest
-		}
-	}
-	if k.NewerThan != "" || c.has("keep.newer_than") {
-		d, err := c.duration("keep.newer_than", k.NewerThan)
-		if !add(err) {
-			p.Keep.NewerThan = d
-		}
-	}
-	if s := k.Semver; s != nil {
-		ok := true
-		if s.Newest < 1 {
-			ok = false
-			if c.spec.pos != nil && !c.has("keep.semver.newest") {
-				add(c.fail("keep.semver", "", "newest is missing; say how many versions of each line to keep, e.g. {newest: 2, per: minor}"))
-			} else {
-				add(c.fail("keep.semver.newest", strconv.Itoa(s.Newest), "must be at least 1"))
-			}
-		}
-		switch s.Per {
-		case "", "major", "minor":
-		default:
-			ok = false
-			add(c.fail("keep.semver.per", s.Per, "want major or minor (or leave it out to rank all versions together)"))
-		}
-		if ok {
-			p.Keep.Semver = &policy.Semver{Newest: s.Newest, Per: s.Per}
-		}
-	}
-	if g := k.Group; g != nil {
-		var re *regexp.Regexp
-		if g.Regex == "" {
-			add(c.fail("keep.group.regex", "", "missing or empty; give a regular expression whose first capture group names the group, e.g. (.+)-[0-9]+"))
-		} else if x, err := c.regex("keep.group.regex", g.Regex); !add(err) {
-			if x.NumSubexp() < 1 {
-				add(c.fail("keep.group.regex", g.Regex, "has no capture group; its first capture names the group, e.g. (.+)-[0-9]+"))
-			} else {
-				re = x
-			}
-		}
-		newestOK := g.Newest >= 1
-		if !newestOK {
-			if c.spec.pos != nil && !c.has("keep.group.newest") {
-				add(c.fail("keep.group", "", "newest is missing; say how many images of each group to keep, e.g. {regex: '(.+)-[0-9]+', newest: 3}"))
-			} else {
-				add(c.fail("keep.group.newest", strconv.Itoa(g.Newest), "must be at least 1"))
-			}
-		}
-		if re != nil && newestOK {
-			p.Keep.Group = &policy.Group{Regex: re, Newest: g.Newest}
-		}
-	}
-
-	d := spec.Delete
-	p.Delete.Regex, ferrs = c.regexesAll("delete.regex", d.Regex)
-	errs = append(errs, ferrs...)
-	if d.OlderThan != "" || c.has("delete.older_than") {
-		v, err := c.duration("delete.older_than", d.OlderThan)
-		if !add(err) {
-			p.Delete.OlderThan = v
-		}
-	}
-	add(c.expiry(p))
+	c.keep(p)
+	c.deleteRules(p)
+	c.add(c.expiry(p))
 
 	p.AllowEmpty = spec.AllowEmpty
 	p.UntagUnkept = spec.UntagUnkept
 	p.DeleteOrphanArtifacts = spec.DeleteOrphanArtifacts
 	src, ok := ageSources[spec.AgeFrom]
 	if !ok {
-		add(c.fail("age_from", spec.AgeFrom, "want created, label or annotation (or leave it out to try them in that order)"))
+		c.add(c.fail("age_from", spec.AgeFrom, "want created, label or annotation (or leave it out to try them in that order)"))
 	}
 	p.AgeFrom = src
-	if len(errs) > 0 {
-		return Rule{}, errs
+	if len(c.errs) > 0 {
+		return Rule{}, c.errs
 	}
 
 	if p.IsEmpty() {
@@ -205,6 +116,127 @@ func compileAll(source string, spec RuleSpec) (Rule, []*FieldError) {
 		return Rule{}, []*FieldError{e}
 	}
 	return r, nil
+}
+
+// repositories parses the rule's repository patterns.
+func (c *compiler) repositories() []Pattern {
+	spec := c.spec
+	if len(spec.Repositories) == 0 {
+		c.add(c.fail("repositories", "", "missing or empty; list the repository patterns this rule applies to, e.g. [registry.example.com/team/**]"))
+	}
+	var out []Pattern
+	for i, s := range spec.Repositories {
+		pat, err := ParsePattern(s)
+		if err != nil {
+			redacted, _, _ := userinfo(s) // never repeat a password
+			c.add(c.fail("repositories#"+strconv.Itoa(i), redacted, err.Error()))
+			continue
+		}
+		out = append(out, pat)
+	}
+	return out
+}
+
+// keep compiles the rule's keep section into p.Keep.
+func (c *compiler) keep(p *policy.Policy) {
+	k := c.spec.Keep
+	for i, t := range k.Tags {
+		if !digest.ValidTag(t) {
+			problem := "not a valid tag name (letters, digits, '_', '.', '-'; at most 128; not starting with '.' or '-')"
+			if strings.ContainsAny(t, "*?[]()|\\^$+") {
+				problem += "; use keep.regex for patterns"
+			}
+			c.add(c.fail("keep.tags#"+strconv.Itoa(i), t, problem))
+			continue
+		}
+		p.Keep.Tags = append(p.Keep.Tags, t)
+	}
+	var ferrs []*FieldError
+	p.Keep.Regex, ferrs = c.regexesAll("keep.regex", k.Regex)
+	c.errs = append(c.errs, ferrs...)
+	if k.Newest != nil {
+		if *k.Newest < 1 {
+			c.add(c.fail("keep.newest", strconv.Itoa(*k.Newest), "must be at least 1 (leave the key out to keep no newest images)"))
+		} else {
+			p.Keep.Newest = *k.Newest
+		}
+	}
+	if k.NewerThan != "" || c.has("keep.newer_than") {
+		d, err := c.duration("keep.newer_than", k.NewerThan)
+		if !c.add(err) {
+			p.Keep.NewerThan = d
+		}
+	}
+	if k.Semver != nil {
+		p.Keep.Semver = c.semver(k.Semver)
+	}
+	if k.Group != nil {
+		p.Keep.Group = c.group(k.Group)
+	}
+}
+
+// semver compiles keep.semver; nil when it has a problem.
+func (c *compiler) semver(s *SemverSpec) *policy.Semver {
+	ok := true
+	if s.Newest < 1 {
+		ok = false
+		if c.spec.pos != nil && !c.has("keep.semver.newest") {
+			c.add(c.fail("keep.semver", "", "newest is missing; say how many versions of each line to keep, e.g. {newest: 2, per: minor}"))
+		} else {
+			c.add(c.fail("keep.semver.newest", strconv.Itoa(s.Newest), "must be at least 1"))
+		}
+	}
+	switch s.Per {
+	case "", "major", "minor":
+	default:
+		ok = false
+		c.add(c.fail("keep.semver.per", s.Per, "want major or minor (or leave it out to rank all versions together)"))
+	}
+	if !ok {
+		return nil
+	}
+	return &policy.Semver{Newest: s.Newest, Per: s.Per}
+}
+
+// group compiles keep.group; nil when it has a problem.
+func (c *compiler) group(g *GroupSpec) *policy.Group {
+	var re *regexp.Regexp
+	if g.Regex == "" {
+		c.add(c.fail("keep.group.regex", "", "missing or empty; give a regular expression whose first capture group names the group, e.g. (.+)-[0-9]+"))
+	} else if x, err := c.regex("keep.group.regex", g.Regex); !c.add(err) {
+		if x.NumSubexp() < 1 {
+			c.add(c.fail("keep.group.regex", g.Regex, "has no capture group; its first capture names the group, e.g. (.+)-[0-9]+"))
+		} else {
+			re = x
+		}
+	}
+	newestOK := g.Newest >= 1
+	if !newestOK {
+		if c.spec.pos != nil && !c.has("keep.group.newest") {
+			c.add(c.fail("keep.group", "", "newest is missing; say how many images of each group to keep, e.g. {regex: '(.+)-[0-9]+', newest: 3}"))
+		} else {
+			c.add(c.fail("keep.group.newest", strconv.Itoa(g.Newest), "must be at least 1"))
+		}
+	}
+	if re == nil || !newestOK {
+		return nil
+	}
+	return &policy.Group{Regex: re, Newest: g.Newest}
+}
+
+// deleteRules compiles the rule's delete section's regex and older_than
+// into p.Delete (its expiry keys: expiry).
+func (c *compiler) deleteRules(p *policy.Policy) {
+	d := c.spec.Delete
+	var ferrs []*FieldError
+	p.Delete.Regex, ferrs = c.regexesAll("delete.regex", d.Regex)
+	c.errs = append(c.errs, ferrs...)
+	if d.OlderThan != "" || c.has("delete.older_than") {
+		v, err := c.duration("delete.older_than", d.OlderThan)
+		if !c.add(err) {
+			p.Delete.OlderThan = v
+		}
+	}
 }
 
 // regexesAll compiles exprs, with the problem of each one that fails.

@@ -22,10 +22,11 @@ import (
 )
 
 // Source is what inventory needs from a registry; *registry.Repo has it.
+// It is a ReadSource with the referrers API and image configs.
 type Source interface {
 	ReadSource
+	ReferrersSource
 	GetBlob(ctx context.Context, digest string, limit int64) ([]byte, error)
-	Referrers(ctx context.Context, digest string) ([]byte, bool, error)
 }
 
 // Cache stores manifests and configs by digest. Content addressing means

@@ -20,7 +20,7 @@ import (
 )
 
 // ReadSource is what a Reader needs from a registry; *registry.Repo has
-// it, and so has apply's Target.
+// it. Source and apply's Target embed it.
 type ReadSource interface {
 	Name() string
 	ListTags(ctx context.Context, fn func(tags []string) error) error
@@ -224,10 +224,12 @@ func (r *Reader) Seed(digest string, body []byte) error {
 	return nil
 }
 
-// referrerser is the referrers API, where a source has it (*registry.Repo
-// does).
-type referrerser interface {
-	Referrers(ctx context.Context, digest string) ([]byte, bool, error)
+// ReferrersSource is the OCI referrers API: the referrers index of
+// digest as the registry sent it; ok is false when the registry has none
+// (it answered 404). *registry.Repo has it; Source and apply's Target
+// embed it, and a Reader asks it where its ReadSource has it.
+type ReferrersSource interface {
+	Referrers(ctx context.Context, digest string) (body []byte, ok bool, err error)
 }
 
 // Referrers returns the referrers the referrers API lists for digest,
@@ -240,7 +242,7 @@ func (r *Reader) Referrers(ctx context.Context, digest string) (refs []string, o
 	if ok {
 		return refs, true, nil
 	}
-	api, can := r.src.(referrerser)
+	api, can := r.src.(ReferrersSource)
 	if !can {
 		return nil, false, nil
 	}

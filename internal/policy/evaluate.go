@@ -35,10 +35,31 @@ func Evaluate(repo *graph.Repository, p Policy, now time.Time) []Decision {
 // the other rules say (RuleInUse, the first reason). The result is sorted
 // by creation time, newest first, unknown ages last, then by digest.
 func EvaluateInUse(repo *graph.Repository, p Policy, in InUse, now time.Time) []Decision {
+	ds := sortedDecisions(repo, p.AgeFrom)
+	whole := imageHolds(repo, ds, p, in, now)
+	expired := expiries(repo, ds, p, now)
+	for i := range ds {
+		d := &ds[i]
+		cand, candWhy := candidate(d, p.Delete, now)
+		if expired != nil {
+			cand, candWhy = expired[i].candidate(cand, candWhy, p.Delete)
+		}
+		decide(d, whole[i], p, cand, candWhy)
+		if expired != nil {
+			expired[i].mark(d)
+		}
+	}
+	return ds
+}
+
+// sortedDecisions returns a Decision for each image of repo, with its age
+// and nothing decided yet, sorted by creation time, newest first, unknown
+// ages last, then by digest.
+func sortedDecisions(repo *graph.Repository, from []graph.AgeSource) []Decision {
 	imgs := repo.Images()
 	ds := make([]Decision, len(imgs))
 	for i, im := range imgs {
-		t, src := repo.Created(im.Digest, p.AgeFrom)
+		t, src := repo.Created(im.Digest, from)
 		ds[i] = Decision{Digest: im.Digest, Tags: im.Tags, Created: t, AgeSource: src}
 	}
 	sort.SliceStable(ds, func(i, j int) bool {
@@ -51,8 +72,13 @@ func EvaluateInUse(repo *graph.Repository, p Policy, in InUse, now time.Time) []
 		}
 		return a.Digest < b.Digest
 	})
+	return ds
+}
 
-	// Image-level holds: rules that keep the whole image with all its tags.
+// imageHolds returns, for each decision of ds, the image-level holds:
+// rules that keep the whole image with all its tags (in use first, then
+// age, newest, newer than, semver, group).
+func imageHolds(repo *graph.Repository, ds []Decision, p Policy, in InUse, now time.Time) [][]Reason {
 	whole := make([][]Reason, len(ds))
 	hold := func(i int, why Reason) { whole[i] = append(whole[i], why) }
 	for i, d := range ds {
@@ -84,57 +110,51 @@ func EvaluateInUse(repo *graph.Repository, p Policy, in InUse, now time.Time) []
 	for i, why := range groupHolds(ds, p.Keep.Group) {
 		hold(i, why)
 	}
-	expired := expiries(repo, ds, p, now)
+	return whole
+}
 
-	for i := range ds {
-		d := &ds[i]
-		tagHeld := map[string]Reason{}
-		for _, t := range d.Tags {
-			if why := tagHold(t, p.Keep); why.Rule != "" {
-				tagHeld[t] = why
-			}
-		}
-		cand, candWhy := candidate(d, p.Delete, now)
-		if expired != nil {
-			cand, candWhy = expired[i].candidate(cand, candWhy, p.Delete)
-		}
-		switch {
-		case len(whole[i]) > 0:
-			d.Keep, d.Reasons = true, whole[i]
-			for _, t := range d.Tags {
-				if why, ok := tagHeld[t]; ok {
-					d.Reasons = append(d.Reasons, why)
-				}
-			}
-		case len(tagHeld) > 0:
-			d.Keep = true
-			for _, t := range d.Tags {
-				if why, ok := tagHeld[t]; ok {
-					d.Reasons = append(d.Reasons, why)
-				}
-			}
-			// The image is the unit: it keeps every tag. Only with the
-			// untag_unkept opt-in does a candidate that only tag rules hold
-			// lose its other tags, as the image would have gone without
-			// them. An image that is no candidate keeps every tag.
-			for _, t := range d.Tags {
-				if _, ok := tagHeld[t]; !ok && cand && p.UntagUnkept {
-					d.StaleTags = append(d.StaleTags, t)
-				}
-			}
-			if len(d.StaleTags) > 0 {
-				d.Reasons = append(d.Reasons, Reason{Rule: RuleUntagUnkept, Text: fmt.Sprintf("untag: %s held by no rule (untag_unkept); the digest stays for its kept tags", strings.Join(d.StaleTags, ", "))})
-			}
-		case !cand:
-			d.Keep, d.Reasons = true, []Reason{{Rule: RuleNotCandidate, Text: "kept: not a delete candidate: " + candWhy}}
-		default:
-			d.Keep, d.Reasons = false, []Reason{{Rule: RuleCandidate, Text: "delete: " + candWhy + "; no keep rule holds it"}}
-		}
-		if expired != nil {
-			expired[i].mark(d)
+// decide sets d's verdict and reasons: kept by the image-level holds
+// whole, by tag rules, or as no delete candidate (cand false, candWhy
+// says why), else deleted.
+func decide(d *Decision, whole []Reason, p Policy, cand bool, candWhy string) {
+	tagHeld := map[string]Reason{}
+	for _, t := range d.Tags {
+		if why := tagHold(t, p.Keep); why.Rule != "" {
+			tagHeld[t] = why
 		}
 	}
-	return ds
+	switch {
+	case len(whole) > 0:
+		d.Keep, d.Reasons = true, whole
+		for _, t := range d.Tags {
+			if why, ok := tagHeld[t]; ok {
+				d.Reasons = append(d.Reasons, why)
+			}
+		}
+	case len(tagHeld) > 0:
+		d.Keep = true
+		for _, t := range d.Tags {
+			if why, ok := tagHeld[t]; ok {
+				d.Reasons = append(d.Reasons, why)
+			}
+		}
+		// The image is the unit: it keeps every tag. Only with the
+		// untag_unkept opt-in does a candidate that only tag rules hold
+		// lose its other tags, as the image would have gone without
+		// them. An image that is no candidate keeps every tag.
+		for _, t := range d.Tags {
+			if _, ok := tagHeld[t]; !ok && cand && p.UntagUnkept {
+				d.StaleTags = append(d.StaleTags, t)
+			}
+		}
+		if len(d.StaleTags) > 0 {
+			d.Reasons = append(d.Reasons, Reason{Rule: RuleUntagUnkept, Text: fmt.Sprintf("untag: %s held by no rule (untag_unkept); the digest stays for its kept tags", strings.Join(d.StaleTags, ", "))})
+		}
+	case !cand:
+		d.Keep, d.Reasons = true, []Reason{{Rule: RuleNotCandidate, Text: "kept: not a delete candidate: " + candWhy}}
+	default:
+		d.Keep, d.Reasons = false, []Reason{{Rule: RuleCandidate, Text: "delete: " + candWhy + "; no keep rule holds it"}}
+	}
 }
 
 func describeAge(d Decision) string {

@@ -185,21 +185,32 @@ type Access int
 const (
 	Pull       Access = iota // read only (plan, restore's checks)
 	PullDelete               // read and delete (apply)
+	PullPush                 // read and push manifests back (restore)
 )
+
+// actions is the token scope's actions of access.
+func (a Access) actions() string {
+	switch a {
+	case PullDelete:
+		return "pull,delete"
+	case PullPush:
+		return "pull,push"
+	}
+	return "pull"
+}
 
 // Open authenticates to the repository named s, asking for the actions
 // of access. A repository opened again with the same actions (apply after
 // its plan) gets the same handle: one ping and one token exchange, and the
-// token refreshes itself when the registry answers 401.
+// token refreshes itself when the registry answers 401. A PullPush
+// handle speaks the v2 API only, whatever API the registry's vendor
+// setting names: restore pushes manifests back through v2 everywhere.
 func (c *Client) Open(ctx context.Context, s string, access Access) (*Repo, error) {
 	ref, err := ParseRepository(s, c.opts.Insecure)
 	if err != nil {
 		return nil, err
 	}
-	actions := "pull"
-	if access == PullDelete {
-		actions = "pull,delete"
-	}
+	actions := access.actions()
 	key := ref.Name() + " " + actions
 	c.mu.Lock()
 	r := c.opened[key]
@@ -212,8 +223,10 @@ func (c *Client) Open(ctx context.Context, s string, access Access) (*Repo, erro
 		return nil, c.secrets.wrap(fmt.Errorf("%s: %w", ref.Name(), err))
 	}
 	r = &Repo{ref: ref, hc: hc, c: c, base: ref.Registry.Scheme() + "://" + ref.RegistryStr() + "/v2/" + ref.RepositoryStr()}
-	if err := c.openVendor(ctx, r); err != nil {
-		return nil, c.secrets.wrap(fmt.Errorf("%s: %w", ref.Name(), err))
+	if access != PullPush {
+		if err := c.openVendor(ctx, r); err != nil {
+			return nil, c.secrets.wrap(fmt.Errorf("%s: %w", ref.Name(), err))
+		}
 	}
 	c.mu.Lock()
 	if c.opened == nil {

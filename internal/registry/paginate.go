@@ -62,22 +62,7 @@ func (l *listing) run(ctx context.Context, fn func(page []string) error) error {
 	if err != nil {
 		return err
 	}
-	maxEntries := l.maxEntries
-	if maxEntries <= 0 {
-		maxEntries = MaxListEntries
-	}
-	maxBody := l.maxBody
-	if maxBody <= 0 {
-		maxBody = 64 << 20
-	}
-	accept := l.accept
-	if accept == "" {
-		accept = "application/json"
-	}
-	maxPages := maxEntries + 2
-	if l.n > 0 {
-		maxPages = maxEntries/l.n + 2
-	}
+	lim := l.limits()
 	seenURL := map[string]bool{}
 	seen := map[string]bool{}
 	u := l.first
@@ -87,40 +72,13 @@ func (l *listing) run(ctx context.Context, fn func(page []string) error) error {
 			return fmt.Errorf("%w: %s: pagination loops at %s", ErrBadResponse, l.what, redactQuery(u))
 		}
 		seenURL[u] = true
-		if pages > maxPages || pages > len(seen)+2 {
+		if pages > lim.pages || pages > len(seen)+2 {
 			return fmt.Errorf("%w: %s: %d pages for %d entries; at most one page without new entries and %d pages (%d entries of %d a page) are allowed",
-				ErrBadResponse, l.what, pages, len(seen), maxPages, maxEntries, l.n)
+				ErrBadResponse, l.what, pages, len(seen), lim.pages, lim.entries, l.n)
 		}
-		resp, err := l.r.do(ctx, http.MethodGet, u, accept)
+		entries, resp, err := l.get(ctx, u, pages, lim)
 		if err != nil {
 			return err
-		}
-		if l.page != nil {
-			if err := l.page(pages, resp); err != nil {
-				resp.Body.Close()
-				return err
-			}
-		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-		resp.Body.Close()
-		if err != nil {
-			return fmt.Errorf("%s: page %d: %w", l.what, pages, err)
-		}
-		if int64(len(body)) > maxBody {
-			return fmt.Errorf("%w: %s: page %d is larger than %d bytes; refused rather than cut", ErrBadResponse, l.what, pages, maxBody)
-		}
-		var page map[string]json.RawMessage
-		err = json.Unmarshal(body, &page)
-		var entries []string
-		if err == nil && page[l.key] != nil && string(page[l.key]) != "null" {
-			if l.decode != nil {
-				entries, err = l.decode(page[l.key])
-			} else {
-				err = json.Unmarshal(page[l.key], &entries)
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("%w: %s: %v", ErrBadResponse, l.what, err)
 		}
 		if prev != nil && slices.Equal(entries, prev) {
 			// The same page again for ?last=: the registry ignores last
@@ -135,25 +93,14 @@ func (l *listing) run(ctx context.Context, fn func(page []string) error) error {
 			}
 			return fmt.Errorf("%w: %s: the registry ignores ?last= but honours ?n=, so the listing cannot be completed past %d entries", ErrBadResponse, l.what, len(prev))
 		}
-		if l.check != nil {
-			if err := l.check(entries); err != nil {
-				return err
-			}
-		}
-		prev = nil
-		for _, e := range entries {
-			if seen[e] {
-				return fmt.Errorf("%w: %s lists %q twice (page %d): the pages do not add up to one listing", ErrBadResponse, l.what, e, pages)
-			}
-			seen[e] = true
-		}
-		if len(seen) > maxEntries {
-			return fmt.Errorf("%w: %s has more than %d entries", ErrBadResponse, l.what, maxEntries)
+		if err := l.add(seen, entries, pages, lim.entries); err != nil {
+			return err
 		}
 		next, err := nextLink(resp, l.host)
 		if err != nil {
 			return err
 		}
+		prev = nil
 		if next == "" && l.n > 0 && len(entries) == l.n {
 			// A full page and no Link: ask for what follows the last entry.
 			q := url.Values{"n": {strconv.Itoa(l.n)}, "last": {entries[len(entries)-1]}}
@@ -166,6 +113,90 @@ func (l *listing) run(ctx context.Context, fn func(page []string) error) error {
 			return err
 		}
 		u = next
+	}
+	return nil
+}
+
+// listLimits are a listing's bounds, with their defaults filled in.
+type listLimits struct {
+	entries int    // entries in the whole listing
+	pages   int    // pages the entries can justify
+	body    int64  // bytes of one page
+	accept  string // the Accept header
+}
+
+func (l *listing) limits() listLimits {
+	lim := listLimits{entries: l.maxEntries, body: l.maxBody, accept: l.accept}
+	if lim.entries <= 0 {
+		lim.entries = MaxListEntries
+	}
+	if lim.body <= 0 {
+		lim.body = 64 << 20
+	}
+	if lim.accept == "" {
+		lim.accept = "application/json"
+	}
+	lim.pages = lim.entries + 2
+	if l.n > 0 {
+		lim.pages = lim.entries/l.n + 2
+	}
+	return lim
+}
+
+// get reads page number no at u and returns its entries, and its
+// response (its body read and closed) for the Link header.
+func (l *listing) get(ctx context.Context, u string, no int, lim listLimits) ([]string, *http.Response, error) {
+	resp, err := l.r.do(ctx, http.MethodGet, u, lim.accept)
+	if err != nil {
+		return nil, nil, err
+	}
+	if l.page != nil {
+		if err := l.page(no, resp); err != nil {
+			resp.Body.Close()
+			return nil, nil, err
+		}
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, lim.body+1))
+	resp.Body.Close()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: page %d: %w", l.what, no, err)
+	}
+	if int64(len(body)) > lim.body {
+		return nil, nil, fmt.Errorf("%w: %s: page %d is larger than %d bytes; refused rather than cut", ErrBadResponse, l.what, no, lim.body)
+	}
+	var page map[string]json.RawMessage
+	err = json.Unmarshal(body, &page)
+	var entries []string
+	if err == nil && page[l.key] != nil && string(page[l.key]) != "null" {
+		if l.decode != nil {
+			entries, err = l.decode(page[l.key])
+		} else {
+			err = json.Unmarshal(page[l.key], &entries)
+		}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %s: %v", ErrBadResponse, l.what, err)
+	}
+	return entries, resp, nil
+}
+
+// add checks the entries of page number no and adds them to seen: an
+// invalid entry (check), an entry listed before, or more than
+// maxEntries in all fails the listing.
+func (l *listing) add(seen map[string]bool, entries []string, no, maxEntries int) error {
+	if l.check != nil {
+		if err := l.check(entries); err != nil {
+			return err
+		}
+	}
+	for _, e := range entries {
+		if seen[e] {
+			return fmt.Errorf("%w: %s lists %q twice (page %d): the pages do not add up to one listing", ErrBadResponse, l.what, e, no)
+		}
+		seen[e] = true
+	}
+	if len(seen) > maxEntries {
+		return fmt.Errorf("%w: %s has more than %d entries", ErrBadResponse, l.what, maxEntries)
 	}
 	return nil
 }

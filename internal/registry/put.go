@@ -10,20 +10,6 @@ import (
 	"github.com/regprune/regprune/internal/digest"
 )
 
-// OpenPush authenticates to the repository named s for pushing manifests
-// back (regprune restore): it asks for the pull and push actions.
-func (c *Client) OpenPush(ctx context.Context, s string) (*Repo, error) {
-	ref, err := ParseRepository(s, c.opts.Insecure)
-	if err != nil {
-		return nil, err
-	}
-	hc, err := c.authClient(ctx, ref.Registry, []string{ref.Scope("pull,push")})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ref.Name(), err)
-	}
-	return &Repo{ref: ref, hc: hc, c: c, base: ref.Registry.Scheme() + "://" + ref.RegistryStr() + "/v2/" + ref.RepositoryStr()}, nil
-}
-
 // PutManifest uploads body as the manifest ref (a digest or a tag) with
 // its media type. For a digest ref, body must have that digest (sha256
 // or sha512). It returns the digest the registry stored. The PUT goes

@@ -34,7 +34,7 @@ func TestPutManifestNoRedirect(t *testing.T) {
 	}))
 	defer srv.Close()
 	ctx := context.Background()
-	rp, err := registry.New(registry.Options{}).OpenPush(ctx, strings.TrimPrefix(srv.URL, "http://")+"/team/app")
+	rp, err := registry.New(registry.Options{}).Open(ctx, strings.TrimPrefix(srv.URL, "http://")+"/team/app", registry.PullPush)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestPutManifestChecksAndRedacts(t *testing.T) {
 	c := registry.New(registry.Options{Keychain: registry.Keychain(func(k string) string {
 		return map[string]string{"REGPRUNE_USERNAME": "bot", "REGPRUNE_PASSWORD": password}[k]
 	})})
-	rp, err := c.OpenPush(ctx, strings.TrimPrefix(srv.URL, "http://")+"/team/app")
+	rp, err := c.Open(ctx, strings.TrimPrefix(srv.URL, "http://")+"/team/app", registry.PullPush)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,5 +79,54 @@ func TestPutManifestChecksAndRedacts(t *testing.T) {
 	_, err = rp.PutManifest(ctx, "v1", "application/vnd.oci.image.manifest.v1+json", []byte(`{}`))
 	if !errors.Is(err, registry.ErrBadRequest) || strings.Contains(err.Error(), password) || puts != 1 {
 		t.Errorf("echoed password: %v (%d PUTs)", err, puts)
+	}
+}
+
+// Issue 23 point 7: pushing is an Access of Open, not a function of its
+// own. A PullPush handle asks the token server for pull and push on the
+// repository, is kept apart from the pull and delete handles of the same
+// repository, and is the same handle when opened again (one token
+// exchange).
+func TestOpenPullPush(t *testing.T) {
+	var scopes []string
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/token":
+			scopes = append(scopes, r.URL.Query()["scope"]...)
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"token":"tok-23"}`)
+		case "/v2/":
+			if r.Header.Get("Authorization") != "Bearer tok-23" {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="`+srv.URL+`/token",service="reg"`)
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	c := registry.New(registry.Options{})
+	name := strings.TrimPrefix(srv.URL, "http://") + "/team/app"
+	push, err := c.Open(ctx, name, registry.PullPush)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(scopes) != 1 || scopes[0] != "repository:team/app:pull,push" {
+		t.Fatalf("token scopes %q, want one for pull,push", scopes)
+	}
+	again, err := c.Open(ctx, name, registry.PullPush)
+	if err != nil || again != push || len(scopes) != 1 {
+		t.Fatalf("opened again: same handle %v, err %v, scopes %q", again == push, err, scopes)
+	}
+	pull, err := c.Open(ctx, name, registry.Pull)
+	if err != nil || pull == push {
+		t.Fatalf("a pull handle: err %v, same as the push handle %v", err, pull == push)
+	}
+	if len(scopes) != 2 || scopes[1] != "repository:team/app:pull" {
+		t.Fatalf("token scopes %q, want pull,push then pull", scopes)
 	}
 }

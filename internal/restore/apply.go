@@ -28,7 +28,7 @@ func Apply(ctx context.Context, p *Plan, o Options) {
 			r.Error = "interrupted before this repository"
 			continue
 		}
-		repo, err := o.Client.OpenPush(ctx, r.Repository)
+		repo, err := o.Client.Open(ctx, r.Repository, registry.PullPush)
 		if err != nil {
 			r.Error = "opening for push failed, nothing pushed here: " + o.explain(r.Repository, err).Error()
 			continue

@@ -29,7 +29,7 @@ func TestPutManifest(t *testing.T) {
 		t.Fatal(err)
 	}
 	digest := ds[0].String()
-	rp, err := registry.New(registry.Options{}).OpenPush(ctx, reg.Ref("team/app"))
+	rp, err := registry.New(registry.Options{}).Open(ctx, reg.Ref("team/app"), registry.PullPush)
 	if err != nil {
 		t.Fatal(err)
 	}
