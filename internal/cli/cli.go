@@ -24,6 +24,7 @@ import (
 	"github.com/regprune/regprune/internal/inventory"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
+	"github.com/regprune/regprune/internal/report"
 )
 
 // Version is set at build time with -ldflags "-X .../internal/cli.Version=...".
@@ -309,12 +310,12 @@ func (r *ruleFlags) rule(cmd *cobra.Command, repos []string) (config.Rule, error
 }
 
 func checkFormat(o string) error {
-	for _, f := range plan.Formats {
+	for _, f := range report.Formats {
 		if o == f {
 			return nil
 		}
 	}
-	return usagef("-o %q: want one of %s", o, strings.Join(plan.Formats, ", "))
+	return usagef("-o %q: want one of %s", o, strings.Join(report.Formats, ", "))
 }
 
 // targetsFromArgs resolves the repositories and their rules, without requests for

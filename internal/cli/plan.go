@@ -14,6 +14,7 @@ import (
 	"github.com/regprune/regprune/internal/inuse"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
+	"github.com/regprune/regprune/internal/report"
 )
 
 func newPlanCmd(env *Env, g *globals, mode plan.Mode) *cobra.Command {
@@ -266,11 +267,11 @@ func newPlanCmd(env *Env, g *globals, mode plan.Mode) *cobra.Command {
 				run.applied(p)
 			}
 			run.stop()
-			if err := plan.Render(env.Stdout, p, output); err != nil {
+			if err := report.Render(env.Stdout, p, output); err != nil {
 				return err
 			}
 			printWarnings(g.warnings(env.Stderr), p)
-			report(g.notices(env.Stderr), p)
+			printNotices(g.notices(env.Stderr), p)
 			if err := run.finish(ctx, p); err != nil {
 				return err
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/regprune/regprune/internal/config"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
+	"github.com/regprune/regprune/internal/report"
 	"github.com/regprune/regprune/internal/safe"
 )
 
@@ -56,7 +57,7 @@ func completions(cmd *cobra.Command) {
 	fixed := func(v ...string) cobra.CompletionFunc {
 		return cobra.FixedCompletions(v, cobra.ShellCompDirectiveNoFileComp)
 	}
-	_ = cmd.RegisterFlagCompletionFunc("output", fixed(plan.Formats...))
+	_ = cmd.RegisterFlagCompletionFunc("output", fixed(report.Formats...))
 	_ = cmd.RegisterFlagCompletionFunc("age-from", fixed("created", "label", "annotation"))
 	_ = cmd.RegisterFlagCompletionFunc("semver-per", fixed("major", "minor"))
 	_ = cmd.RegisterFlagCompletionFunc("file", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -280,7 +281,7 @@ func (r *runUI) confirm(ctx context.Context, p *plan.Plan) error {
 		return nil
 	}
 	r.stop()
-	if err := plan.Render(r.ask, p, "table"); err != nil {
+	if err := report.Render(r.ask, p, "table"); err != nil {
 		return err
 	}
 	untag := ""
@@ -289,7 +290,7 @@ func (r *runUI) confirm(ctx context.Context, p *plan.Plan) error {
 	}
 	fmt.Fprintf(r.ask, "\nregprune will delete %s (%s)%s in %s, freeing about %s.\n",
 		plural(t.Delete, "image", "images"), plural(t.DeleteManifests, "manifest", "manifests"),
-		untag, plural(t.Repositories, "repository", "repositories"), plan.HumanBytes(t.ReclaimableBytes))
+		untag, plural(t.Repositories, "repository", "repositories"), report.HumanBytes(t.ReclaimableBytes))
 	fmt.Fprint(r.ask, "Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
 	// The answer is read aside, so that Ctrl-C at the question stops the run.
 	type answer struct {
@@ -341,7 +342,7 @@ func writeReport(name string, p *plan.Plan) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(name, func(w io.Writer) error { return plan.Render(w, p, format) })
+	return writeAtomic(name, func(w io.Writer) error { return report.Render(w, p, format) })
 }
 
 func writeAtomic(name string, fill func(io.Writer) error) error {
