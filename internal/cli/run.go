@@ -72,16 +72,13 @@ func plural(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-// ruleFlagOrder is the order rule flags are rendered back in.
-var ruleFlagOrder = []string{"keep-tag", "keep-regex", "keep-newest", "keep-newer-than", "keep-semver", "semver-per",
-	"keep-group-regex", "keep-group-newest", "delete-regex", "older-than", "allow-empty", "age-from", "untag-unkept",
-	"expire-by-label", "expiry-label"}
-
-// render writes the rule flags back as the user gave them, quoted for a
-// POSIX shell: the provenance of a plan made from flags.
+// render writes the rule flags back as the user gave them, in the order
+// of ruleFlagTable, quoted for a POSIX shell: the provenance of a plan
+// made from flags.
 func (r *ruleFlags) render(cmd *cobra.Command) string {
 	var parts []string
-	for _, n := range ruleFlagOrder {
+	for _, row := range ruleFlagTable {
+		n := row.name
 		f := cmd.Flags().Lookup(n)
 		if f == nil || !f.Changed {
 			continue
@@ -208,7 +205,7 @@ type runUI struct {
 	ask io.Writer
 }
 
-func (o *outputFlags) start(env *Env, g *globals, c *registry.Client, log *slog.Logger, cmd *cobra.Command, output string) *runUI {
+func (o *outputFlags) start(env *Env, g *globals, c *registry.Client, log *slog.Logger, output string) *runUI {
 	r := &runUI{env: env, o: o, log: log, stats: c.Stats(), start: time.Now(), ask: env.Stdout}
 	if output != "table" || !env.StdoutTerminal {
 		r.ask = env.Stderr
