@@ -19,9 +19,10 @@ import (
 
 // planOptions are the flags and arguments of plan and apply, and what
 // checking them found. The command runs in three steps, as restic writes
-// its commands: validate checks the flags and arguments (exit 2, nothing
-// read), targets reads the plan or policy file and checks what it says
-// (exit 2, no request sent), and run plans, and for apply deletes.
+// its commands: validate checks the flags and arguments (exit 2; no input
+// file is read, output paths are checked), targets reads the plan or
+// policy file and checks what it says (exit 2, no request sent yet), and
+// run plans, and for apply deletes.
 type planOptions struct {
 	env     *Env
 	globals *globals
@@ -43,8 +44,8 @@ type planOptions struct {
 	saved    *plan.Plan      // --plan
 	cfg      *config.Config  // -f
 	fromArgs []engine.Target // the repositories of the command line
-	sources  []inUseSource
-	inUseSet *inuse.Set // read by run
+	sources  []inUseSource   // of the flags and the policy file
+	inUseSet *inuse.Set      // what the sources named, read by run
 	// unmatchedPatterns are the policy file's patterns that match no
 	// repository: warnings, errors with --strict.
 	unmatchedPatterns []string
