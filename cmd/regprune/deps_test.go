@@ -104,3 +104,22 @@ func TestInUseDeps(t *testing.T) {
 		}
 	}
 }
+
+// Rendering lives apart from the model: internal/plan (the model, Build,
+// Load and the plan-file JSON) has no template or table writer, and
+// internal/report renders a plan without speaking to a registry, a
+// journal or the engine.
+func TestReportDeps(t *testing.T) {
+	for _, p := range deps(t, module+"/internal/plan") {
+		if p == "html/template" || p == "text/template" || p == "text/tabwriter" || p == module+"/internal/report" {
+			t.Errorf("internal/plan depends on %s: rendering for people belongs in internal/report", p)
+		}
+	}
+	for _, p := range deps(t, module+"/internal/report") {
+		for _, b := range []string{"internal/registry", "internal/engine", "internal/apply", "internal/journal", "internal/inventory"} {
+			if p == module+"/"+b {
+				t.Errorf("internal/report depends on %s", p)
+			}
+		}
+	}
+}

@@ -121,7 +121,7 @@ func (e *env) plan(p policy.Policy) *plan.Repository {
 func saved(t *testing.T, r plan.Repository) *plan.Repository {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := plan.Render(&buf, plan.New(plan.ModePlan, t0, []plan.Repository{r}), "json"); err != nil {
+	if err := plan.WriteJSON(&buf, plan.New(plan.ModePlan, t0, []plan.Repository{r})); err != nil {
 		t.Fatal(err)
 	}
 	p, err := plan.Load(&buf, "plan.json")

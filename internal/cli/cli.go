@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/regprune/regprune/internal/cache"
 	"github.com/regprune/regprune/internal/config"
@@ -24,6 +25,7 @@ import (
 	"github.com/regprune/regprune/internal/inventory"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
+	"github.com/regprune/regprune/internal/report"
 )
 
 // Version is set at build time with -ldflags "-X .../internal/cli.Version=...".
@@ -237,43 +239,89 @@ type ruleFlags struct {
 	expiryLabels                     []string
 }
 
-func (r *ruleFlags) add(cmd *cobra.Command) {
-	f := cmd.Flags()
-	f.StringArrayVar(&r.keepTags, "keep-tag", nil, "keep the image this tag names (repeatable)")
-	f.StringArrayVar(&r.keepRegex, "keep-regex", nil, "keep images with a tag matching this RE2 expression, whole tag (repeatable)")
-	f.IntVar(&r.keepNewest, "keep-newest", 0, "keep the N newest images by build time")
-	f.StringVar(&r.keepNewerThan, "keep-newer-than", "", "keep images built less than this long ago (36h, 30d, 2w)")
-	f.IntVar(&r.semverNewest, "keep-semver", 0, "keep the N highest semver releases (per --semver-per)")
-	f.StringVar(&r.semverPer, "semver-per", "", "with --keep-semver: count per 'major' or 'minor' version line")
-	f.StringVar(&r.groupRegex, "keep-group-regex", "", "with --keep-group-newest: group images by this RE2's first capture group")
-	f.IntVar(&r.groupNewest, "keep-group-newest", 0, "keep the N newest images of each group")
-	f.StringArrayVar(&r.deleteRegex, "delete-regex", nil, "only images all of whose tags match this RE2 expression are candidates (repeatable)")
-	f.StringVar(&r.olderThan, "older-than", "", "only images built longer ago than this are candidates (36h, 30d, 2w)")
-	f.BoolVar(&r.expireByLabel, "expire-by-label", false, "images whose expiry label (quay.expires-after: 2w from the build time) has passed are candidates; alone, only they are")
-	f.StringArrayVar(&r.expiryLabels, "expiry-label", nil, "with --expire-by-label: also read this label or annotation key (repeatable)")
-	f.BoolVar(&r.allowEmpty, "allow-empty", false, "allow a plan that deletes every image of a repository")
-	f.BoolVar(&r.untagUnkept, "untag-unkept", false, "also remove, from kept images, the tags no rule holds (default: a kept image keeps every tag)")
-	f.BoolVar(&r.deleteOrphans, "delete-orphan-artifacts", false, "delete signatures and referrers whose subject is in no image of the repository (listed as orphans otherwise)")
-	f.StringVar(&r.ageFrom, "age-from", "", "age source: created, label or annotation (default: created, then label, then annotation)")
+// ruleFlag is one rule flag: its name, the policy-file keys it stands for
+// (config's errors are told in the words of the flags: flagOf), and how
+// it is registered. ruleFlagTable is the one list of them: add, any,
+// flagOf and render all read it, and render writes a rule back in its
+// order.
+type ruleFlag struct {
+	name string
+	keys []string
+	add  func(f *pflag.FlagSet, r *ruleFlags, name string)
 }
 
-var flagOf = map[string]string{
-	"keep.tags": "--keep-tag", "keep.regex": "--keep-regex", "keep.newest": "--keep-newest",
-	"keep.newer_than": "--keep-newer-than", "keep.semver": "--keep-semver", "keep.semver.newest": "--keep-semver",
-	"keep.semver.per": "--semver-per", "keep.group": "--keep-group-regex", "keep.group.regex": "--keep-group-regex",
-	"keep.group.newest": "--keep-group-newest", "delete.regex": "--delete-regex", "delete.older_than": "--older-than",
-	"allow_empty": "--allow-empty", "age_from": "--age-from", "untag_unkept": "--untag-unkept",
-	"delete_orphan_artifacts": "--delete-orphan-artifacts",
-	"delete.expired_labels":   "--expire-by-label",
-	"delete.expiry_labels":    "--expiry-label",
+var ruleFlagTable = []ruleFlag{
+	{"keep-tag", []string{"keep.tags"}, func(f *pflag.FlagSet, r *ruleFlags, n string) {
+		f.StringArrayVar(&r.keepTags, n, nil, "keep the image this tag names (repeatable)")
+	}},
+	{"keep-regex", []string{"keep.regex"}, func(f *pflag.FlagSet, r *ruleFlags, n string) {
+		f.StringArrayVar(&r.keepRegex, n, nil, "keep images with a tag matching this RE2 expression, whole tag (repeatable)")
+	}},
+	{"keep-newest", []string{"keep.newest"}, func(f *pflag.FlagSet, r *ruleFlags, n string) {
+		f.IntVar(&r.keepNewest, n, 0, "keep the N newest images by build time")
+	}},
+	{"keep-newer-than", []string{"keep.newer_than"}, func(f *pflag.FlagSet, r *ruleFlags, n string) {
+		f.StringVar(&r.keepNewerThan, n, "", "keep images built less than this long ago (36h, 30d, 2w)")
+	}},
+	{"keep-semver", []string{"keep.semver", "keep.semver.newest"}, func(f *pflag.FlagSet, r *ruleFlags, n string) {
+		f.IntVar(&r.semverNewest, n, 0, "keep the N highest semver releases (per --semver-per)")
+	}},
+	{"semver-per", []string{"keep.semver.per"}, func(f *pflag.FlagSet, r *ruleFlags, n string) {
+		f.StringVar(&r.semverPer, n, "", "with --keep-semver: count per 'major' or 'minor' version line")
+	}},
+	{"keep-group-regex", []string{"keep.group", "keep.group.regex"}, func(f *pflag.FlagSet, r *ruleFlags, n string) {
+		f.StringVar(&r.groupRegex, n, "", "with --keep-group-newest: group images by this RE2's first capture group")
+	}},
+	{"keep-group-newest", []string{"keep.group.newest"}, func(f *pflag.FlagSet, r *ruleFlags, n string) {
+		f.IntVar(&r.groupNewest, n, 0, "keep the N newest images of each group")
+	}},
+	{"delete-regex", []string{"delete.regex"}, func(f *pflag.FlagSet, r *ruleFlags, n string) {
+		f.StringArrayVar(&r.deleteRegex, n, nil, "only images all of whose tags match this RE2 expression are candidates (repeatable)")
+	}},
+	{"older-than", []string{"delete.older_than"}, func(f *pflag.FlagSet, r *ruleFlags, n string) {
+		f.StringVar(&r.olderThan, n, "", "only images built longer ago than this are candidates (36h, 30d, 2w)")
+	}},
+	{"allow-empty", []string{"allow_empty"}, func(f *pflag.FlagSet, r *ruleFlags, n string) {
+		f.BoolVar(&r.allowEmpty, n, false, "allow a plan that deletes every image of a repository")
+	}},
+	{"age-from", []string{"age_from"}, func(f *pflag.FlagSet, r *ruleFlags, n string) {
+		f.StringVar(&r.ageFrom, n, "", "age source: created, label or annotation (default: created, then label, then annotation)")
+	}},
+	{"untag-unkept", []string{"untag_unkept"}, func(f *pflag.FlagSet, r *ruleFlags, n string) {
+		f.BoolVar(&r.untagUnkept, n, false, "also remove, from kept images, the tags no rule holds (default: a kept image keeps every tag)")
+	}},
+	{"delete-orphan-artifacts", []string{"delete_orphan_artifacts"}, func(f *pflag.FlagSet, r *ruleFlags, n string) {
+		f.BoolVar(&r.deleteOrphans, n, false, "delete signatures and referrers whose subject is in no image of the repository (listed as orphans otherwise)")
+	}},
+	{"expire-by-label", []string{"delete.expired_labels"}, func(f *pflag.FlagSet, r *ruleFlags, n string) {
+		f.BoolVar(&r.expireByLabel, n, false, "images whose expiry label (quay.expires-after: 2w from the build time) has passed are candidates; alone, only they are")
+	}},
+	{"expiry-label", []string{"delete.expiry_labels"}, func(f *pflag.FlagSet, r *ruleFlags, n string) {
+		f.StringArrayVar(&r.expiryLabels, n, nil, "with --expire-by-label: also read this label or annotation key (repeatable)")
+	}},
 }
+
+func (r *ruleFlags) add(cmd *cobra.Command) {
+	for _, row := range ruleFlagTable {
+		row.add(cmd.Flags(), r, row.name)
+	}
+}
+
+// flagOf names the flag of each policy-file key a rule flag sets.
+var flagOf = func() map[string]string {
+	m := map[string]string{}
+	for _, row := range ruleFlagTable {
+		for _, k := range row.keys {
+			m[k] = "--" + row.name
+		}
+	}
+	return m
+}()
 
 // any reports whether a rule flag was given, other than those of except.
 func (r *ruleFlags) any(cmd *cobra.Command, except ...string) bool {
-	for _, n := range []string{"keep-tag", "keep-regex", "keep-newest", "keep-newer-than", "keep-semver", "semver-per",
-		"keep-group-regex", "keep-group-newest", "delete-regex", "older-than", "allow-empty", "age-from", "untag-unkept",
-		"delete-orphan-artifacts", "expire-by-label", "expiry-label"} {
-		if cmd.Flags().Changed(n) && !slices.Contains(except, n) {
+	for _, row := range ruleFlagTable {
+		if cmd.Flags().Changed(row.name) && !slices.Contains(except, row.name) {
 			return true
 		}
 	}
@@ -309,12 +357,12 @@ func (r *ruleFlags) rule(cmd *cobra.Command, repos []string) (config.Rule, error
 }
 
 func checkFormat(o string) error {
-	for _, f := range plan.Formats {
+	for _, f := range report.Formats {
 		if o == f {
 			return nil
 		}
 	}
-	return usagef("-o %q: want one of %s", o, strings.Join(plan.Formats, ", "))
+	return usagef("-o %q: want one of %s", o, strings.Join(report.Formats, ", "))
 }
 
 // targetsFromArgs resolves the repositories and their rules, without requests for

@@ -15,11 +15,11 @@ const GCAdvice = "the space returns when the registry's garbage collector runs: 
 	"`registry garbage-collect CONFIG` without --delete-untagged, which there destroys untagged children of kept indexes; " +
 	"on distribution v3 `registry garbage-collect --delete-untagged CONFIG`; on GitLab `gitlab-ctl registry-garbage-collect` (or GitLab.com's own online GC)"
 
-// report writes to stderr what a reader of the output must not miss,
+// printNotices writes to stderr what a reader of the output must not miss,
 // whatever the output format (keep rules that hold nothing: printWarnings): what each
 // registry refused or could not do (and the fix), and after an apply that
 // deleted something, how to get the space back.
-func report(w io.Writer, p *plan.Plan) {
+func printNotices(w io.Writer, p *plan.Plan) {
 	for _, r := range p.Repositories {
 		for _, m := range r.InUseMissing {
 			fmt.Fprintf(w, "regprune: in use but not in the repository: %s (used by %s)\n", m.Reference, strings.Join(m.UsedBy, ", "))

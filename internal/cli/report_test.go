@@ -20,6 +20,7 @@ import (
 	"github.com/regprune/regprune/internal/cli"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registrytest"
+	"github.com/regprune/regprune/internal/report"
 )
 
 // The HTML report, tested in headless Chromium (Debian's chromium; .ci/run
@@ -105,10 +106,10 @@ func TestHTMLReportInChromium(t *testing.T) {
 	seedLikeDemo(t, reg)
 
 	dir := t.TempDir()
-	report := filepath.Join(dir, "report.html")
+	reportFile := filepath.Join(dir, "report.html")
 	var stdout, stderr bytes.Buffer
 	err = cli.Run(ctx, []string{"plan", reg.Host + "/libinput/libinput/fedora/28", reg.Host + "/libinput/libinput/ubuntu/18.04",
-		"--keep-tag", "latest", "--keep-regex", "release-.*", "--no-cache", "-o", "json", "--report", report},
+		"--keep-tag", "latest", "--keep-regex", "release-.*", "--no-cache", "-o", "json", "--report", reportFile},
 		cli.Env{Stdout: &stdout, Stderr: &stderr})
 	if err != nil {
 		t.Fatalf("plan: %v\n%s", err, stderr.String())
@@ -117,7 +118,7 @@ func TestHTMLReportInChromium(t *testing.T) {
 	if err := json.Unmarshal(stdout.Bytes(), &p); err != nil {
 		t.Fatal(err)
 	}
-	page, err := os.ReadFile(report)
+	page, err := os.ReadFile(reportFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,11 +127,11 @@ func TestHTMLReportInChromium(t *testing.T) {
 		t.Errorf("the report references an external asset: %s", m)
 	}
 
-	url := "file://" + report
+	url := "file://" + reportFile
 	// One Chromium for the three views (plain, #action=delete,
 	// #q=release-1): each start of Chromium costs more than the rest of
 	// the test.
-	doms := loadViews(t, bin, report, "", "#action=delete", "#q=release-1", "#sort=frees")
+	doms := loadViews(t, bin, reportFile, "", "#action=delete", "#q=release-1", "#sort=frees")
 	dom := doms[0]
 	if !strings.Contains(dom, `data-ready="1"`) {
 		t.Fatalf("the page script did not run:\n%.2000s", dom)
@@ -145,8 +146,8 @@ func TestHTMLReportInChromium(t *testing.T) {
 			t.Errorf("%s: page says %d, JSON %d", id, got, want)
 		}
 	}
-	if !strings.Contains(dom, ">"+plan.HumanBytes(p.Summary.ReclaimableBytes)+"<") {
-		t.Errorf("the page does not show %s", plan.HumanBytes(p.Summary.ReclaimableBytes))
+	if !strings.Contains(dom, ">"+report.HumanBytes(p.Summary.ReclaimableBytes)+"<") {
+		t.Errorf("the page does not show %s", report.HumanBytes(p.Summary.ReclaimableBytes))
 	}
 	// The chart has one bar per repository with its bytes.
 	for _, r := range p.Repositories {

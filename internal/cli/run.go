@@ -18,6 +18,7 @@ import (
 	"github.com/regprune/regprune/internal/config"
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
+	"github.com/regprune/regprune/internal/report"
 	"github.com/regprune/regprune/internal/safe"
 )
 
@@ -56,7 +57,7 @@ func completions(cmd *cobra.Command) {
 	fixed := func(v ...string) cobra.CompletionFunc {
 		return cobra.FixedCompletions(v, cobra.ShellCompDirectiveNoFileComp)
 	}
-	_ = cmd.RegisterFlagCompletionFunc("output", fixed(plan.Formats...))
+	_ = cmd.RegisterFlagCompletionFunc("output", fixed(report.Formats...))
 	_ = cmd.RegisterFlagCompletionFunc("age-from", fixed("created", "label", "annotation"))
 	_ = cmd.RegisterFlagCompletionFunc("semver-per", fixed("major", "minor"))
 	_ = cmd.RegisterFlagCompletionFunc("file", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -71,16 +72,13 @@ func plural(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-// ruleFlagOrder is the order rule flags are rendered back in.
-var ruleFlagOrder = []string{"keep-tag", "keep-regex", "keep-newest", "keep-newer-than", "keep-semver", "semver-per",
-	"keep-group-regex", "keep-group-newest", "delete-regex", "older-than", "allow-empty", "age-from", "untag-unkept",
-	"expire-by-label", "expiry-label"}
-
-// render writes the rule flags back as the user gave them, quoted for a
-// POSIX shell: the provenance of a plan made from flags.
+// render writes the rule flags back as the user gave them, in the order
+// of ruleFlagTable, quoted for a POSIX shell: the provenance of a plan
+// made from flags.
 func (r *ruleFlags) render(cmd *cobra.Command) string {
 	var parts []string
-	for _, n := range ruleFlagOrder {
+	for _, row := range ruleFlagTable {
+		n := row.name
 		f := cmd.Flags().Lookup(n)
 		if f == nil || !f.Changed {
 			continue
@@ -207,7 +205,7 @@ type runUI struct {
 	ask io.Writer
 }
 
-func (o *outputFlags) start(env *Env, g *globals, c *registry.Client, log *slog.Logger, cmd *cobra.Command, output string) *runUI {
+func (o *outputFlags) start(env *Env, g *globals, c *registry.Client, log *slog.Logger, output string) *runUI {
 	r := &runUI{env: env, o: o, log: log, stats: c.Stats(), start: time.Now(), ask: env.Stdout}
 	if output != "table" || !env.StdoutTerminal {
 		r.ask = env.Stderr
@@ -280,7 +278,7 @@ func (r *runUI) confirm(ctx context.Context, p *plan.Plan) error {
 		return nil
 	}
 	r.stop()
-	if err := plan.Render(r.ask, p, "table"); err != nil {
+	if err := report.Render(r.ask, p, "table"); err != nil {
 		return err
 	}
 	untag := ""
@@ -289,7 +287,7 @@ func (r *runUI) confirm(ctx context.Context, p *plan.Plan) error {
 	}
 	fmt.Fprintf(r.ask, "\nregprune will delete %s (%s)%s in %s, freeing about %s.\n",
 		plural(t.Delete, "image", "images"), plural(t.DeleteManifests, "manifest", "manifests"),
-		untag, plural(t.Repositories, "repository", "repositories"), plan.HumanBytes(t.ReclaimableBytes))
+		untag, plural(t.Repositories, "repository", "repositories"), report.HumanBytes(t.ReclaimableBytes))
 	fmt.Fprint(r.ask, "Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
 	// The answer is read aside, so that Ctrl-C at the question stops the run.
 	type answer struct {
@@ -341,7 +339,7 @@ func writeReport(name string, p *plan.Plan) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(name, func(w io.Writer) error { return plan.Render(w, p, format) })
+	return writeAtomic(name, func(w io.Writer) error { return report.Render(w, p, format) })
 }
 
 func writeAtomic(name string, fill func(io.Writer) error) error {

@@ -11,8 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/regprune/regprune/internal/journal"
-	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/policy"
+	"github.com/regprune/regprune/internal/report"
 )
 
 func newRunsCmd(env *Env) *cobra.Command {
@@ -53,11 +53,11 @@ func newRunsCmd(env *Env) *cobra.Command {
 				// the run did not record it (it did not end).
 				freed := "-"
 				if r.FreedBytes != nil {
-					freed = plan.HumanBytes(*r.FreedBytes)
+					freed = report.HumanBytes(*r.FreedBytes)
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", r.ID, r.Started.Format(time.RFC3339), r.State,
 					dashIfEmpty(strings.Join(r.Registries, ", ")), r.Repositories, r.Manifests, r.Tags, r.Pending, r.Failed,
-					freed, plan.HumanBytes(r.ManifestBytes))
+					freed, report.HumanBytes(r.ManifestBytes))
 			}
 			if err := tw.Flush(); err != nil {
 				return err

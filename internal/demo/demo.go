@@ -19,6 +19,7 @@ import (
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/policy"
 	"github.com/regprune/regprune/internal/registry"
+	"github.com/regprune/regprune/internal/report"
 	"github.com/regprune/regprune/internal/sandbox"
 )
 
@@ -56,7 +57,7 @@ func Run(ctx context.Context, o Options) error {
 	fmt.Fprintf(w, "== seeded %s (%d CI builds tagged by job id, the last also 'latest')\n", fedora, o.Builds)
 	fmt.Fprintf(w, "   (a kept image keeps every tag: the newest build keeps both 'latest' and its job id %d)\n", 1000+o.Builds)
 	fmt.Fprintf(w, "   and %s (%d multi-arch builds, each signed with cosign; build 1002 also tagged release-1)\n", ubuntu, o.Builds)
-	fmt.Fprintf(w, "   blob store: %d blobs, %s\n\n", blobs, plan.HumanBytes(bytes))
+	fmt.Fprintf(w, "   blob store: %d blobs, %s\n\n", blobs, report.HumanBytes(bytes))
 
 	pol := policy.Policy{Keep: policy.Keep{Tags: []string{"latest"}}}
 	re, _ := policy.CompileRegex(`release-.*`)
@@ -71,7 +72,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	fmt.Fprintf(w, "== regprune plan %s %s --keep-tag latest --keep-regex 'release-.*'\n", reg.Ref(fedora), reg.Ref(ubuntu))
 	p := engine.Plan(ctx, targets, plan.ModePlan, eo)
-	if err := plan.Render(w, p, "table"); err != nil {
+	if err := report.Render(w, p, "table"); err != nil {
 		return err
 	}
 	if err := engine.Result(p); err != nil {
@@ -84,7 +85,7 @@ func Run(ctx context.Context, o Options) error {
 	p = engine.Plan(ctx, targets, plan.ModeApply, eo)
 	engine.Apply(ctx, p, eo)
 	after := eo.Client.Stats().Snapshot()
-	if err := plan.Render(w, p, "table"); err != nil {
+	if err := report.Render(w, p, "table"); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "requests: %d (%d tag-list pages, %d HEAD, %d manifest GET, %d blob GET, %d DELETE)\n",
@@ -99,8 +100,8 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("garbage collector: %w", err)
 	}
-	fmt.Fprintf(w, "blob store: %d blobs, %s -> %d blobs, %s\n", gc.BlobsBefore, plan.HumanBytes(gc.BytesBefore), gc.BlobsAfter, plan.HumanBytes(gc.BytesAfter))
-	fmt.Fprintf(w, "freed %s (%d bytes); the plan estimated %s (%d bytes)\n", plan.HumanBytes(gc.Freed()), gc.Freed(), plan.HumanBytes(p.ReclaimableBytes), p.ReclaimableBytes)
+	fmt.Fprintf(w, "blob store: %d blobs, %s -> %d blobs, %s\n", gc.BlobsBefore, report.HumanBytes(gc.BytesBefore), gc.BlobsAfter, report.HumanBytes(gc.BytesAfter))
+	fmt.Fprintf(w, "freed %s (%d bytes); the plan estimated %s (%d bytes)\n", report.HumanBytes(gc.Freed()), gc.Freed(), report.HumanBytes(p.ReclaimableBytes), p.ReclaimableBytes)
 
 	job := strconv.Itoa(1000 + o.Builds)
 	for _, ref := range []string{fedora + ":latest", fedora + ":" + job, ubuntu + ":latest", ubuntu + ":" + job, ubuntu + ":release-1"} {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/regprune/regprune/internal/plan"
+	"github.com/regprune/regprune/internal/report"
 )
 
 // ServeOptions configures Serve.
@@ -38,7 +38,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	fmt.Fprintf(w, "  %s  %d CI builds tagged by job id (1001..%d), the last also 'latest'\n", reg.Ref(fedora), o.Builds, 1000+o.Builds)
 	fmt.Fprintf(w, "  %s  %d multi-arch builds (amd64, arm64), each signed with cosign;\n", reg.Ref(ubuntu), o.Builds)
 	fmt.Fprintf(w, "  %s  build 1002 is also tagged release-1 (one digest, two tags)\n", pad(reg.Ref(ubuntu)))
-	fmt.Fprintf(w, "blob store: %d blobs, %s\n\n", blobs, plan.HumanBytes(bytes))
+	fmt.Fprintf(w, "blob store: %d blobs, %s\n\n", blobs, report.HumanBytes(bytes))
 	fmt.Fprintf(w, "try:\n  regprune plan %s %s --keep-tag latest --keep-regex 'release-.*'\n", reg.Ref(fedora), reg.Ref(ubuntu))
 	fmt.Fprintf(w, "  regprune apply %s --keep-newest 3          (asks before deleting; --yes without a terminal)\n\n", reg.Ref(fedora))
 	fmt.Fprintf(w, "serving until interrupted (Ctrl-C); the storage is removed on exit\n")

@@ -21,6 +21,7 @@ import (
 	"github.com/regprune/regprune/internal/plan"
 	"github.com/regprune/regprune/internal/registry"
 	"github.com/regprune/regprune/internal/registrytest"
+	"github.com/regprune/regprune/internal/report"
 )
 
 const (
@@ -65,8 +66,8 @@ func aRun(t *testing.T, host, repo, user, pass string, o registry.Options) (*pla
 	p := engine.Plan(ctx, target, plan.ModeApply, eo)
 	engine.Apply(ctx, p, eo)
 	var out bytes.Buffer
-	for _, f := range plan.Formats {
-		if err := plan.Render(&out, p, f); err != nil {
+	for _, f := range report.Formats {
+		if err := report.Render(&out, p, f); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/regprune/regprune/internal/policy"
 	"github.com/regprune/regprune/internal/registry"
 	"github.com/regprune/regprune/internal/registrytest"
+	"github.com/regprune/regprune/internal/report"
 )
 
 func push(t *testing.T, reg *registrytest.Registry, repo string, created time.Time, tags ...string) string {
@@ -204,7 +205,7 @@ func testDeleteDisabled(t *testing.T, newReg newRegistry) {
 		t.Errorf("freed bytes %v, want 0 claimed", f)
 	}
 	var buf strings.Builder
-	if err := plan.Render(&buf, pl, "table"); err != nil || !strings.Contains(buf.String(), "nothing freed") {
+	if err := report.Render(&buf, pl, "table"); err != nil || !strings.Contains(buf.String(), "nothing freed") {
 		t.Errorf("table claims freed bytes: %v\n%s", err, buf.String())
 	}
 	if _, err := reg.GC(ctx); err != nil {

@@ -98,7 +98,7 @@ func fTargets(host string) []engine.Target {
 func fSave(t *testing.T, p *plan.Plan) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := plan.Render(&buf, p, "json"); err != nil {
+	if err := plan.WriteJSON(&buf, p); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()

@@ -182,7 +182,7 @@ func TestInterruptAtEveryDeleteLeavesNoOrphan(t *testing.T) {
 func clonePlan(t *testing.T, p *plan.Plan) *plan.Plan {
 	t.Helper()
 	var b strings.Builder
-	if err := plan.Render(&b, p, "json"); err != nil {
+	if err := plan.WriteJSON(&b, p); err != nil {
 		t.Fatal(err)
 	}
 	out, err := plan.Load(strings.NewReader(b.String()), "plan.json")

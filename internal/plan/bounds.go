@@ -2,10 +2,10 @@ package plan
 
 import "math"
 
-// SatAdd adds two byte counts, saturating at math.MaxInt64 instead of
+// satAdd adds two byte counts, saturating at math.MaxInt64 instead of
 // wrapping: a registry can claim any size, and a sum must never turn
 // negative. A negative operand counts as 0.
-func SatAdd(a, b int64) int64 {
+func satAdd(a, b int64) int64 {
 	a, b = max(a, 0), max(b, 0)
 	if a > math.MaxInt64-b {
 		return math.MaxInt64

@@ -31,8 +31,8 @@ func TestReclaimableBytesSaturate(t *testing.T) {
 	if pl.ReclaimableBytes != math.MaxInt64 || pl.Summary.ReclaimableBytes != math.MaxInt64 {
 		t.Fatalf("totals %d", pl.ReclaimableBytes)
 	}
-	if SatAdd(-5, 3) != 3 || SatAdd(math.MaxInt64, 1) != math.MaxInt64 {
-		t.Fatal("SatAdd")
+	if satAdd(-5, 3) != 3 || satAdd(math.MaxInt64, 1) != math.MaxInt64 {
+		t.Fatal("satAdd")
 	}
 }
 
@@ -40,7 +40,7 @@ func TestReclaimableBytesSaturate(t *testing.T) {
 // file says.
 func TestLoadRecountsSummaries(t *testing.T) {
 	var b bytes.Buffer
-	if err := Render(&b, samplePlan(), "json"); err != nil {
+	if err := WriteJSON(&b, samplePlan()); err != nil {
 		t.Fatal(err)
 	}
 	s := strings.Replace(b.String(), `"0|x"`, `"old"`, 1)

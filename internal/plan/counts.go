@@ -8,7 +8,7 @@ import "github.com/regprune/regprune/internal/graph"
 // manifests, plus every blob that only deleted manifests reference.
 func summarize(repo *graph.Repository, items []Item) Summary {
 	s, deleted := countItems(items)
-	s.ReclaimableBytes = SatAdd(s.ReclaimableBytes, ReclaimableBlobs(repo, deleted))
+	s.ReclaimableBytes = satAdd(s.ReclaimableBytes, ReclaimableBlobs(repo, deleted))
 	return s
 }
 
@@ -32,7 +32,7 @@ func countItems(items []Item) (s Summary, deleted map[string]bool) {
 		if it.Action == ActionDelete {
 			s.DeleteManifests++
 			deleted[it.Digest] = true
-			s.ReclaimableBytes = SatAdd(s.ReclaimableBytes, it.Size)
+			s.ReclaimableBytes = satAdd(s.ReclaimableBytes, it.Size)
 		}
 	}
 	return s, deleted
@@ -59,7 +59,7 @@ func ReclaimableBlobs(repo *graph.Repository, deleted map[string]bool) int64 {
 		for _, b := range m.Blobs {
 			if !held[b.Digest] && !counted[b.Digest] {
 				counted[b.Digest] = true
-				n = SatAdd(n, b.Size)
+				n = satAdd(n, b.Size)
 			}
 		}
 	}

@@ -1,14 +1,14 @@
 package plan
 
 import (
-	"strings"
 	"testing"
 	"time"
 )
 
 // After apply, freed bytes are claimed only for deletions done: all of
 // reclaimable_bytes when every planned deletion succeeded, none when none
-// did, and the deleted manifests' own bytes for a partial apply.
+// did, and the deleted manifests' own bytes for a partial apply
+// (internal/report's TestFreedText checks what the table says of them).
 func TestFreedBytes(t *testing.T) {
 	mk := func(results ...Result) *Plan {
 		r := Repository{Repository: "reg.example.com/app", Summary: Summary{DeleteManifests: len(results), ReclaimableBytes: 1000}}
@@ -21,19 +21,14 @@ func TestFreedBytes(t *testing.T) {
 	for _, c := range []struct {
 		results []Result
 		freed   int64
-		text    string
 	}{
-		{[]Result{ResultFailed, ResultSkipped}, 0, "nothing freed"},
-		{[]Result{ResultDeleted, ResultDeleted}, 1000, "1000 B for the registry's garbage collector to free"},
-		{[]Result{ResultDeleted, ResultFailed}, 100, "at least 100 B"},
+		{[]Result{ResultFailed, ResultSkipped}, 0},
+		{[]Result{ResultDeleted, ResultDeleted}, 1000},
+		{[]Result{ResultDeleted, ResultFailed}, 100},
 	} {
 		p := mk(c.results...)
 		if f := p.Summary.FreedBytes; f == nil || *f != c.freed {
 			t.Errorf("%v: freed %v, want %d", c.results, f, c.freed)
-		}
-		var b strings.Builder
-		if err := Render(&b, p, "table"); err != nil || !strings.Contains(b.String(), c.text) {
-			t.Errorf("%v: table lacks %q:\n%s", c.results, c.text, b.String())
 		}
 		if regs := p.Registries; len(regs) != 1 || regs[0].Host != "reg.example.com" || regs[0].Deletes != CapRefused {
 			t.Errorf("registries %+v", regs)

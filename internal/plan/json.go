@@ -40,11 +40,11 @@ type wireItem struct {
 	ResultCode  ReasonCode   `json:"result_code,omitempty"`
 }
 
-// renderJSON writes p as json.Encoder with a two-space indent writes
-// p.wire(), byte for byte, but a repository and an image at a time: the
+// WriteJSON writes p in the plan-file format (what Load reads): as
+// json.Encoder with a two-space indent writes p.wire(), byte for byte, but a repository and an image at a time: the
 // whole document is never held in memory (at 100,000 images the encoder's
 // buffer and the wire copy were two thirds of apply's peak heap).
-func renderJSON(w io.Writer, p *Plan) error {
+func WriteJSON(w io.Writer, p *Plan) error {
 	bw := bufio.NewWriter(w)
 	top := wirePlan{planFields: planFields(*p)}
 	top.planFields.Repositories = nil

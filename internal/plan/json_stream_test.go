@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// renderJSON streams what json.Encoder writes of p.wire(), byte for byte:
+// WriteJSON streams what json.Encoder writes of p.wire(), byte for byte:
 // no repository, a repository without images, a failed one, and images
 // whose texts hold characters HTML escaping would change.
 func TestRenderJSONStreamsTheSameBytes(t *testing.T) {
@@ -37,7 +37,7 @@ func TestRenderJSONStreamsTheSameBytes(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got bytes.Buffer
-		if err := renderJSON(&got, p); err != nil {
+		if err := WriteJSON(&got, p); err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got.Bytes(), want.Bytes()) {

@@ -37,7 +37,7 @@ func codedPlan() *Plan {
 func TestJSONTextsAndCodes(t *testing.T) {
 	p := codedPlan()
 	var b bytes.Buffer
-	if err := Render(&b, p, "json"); err != nil {
+	if err := WriteJSON(&b, p); err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {

@@ -6,11 +6,24 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/regprune/regprune/internal/policy"
 )
+
+// samplePlan is a small plan of one repository: a kept image with a tag
+// to remove and a deleted one.
+func samplePlan() *Plan {
+	r := Repository{Repository: "reg.example/app", Items: []Item{
+		{Digest: "sha256:" + strings.Repeat("a", 64), Kind: KindImage, Tags: []string{"1", "latest"}, Action: ActionKeep, Untag: []string{"1"}, Reasons: FromPolicy([]policy.Reason{{Rule: policy.RuleTag, Tag: "latest", Text: "kept: tag latest"}})},
+		{Digest: "sha256:" + strings.Repeat("b", 64), Kind: KindImage, Tags: []string{"0|x"}, Action: ActionDelete, Reasons: FromPolicy([]policy.Reason{{Rule: policy.RuleCandidate, Text: "delete: old"}}), Size: 2048},
+	}}
+	r.Summary = Summary{Images: 2, Keep: 1, Delete: 1, Untag: 1, ReclaimableBytes: 2048}
+	return New(ModePlan, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), []Repository{r})
+}
 
 func TestLoadRoundTripAndRefusals(t *testing.T) {
 	var b bytes.Buffer
-	if err := Render(&b, samplePlan(), "json"); err != nil {
+	if err := WriteJSON(&b, samplePlan()); err != nil {
 		t.Fatal(err)
 	}
 	good := strings.Replace(b.String(), `"0|x"`, `"old"`, 1) // "0|x" exercises Markdown escaping, not a valid tag
@@ -61,7 +74,7 @@ func TestLoadRefusesContradictions(t *testing.T) {
 	d := func(c string) string { return "sha256:" + strings.Repeat(c, 64) }
 	render := func(p *Plan) string {
 		var b bytes.Buffer
-		if err := Render(&b, p, "json"); err != nil {
+		if err := WriteJSON(&b, p); err != nil {
 			t.Fatal(err)
 		}
 		return b.String()

@@ -1,7 +1,8 @@
 // Package plan turns policy decisions into a reviewable plan: it closes
 // them over the repository graph (everything reachable from a kept image
 // is kept; what a deleted image alone reaches goes with it), counts the
-// bytes a run frees, applies the safety refusals, and renders the result.
+// bytes a run frees, applies the safety refusals, and reads and writes
+// plan files (Load, WriteJSON); internal/report renders it for people.
 // Building a plan is pure; apply executes the same structure.
 package plan
 
@@ -252,7 +253,7 @@ func (p *Plan) Recount() {
 		t.Delete += s.Delete
 		t.Untag += s.Untag
 		t.DeleteManifests += s.DeleteManifests
-		t.ReclaimableBytes = SatAdd(t.ReclaimableBytes, s.ReclaimableBytes)
+		t.ReclaimableBytes = satAdd(t.ReclaimableBytes, s.ReclaimableBytes)
 		t.Deleted += s.Deleted
 		t.Untagged += s.Untagged
 		t.Skipped += s.Skipped
@@ -273,7 +274,9 @@ func (p *Plan) Recount() {
 	p.Registries = registries(p.Repositories)
 }
 
-func short(d string) string {
+// ShortDigest is a digest cut to 12 hex digits (sha256:0123456789ab),
+// as reasons and reports show it.
+func ShortDigest(d string) string {
 	if i := strings.IndexByte(d, ':'); i >= 0 && len(d) > i+13 {
 		return d[:i+13]
 	}

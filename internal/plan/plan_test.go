@@ -439,7 +439,7 @@ func TestPlanJSONCarriesGraphFields(t *testing.T) {
 	r := build(b, policy.Policy{Keep: policy.Keep{Tags: []string{"latest"}}})
 	p := plan.New(plan.ModePlan, now, []plan.Repository{r, r})
 	var buf bytes.Buffer
-	if err := plan.Render(&buf, p, "json"); err != nil {
+	if err := plan.WriteJSON(&buf, p); err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {

@@ -470,7 +470,7 @@ func TestLoadAcceptsBuiltPlans(t *testing.T) {
 		ds, p := randomDecisions(rng, repo)
 		r := plan.Build(repo, ds, p)
 		var b strings.Builder
-		if err := plan.Render(&b, plan.New(plan.ModePlan, now, []plan.Repository{r}), "json"); err != nil {
+		if err := plan.WriteJSON(&b, plan.New(plan.ModePlan, now, []plan.Repository{r})); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := plan.Load(strings.NewReader(b.String()), "plan.json"); err != nil {

@@ -193,12 +193,12 @@ func init() {
 		ReasonDeleteReached: func(r Reason) string {
 			return "delete: " + r.Relation + " of deleted " + r.what()
 		},
-		ReasonListedByDeleted: func(r Reason) string { return "listed by deleted " + short(r.Digest) + ", deleted after it" },
+		ReasonListedByDeleted: func(r Reason) string { return "listed by deleted " + ShortDigest(r.Digest) + ", deleted after it" },
 		ReasonUntagUnkept: func(r Reason) string {
 			return "untag: " + r.tags() + " held by no rule (untag_unkept); the digest stays for what keeps it"
 		},
 		ReasonFallbackRejected: func(r Reason) string {
-			return "kept: the referrers fallback tag " + r.tag() + " names it, and it is no referrers index of " + short(r.Digest) + " (see the warnings); nothing is decided from it"
+			return "kept: the referrers fallback tag " + r.tag() + " names it, and it is no referrers index of " + ShortDigest(r.Digest) + " (see the warnings); nothing is decided from it"
 		},
 		ReasonUnreached: text("kept: reached from no image (orphan or untagged); regprune leaves it alone"),
 		ReasonOrphan: func(r Reason) string {
@@ -230,7 +230,7 @@ func init() {
 			return r.withPrior("final guard: tag " + r.tag() + ", which stays, reaches it")
 		},
 		ReasonNotAttached: func(r Reason) string {
-			return r.withPrior("final guard: the registry does not show it attached to " + short(r.Digest) + ", with which the plan deletes it: " + r.errText())
+			return r.withPrior("final guard: the registry does not show it attached to " + ShortDigest(r.Digest) + ", with which the plan deletes it: " + r.errText())
 		},
 		ReasonTagMoved:    func(r Reason) string { return "changed since the plan: tag " + r.tag() + " now names " + r.Digest },
 		ReasonTagAppeared: func(r Reason) string { return "changed since the plan: tag " + r.tags() + " now names it" },
@@ -270,7 +270,7 @@ func init() {
 			if r.Err != nil {
 				return "kept: what it lists could not be read, and a registry that deletes deeply (Harbor) would delete its children with it: " + r.errText()
 			}
-			return "kept: it lists " + short(r.Digest) + ", which stays, and a registry that deletes deeply (Harbor) would delete it with the index"
+			return "kept: it lists " + ShortDigest(r.Digest) + ", which stays, and a registry that deletes deeply (Harbor) would delete it with the index"
 		},
 		ReasonStillTagged: func(r Reason) string {
 			return "the registry refuses to delete it while a tag names it (" + r.errText() + "); a tag the plan does not delete may have appeared: plan again"
@@ -309,7 +309,7 @@ func renderUnfinished(r Reason) string {
 	s := "delete: unfinished by run " + r.Run + ": "
 	switch {
 	case r.Digest != "":
-		s += "a " + r.Relation + " of " + short(r.Digest) + ", which that regprune run deleted or untagged to delete both"
+		s += "a " + r.Relation + " of " + ShortDigest(r.Digest) + ", which that regprune run deleted or untagged to delete both"
 	case len(r.Tags) > 0:
 		s += "that regprune run removed its tags " + r.tags() + " to delete it"
 	default:
@@ -363,7 +363,7 @@ func (r Reason) withPrior(s string) string {
 // what names Digest, what it is (Of) and the tag through which it is
 // reached.
 func (r Reason) what() string {
-	s := r.Of + " " + short(r.Digest)
+	s := r.Of + " " + ShortDigest(r.Digest)
 	if t := r.tag(); t != "" {
 		s += " (tag " + t + ")"
 	}
@@ -395,7 +395,7 @@ func FixDisabledFor(err error) string {
 }
 
 func orphanText(subject string) string {
-	return "orphan: its subject " + short(subject) + " is in no image of this repository (it lives elsewhere or was removed)"
+	return "orphan: its subject " + ShortDigest(subject) + " is in no image of this repository (it lives elsewhere or was removed)"
 }
 
 // IsZero reports whether r has no text (its code may still say something:

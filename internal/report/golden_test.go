@@ -1,4 +1,4 @@
-package plan_test
+package report
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ import (
 // Golden files of the outputs people read: the table and Markdown, for a
 // plan and for an apply with skipped and failed items. Regenerate with
 //
-//	go test ./internal/plan -run TestGolden -update
+//	go test ./internal/report -run TestGolden -update
 //
 // and review the diff.
 var update = flag.Bool("update", false, "rewrite the golden files of TestGolden")
@@ -102,34 +102,6 @@ func applied(p *plan.Plan) *plan.Plan {
 	return p
 }
 
-// The items' Frees add up to each repository's reclaimable bytes, and
-// after a partial apply FreedBytes leaves out what was skipped or failed.
-func TestFreesAddUp(t *testing.T) {
-	p := goldenPlan(t)
-	for _, r := range p.Repositories {
-		var sum int64
-		for _, it := range r.Items {
-			sum += it.Frees
-		}
-		if sum != r.Summary.ReclaimableBytes {
-			t.Errorf("%s: frees add up to %d, reclaimable %d", r.Repository, sum, r.Summary.ReclaimableBytes)
-		}
-	}
-	a := applied(goldenPlan(t))
-	var lost int64
-	for _, r := range a.Repositories {
-		for _, it := range r.Items {
-			if it.Result == plan.ResultSkipped || it.Result == plan.ResultFailed {
-				lost += it.Frees
-			}
-		}
-	}
-	// A partial apply frees at most what was not lost, and claims something.
-	if freed := a.FreedBytes(); lost == 0 || freed <= 0 || freed > a.Summary.ReclaimableBytes-lost {
-		t.Errorf("freed %d, reclaimable %d, lost %d", freed, a.Summary.ReclaimableBytes, lost)
-	}
-}
-
 func TestGolden(t *testing.T) {
 	for _, tc := range []struct {
 		name, format string
@@ -146,7 +118,7 @@ func TestGolden(t *testing.T) {
 				p = applied(p)
 			}
 			var b bytes.Buffer
-			if err := plan.Render(&b, p, tc.format); err != nil {
+			if err := Render(&b, p, tc.format); err != nil {
 				t.Fatal(err)
 			}
 			path := filepath.Join("testdata", tc.name+".golden")
@@ -173,18 +145,18 @@ func TestGolden(t *testing.T) {
 func TestOrderedTagsKeepingTagFirst(t *testing.T) {
 	it := plan.Item{Action: plan.ActionKeep, Tags: []string{"1004", "zz-1", "alpha", "1003"}, Untag: []string{"1003"},
 		Reasons: plan.FromPolicy([]policy.Reason{{Rule: policy.RuleRegex, Tag: "alpha", Text: "kept: tag alpha matches keep regex a.*"}})}
-	got := strings.Join(plan.OrderedTags(&it), " ")
+	got := strings.Join(orderedTags(&it), " ")
 	if want := "alpha zz-1 1004 1003"; got != want {
 		t.Errorf("OrderedTags = %q, want %q", got, want)
 	}
-	if got, want := plan.TagSummary(&it, 3), "alpha, zz-1, 1004; untag: 1003"; got != want {
+	if got, want := tagSummary(&it, 3), "alpha, zz-1, 1004; untag: 1003"; got != want {
 		t.Errorf("TagSummary = %q, want %q", got, want)
 	}
 	many := plan.Item{Action: plan.ActionDelete}
 	for i := 1001; i <= 1300; i++ {
 		many.Tags = append(many.Tags, fmt.Sprint(i))
 	}
-	if got, want := plan.TagSummary(&many, 3), "1300, 1299, 1298, … (+297 more)"; got != want {
+	if got, want := tagSummary(&many, 3), "1300, 1299, 1298, … (+297 more)"; got != want {
 		t.Errorf("TagSummary = %q, want %q", got, want)
 	}
 }

@@ -1,4 +1,4 @@
-package plan
+package report
 
 import (
 	"fmt"
@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
+
+	"github.com/regprune/regprune/internal/plan"
 )
 
 // Limits of the table, for people: the JSON keeps everything.
@@ -17,20 +19,20 @@ const (
 	tableReasonMax = 160 // characters of the REASON column
 )
 
-// Row is one line of a rendered plan: an item with its depth under the
+// tableRow is one line of a rendered plan: an item with its depth under the
 // image it belongs to.
-type Row struct {
-	Item  *Item
+type tableRow struct {
+	Item  *plan.Item
 	Depth int
 	// Frees is what deleting the item and everything nested under it frees.
 	Frees int64
 }
 
-// Rows orders r's items for people: images newest first (by tag when
+// orderRows orders r's items for people: images newest first (by tag when
 // build times were not read), each followed by the children, signatures
 // and referrers that belong to it, nested; manifests that belong to no
 // image come last.
-func Rows(r *Repository) []Row {
+func orderRows(r *plan.Repository) []tableRow {
 	byDigest := map[string]int{}
 	for i := range r.Items {
 		if _, dup := byDigest[r.Items[i].Digest]; !dup {
@@ -45,14 +47,14 @@ func Rows(r *Repository) []Row {
 		if owner == "" {
 			owner = it.Subject
 		}
-		if j, ok := byDigest[owner]; ok && owner != "" && j != i && it.Kind != KindImage {
+		if j, ok := byDigest[owner]; ok && owner != "" && j != i && it.Kind != plan.KindImage {
 			under[j] = append(under[j], i)
 			continue
 		}
 		tops = append(tops, i)
 	}
 	sort.SliceStable(tops, func(a, b int) bool { return rowLess(&r.Items[tops[a]], &r.Items[tops[b]]) })
-	var rows []Row
+	var rows []tableRow
 	seen := map[int]bool{}
 	var walk func(i, depth int) int64
 	walk = func(i, depth int) int64 {
@@ -61,7 +63,7 @@ func Rows(r *Repository) []Row {
 		}
 		seen[i] = true
 		at := len(rows)
-		rows = append(rows, Row{Item: &r.Items[i], Depth: depth})
+		rows = append(rows, tableRow{Item: &r.Items[i], Depth: depth})
 		kids := under[i]
 		sort.SliceStable(kids, func(a, b int) bool { return childLess(&r.Items[kids[a]], &r.Items[kids[b]]) })
 		frees := r.Items[i].Frees
@@ -86,9 +88,9 @@ func Rows(r *Repository) []Row {
 // rowLess puts images before other top-level manifests, then newer
 // before older, then by tag (highest first, numbers compared as numbers),
 // untagged last.
-func rowLess(a, b *Item) bool {
-	if (a.Kind == KindImage) != (b.Kind == KindImage) {
-		return a.Kind == KindImage
+func rowLess(a, b *plan.Item) bool {
+	if (a.Kind == plan.KindImage) != (b.Kind == plan.KindImage) {
+		return a.Kind == plan.KindImage
 	}
 	switch {
 	case a.Created != nil && b.Created != nil && !a.Created.Equal(*b.Created):
@@ -138,8 +140,8 @@ func tagFamily(t string) string {
 	return b.String()
 }
 
-func childLess(a, b *Item) bool {
-	rank := map[string]int{KindImage: 0, KindChild: 1, KindReferrer: 2, KindSignature: 3}
+func childLess(a, b *plan.Item) bool {
+	rank := map[string]int{plan.KindImage: 0, plan.KindChild: 1, plan.KindReferrer: 2, plan.KindSignature: 3}
 	if rank[a.Kind] != rank[b.Kind] {
 		return rank[a.Kind] < rank[b.Kind]
 	}
@@ -148,17 +150,17 @@ func childLess(a, b *Item) bool {
 
 // primaryTag is the tag that names an image in a list: the first kept tag
 // (the one that keeps it), else the first tag.
-func primaryTag(it *Item) string {
-	if t := OrderedTags(it); len(t) > 0 {
+func primaryTag(it *plan.Item) string {
+	if t := orderedTags(it); len(t) > 0 {
 		return t[0]
 	}
 	return ""
 }
 
-// OrderedTags lists an item's tags: first the tags a keep rule named
+// orderedTags lists an item's tags: first the tags a keep rule named
 // (the ones that keep the image), then its other tags, then the tags apply
 // removes, each group in natural order, highest first.
-func OrderedTags(it *Item) []string {
+func orderedTags(it *plan.Item) []string {
 	untag := map[string]bool{}
 	for _, t := range it.Untag {
 		untag[t] = true
@@ -168,7 +170,7 @@ func OrderedTags(it *Item) []string {
 		switch {
 		case untag[t]:
 			gone = append(gone, t)
-		case it.Action == ActionKeep && namedByReason(it.Reasons, t):
+		case it.Action == plan.ActionKeep && namedByReason(it.Reasons, t):
 			keeping = append(keeping, t)
 		default:
 			kept = append(kept, t)
@@ -185,7 +187,7 @@ func OrderedTags(it *Item) []string {
 
 // namedByReason reports whether a "kept:" reason names tag t ("kept: tag
 // latest", "kept: tag release-1 matches keep regex ...").
-func namedByReason(reasons []Reason, t string) bool {
+func namedByReason(reasons []plan.Reason, t string) bool {
 	for _, reason := range reasons {
 		r := reason.String()
 		if !strings.HasPrefix(r, "kept:") {
@@ -239,16 +241,16 @@ func digitRun(s string) int {
 	return i
 }
 
-// TagSummary renders tags for a table cell: the tags that keep the image
+// tagSummary renders tags for a table cell: the tags that keep the image
 // first, then the tags apply removes ("latest; untag: 1399, 1398, 1397,
 // … (+297 more)"), at most n of each.
-func TagSummary(it *Item, n int) string {
-	tags := OrderedTags(it)
+func tagSummary(it *plan.Item, n int) string {
+	tags := orderedTags(it)
 	if len(tags) == 0 {
 		return "-"
 	}
 	untag := map[string]bool{}
-	if it.Action == ActionKeep {
+	if it.Action == plan.ActionKeep {
 		for _, t := range it.Untag {
 			untag[t] = true
 		}
@@ -301,10 +303,10 @@ func shortArtifactTag(t string) string {
 // listRE finds comma-separated lists of five or more words in a reason.
 var listRE = regexp.MustCompile(`(?:[^\s,;]+, ){4,}[^\s,;]+`)
 
-// ReasonSummary joins reasons, shortening long lists ("1001, 1002, 1003,
+// reasonSummary joins reasons, shortening long lists ("1001, 1002, 1003,
 // … (+297 more)") and capping the length at max characters.
-func ReasonSummary(reasons []Reason, max int) string {
-	s := strings.Join(Texts(reasons), "; ")
+func reasonSummary(reasons []plan.Reason, max int) string {
+	s := strings.Join(plan.Texts(reasons), "; ")
 	s = listRE.ReplaceAllStringFunc(s, func(list string) string {
 		return summarizeList(strings.Split(list, ", "), tableTags)
 	})
@@ -323,7 +325,7 @@ func plural(n int, one, many string) string {
 }
 
 // header is the provenance line of a rendered plan.
-func header(p *Plan) string {
+func header(p *plan.Plan) string {
 	s := "regprune " + string(p.Mode)
 	if !p.Generated.IsZero() {
 		s += ", " + p.Generated.UTC().Format("2006-01-02 15:04 UTC")
@@ -334,8 +336,8 @@ func header(p *Plan) string {
 	return s
 }
 
-func renderTable(w io.Writer, p *Plan) error {
-	apply := p.Mode == ModeApply
+func renderTable(w io.Writer, p *plan.Plan) error {
+	apply := p.Mode == plan.ModeApply
 	fmt.Fprintf(w, "%s\n\n", header(p))
 	for ri := range p.Repositories {
 		r := &p.Repositories[ri]
@@ -361,7 +363,7 @@ func renderTable(w io.Writer, p *Plan) error {
 				head += "\tRESULT"
 			}
 			fmt.Fprintln(tw, head)
-			for _, row := range Rows(r) {
+			for _, row := range orderRows(r) {
 				it := row.Item
 				created := "unknown"
 				if !r.AgesRead {
@@ -382,8 +384,8 @@ func renderTable(w io.Writer, p *Plan) error {
 				if row.Frees > 0 {
 					size = HumanBytes(row.Frees)
 				}
-				line := fmt.Sprintf("  %s\t%s\t%s\t%s\t%s\t%s\t%s", action, kind, short(it.Digest),
-					TagSummary(it, tableTags), created, size, ReasonSummary(it.Reasons, tableReasonMax))
+				line := fmt.Sprintf("  %s\t%s\t%s\t%s\t%s\t%s\t%s", action, kind, plan.ShortDigest(it.Digest),
+					tagSummary(it, tableTags), created, size, reasonSummary(it.Reasons, tableReasonMax))
 				if apply {
 					res := string(it.Result)
 					if res == "" {

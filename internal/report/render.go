@@ -1,19 +1,25 @@
-package plan
+// Package report renders a plan for people: a table for the terminal,
+// Markdown for a merge request, and one self-contained HTML page. The
+// JSON form is the plan-file format, written by plan.WriteJSON; Render
+// passes "json" to it so that -o offers every format in one place.
+package report
 
 import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/regprune/regprune/internal/plan"
 )
 
 // Formats a plan renders to.
 var Formats = []string{"table", "json", "markdown", "html"}
 
 // Render writes p in format.
-func Render(w io.Writer, p *Plan, format string) error {
+func Render(w io.Writer, p *plan.Plan, format string) error {
 	switch format {
 	case "json":
-		return renderJSON(w, p)
+		return plan.WriteJSON(w, p)
 	case "table", "":
 		return renderTable(w, p)
 	case "markdown":
@@ -54,9 +60,9 @@ func HumanBytes(n int64) string {
 // summary table, then what each repository deletes or untags (kept items
 // are counted, not listed), children and signatures nested under their
 // image.
-func renderMarkdown(w io.Writer, p *Plan) error {
+func renderMarkdown(w io.Writer, p *plan.Plan) error {
 	t := p.Summary
-	apply := p.Mode == ModeApply
+	apply := p.Mode == plan.ModeApply
 	fmt.Fprintf(w, "## regprune %s\n\n", p.Mode)
 	if p.Generator != "" || !p.Generated.IsZero() {
 		fmt.Fprintf(w, "_%s_\n\n", mdEscape(header(p)))
@@ -97,16 +103,16 @@ func renderMarkdown(w io.Writer, p *Plan) error {
 	for ri := range p.Repositories {
 		r := &p.Repositories[ri]
 		var rows []string
-		for _, row := range Rows(r) {
+		for _, row := range orderRows(r) {
 			it := row.Item
-			if it.Action != ActionDelete && len(it.Untag) == 0 {
+			if it.Action != plan.ActionDelete && len(it.Untag) == 0 {
 				continue
 			}
 			what := string(it.Action)
-			tags := TagSummary(it, tableTags)
-			if it.Action == ActionKeep {
-				u := &Item{Tags: it.Untag}
-				what, tags = "untag", TagSummary(u, tableTags)
+			tags := tagSummary(it, tableTags)
+			if it.Action == plan.ActionKeep {
+				u := &plan.Item{Tags: it.Untag}
+				what, tags = "untag", tagSummary(u, tableTags)
 			}
 			kind := it.Kind
 			if row.Depth > 0 {
@@ -120,7 +126,7 @@ func renderMarkdown(w io.Writer, p *Plan) error {
 			if it.Created != nil {
 				created = it.Created.UTC().Format("2006-01-02")
 			}
-			line := fmt.Sprintf("| %s | %s | `%s` | %s | %s | %s | %s |", what, kind, short(it.Digest), mdEscape(tags), created, size, mdEscape(ReasonSummary(it.Reasons, tableReasonMax)))
+			line := fmt.Sprintf("| %s | %s | `%s` | %s | %s | %s | %s |", what, kind, plan.ShortDigest(it.Digest), mdEscape(tags), created, size, mdEscape(reasonSummary(it.Reasons, tableReasonMax)))
 			if apply {
 				line += " " + mdEscape(strings.TrimSpace(string(it.Result)+" "+it.ResultReason.String())) + " |"
 			}
@@ -150,4 +156,26 @@ func mdCode(s string) string {
 
 func mdEscape(s string) string {
 	return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s)
+}
+
+// runLine names an apply's run and how to undo it, or says the journal
+// was off: the table, Markdown and HTML reports carry it.
+func runLine(p *plan.Plan) string {
+	if p.RunID == "" {
+		return "journal: off; nothing this run deleted can be restored"
+	}
+	return fmt.Sprintf("run id: %s (until the registry's garbage collector runs: regprune restore %s)", p.RunID, p.RunID)
+}
+
+// renderMarkdownWarnings lists the warnings under the summary table, where
+// a reviewer of the merge request sees them.
+func renderMarkdownWarnings(w io.Writer, p *plan.Plan) {
+	ws := p.Warnings()
+	if len(ws) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n**%s:**\n\n", plural(len(ws), "warning", "warnings"))
+	for _, wn := range ws {
+		fmt.Fprintf(w, "- ⚠️ %s\n", mdEscape(wn))
+	}
 }

@@ -1,4 +1,4 @@
-package plan
+package report
 
 import (
 	_ "embed"
@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/regprune/regprune/internal/plan"
 )
 
 // The HTML report is one self-contained page: inline CSS and script, an
@@ -41,7 +43,7 @@ type htmlRepo struct {
 	Rule       string
 	Error      string
 	Refused    bool
-	Summary    Summary
+	Summary    plan.Summary
 	Freed      int64
 	Warnings   []string
 	Groups     []htmlGroup
@@ -54,7 +56,7 @@ type htmlBar struct {
 }
 
 type htmlData struct {
-	Plan    *Plan
+	Plan    *plan.Plan
 	Title   string
 	Header  string
 	Apply   bool
@@ -75,8 +77,8 @@ func errText(err error) string {
 	return err.Error()
 }
 
-func renderHTML(w io.Writer, p *Plan) error {
-	d := htmlData{Plan: p, Title: "regprune " + string(p.Mode), Header: header(p), Apply: p.Mode == ModeApply, Freed: p.FreedBytes(), ChartW: 760, BarMaxW: 640}
+func renderHTML(w io.Writer, p *plan.Plan) error {
+	d := htmlData{Plan: p, Title: "regprune " + string(p.Mode), Header: header(p), Apply: p.Mode == plan.ModeApply, Freed: p.FreedBytes(), ChartW: 760, BarMaxW: 640}
 	if d.Apply {
 		d.RunLine = runLine(p)
 	}
@@ -88,7 +90,7 @@ func renderHTML(w io.Writer, p *Plan) error {
 		r := &p.Repositories[i]
 		hr := htmlRepo{ID: fmt.Sprintf("repo-%d", i), Repository: r.Repository, Rule: r.Rule, Error: errText(r.Err), Refused: r.Refused, Summary: r.Summary, Freed: r.FreedBytes(), Warnings: r.Warnings}
 		var g *htmlGroup
-		for _, row := range Rows(r) {
+		for _, row := range orderRows(r) {
 			it := row.Item
 			if row.Depth == 0 {
 				hr.Groups = append(hr.Groups, htmlGroup{})
@@ -98,9 +100,9 @@ func renderHTML(w io.Writer, p *Plan) error {
 			if len(it.Untag) > 0 {
 				action += "+untag"
 			}
-			hrow := htmlRow{Action: string(action), Kind: it.Kind, Digest: it.Digest, Short: short(it.Digest),
-				Tags: TagSummary(it, 6), AllTags: strings.Join(OrderedTags(it), " "), Reason: strings.Join(Texts(it.Reasons), "; "),
-				Depth: row.Depth, Frees: row.Frees, Image: it.Kind == KindImage && row.Depth == 0, Created: "-"}
+			hrow := htmlRow{Action: string(action), Kind: it.Kind, Digest: it.Digest, Short: plan.ShortDigest(it.Digest),
+				Tags: tagSummary(it, 6), AllTags: strings.Join(orderedTags(it), " "), Reason: strings.Join(plan.Texts(it.Reasons), "; "),
+				Depth: row.Depth, Frees: row.Frees, Image: it.Kind == plan.KindImage && row.Depth == 0, Created: "-"}
 			if it.Created != nil {
 				hrow.Created = it.Created.UTC().Format(time.DateTime)
 				hrow.CreatedUnix = it.Created.Unix()
