@@ -59,18 +59,27 @@ type Options struct {
 	InUseTags    []string
 }
 
+// tristate is what a probe of the registry found so far.
+type tristate int8
+
+const (
+	probeUnknown tristate = iota // not probed yet, or not settled
+	probeYes
+	probeNo
+)
+
 type run struct {
 	t   Target
-	r   *plan.Repository
+	r   *plan.RepoPlan
 	o   Options
 	ctx context.Context // cancelled on interrupt: start nothing new
 	req context.Context // for requests: lets in-flight ones finish
 
 	mu        sync.Mutex
-	tagDelete int   // 0 unknown, 1 supported, -1 refused
-	tagAnswer error // the answer that refused a tag delete
-	noDelete  error // the registry refuses every delete here (UNSUPPORTED, 401, 403)
-	digestOK  bool  // a digest delete succeeded
+	tagDelete tristate // whether the registry deletes a tag alone
+	tagAnswer error    // the answer that refused a tag delete
+	noDelete  error    // the registry refuses every delete here (UNSUPPORTED, 401, 403)
+	digestOK  bool     // a digest delete succeeded
 	read      *inventory.Reader
 	gone      map[string]bool   // digests deleted, or found gone, in this run
 	now       map[string]string // tags and digests at the re-check
@@ -79,7 +88,7 @@ type run struct {
 
 	// For the final guard (guard.go).
 	latest          map[string]string   // tags and digests at the last listing
-	refsAPI         int                 // 0 not probed, 1 the registry has one, -1 not
+	refsAPI         tristate            // whether the registry has the referrers API
 	listedByReached map[string]bool     // what the manifests the last walk reached list (deepDelete)
 	attached        map[*plan.Item]bool // planned deletions confirmed attached to their subject (confirmAttached)
 
@@ -90,10 +99,10 @@ type run struct {
 	digestTakesTags bool              // a digest delete took its tags with it
 }
 
-// Repository applies the plan of one repository, filling in each item's
+// Run applies the plan of one repository, filling in each item's
 // Result. It returns an error only when the repository could not be
 // re-checked at all, in which case nothing was deleted.
-func Repository(ctx context.Context, t Target, r *plan.Repository, o Options) error {
+func Run(ctx context.Context, t Target, r *plan.RepoPlan, o Options) error {
 	if r.Err != nil {
 		return nil
 	}
@@ -181,7 +190,7 @@ func (a *run) apply() error {
 	// 3. Re-check what tags remain, then delete digests in a safe order.
 	// After a probe that took its whole manifest too: the tag of that
 	// manifest is gone, and the guard must not count it as staying.
-	if (a.tagState() == 1 || a.probeTookManifest()) && a.ctx.Err() == nil {
+	if (a.tagState() == probeYes || a.probeTookManifest()) && a.ctx.Err() == nil {
 		targets := a.items(func(it *plan.Item) bool { return it.Action == plan.ActionDelete })
 		remaining, err := a.resolve()
 		if err == nil {

@@ -105,7 +105,7 @@ func specs(n int, created time.Time) []registrytest.Child {
 
 // plan builds the plan of the repository under p and returns it as
 // `regprune plan -o json` followed by `apply --plan` would see it.
-func (e *env) plan(p policy.Policy) *plan.Repository {
+func (e *env) plan(p policy.Policy) *plan.RepoPlan {
 	e.t.Helper()
 	g, err := inventory.Collect(e.ctx, e.open(), inventory.Options{NeedAges: true})
 	if err != nil {
@@ -118,10 +118,10 @@ func (e *env) plan(p policy.Policy) *plan.Repository {
 	return saved(e.t, r)
 }
 
-func saved(t *testing.T, r plan.Repository) *plan.Repository {
+func saved(t *testing.T, r plan.RepoPlan) *plan.RepoPlan {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := plan.WriteJSON(&buf, plan.New(plan.ModePlan, t0, []plan.Repository{r})); err != nil {
+	if err := plan.WriteJSON(&buf, plan.New(plan.ModePlan, t0, []plan.RepoPlan{r})); err != nil {
 		t.Fatal(err)
 	}
 	p, err := plan.Load(&buf, "plan.json")
@@ -131,9 +131,9 @@ func saved(t *testing.T, r plan.Repository) *plan.Repository {
 	return &p.Repositories[0]
 }
 
-func (e *env) apply(tg apply.Target, r *plan.Repository) error {
+func (e *env) apply(tg apply.Target, r *plan.RepoPlan) error {
 	e.t.Helper()
-	return apply.Repository(e.ctx, tg, r, apply.Options{})
+	return apply.Run(e.ctx, tg, r, apply.Options{})
 }
 
 func (e *env) exists(d string) bool {
@@ -169,7 +169,7 @@ func (e *env) pullable(refs ...string) {
 	}
 }
 
-func itemOf(t *testing.T, r *plan.Repository, d v1.Hash) *plan.Item {
+func itemOf(t *testing.T, r *plan.RepoPlan, d v1.Hash) *plan.Item {
 	t.Helper()
 	for i := range r.Items {
 		if r.Items[i].Digest == d.String() {
@@ -184,7 +184,7 @@ func keep(tags ...string) policy.Policy { return policy.Policy{Keep: policy.Keep
 
 // expect checks an item's action and result, and that its reason has
 // code, naming tags if any are given.
-func expect(t *testing.T, r *plan.Repository, d v1.Hash, action plan.Action, result plan.Result, code plan.ReasonCode, tags ...string) {
+func expect(t *testing.T, r *plan.RepoPlan, d v1.Hash, action plan.Action, result plan.Result, code plan.ReasonCode, tags ...string) {
 	t.Helper()
 	it := itemOf(t, r, d)
 	why := it.ResultReason
@@ -550,7 +550,7 @@ func TestInterruptStopsAfterInFlight(t *testing.T) {
 			}
 			return real() // in flight: it finishes
 		}}
-		if err := apply.Repository(ctx, h, r, apply.Options{Concurrency: 1}); err != nil {
+		if err := apply.Run(ctx, h, r, apply.Options{Concurrency: 1}); err != nil {
 			t.Fatal(err)
 		}
 		cancel()
@@ -623,7 +623,7 @@ func TestRerunIsIdempotent(t *testing.T) {
 		}
 		return real()
 	}}
-	check := func(run string, rr *plan.Repository) {
+	check := func(run string, rr *plan.RepoPlan) {
 		t.Helper()
 		for _, it := range rr.Items {
 			if it.Action == plan.ActionKeep && !e.exists(it.Digest) {
@@ -632,7 +632,7 @@ func TestRerunIsIdempotent(t *testing.T) {
 		}
 		e.pullable(":latest")
 	}
-	count := func(rr *plan.Repository, result plan.Result) int {
+	count := func(rr *plan.RepoPlan, result plan.Result) int {
 		n := 0
 		for _, it := range rr.Items {
 			if it.Result == result {

@@ -74,9 +74,9 @@ func (m *memTarget) Delete(ctx context.Context, ref string) error {
 // kept latest, and the tags of the registry it was made from. The kept
 // tag counts as verified by a GET, as the inventory of the run that made
 // the plan leaves it.
-func benchRepo(n int) (plan.Repository, map[string]string) {
+func benchRepo(n int) (plan.RepoPlan, map[string]string) {
 	tags := map[string]string{"latest": "sha256:" + fmt.Sprintf("%064x", n)}
-	r := plan.Repository{Repository: "bench/app", Tags: map[string]string{}, VerifiedTags: map[string]string{"latest": tags["latest"]}}
+	r := plan.RepoPlan{Name: "bench/app", Tags: map[string]string{}, VerifiedTags: map[string]string{"latest": tags["latest"]}}
 	for i := range n {
 		d := fmt.Sprintf("sha256:%064x", i)
 		tag := fmt.Sprint(1000 + i)
@@ -98,7 +98,7 @@ func benchRepo(n int) (plan.Repository, map[string]string) {
 
 // runBench applies a copy of r to a fresh memTarget holding tags and
 // checks that only latest is left.
-func runBench(tb testing.TB, r plan.Repository, tags map[string]string, timer func(on bool)) {
+func runBench(tb testing.TB, r plan.RepoPlan, tags map[string]string, timer func(on bool)) {
 	timer(false)
 	rr := r
 	rr.Items = append([]plan.Item(nil), r.Items...)
@@ -108,7 +108,7 @@ func runBench(tb testing.TB, r plan.Repository, tags map[string]string, timer fu
 		m.on[d] = append(m.on[d], t)
 	}
 	timer(true)
-	if err := Repository(context.Background(), m, &rr, Options{}); err != nil {
+	if err := Run(context.Background(), m, &rr, Options{}); err != nil {
 		tb.Fatal(err)
 	}
 	if len(m.tags) != 1 {

@@ -27,7 +27,7 @@ func answerOf(err error) string {
 
 // tagState is whether the registry deletes a tag alone: 0 unknown, 1
 // yes, -1 no.
-func (a *run) tagState() int {
+func (a *run) tagState() tristate {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.tagDelete
@@ -44,7 +44,7 @@ func (a *run) probeTookManifest() bool {
 func (a *run) deletesWork() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.digestOK || a.tagDelete == 1
+	return a.digestOK || a.tagDelete == probeYes
 }
 
 // capabilities records in the plan what the registry showed it can do
@@ -58,9 +58,9 @@ func (a *run) capabilities() {
 		a.r.Capabilities = c
 	}
 	switch a.tagDelete {
-	case 1:
+	case probeYes:
 		c.TagDelete = plan.CapWorks
-	case -1:
+	case probeNo:
 		c.TagDelete = plan.CapRefused
 		if a.noDelete != nil && errors.Is(a.tagAnswer, registry.ErrUnsupported) && !a.digestOK {
 			// The 405 to the tag delete was deletes being off
@@ -76,7 +76,7 @@ func (a *run) capabilities() {
 	case a.noDelete != nil:
 		c.Deletes = plan.CapRefused
 		c.Notes = append(c.Notes, "deletes refused: the registry answered "+answerOf(a.noDelete)+" to a DELETE; "+fixFor(a.noDelete)+"; no further DELETE was sent")
-	case a.digestOK || a.tagDelete == 1:
+	case a.digestOK || a.tagDelete == probeYes:
 		c.Deletes = plan.CapWorks
 	}
 	switch {
@@ -89,7 +89,7 @@ func (a *run) capabilities() {
 	}
 	if a.tagAnswer == errTagDeleteTakesManifest {
 		c.Notes = append(c.Notes, "the registry removed the whole manifest for DELETE /manifests/<tag> (probed with a tag of an image being deleted): regprune deleted the rest by digest and removed no tag from a kept image")
-	} else if a.tagDelete == -1 && a.noDelete == nil {
+	} else if a.tagDelete == probeNo && a.noDelete == nil {
 		c.Notes = append(c.Notes, "the registry cannot delete a tag alone (it answered "+answerOf(a.tagAnswer)+
 			" to DELETE /manifests/<tag>, as distribution 2.x does): regprune deleted by digest instead, which removes every tag of each deleted image")
 	}
@@ -121,7 +121,7 @@ func (a *run) checkProbe(it *plan.Item) {
 	a.seenGone(it.Digest)
 	set(it, plan.ResultDeleted, plan.DeletedWithTag())
 	a.mu.Lock()
-	a.tagDelete, a.tagAnswer, a.digestOK = -1, errTagDeleteTakesManifest, true
+	a.tagDelete, a.tagAnswer, a.digestOK = probeNo, errTagDeleteTakesManifest, true
 	a.mu.Unlock()
 	a.o.Logger.Warn("the registry deletes the whole manifest for DELETE by tag; deleting by digest from now on and leaving kept images' tags alone", "repository", a.t.Name())
 }

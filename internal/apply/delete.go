@@ -40,7 +40,7 @@ func (a *run) deleteTag(tag string) (bool, error) {
 	switch {
 	case err == nil:
 		a.mu.Lock()
-		a.tagDelete = 1
+		a.tagDelete = probeYes
 		a.mu.Unlock()
 		a.removedTag(tag)
 		return true, nil
@@ -49,8 +49,8 @@ func (a *run) deleteTag(tag string) (bool, error) {
 		// 405 means that, or deletes disabled altogether: the first
 		// digest delete, sent alone, tells.
 		a.mu.Lock()
-		if a.tagDelete == 0 {
-			a.tagDelete = -1
+		if a.tagDelete == probeUnknown {
+			a.tagDelete = probeNo
 			a.tagAnswer = err
 			// 405 may mean deletes are off altogether: only a digest
 			// delete that works makes this "no tag delete" (see
@@ -112,7 +112,7 @@ func (a *run) tagsPhase(jobs []*plan.Item, tagsOf func(*plan.Item) []string, don
 				done(it, &refusedError{err})
 				return
 			}
-			if a.tagState() == -1 {
+			if a.tagState() == probeNo {
 				done(it, errTagDeleteRefused)
 				return
 			}
@@ -130,9 +130,9 @@ func (a *run) tagsPhase(jobs []*plan.Item, tagsOf func(*plan.Item) []string, don
 	}
 	// A probe whose tag was gone already (404) tells nothing: the next
 	// job probes, still alone, until one settles it.
-	for len(jobs) > 0 && a.tagState() == 0 && a.ctx.Err() == nil {
+	for len(jobs) > 0 && a.tagState() == probeUnknown && a.ctx.Err() == nil {
 		one(jobs[0])
-		if a.tagState() == 1 {
+		if a.tagState() == probeYes {
 			a.checkProbe(jobs[0])
 		}
 		jobs = jobs[1:]
@@ -145,7 +145,7 @@ var errTagDeleteRefused = errors.New("registry cannot delete a tag alone")
 
 func (a *run) untag() {
 	jobs := a.items(func(it *plan.Item) bool { return it.Action == plan.ActionKeep && len(it.Untag) > 0 })
-	if len(jobs) > 0 && a.tagState() == 0 && a.refused() == nil {
+	if len(jobs) > 0 && a.tagState() == probeUnknown && a.refused() == nil {
 		for _, it := range jobs {
 			set(it, plan.ResultSkipped, plan.TagDeleteUnknown())
 		}
@@ -171,7 +171,7 @@ func (a *run) untag() {
 // removes them), and one anchor tag of each image they hang from (deleted
 // right before its digest, after them).
 func (a *run) deleteTagsOfTargets() {
-	if a.tagState() == -1 {
+	if a.tagState() == probeNo {
 		return
 	}
 	anchor := a.anchors()
@@ -425,7 +425,7 @@ func (a *run) retryLater(level []*plan.Item) {
 // could not go.
 func (a *run) untagFirst(it *plan.Item, refusal error) bool {
 	a.mu.Lock()
-	refused := a.tagDelete == -1
+	refused := a.tagDelete == probeNo
 	a.mu.Unlock()
 	for _, t := range it.Tags {
 		d, err := a.t.Head(a.req, t)
@@ -467,7 +467,7 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // an interrupt: the item is in flight, and an image without tags is one a
 // new plan cannot find.
 func (a *run) deleteAnchor(it *plan.Item, tag string) {
-	if a.tagState() == -1 {
+	if a.tagState() == probeNo {
 		return // the digest delete removes the tag with it
 	}
 	if _, err := a.deleteTag(tag); err != nil {
@@ -485,7 +485,7 @@ func (a *run) deleteDigest(it *plan.Item) {
 	case err == nil:
 		a.markGone(it.Digest)
 		a.mu.Lock()
-		if !a.digestOK && a.tagDelete == -1 && a.tagAnswer != errTagDeleteTakesManifest {
+		if !a.digestOK && a.tagDelete == probeNo && a.tagAnswer != errTagDeleteTakesManifest {
 			a.o.Logger.Warn("registry cannot delete a tag alone; deleting by digest", "repository", a.t.Name(), "answer", answerOf(a.tagAnswer))
 		}
 		a.digestOK = true

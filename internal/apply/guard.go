@@ -352,24 +352,24 @@ func (a *run) reachable(all, stay map[string]string) (map[string]string, error) 
 			level = append(level, d)
 		}
 	}
-	if a.refsAPI == 0 && a.r.NoReferrersAPI {
+	if a.refsAPI == probeUnknown && a.r.NoReferrersAPI {
 		// This run's inventory asked moments ago, and the registry
 		// answered 404 (never true of a plan file's repository).
-		a.refsAPI = -1
+		a.refsAPI = probeNo
 	}
-	if a.refsAPI == 0 && len(level) > 0 {
+	if a.refsAPI == probeUnknown && len(level) > 0 {
 		// Probe once per apply: a registry without the API answers 404.
 		// The Reader keeps the answer, so the walk does not ask again.
 		_, ok, err := a.read.Referrers(a.req, level[0])
 		if err != nil {
 			return nil, fmt.Errorf("referrers of %s: %w", level[0], err)
 		}
-		a.refsAPI = -1
+		a.refsAPI = probeNo
 		if ok {
-			a.refsAPI = 1
+			a.refsAPI = probeYes
 		}
 	}
-	api := a.refsAPI == 1
+	api := a.refsAPI == probeYes
 	var mu sync.Mutex
 	listed := map[string]bool{}
 	err = a.read.Walk(a.req, level, inventory.Walk{What: "indexes and referrers", MaxDepth: 32,

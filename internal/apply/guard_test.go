@@ -135,7 +135,7 @@ func TestGuardNeverLetsAReachableDeleteThrough(t *testing.T) {
 		p := policy.Policy{Keep: policy.Keep{Tags: keepTags}, AllowEmpty: true}
 		built := plan.Build(g, policy.Evaluate(g, p, g0.Add(24*time.Hour)), p)
 		var buf bytes.Buffer
-		if err := plan.WriteJSON(&buf, plan.New("plan", g0, []plan.Repository{built})); err != nil {
+		if err := plan.WriteJSON(&buf, plan.New("plan", g0, []plan.RepoPlan{built})); err != nil {
 			t.Fatal(err)
 		}
 		loaded, err := plan.Load(&buf, "plan.json")

@@ -28,7 +28,7 @@ func TestGuardKeepsInUse(t *testing.T) {
 			t.Fatalf("%s: planned %s, want delete", d, it.Action)
 		}
 	}
-	err := apply.Repository(e.ctx, e.open(), r, apply.Options{
+	err := apply.Run(e.ctx, e.open(), r, apply.Options{
 		InUseDigests: []string{kids[1].String(), "sha256:" + strings.Repeat("0", 64)},
 		InUseTags:    []string{"1002"},
 	})

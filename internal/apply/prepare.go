@@ -37,7 +37,7 @@ func (a *run) prepare(items []*plan.Item, refs func(*plan.Item) []string) {
 // prepareTags announces the tags a tags phase deletes.
 func (a *run) prepareTags(jobs []*plan.Item, tagsOf func(*plan.Item) []string) {
 	a.mu.Lock()
-	refused := a.tagDelete == -1
+	refused := a.tagDelete == probeNo
 	a.mu.Unlock()
 	if !refused {
 		a.prepare(jobs, tagsOf)
@@ -48,7 +48,7 @@ func (a *run) prepareTags(jobs []*plan.Item, tagsOf func(*plan.Item) []string) {
 // tag, if it has one that is deleted alone, and its digest.
 func (a *run) prepareDigests(ready []*plan.Item, anchor map[*plan.Item]string) {
 	a.mu.Lock()
-	tagDelete := a.tagDelete != -1
+	tagDelete := a.tagDelete != probeNo
 	a.mu.Unlock()
 	a.prepare(ready, func(it *plan.Item) []string {
 		if t, ok := anchor[it]; ok && tagDelete {

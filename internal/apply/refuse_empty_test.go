@@ -20,8 +20,8 @@ func TestRefuseEmptyAtApply(t *testing.T) {
 	untagged := e.image(t0).String() // pushed by digest, no tag
 	old := e.image(t0.Add(-48*time.Hour), "old").String()
 	missing := "sha256:" + strings.Repeat("e", 64)
-	repo := func(kept string, allow bool) *plan.Repository {
-		return &plan.Repository{Repository: e.reg.Ref(e.repo), AllowEmpty: allow, Items: []plan.Item{
+	repo := func(kept string, allow bool) *plan.RepoPlan {
+		return &plan.RepoPlan{Name: e.reg.Ref(e.repo), AllowEmpty: allow, Items: []plan.Item{
 			{Digest: kept, Kind: plan.KindImage, Action: plan.ActionKeep},
 			{Digest: old, Kind: plan.KindImage, Tags: []string{"old"}, Action: plan.ActionDelete},
 		}}

@@ -367,9 +367,9 @@ func checkFormat(o string) error {
 
 // targetsFromArgs resolves the repositories and their rules, without requests for
 // literal names (globs in a policy file need the catalog).
-func targetsFromArgs(args []string, rule config.Rule, insecure bool) ([]engine.Target, error) {
+func targetsFromArgs(args []string, rule config.Rule, insecure bool) ([]engine.Job, error) {
 	seen := map[string]bool{}
-	var out []engine.Target
+	var out []engine.Job
 	for _, a := range args {
 		ref, err := parseRepository(a, insecure)
 		if err != nil {
@@ -379,7 +379,7 @@ func targetsFromArgs(args []string, rule config.Rule, insecure bool) ([]engine.T
 			continue
 		}
 		seen[ref.Name()] = true
-		out = append(out, engine.Target{Repository: ref.Name(), Policy: rule.Policy, Rule: rule.Source})
+		out = append(out, engine.Job{Repository: ref.Name(), Policy: rule.Policy, Rule: rule.Source})
 	}
 	return out, nil
 }

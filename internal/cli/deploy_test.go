@@ -267,9 +267,9 @@ func TestKubernetesManifests(t *testing.T) {
 					t.Fatalf("pod %d: %v\n%s", i, r.err, r.stderr)
 				}
 				for _, rp := range r.plan.Repositories {
-					seen[rp.Repository]++
+					seen[rp.Name]++
 					if rp.Summary.Delete == 0 || rp.Summary.Keep == 0 {
-						t.Errorf("pod %d, %s: keep %d, delete %d", i, rp.Repository, rp.Summary.Keep, rp.Summary.Delete)
+						t.Errorf("pod %d, %s: keep %d, delete %d", i, rp.Name, rp.Summary.Keep, rp.Summary.Delete)
 					}
 				}
 			}

@@ -65,7 +65,7 @@ func writeMetrics(path string, p *plan.Plan, s registry.StatsSnapshot, took time
 
 	for i := range p.Repositories {
 		r := &p.Repositories[i]
-		name := r.Repository
+		name := r.Name
 		var deleted, skipped, failed float64
 		for _, it := range r.Items {
 			if it.Kind != plan.KindImage {

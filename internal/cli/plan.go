@@ -40,12 +40,12 @@ type planOptions struct {
 
 	// Found by validate and targets.
 	shardOf  engine.Shard
-	rule     config.Rule     // from the rule flags
-	saved    *plan.Plan      // --plan
-	cfg      *config.Config  // -f
-	fromArgs []engine.Target // the repositories of the command line
-	sources  []inUseSource   // of the flags and the policy file
-	inUseSet *inuse.Set      // what the sources named, read by run
+	rule     config.Rule    // from the rule flags
+	saved    *plan.Plan     // --plan
+	cfg      *config.Config // -f
+	fromArgs []engine.Job   // the repositories of the command line
+	sources  []inUseSource  // of the flags and the policy file
+	inUseSet *inuse.Set     // what the sources named, read by run
 	// unmatchedPatterns are the policy file's patterns that match no
 	// repository: warnings, errors with --strict.
 	unmatchedPatterns []string
@@ -173,7 +173,7 @@ func (o *planOptions) targets(args []string) error {
 		}
 		if o.saved != nil {
 			for _, r := range o.saved.Repositories {
-				hosts = append(hosts, hostOfRepo(r.Repository))
+				hosts = append(hosts, hostOfRepo(r.Name))
 			}
 		}
 		if err := o.globals.checkAPIs(env, hosts); err != nil {
@@ -211,15 +211,15 @@ func (o *planOptions) loadPlan() error {
 	// compares names as written; this, as the registry will see them).
 	seen := map[string]string{}
 	for _, r := range saved.Repositories {
-		ref, err := parseRepository(r.Repository, o.globals.insecure)
+		ref, err := parseRepository(r.Name, o.globals.insecure)
 		if err != nil {
 			return usagef("%v %s: %v", plan.ErrBadPlan, o.planFile, err)
 		}
 		key := strings.ToLower(ref.Name())
 		if first, ok := seen[key]; ok {
-			return usagef("%v %s: repository %s listed twice (as %s and %s): a plan names each repository once", plan.ErrBadPlan, o.planFile, ref.Name(), first, r.Repository)
+			return usagef("%v %s: repository %s listed twice (as %s and %s): a plan names each repository once", plan.ErrBadPlan, o.planFile, ref.Name(), first, r.Name)
 		}
-		seen[key] = r.Repository
+		seen[key] = r.Name
 	}
 	// A plan that would delete every image of a repository is refused
 	// unless --allow-empty, as a plan made now would be (apply checks it

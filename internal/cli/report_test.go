@@ -151,9 +151,9 @@ func TestHTMLReportInChromium(t *testing.T) {
 	}
 	// The chart has one bar per repository with its bytes.
 	for _, r := range p.Repositories {
-		bar := regexp.MustCompile(`<g class="bar" data-repository="` + regexp.QuoteMeta(r.Repository) + `" data-bytes="(\d+)"`).FindStringSubmatch(dom)
+		bar := regexp.MustCompile(`<g class="bar" data-repository="` + regexp.QuoteMeta(r.Name) + `" data-bytes="(\d+)"`).FindStringSubmatch(dom)
 		if bar == nil || bar[1] != strconv.FormatInt(r.Summary.ReclaimableBytes, 10) {
-			t.Errorf("chart bar of %s: %v, want %d", r.Repository, bar, r.Summary.ReclaimableBytes)
+			t.Errorf("chart bar of %s: %v, want %d", r.Name, bar, r.Summary.ReclaimableBytes)
 		}
 	}
 	// Every image is a group, children and signatures nested in it.

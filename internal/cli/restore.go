@@ -90,7 +90,7 @@ other run, restores the rest, and exits 3.`,
 					return explain(ctx, func(host string) string { return registry.CredentialSource(env.Getenv, host) }, repo, err)
 				}}
 			p, err := restore.BuildRuns(ctx, args, restore.Filter{Repository: repository, Digest: digest}, o)
-			if errors.Is(err, restore.ErrNothing) {
+			if errors.Is(err, restore.ErrNothingToRestore) {
 				if repository != "" || digest != "" || tag != "" {
 					return usagef("%v", err)
 				}

@@ -62,7 +62,7 @@ func Run(ctx context.Context, o Options) error {
 	pol := policy.Policy{Keep: policy.Keep{Tags: []string{"latest"}}}
 	re, _ := policy.CompileRegex(`release-.*`)
 	pol.Keep.Regex = append(pol.Keep.Regex, re)
-	targets := []engine.Target{
+	targets := []engine.Job{
 		{Repository: reg.Ref(fedora), Policy: pol, Rule: "--keep-tag latest --keep-regex 'release-.*'"},
 		{Repository: reg.Ref(ubuntu), Policy: pol, Rule: "--keep-tag latest --keep-regex 'release-.*'"},
 	}

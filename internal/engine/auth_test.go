@@ -62,7 +62,7 @@ func aRun(t *testing.T, host, repo, user, pass string, o registry.Options) (*pla
 	o.Logger = log
 	client := registry.New(o)
 	eo := engine.Options{Client: client, Logger: log, Now: t0.Add(30 * 24 * time.Hour)}
-	target := []engine.Target{{Repository: host + "/" + repo, Policy: keepTag("latest")}}
+	target := []engine.Job{{Repository: host + "/" + repo, Policy: keepTag("latest")}}
 	p := engine.Plan(ctx, target, plan.ModeApply, eo)
 	engine.Apply(ctx, p, eo)
 	var out bytes.Buffer

@@ -29,7 +29,7 @@ func counted(t *testing.T, proxy *registrytest.Proxy, repo string, c *cache.Cach
 	if c != nil {
 		o.Cache = c
 	}
-	pl := engine.Plan(context.Background(), []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepNewest(2) /* an age rule: configs are read, once */}}, plan.ModePlan, o)
+	pl := engine.Plan(context.Background(), []engine.Job{{Repository: proxy.Host + "/" + repo, Policy: keepNewest(2) /* an age rule: configs are read, once */}}, plan.ModePlan, o)
 	if r := pl.Repositories[0]; r.Err != nil {
 		t.Fatalf("plan failed: %s", r.Err)
 	}
@@ -150,7 +150,7 @@ func TestReferrersAskedOncePerSubject(t *testing.T) {
 	}
 	api := registrytest.NewTestReferrersAPI(t, reg.URL)
 	o := engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour)}
-	pl := engine.Plan(ctx, []engine.Target{{Repository: api.Host + "/" + repo, Policy: keepTag("latest")}}, plan.ModePlan, o)
+	pl := engine.Plan(ctx, []engine.Job{{Repository: api.Host + "/" + repo, Policy: keepTag("latest")}}, plan.ModePlan, o)
 	if r := pl.Repositories[0]; r.Err != nil {
 		t.Fatalf("plan failed: %s", r.Err)
 	}
@@ -243,7 +243,7 @@ func TestPlanRequestsPerTag(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := engine.Options{Now: t0.Add(30 * 24 * time.Hour), Cache: c}
-	target := []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}
+	target := []engine.Job{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}
 	for _, run := range []struct {
 		name string
 		want registrytest.Counts
@@ -265,8 +265,8 @@ func TestPlanRequestsPerTag(t *testing.T) {
 
 // runFree drops what a plan records of its own run only: the tags a GET
 // resolved (a cold run GETs them, a warm one HEADs them).
-func runFree(rs []plan.Repository) []plan.Repository {
-	out := append([]plan.Repository(nil), rs...)
+func runFree(rs []plan.RepoPlan) []plan.RepoPlan {
+	out := append([]plan.RepoPlan(nil), rs...)
 	for i := range out {
 		out[i].VerifiedTags = nil
 	}

@@ -25,7 +25,7 @@ func push(t *testing.T, reg *registrytest.Registry, repo string, created time.Ti
 	return h.String()
 }
 
-func item(t *testing.T, r plan.Repository, digest string) plan.Item {
+func item(t *testing.T, r plan.RepoPlan, digest string) plan.Item {
 	t.Helper()
 	for _, it := range r.Items {
 		if it.Digest == digest {
@@ -161,7 +161,7 @@ func testDeleteDisabled(t *testing.T, newReg newRegistry) {
 	}
 	client := registry.New(registry.Options{})
 	o := engine.Options{Client: client, Now: t0.Add(24 * time.Hour), Parallel: 1}
-	pl := engine.Plan(ctx, []engine.Target{
+	pl := engine.Plan(ctx, []engine.Job{
 		{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")},
 		{Repository: proxy.Host + "/" + repo2, Policy: keepTag("latest")},
 	}, plan.ModeApply, o)
@@ -228,7 +228,7 @@ func TestFailClosedPerRepository(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := opts(reg)
-	targets := []engine.Target{
+	targets := []engine.Job{
 		{Repository: reg.Ref("good"), Policy: keepTag("latest")},
 		{Repository: reg.Ref("missing"), Policy: keepTag("latest")},
 	}
@@ -254,7 +254,7 @@ func TestApplyAfterInterruptSkipsUnstartedRepositories(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := opts(reg)
-	pl := engine.Plan(context.Background(), []engine.Target{{Repository: reg.Ref("app"), Policy: keepTag("latest")}}, plan.ModeApply, o)
+	pl := engine.Plan(context.Background(), []engine.Job{{Repository: reg.Ref("app"), Policy: keepTag("latest")}}, plan.ModeApply, o)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	engine.Apply(ctx, pl, o)
@@ -285,7 +285,7 @@ func TestConfigsReadOnlyForAgeRules(t *testing.T) {
 		{policy.Policy{Keep: policy.Keep{Newest: 2}}, 4},
 	} {
 		client := registry.New(registry.Options{})
-		pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref("app"), Policy: tc.p}}, plan.ModePlan, engine.Options{Client: client, Now: t0.Add(24 * time.Hour)})
+		pl := engine.Plan(ctx, []engine.Job{{Repository: reg.Ref("app"), Policy: tc.p}}, plan.ModePlan, engine.Options{Client: client, Now: t0.Add(24 * time.Hour)})
 		r := pl.Repositories[0]
 		if got := client.Stats().Snapshot().BlobGet; got != tc.blobGets || r.AgesRead != tc.p.NeedsAges() {
 			t.Errorf("policy %+v: %d blob GETs, ages_read %v; want %d, %v", tc.p.Keep, got, r.AgesRead, tc.blobGets, tc.p.NeedsAges())

@@ -19,7 +19,7 @@ var ErrCatalogRefused = errors.New("catalog refused")
 // as they are, patterns over each registry's catalog (listed once per
 // host). The first rule that matches a repository applies to it. It
 // returns the patterns that matched nothing, for the caller to warn about.
-func Discover(ctx context.Context, c *registry.Client, cfg *config.Config) (targets []Target, unmatched []string, err error) {
+func Discover(ctx context.Context, c *registry.Client, cfg *config.Config) (targets []Job, unmatched []string, err error) {
 	catalogs := map[string][]string{}
 	listed := func(host string) ([]string, error) {
 		if repos, ok := catalogs[host]; ok {
@@ -98,7 +98,7 @@ func Discover(ctx context.Context, c *registry.Client, cfg *config.Config) (targ
 	sort.Strings(names)
 	for _, r := range names {
 		if rule, ok := cfg.RuleFor(r); ok {
-			targets = append(targets, Target{Repository: r, Policy: rule.Policy, Rule: rule.Source, DiscoveredBy: discovered[r]})
+			targets = append(targets, Job{Repository: r, Policy: rule.Policy, Rule: rule.Source, DiscoveredBy: discovered[r]})
 		}
 	}
 	return targets, unmatched, nil

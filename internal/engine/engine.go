@@ -19,8 +19,8 @@ import (
 	"github.com/regprune/regprune/internal/safe"
 )
 
-// Target is one repository and the policy that applies to it.
-type Target struct {
+// Job is one repository and the policy that applies to it.
+type Job struct {
 	Repository string
 	Policy     policy.Policy
 	Rule       string // where the policy came from, for the report
@@ -73,14 +73,14 @@ func (o *Options) defaults() {
 // is reported in the plan with its error and nothing to delete. The mode
 // changes only the plan's mode and the token scope (apply asks for delete
 // too): plan and apply share every step up to the first DELETE.
-func Plan(ctx context.Context, targets []Target, mode plan.Mode, o Options) *plan.Plan {
+func Plan(ctx context.Context, targets []Job, mode plan.Mode, o Options) *plan.Plan {
 	o.defaults()
 	if o.Shard.Total > 1 {
 		n := len(targets)
 		targets = o.Shard.Filter(targets)
 		o.Logger.Info("shard", "shard", o.Shard.String(), "repositories", len(targets), "of", n)
 	}
-	repos := make([]plan.Repository, len(targets))
+	repos := make([]plan.RepoPlan, len(targets))
 	_ = safe.Each(context.Background(), len(targets), o.Parallel, func(i int) error {
 		t := targets[i]
 		r, err := planOne(ctx, t, mode, o)
@@ -111,11 +111,11 @@ func access(mode plan.Mode) registry.Access {
 	return registry.Pull
 }
 
-func planOne(ctx context.Context, t Target, mode plan.Mode, o Options) (plan.Repository, error) {
+func planOne(ctx context.Context, t Job, mode plan.Mode, o Options) (plan.RepoPlan, error) {
 	start := time.Now()
 	repo, err := o.Client.Open(ctx, t.Repository, access(mode))
 	if err != nil {
-		return plan.Repository{}, err
+		return plan.RepoPlan{}, err
 	}
 	us := unfinished(ctx, repo.Name(), o)
 	g, err := inventory.Collect(ctx, repo, inventory.Options{
@@ -130,7 +130,7 @@ func planOne(ctx context.Context, t Target, mode plan.Mode, o Options) (plan.Rep
 		vc, err = checkVendor(ctx, repo, g, o.Client.Concurrency())
 	}
 	if err != nil {
-		return plan.Repository{}, err
+		return plan.RepoPlan{}, err
 	}
 	var in policy.InUse
 	if o.InUse != nil {
@@ -188,7 +188,7 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 			skipPending(r, plan.RepoInterrupted())
 			return nil
 		}
-		repo, err := o.Client.Open(ctx, r.Repository, registry.PullDelete)
+		repo, err := o.Client.Open(ctx, r.Name, registry.PullDelete)
 		if err == nil {
 			var t apply.Target = repo
 			var jt *journalTarget
@@ -200,7 +200,7 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 			noTagDelete(repo, r)
 			ao := apply.Options{Concurrency: o.Client.Concurrency(), Logger: o.Logger, Refusals: refusals, Cache: o.Cache, RetryWait: o.RetryWait}
 			if o.InUse != nil {
-				in := o.InUse(r.Repository)
+				in := o.InUse(r.Name)
 				for d := range in.Digests {
 					ao.InUseDigests = append(ao.InUseDigests, d)
 				}
@@ -208,18 +208,18 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 					ao.InUseTags = append(ao.InUseTags, tag)
 				}
 			}
-			err = apply.Repository(ctx, t, r, ao)
+			err = apply.Run(ctx, t, r, ao)
 			jt.settle()
 			vendorDeletes(repo, r)
 		}
 		if err != nil && o.Explain != nil {
-			err = o.Explain(r.Repository, err)
+			err = o.Explain(r.Name, err)
 		}
 		if o.Done != nil {
-			defer o.Done(r.Repository)
+			defer o.Done(r.Name)
 		}
 		if err != nil {
-			o.Logger.Info("apply failed; nothing more deleted in it", "repository", r.Repository, "err", err)
+			o.Logger.Info("apply failed; nothing more deleted in it", "repository", r.Name, "err", err)
 			if r.Err == nil {
 				r.Err = plan.Fail(plan.ErrorApply, err)
 			}
@@ -232,7 +232,7 @@ func Apply(ctx context.Context, p *plan.Plan, o Options) {
 }
 
 // skipPending marks every item of r that has work and no result skipped.
-func skipPending(r *plan.Repository, why plan.Reason) {
+func skipPending(r *plan.RepoPlan, why plan.Reason) {
 	for j := range r.Items {
 		if it := &r.Items[j]; it.Result == "" && (it.Action == plan.ActionDelete || len(it.Untag) > 0) {
 			it.Result, it.ResultReason = plan.ResultSkipped, why
@@ -267,7 +267,7 @@ func Result(p *plan.Plan) error {
 }
 
 // vendorDeletes records in r's capabilities what the vendor API deleted.
-func vendorDeletes(repo *registry.Repo, r *plan.Repository) {
+func vendorDeletes(repo *registry.Repo, r *plan.RepoPlan) {
 	api := repo.API()
 	c := r.Capabilities
 	if api.API == registry.APIV2 || c == nil {
@@ -293,7 +293,7 @@ func vendorDeletes(repo *registry.Repo, r *plan.Repository) {
 // noTagDelete settles, before apply, the untags of kept images on a
 // registry whose API documents no tag delete (GitHub's packages API):
 // each is skipped, said once in the capabilities, and no probe is needed.
-func noTagDelete(repo *registry.Repo, r *plan.Repository) {
+func noTagDelete(repo *registry.Repo, r *plan.RepoPlan) {
 	if repo.API().API != registry.APIGitHub {
 		return
 	}

@@ -26,7 +26,7 @@ func run(t *testing.T, reg *registrytest.Registry, repo string, p policy.Policy)
 	t.Helper()
 	ctx := context.Background()
 	o := opts(reg)
-	pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: p}}, plan.ModeApply, o)
+	pl := engine.Plan(ctx, []engine.Job{{Repository: reg.Ref(repo), Policy: p}}, plan.ModeApply, o)
 	engine.Apply(ctx, pl, o)
 	if r := pl.Repositories[0]; r.Err != nil {
 		t.Fatalf("repository failed: %s", r.Err)

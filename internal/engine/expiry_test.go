@@ -166,7 +166,7 @@ func TestExpireByLabelRequests(t *testing.T) {
 		if tc.cache {
 			o.Cache = c
 		}
-		pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref("app"), Policy: tc.p}}, plan.ModePlan, o)
+		pl := engine.Plan(ctx, []engine.Job{{Repository: reg.Ref("app"), Policy: tc.p}}, plan.ModePlan, o)
 		if got := o.Client.Stats().Snapshot().BlobGet; got != tc.blobGets || pl.Repositories[0].Err != nil {
 			t.Errorf("expire by label %v, cache %v: %d blob GETs (err %v); want %d", tc.p.Delete.ExpiredLabels, tc.cache, got, pl.Repositories[0].Err, tc.blobGets)
 		}

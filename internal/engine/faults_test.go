@@ -87,10 +87,10 @@ func fRegistry(t *testing.T, dir string) *registrytest.Registry {
 	return registrytest.New(t, registrytest.Options{From: dir})
 }
 
-func fTargets(host string) []engine.Target {
-	var out []engine.Target
+func fTargets(host string) []engine.Job {
+	var out []engine.Job
 	for _, r := range fRepos {
-		out = append(out, engine.Target{Repository: host + "/" + r, Policy: fPolicy})
+		out = append(out, engine.Job{Repository: host + "/" + r, Policy: fPolicy})
 	}
 	return out
 }
@@ -168,7 +168,7 @@ func fStateOf(t *testing.T, reg *registrytest.Registry, repo string, digests []s
 	return s
 }
 
-func fDigests(r plan.Repository) []string {
+func fDigests(r plan.RepoPlan) []string {
 	var out []string
 	for _, it := range r.Items {
 		out = append(out, it.Digest)
@@ -340,7 +340,7 @@ func TestInterruptReportsWhatWasDone(t *testing.T) {
 	proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{Latency: 20 * time.Millisecond})
 	client := registry.New(registry.Options{Concurrency: 2})
 	o := engine.Options{Client: client, Now: t0.Add(30 * 24 * time.Hour)}
-	target := []engine.Target{{Repository: proxy.Host + "/ci/app", Policy: keepTag("latest")}}
+	target := []engine.Job{{Repository: proxy.Host + "/ci/app", Policy: keepTag("latest")}}
 	saved := fSave(t, engine.Plan(ctx, target, plan.ModePlan, o))
 
 	actx, cancel := context.WithCancel(ctx)
@@ -419,7 +419,7 @@ func TestHungRegistryTimesOut(t *testing.T) {
 	}
 	proxy := registrytest.NewTestProxy(t, reg.URL, registrytest.ProxyOptions{})
 	o := engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(24 * time.Hour)}
-	target := []engine.Target{{Repository: proxy.Host + "/ci/app", Policy: keepTag("latest")}}
+	target := []engine.Job{{Repository: proxy.Host + "/ci/app", Policy: keepTag("latest")}}
 	saved := fSave(t, engine.Plan(ctx, target, plan.ModePlan, o))
 
 	proxy.SetOptions(registrytest.ProxyOptions{Latency: time.Hour}) // hung

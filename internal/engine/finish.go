@@ -13,7 +13,7 @@ import (
 // decides, from what the journal records deleted in this repository,
 // which of them to delete; the deletion then goes through the normal
 // apply path: re-check, safe order, final guard.
-func finishInterrupted(ctx context.Context, g *graph.Repository, r *plan.Repository, o Options) {
+func finishInterrupted(ctx context.Context, g *graph.Repository, r *plan.RepoPlan, o Options) {
 	if o.Journal == nil || r.Refused || r.Err != nil || len(plan.GoneSubjects(g)) == 0 {
 		return
 	}

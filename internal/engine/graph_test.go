@@ -536,7 +536,7 @@ func testGraphDockerListLatestHazard(t *testing.T, newReg newRegistry) {
 	if _, err := reg.GC(ctx); err != nil {
 		t.Fatal(err)
 	}
-	pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}, plan.ModeApply, o)
+	pl := engine.Plan(ctx, []engine.Job{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}, plan.ModeApply, o)
 	if tl := pl.Repositories[0].Tags["latest"]; tl != latest {
 		t.Fatalf("plan maps latest to %s, want the list %s (amd64 child is %s)", tl, latest, amd64)
 	}
@@ -723,7 +723,7 @@ func TestGraphDeleteOrder(t *testing.T) {
 	}
 	r := plan.Build(g, policy.Evaluate(g, gMixedPolicy, t0), gMixedPolicy)
 	tgt := &gOrderTarget{Repo: rp, g: g, gone: map[string]bool{}}
-	if err := apply.Repository(ctx, tgt, &r, apply.Options{Concurrency: 4}); err != nil {
+	if err := apply.Run(ctx, tgt, &r, apply.Options{Concurrency: 4}); err != nil {
 		t.Fatal(err)
 	}
 	if len(tgt.order) != len(del) {
@@ -732,7 +732,7 @@ func TestGraphDeleteOrder(t *testing.T) {
 	for _, p := range tgt.problems {
 		t.Error(p)
 	}
-	pl := plan.New("apply", t0, []plan.Repository{r})
+	pl := plan.New("apply", t0, []plan.RepoPlan{r})
 	gVerify(t, reg, repo, pl)
 }
 
@@ -757,7 +757,7 @@ func TestGraphArtifactChangedSinceThePlan(t *testing.T) {
 			}
 			o := opts(reg)
 			p := keepTag("latest")
-			pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: p}}, plan.ModeApply, o)
+			pl := engine.Plan(ctx, []engine.Job{{Repository: reg.Ref(repo), Policy: p}}, plan.ModeApply, o)
 			refs := []string{"@" + old, ":1001", ":latest"}
 			switch what {
 			case "sig":
@@ -818,7 +818,7 @@ func testGraphReferrersAPI(t *testing.T, newReg newRegistry) {
 		}
 	}
 	o := opts(reg)
-	pl := engine.Plan(ctx, []engine.Target{{Repository: api.Host + "/" + repo, Policy: keepTag("latest")}}, plan.ModeApply, o)
+	pl := engine.Plan(ctx, []engine.Job{{Repository: api.Host + "/" + repo, Policy: keepTag("latest")}}, plan.ModeApply, o)
 	engine.Apply(ctx, pl, o)
 	if r := pl.Repositories[0]; r.Err != nil || r.Summary.Failed+r.Summary.Skipped != 0 {
 		t.Fatalf("apply: %q %+v", r.Err, r.Summary)

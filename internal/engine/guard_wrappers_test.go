@@ -42,7 +42,7 @@ func TestGuardAsksReferrersAPIThroughWrappers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { o.Journal.Close() })
-	target := []engine.Target{{Repository: api.Host + "/" + repo, Policy: keepTag("latest")}}
+	target := []engine.Job{{Repository: api.Host + "/" + repo, Policy: keepTag("latest")}}
 	var doc map[string]any
 	if err := json.Unmarshal(fSave(t, engine.Plan(ctx, target, plan.ModePlan, o)), &doc); err != nil {
 		t.Fatal(err)

@@ -99,7 +99,7 @@ func (e *hEnv) state() map[string]map[string]string {
 func (e *hEnv) run(c *registry.Client, p policy.Policy) *plan.Plan {
 	e.t.Helper()
 	o := engine.Options{Client: c, Now: t0.Add(30 * 24 * time.Hour)}
-	pl := engine.Plan(e.ctx, []engine.Target{{Repository: e.px.Host + "/app", Policy: p}}, plan.ModeApply, o)
+	pl := engine.Plan(e.ctx, []engine.Job{{Repository: e.px.Host + "/app", Policy: p}}, plan.ModeApply, o)
 	engine.Apply(e.ctx, pl, o)
 	return pl
 }
@@ -333,7 +333,7 @@ func TestHostileStaleHeadOfKeptTag(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour), Cache: c}
-	target := []engine.Target{{Repository: e.px.Host + "/app", Policy: keepTag("latest", "stable")}}
+	target := []engine.Job{{Repository: e.px.Host + "/app", Policy: keepTag("latest", "stable")}}
 	engine.Plan(e.ctx, target, plan.ModePlan, o)
 	e.px.SetOptions(registrytest.ProxyOptions{Intercept: func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method == http.MethodHead && r.URL.Path == "/v2/app/manifests/stable" {
@@ -363,7 +363,7 @@ func TestHostileEditedPlanFile(t *testing.T) {
 	e := hSetup(t, registrytest.Options{})
 	c := registry.New(registry.Options{})
 	o := engine.Options{Client: c, Now: t0.Add(30 * 24 * time.Hour)}
-	saved := fSave(t, engine.Plan(e.ctx, []engine.Target{{Repository: e.px.Host + "/app", Policy: keepTag("latest")}}, plan.ModePlan, o))
+	saved := fSave(t, engine.Plan(e.ctx, []engine.Job{{Repository: e.px.Host + "/app", Policy: keepTag("latest")}}, plan.ModePlan, o))
 	var doc map[string]any
 	if err := json.Unmarshal(saved, &doc); err != nil {
 		t.Fatal(err)

@@ -110,7 +110,7 @@ func TestInterruptAtEveryDeleteLeavesNoOrphan(t *testing.T) {
 			return false // forwarded
 		}})
 		o := engine.Options{Client: registry.New(registry.Options{Concurrency: 1}), Now: t0.Add(30 * 24 * time.Hour)}
-		pl := engine.Plan(context.Background(), []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}, plan.ModeApply, o)
+		pl := engine.Plan(context.Background(), []engine.Job{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}, plan.ModeApply, o)
 		engine.Apply(context.Background(), pl, o)
 		if got := tags(t, reg, repo); !slices.Equal(got, []string{"latest"}) {
 			t.Fatalf("uninterrupted run: tags %v", got)
@@ -135,7 +135,7 @@ func TestInterruptAtEveryDeleteLeavesNoOrphan(t *testing.T) {
 				return false // forwarded: it completes
 			}})
 			o := engine.Options{Client: registry.New(registry.Options{Concurrency: 1}), Now: t0.Add(30 * 24 * time.Hour)}
-			target := []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}
+			target := []engine.Job{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}
 			first := engine.Plan(ctx, target, plan.ModeApply, o)
 			saved := clonePlan(t, first)
 			engine.Apply(ictx, first, o)

@@ -71,8 +71,8 @@ func (jr *journalRun) finish(ctx context.Context, p *plan.Plan) {
 
 // wrap returns t with every Delete journaled. Once apply is done with it,
 // settle records what was announced and not sent.
-func (jr *journalRun) wrap(t apply.Target, r *plan.Repository) *journalTarget {
-	jt := &journalTarget{Target: t, run: jr, repo: r.Repository, items: map[string]*plan.Item{}, tags: map[string]*plan.Item{}, planTags: r.Tags}
+func (jr *journalRun) wrap(t apply.Target, r *plan.RepoPlan) *journalTarget {
+	jt := &journalTarget{Target: t, run: jr, repo: r.Name, items: map[string]*plan.Item{}, tags: map[string]*plan.Item{}, planTags: r.Tags}
 	for i := range r.Items {
 		it := &r.Items[i]
 		jt.items[it.Digest] = it

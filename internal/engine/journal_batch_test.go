@@ -139,7 +139,7 @@ func batchApply(t *testing.T, n, k int, before func(path string), hook func(canc
 		}
 	})
 	o := engine.Options{Client: registry.New(registry.Options{Concurrency: 4}), Now: t0.Add(30 * 24 * time.Hour), Journal: j}
-	pl := engine.Plan(ctx, []engine.Target{{Repository: host + "/ci/batch", Policy: keepTag("latest")}}, plan.ModeApply, o)
+	pl := engine.Plan(ctx, []engine.Job{{Repository: host + "/ci/batch", Policy: keepTag("latest")}}, plan.ModeApply, o)
 	if pl.Repositories[0].Err != nil {
 		t.Fatal(pl.Repositories[0].Err)
 	}

@@ -30,7 +30,7 @@ func TestJournalTargetFailsClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &plan.Plan{Repositories: []plan.Repository{{Repository: reg.Ref(repo), Items: []plan.Item{
+	p := &plan.Plan{Repositories: []plan.RepoPlan{{Name: reg.Ref(repo), Items: []plan.Item{
 		{Digest: d, Kind: plan.KindImage, Tags: []string{"1001"}, Action: plan.ActionDelete},
 	}}}}
 	jr, err := startJournal(ctx, p, Options{Journal: j, Now: time.Now()})

@@ -62,7 +62,7 @@ func TestPruneDuringApply(t *testing.T) {
 	host := strings.TrimPrefix(srv.URL, "http://")
 
 	o := engine.Options{Client: registry.New(registry.Options{Concurrency: 4}), Now: t0.Add(30 * 24 * time.Hour), Journal: j}
-	pl := engine.Plan(ctx, []engine.Target{{Repository: host + "/" + repo, Policy: keepTag("latest")}}, plan.ModeApply, o)
+	pl := engine.Plan(ctx, []engine.Job{{Repository: host + "/" + repo, Policy: keepTag("latest")}}, plan.ModeApply, o)
 	engine.Apply(ctx, pl, o)
 	if pruneErr != nil {
 		t.Fatal(pruneErr)

@@ -120,7 +120,7 @@ func TestJournalCancelledApply(t *testing.T) {
 	host := strings.TrimPrefix(srv.URL, "http://")
 
 	o := engine.Options{Client: registry.New(registry.Options{Concurrency: 4}), Now: t0.Add(30 * 24 * time.Hour), Journal: j}
-	pl := engine.Plan(ctx, []engine.Target{{Repository: host + "/" + repo, Policy: keepTag("latest")}}, plan.ModeApply, o)
+	pl := engine.Plan(ctx, []engine.Job{{Repository: host + "/" + repo, Policy: keepTag("latest")}}, plan.ModeApply, o)
 	if pl.Repositories[0].Err != nil {
 		t.Fatal(pl.Repositories[0].Err)
 	}
@@ -198,7 +198,7 @@ func TestJournalRunInterruptedBeforeDeleting(t *testing.T) {
 	}
 	defer j.Close()
 	o := engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour), Journal: j}
-	pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}, plan.ModeApply, o)
+	pl := engine.Plan(ctx, []engine.Job{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}, plan.ModeApply, o)
 	if pl.Summary.ReclaimableBytes == 0 {
 		t.Fatal("nothing to reclaim")
 	}
@@ -228,7 +228,7 @@ func TestJournalFailClosed(t *testing.T) {
 	}
 	j.Close() // every write now fails
 	o := engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour), Journal: j}
-	pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}, plan.ModeApply, o)
+	pl := engine.Plan(ctx, []engine.Job{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}, plan.ModeApply, o)
 	engine.Apply(ctx, pl, o)
 	if pl.Summary.Deleted != 0 || pl.Summary.Untagged != 0 || pl.Summary.Skipped == 0 {
 		t.Fatalf("summary %+v: want nothing deleted", pl.Summary)
@@ -295,7 +295,7 @@ func TestJournalFinishesInterruptedRun(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	target := []engine.Target{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}
+	target := []engine.Job{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}
 	o := opts(reg)
 	pl := engine.Plan(ctx, target, plan.ModePlan, o)
 	gWant(t, pl, plan.ActionKeep, "", oursSig, oursRef, oursIdx, theirsSig) // no journal: all stay
@@ -366,7 +366,7 @@ func TestJournalManifestReads(t *testing.T) {
 					}
 					o.Cache = c
 				}
-				target := []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}
+				target := []engine.Job{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}
 				pl := engine.Plan(ctx, target, plan.ModeApply, o)
 				proxy.Reset()
 				if journaled {

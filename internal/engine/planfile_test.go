@@ -76,7 +76,7 @@ func pSetImages(doc map[string]any, images []any) {
 func testContradictoryPlanFile(t *testing.T, newReg newRegistry) {
 	e := pEnv(t, newReg)
 	o := engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour)}
-	saved := fSave(t, engine.Plan(e.ctx, []engine.Target{{Repository: e.px.Host + "/app", Policy: keepTag("latest")}}, plan.ModePlan, o))
+	saved := fSave(t, engine.Plan(e.ctx, []engine.Job{{Repository: e.px.Host + "/app", Policy: keepTag("latest")}}, plan.ModePlan, o))
 	repo := e.px.Host + "/app"
 
 	// 1. Load refuses the edit: jq '.repositories[0].images +=

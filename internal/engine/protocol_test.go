@@ -31,7 +31,7 @@ func pApply(t *testing.T, host, repo string, p policy.Policy, co registry.Option
 	t.Helper()
 	ctx := context.Background()
 	o := engine.Options{Client: registry.New(co), Now: t0.Add(30 * 24 * time.Hour)}
-	pl := engine.Plan(ctx, []engine.Target{{Repository: host + "/" + repo, Policy: p}}, plan.ModeApply, o)
+	pl := engine.Plan(ctx, []engine.Job{{Repository: host + "/" + repo, Policy: p}}, plan.ModeApply, o)
 	engine.Apply(ctx, pl, o)
 	return pl
 }
@@ -370,7 +370,7 @@ func TestKeepRuleMatchesNothing(t *testing.T) {
 	p := policy.Policy{Keep: policy.Keep{Tags: []string{"lastest", "1003"}, Regex: []*regexp.Regexp{re}}}
 	for _, mode := range []plan.Mode{plan.ModePlan, plan.ModeApply} {
 		o := opts(reg)
-		pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: p}}, mode, o)
+		pl := engine.Plan(ctx, []engine.Job{{Repository: reg.Ref(repo), Policy: p}}, mode, o)
 		if mode == plan.ModeApply {
 			engine.Apply(ctx, pl, o)
 		}

@@ -40,7 +40,7 @@ func qOpts(j ...*journal.Journal) engine.Options {
 // qPlan plans repo of host (a proxy) for apply.
 func qPlan(t *testing.T, host, repo string, p policy.Policy, j ...*journal.Journal) *plan.Plan {
 	t.Helper()
-	pl := engine.Plan(context.Background(), []engine.Target{{Repository: host + "/" + repo, Policy: p}}, plan.ModeApply, qOpts(j...))
+	pl := engine.Plan(context.Background(), []engine.Job{{Repository: host + "/" + repo, Policy: p}}, plan.ModeApply, qOpts(j...))
 	if r := pl.Repositories[0]; r.Err != nil {
 		t.Fatalf("plan failed: %s", r.Err)
 	}
@@ -301,7 +301,7 @@ func TestQuirkFallbackTagNotAReferrersIndex(t *testing.T) {
 // run0 plans repo of reg for apply, without applying.
 func run0(t *testing.T, reg *registrytest.Registry, repo string, p policy.Policy) *plan.Plan {
 	t.Helper()
-	pl := engine.Plan(context.Background(), []engine.Target{{Repository: reg.Ref(repo), Policy: p}}, plan.ModeApply, opts(reg))
+	pl := engine.Plan(context.Background(), []engine.Job{{Repository: reg.Ref(repo), Policy: p}}, plan.ModeApply, opts(reg))
 	if r := pl.Repositories[0]; r.Err != nil {
 		t.Fatalf("plan failed: %s", r.Err)
 	}

@@ -42,7 +42,7 @@ func TestChangedBetweenPlanAndApply(t *testing.T) {
 	oldKid, otherKid := im.Manifests[0].Digest, im.Manifests[1].Digest
 
 	o := engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour)}
-	target := []engine.Target{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}
+	target := []engine.Job{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}
 	saved := fSave(t, engine.Plan(ctx, target, plan.ModePlan, o))
 	for _, d := range append(ds[:7], oldHash, oldKid, otherKid) {
 		if it := item(t, fLoad(t, saved).Repositories[0], d.String()); it.Action != plan.ActionDelete {
@@ -155,7 +155,7 @@ func TestTagMovedOntoPlannedImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour)}
-	target := []engine.Target{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}
+	target := []engine.Job{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}
 	saved := fSave(t, engine.Plan(ctx, target, plan.ModePlan, o))
 	// "latest" moves back to build 1: the plan kept build 4 for it and
 	// deletes build 1.

@@ -44,7 +44,7 @@ func rbApply(t *testing.T, host, repo string, j *journal.Journal) *plan.Plan {
 	t.Helper()
 	ctx := context.Background()
 	o := engine.Options{Client: registry.New(registry.Options{Retry: registry.RetryPolicy{Base: time.Millisecond}}), Now: t0.Add(30 * 24 * time.Hour), Journal: j}
-	pl := engine.Plan(ctx, []engine.Target{{Repository: host + "/" + repo, Policy: keepTag("latest")}}, plan.ModeApply, o)
+	pl := engine.Plan(ctx, []engine.Job{{Repository: host + "/" + repo, Policy: keepTag("latest")}}, plan.ModeApply, o)
 	if r := pl.Repositories[0]; r.Err != nil {
 		t.Fatalf("plan: %v", r.Err)
 	}

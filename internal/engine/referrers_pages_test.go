@@ -84,7 +84,7 @@ func TestReferrersPages(t *testing.T) {
 		refs = append(refs, r)
 	}
 	o := opts(reg)
-	pl := engine.Plan(ctx, []engine.Target{{Repository: api.Host + "/plan", Policy: keepTag("latest")}}, plan.ModeApply, o)
+	pl := engine.Plan(ctx, []engine.Job{{Repository: api.Host + "/plan", Policy: keepTag("latest")}}, plan.ModeApply, o)
 	if r := pl.Repositories[0]; r.Err != nil {
 		t.Fatalf("plan: %v", r.Err)
 	}

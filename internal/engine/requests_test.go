@@ -48,7 +48,7 @@ func TestColdApplyRequests(t *testing.T) {
 	}
 	t.Cleanup(func() { j.Close() })
 	o := engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour), Cache: c, Journal: j}
-	target := []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}
+	target := []engine.Job{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}
 	pl := engine.Plan(ctx, target, plan.ModeApply, o)
 	engine.Apply(ctx, pl, o)
 	if r := pl.Repositories[0]; r.Err != nil || r.Summary.Deleted != builds-1 || r.Summary.Failed+r.Summary.Skipped != 0 {

@@ -77,11 +77,11 @@ func (s Shard) Has(repository string) bool {
 }
 
 // Filter returns the targets of s, in their order.
-func (s Shard) Filter(targets []Target) []Target {
+func (s Shard) Filter(targets []Job) []Job {
 	if s.Total <= 1 {
 		return targets
 	}
-	out := make([]Target, 0, len(targets)/s.Total+1)
+	out := make([]Job, 0, len(targets)/s.Total+1)
 	for _, t := range targets {
 		if s.Has(t.Repository) {
 			out = append(out, t)

@@ -14,10 +14,10 @@ import (
 	"github.com/regprune/regprune/internal/registrytest"
 )
 
-func repoList(n int) []engine.Target {
-	out := make([]engine.Target, n)
+func repoList(n int) []engine.Job {
+	out := make([]engine.Job, n)
 	for i := range out {
-		out[i] = engine.Target{Repository: fmt.Sprintf("registry.example.com/group%d/app-%d", i%7, i)}
+		out[i] = engine.Job{Repository: fmt.Sprintf("registry.example.com/group%d/app-%d", i%7, i)}
 	}
 	return out
 }
@@ -57,7 +57,7 @@ func TestShardsPartitionExactly(t *testing.T) {
 		}
 	}
 	// The zero Shard takes everything, in order.
-	if got := (engine.Shard{}).Filter(all); !slices.EqualFunc(got, all, func(a, b engine.Target) bool { return a.Repository == b.Repository }) {
+	if got := (engine.Shard{}).Filter(all); !slices.EqualFunc(got, all, func(a, b engine.Job) bool { return a.Repository == b.Repository }) {
 		t.Fatal("zero Shard filtered")
 	}
 }
@@ -119,13 +119,13 @@ func TestPlanHonoursShard(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	reg := registrytest.New(t, registrytest.Options{})
-	var targets []engine.Target
+	var targets []engine.Job
 	for i := range 6 {
 		repo := fmt.Sprintf("team/app%d", i)
 		if _, err := reg.SeedCI(ctx, repo, 2, t0, time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		targets = append(targets, engine.Target{Repository: reg.Ref(repo), Policy: keepTag("latest")})
+		targets = append(targets, engine.Job{Repository: reg.Ref(repo), Policy: keepTag("latest")})
 	}
 	seen := map[string]int{}
 	for i := range 3 {
@@ -134,12 +134,12 @@ func TestPlanHonoursShard(t *testing.T) {
 		pl := engine.Plan(ctx, targets, plan.ModePlan, o)
 		for _, r := range pl.Repositories {
 			if r.Err != nil {
-				t.Fatalf("%s: %s", r.Repository, r.Err)
+				t.Fatalf("%s: %s", r.Name, r.Err)
 			}
-			if !o.Shard.Has(r.Repository) {
-				t.Errorf("shard %d planned %s, which belongs to shard %d", i, r.Repository, engine.Of(r.Repository, 3))
+			if !o.Shard.Has(r.Name) {
+				t.Errorf("shard %d planned %s, which belongs to shard %d", i, r.Name, engine.Of(r.Name, 3))
 			}
-			seen[r.Repository]++
+			seen[r.Name]++
 		}
 	}
 	for _, tg := range targets {

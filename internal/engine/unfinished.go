@@ -75,7 +75,7 @@ func untaggedAll(u journal.Unfinished) bool {
 
 // finishUnfinished plans the deletion of the unfinished work us of
 // earlier runs that g, the registry now, still holds (see above).
-func finishUnfinished(g *graph.Repository, r *plan.Repository, us []journal.Unfinished, o Options) {
+func finishUnfinished(g *graph.Repository, r *plan.RepoPlan, us []journal.Unfinished, o Options) {
 	if len(us) == 0 || r.Refused || r.Err != nil {
 		return
 	}
@@ -105,7 +105,7 @@ func finishUnfinished(g *graph.Repository, r *plan.Repository, us []journal.Unfi
 // unfinishedCandidates are the digests of us that g holds untagged, that
 // the plan keeps only as reached from nothing, and that their run left
 // so (each tag's DELETE sent, or the digest's).
-func unfinishedCandidates(g *graph.Repository, r *plan.Repository, us []journal.Unfinished) map[string]journal.Unfinished {
+func unfinishedCandidates(g *graph.Repository, r *plan.RepoPlan, us []journal.Unfinished) map[string]journal.Unfinished {
 	items := map[string]*plan.Item{}
 	for i := range r.Items {
 		items[r.Items[i].Digest] = &r.Items[i]
@@ -185,7 +185,7 @@ func unreached(it *plan.Item) bool {
 // the repository of t, before its first DELETE there. A failure is
 // logged: it costs only the finishing of this run's work if it is
 // interrupted.
-func (t *journalTarget) recordIntents(ctx context.Context, r *plan.Repository) {
+func (t *journalTarget) recordIntents(ctx context.Context, r *plan.RepoPlan) {
 	var in []journal.Intent
 	for _, it := range r.Items {
 		if it.Action != plan.ActionDelete || it.Result != "" {

@@ -71,7 +71,7 @@ func TestUnfinishedKilledApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := engine.Options{Client: registry.New(registry.Options{Concurrency: 1}), Now: t0.Add(30 * 24 * time.Hour), Journal: j}
-	p := engine.Plan(ctx, []engine.Target{{Repository: repo, Policy: unfinishedPolicy}}, plan.ModeApply, o)
+	p := engine.Plan(ctx, []engine.Job{{Repository: repo, Policy: unfinishedPolicy}}, plan.ModeApply, o)
 	engine.Apply(ctx, p, o)
 	t.Fatal("not killed") // the parent kills it at its second digest DELETE
 }
@@ -146,7 +146,7 @@ func unfinishedCase(t *testing.T, newReg newRegistry, how string, indexOnly bool
 		}
 		return false
 	}})
-	target := []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: policy}}
+	target := []engine.Job{{Repository: proxy.Host + "/" + repo, Policy: policy}}
 	first := engine.Plan(ctx, target, plan.ModePlan, engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour)})
 	if how == "killed" {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestUnfinishedKilledApply$", "-test.count=1")
@@ -190,7 +190,7 @@ func unfinishedCase(t *testing.T, newReg newRegistry, how string, indexOnly bool
 	// What it left: untagged and still there.
 	// What a plan without the journal sees: what the tags reach.
 	reached := map[string]bool{}
-	for _, it := range engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: policy}}, plan.ModePlan, opts(reg)).Repositories[0].Items {
+	for _, it := range engine.Plan(ctx, []engine.Job{{Repository: reg.Ref(repo), Policy: policy}}, plan.ModePlan, opts(reg)).Repositories[0].Items {
 		reached[it.Digest] = true
 	}
 	var left, leftImages []string
@@ -327,7 +327,7 @@ func TestUnfinishedNeedsTheRunsOwnUntag(t *testing.T) {
 	if err := j.Finish(ctx, id, journal.ResultDeleted, ""); err != nil {
 		t.Fatal(err)
 	}
-	target := []engine.Target{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}
+	target := []engine.Job{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}
 	o := opts(reg)
 	if pl := engine.Plan(ctx, target, plan.ModePlan, o); len(pl.Repositories[0].Items) != 1 {
 		t.Fatalf("without the journal the plan sees %d manifests, want the tagged one", len(pl.Repositories[0].Items))
@@ -365,7 +365,7 @@ func TestUnfinishedGoneSinceNotPlanned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := []engine.Target{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}
+	target := []engine.Job{{Repository: reg.Ref(repo), Policy: keepTag("latest")}}
 	o := opts(reg)
 	o.Cache = c
 	engine.Plan(ctx, target, plan.ModePlan, o) // the cache now holds every manifest
@@ -439,7 +439,7 @@ func TestInterruptAtEveryDeleteFinishedByRules(t *testing.T) {
 			return false
 		}})
 		o := engine.Options{Client: registry.New(registry.Options{Concurrency: 1}), Now: t0.Add(30 * 24 * time.Hour)}
-		pl := engine.Plan(context.Background(), []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}, plan.ModeApply, o)
+		pl := engine.Plan(context.Background(), []engine.Job{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}, plan.ModeApply, o)
 		engine.Apply(context.Background(), pl, o)
 		return int(n.Load())
 	}()
@@ -463,7 +463,7 @@ func TestInterruptAtEveryDeleteFinishedByRules(t *testing.T) {
 			}
 			defer j.Close()
 			o := engine.Options{Client: registry.New(registry.Options{Concurrency: 1}), Now: t0.Add(30 * 24 * time.Hour), Journal: j}
-			target := []engine.Target{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}
+			target := []engine.Job{{Repository: proxy.Host + "/" + repo, Policy: keepTag("latest")}}
 			first := engine.Plan(ctx, target, plan.ModeApply, o)
 			engine.Apply(ictx, first, o)
 

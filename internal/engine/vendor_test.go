@@ -76,7 +76,7 @@ func ghOptions(gh *registrytest.GitHubAPI, token string) engine.Options {
 
 func ghRun(ctx context.Context, t *testing.T, o engine.Options, ref string) *plan.Plan {
 	t.Helper()
-	pl := engine.Plan(ctx, []engine.Target{{Repository: ref, Policy: keepTag("latest")}}, plan.ModeApply, o)
+	pl := engine.Plan(ctx, []engine.Job{{Repository: ref, Policy: keepTag("latest")}}, plan.ModeApply, o)
 	if err := pl.Repositories[0].Err; err != nil {
 		t.Fatalf("plan: %v", err)
 	}
@@ -126,7 +126,7 @@ func TestGitHubApply(t *testing.T) {
 	p := keepTag("latest")
 	p.UntagUnkept = true
 	o := ghOptions(gh, "ghp_secret")
-	pl := engine.Plan(ctx, []engine.Target{{Repository: gh.Ref(repo), Policy: p}}, plan.ModeApply, o)
+	pl := engine.Plan(ctx, []engine.Job{{Repository: gh.Ref(repo), Policy: p}}, plan.ModeApply, o)
 	if err := pl.Repositories[0].Err; err != nil {
 		t.Fatalf("plan: %v", err)
 	}
@@ -171,7 +171,7 @@ func TestGitHubHostileListing(t *testing.T) {
 			seedVendor(t, reg, repo)
 			gh := registrytest.NewGitHub(t, reg, o)
 			eo := ghOptions(gh, "")
-			pl := engine.Plan(ctx, []engine.Target{{Repository: gh.Ref(repo), Policy: keepTag("latest")}}, plan.ModeApply, eo)
+			pl := engine.Plan(ctx, []engine.Job{{Repository: gh.Ref(repo), Policy: keepTag("latest")}}, plan.ModeApply, eo)
 			engine.Apply(ctx, pl, eo)
 			if err := pl.Repositories[0].Err; err == nil || !errors.Is(err, registry.ErrBadResponse) {
 				t.Fatalf("repository error %v, want a bad response", err)
@@ -218,7 +218,7 @@ func TestGitHubStaleAndInterrupted(t *testing.T) {
 	s := seedVendor(t, reg, repo)
 	gh := registrytest.NewGitHub(t, reg, registrytest.GitHubOptions{})
 	o := ghOptions(gh, "")
-	pl := engine.Plan(ctx, []engine.Target{{Repository: gh.Ref(repo), Policy: keepTag("latest")}}, plan.ModeApply, o)
+	pl := engine.Plan(ctx, []engine.Job{{Repository: gh.Ref(repo), Policy: keepTag("latest")}}, plan.ModeApply, o)
 	if err := pl.Repositories[0].Err; err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestGitHubStaleAndInterrupted(t *testing.T) {
 	gh.SetOptions(registrytest.GitHubOptions{})
 	// The re-run: a new handle, a new plan; "hotfix" keeps the stale image.
 	o = ghOptions(gh, "")
-	pl = engine.Plan(ctx, []engine.Target{{Repository: gh.Ref(repo), Policy: keepTag("latest", "hotfix")}}, plan.ModeApply, o)
+	pl = engine.Plan(ctx, []engine.Job{{Repository: gh.Ref(repo), Policy: keepTag("latest", "hotfix")}}, plan.ModeApply, o)
 	if err := pl.Repositories[0].Err; err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +284,7 @@ func TestDockerHubApply(t *testing.T) {
 	s := seedVendor(t, reg, repo)
 	hub := registrytest.NewDockerHub(t, reg, registrytest.DockerHubOptions{User: "acme-bot", Secret: "dckr_pat_s3cret", RateLimited: 1})
 	o := hubOptions(hub, "acme-bot", "dckr_pat_s3cret")
-	pl := engine.Plan(ctx, []engine.Target{{Repository: hub.Ref(repo), Policy: keepTag("latest")}}, plan.ModeApply, o)
+	pl := engine.Plan(ctx, []engine.Job{{Repository: hub.Ref(repo), Policy: keepTag("latest")}}, plan.ModeApply, o)
 	if err := pl.Repositories[0].Err; err != nil {
 		t.Fatalf("plan: %v", err)
 	}
@@ -387,11 +387,11 @@ func TestGitLabDiscoveryApply(t *testing.T) {
 	engine.Apply(ctx, pl, o)
 	for _, r := range pl.Repositories {
 		if r.Err != nil || r.Summary.Failed != 0 {
-			t.Fatalf("%s: %v %+v", r.Repository, r.Err, r.Summary)
+			t.Fatalf("%s: %v %+v", r.Name, r.Err, r.Summary)
 		}
 		if c := r.Capabilities; c == nil || c.API != "gitlab" || !slices.Contains(c.APIUsedFor, "discovery") || !slices.Contains(c.APIUsedFor, "tag deletes") ||
 			!slices.Contains(c.APIUsedFor, "listing") {
-			t.Errorf("%s: capabilities %+v", r.Repository, c)
+			t.Errorf("%s: capabilities %+v", r.Name, c)
 		}
 	}
 	// mygroup/app's 8 tags (5 and 3 signature tags) two a page: 4 GraphQL
@@ -459,7 +459,7 @@ func TestVendorPlanRequests(t *testing.T) {
 	budget := n/50 + 10
 	hub := registrytest.NewDockerHub(t, reg, registrytest.DockerHubOptions{User: "u", Secret: "dckr_pat_x"})
 	o := hubOptions(hub, "u", "dckr_pat_x")
-	pl := engine.Plan(ctx, []engine.Target{{Repository: hub.Ref("acme/app"), Policy: keepTag("latest")}}, plan.ModePlan, o)
+	pl := engine.Plan(ctx, []engine.Job{{Repository: hub.Ref("acme/app"), Policy: keepTag("latest")}}, plan.ModePlan, o)
 	if err := pl.Repositories[0].Err; err != nil {
 		t.Fatal(err)
 	}
@@ -473,7 +473,7 @@ func TestVendorPlanRequests(t *testing.T) {
 	}
 	gh := registrytest.NewGitHub(t, reg, registrytest.GitHubOptions{})
 	o = ghOptions(gh, "")
-	pl = engine.Plan(ctx, []engine.Target{{Repository: gh.Ref("acme/app"), Policy: keepTag("latest")}}, plan.ModePlan, o)
+	pl = engine.Plan(ctx, []engine.Job{{Repository: gh.Ref("acme/app"), Policy: keepTag("latest")}}, plan.ModePlan, o)
 	if err := pl.Repositories[0].Err; err != nil {
 		t.Fatal(err)
 	}
@@ -483,7 +483,7 @@ func TestVendorPlanRequests(t *testing.T) {
 	}
 	gl := registrytest.NewGitLab(t, reg, registrytest.GitLabOptions{Projects: []string{"acme/app"}})
 	o = glOptions(gl, "")
-	pl = engine.Plan(ctx, []engine.Target{{Repository: gl.Ref("acme/app"), Policy: keepTag("latest")}}, plan.ModePlan, o)
+	pl = engine.Plan(ctx, []engine.Job{{Repository: gl.Ref("acme/app"), Policy: keepTag("latest")}}, plan.ModePlan, o)
 	if err := pl.Repositories[0].Err; err != nil {
 		t.Fatal(err)
 	}
@@ -502,7 +502,7 @@ func TestDockerHubHostileListing(t *testing.T) {
 	s := seedVendor(t, reg, "acme/app")
 	hub := registrytest.NewDockerHub(t, reg, registrytest.DockerHubOptions{Lie: map[string]string{"1001": s.kept[0]}})
 	o := hubOptions(hub, "", "")
-	pl := engine.Plan(ctx, []engine.Target{{Repository: hub.Ref("acme/app"), Policy: keepTag("latest")}}, plan.ModeApply, o)
+	pl := engine.Plan(ctx, []engine.Job{{Repository: hub.Ref("acme/app"), Policy: keepTag("latest")}}, plan.ModeApply, o)
 	engine.Apply(ctx, pl, o)
 	if err := pl.Repositories[0].Err; !errors.Is(err, registry.ErrBadResponse) {
 		t.Fatalf("repository error %v, want a bad response", err)
@@ -533,7 +533,7 @@ func TestGitHubPushTimeAges(t *testing.T) {
 	}
 	gh := registrytest.NewGitHub(t, reg, registrytest.GitHubOptions{Created: created})
 	o := ghOptions(gh, "")
-	pl := engine.Plan(ctx, []engine.Target{{Repository: gh.Ref(repo), Policy: policy.Policy{Keep: policy.Keep{Newest: 1}}}}, plan.ModePlan, o)
+	pl := engine.Plan(ctx, []engine.Job{{Repository: gh.Ref(repo), Policy: policy.Policy{Keep: policy.Keep{Newest: 1}}}}, plan.ModePlan, o)
 	r := pl.Repositories[0]
 	if r.Err != nil {
 		t.Fatal(r.Err)
@@ -579,7 +579,7 @@ func TestVendorStaleAndInterrupted(t *testing.T) {
 				hook = func(f func(string)) { gl.SetOptions(registrytest.GitLabOptions{Projects: []string{repo}, OnDelete: f}) }
 			}
 			o := options()
-			pl := engine.Plan(ctx, []engine.Target{{Repository: ref, Policy: keepTag("latest")}}, plan.ModeApply, o)
+			pl := engine.Plan(ctx, []engine.Job{{Repository: ref, Policy: keepTag("latest")}}, plan.ModeApply, o)
 			if err := pl.Repositories[0].Err; err != nil {
 				t.Fatal(err)
 			}
@@ -601,7 +601,7 @@ func TestVendorStaleAndInterrupted(t *testing.T) {
 			}
 			hook(nil)
 			o = options()
-			pl = engine.Plan(ctx, []engine.Target{{Repository: ref, Policy: keepTag("latest", "hotfix")}}, plan.ModeApply, o)
+			pl = engine.Plan(ctx, []engine.Job{{Repository: ref, Policy: keepTag("latest", "hotfix")}}, plan.ModeApply, o)
 			if err := pl.Repositories[0].Err; err != nil {
 				t.Fatal(err)
 			}
@@ -627,7 +627,7 @@ func TestGitHubAnonymousPlan(t *testing.T) {
 	s := seedVendor(t, reg, "acme/app")
 	gh := registrytest.NewGitHub(t, reg, registrytest.GitHubOptions{Token: "ghp_needed"})
 	o := ghOptions(gh, "")
-	pl := engine.Plan(ctx, []engine.Target{{Repository: gh.Ref("acme/app"), Policy: keepTag("latest")}}, plan.ModeApply, o)
+	pl := engine.Plan(ctx, []engine.Job{{Repository: gh.Ref("acme/app"), Policy: keepTag("latest")}}, plan.ModeApply, o)
 	r := &pl.Repositories[0]
 	if r.Err != nil || r.Summary.DeleteManifests != len(s.deleted) {
 		t.Fatalf("plan: %v %+v", r.Err, r.Summary)
@@ -653,7 +653,7 @@ func TestGitHubUntagRefused(t *testing.T) {
 	p := keepTag("latest")
 	p.UntagUnkept = true
 	o := ghOptions(gh, "")
-	pl := engine.Plan(ctx, []engine.Target{{Repository: gh.Ref("acme/app"), Policy: p}}, plan.ModeApply, o)
+	pl := engine.Plan(ctx, []engine.Job{{Repository: gh.Ref("acme/app"), Policy: p}}, plan.ModeApply, o)
 	engine.Apply(ctx, pl, o)
 	r := pl.Repositories[0]
 	if it := item(t, r, d); it.Result != plan.ResultSkipped || it.ResultReason.Code != plan.ReasonNoTagDelete {
@@ -679,7 +679,7 @@ func TestGitLabHostileListing(t *testing.T) {
 	s := seedVendor(t, reg, "acme/app")
 	gl := registrytest.NewGitLab(t, reg, registrytest.GitLabOptions{Projects: []string{"acme/app"}, Lie: map[string]string{"1001": s.kept[0]}})
 	o := glOptions(gl, "")
-	pl := engine.Plan(ctx, []engine.Target{{Repository: gl.Ref("acme/app"), Policy: keepTag("latest")}}, plan.ModeApply, o)
+	pl := engine.Plan(ctx, []engine.Job{{Repository: gl.Ref("acme/app"), Policy: keepTag("latest")}}, plan.ModeApply, o)
 	engine.Apply(ctx, pl, o)
 	if err := pl.Repositories[0].Err; !errors.Is(err, registry.ErrBadResponse) {
 		t.Fatalf("repository error %v, want a bad response", err)

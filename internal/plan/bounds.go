@@ -21,7 +21,7 @@ const MaxFileSize = 256 << 20
 // instead of trusting the file. The blobs behind reclaimable_bytes are
 // not in the file: the figure is kept, clamped to at least the deleted
 // manifests' own bytes and never negative.
-func (r *Repository) recount() {
+func (r *RepoPlan) recount() {
 	s, _ := countItems(r.Items)
 	s.ReclaimableBytes = max(r.Summary.ReclaimableBytes, s.ReclaimableBytes)
 	if s.DeleteManifests == 0 {

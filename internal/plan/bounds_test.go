@@ -23,11 +23,11 @@ func TestReclaimableBytesSaturate(t *testing.T) {
 			Blobs: []graph.Blob{{Digest: "sha256:" + strings.Repeat(string(rune('c'+i)), 64), Size: math.MaxInt64 - 1}}}
 		items = append(items, Item{Digest: d, Kind: KindImage, Action: ActionDelete, Size: math.MaxInt64 - 10})
 	}
-	r := Repository{Repository: repo.Name, Items: items, Summary: summarize(repo, items)}
+	r := RepoPlan{Name: repo.Name, Items: items, Summary: summarize(repo, items)}
 	if r.Summary.ReclaimableBytes != math.MaxInt64 {
 		t.Fatalf("reclaimable %d, want MaxInt64", r.Summary.ReclaimableBytes)
 	}
-	pl := New(ModePlan, time.Time{}, []Repository{r, r})
+	pl := New(ModePlan, time.Time{}, []RepoPlan{r, r})
 	if pl.ReclaimableBytes != math.MaxInt64 || pl.Summary.ReclaimableBytes != math.MaxInt64 {
 		t.Fatalf("totals %d", pl.ReclaimableBytes)
 	}

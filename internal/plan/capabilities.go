@@ -100,14 +100,14 @@ func hostOf(repo string) string {
 }
 
 // registries merges the capabilities of p's repositories per host.
-func registries(repos []Repository) []Registry {
+func registries(repos []RepoPlan) []Registry {
 	by := map[string]*Registry{}
 	for i := range repos {
 		c := repos[i].Capabilities
 		if c == nil {
 			continue
 		}
-		h := hostOf(repos[i].Repository)
+		h := hostOf(repos[i].Name)
 		r := by[h]
 		if r == nil {
 			r = &Registry{Host: h}

@@ -16,9 +16,9 @@ func TestMergeDigestDeleteRemovesTags(t *testing.T) {
 		{[]*bool{&yes, &no, &yes}, &no},
 		{[]*bool{&no, &yes}, &no},
 	} {
-		var repos []Repository
+		var repos []RepoPlan
 		for _, v := range tc.in {
-			repos = append(repos, Repository{Repository: "h/r", Capabilities: &Capabilities{DigestDeleteRemovesTags: v}})
+			repos = append(repos, RepoPlan{Name: "h/r", Capabilities: &Capabilities{DigestDeleteRemovesTags: v}})
 		}
 		got := registries(repos)[0].DigestDeleteRemovesTags
 		if (got == nil) != (tc.want == nil) || (got != nil && *got != *tc.want) {

@@ -11,12 +11,12 @@ import (
 // (internal/report's TestFreedText checks what the table says of them).
 func TestFreedBytes(t *testing.T) {
 	mk := func(results ...Result) *Plan {
-		r := Repository{Repository: "reg.example.com/app", Summary: Summary{DeleteManifests: len(results), ReclaimableBytes: 1000}}
+		r := RepoPlan{Name: "reg.example.com/app", Summary: Summary{DeleteManifests: len(results), ReclaimableBytes: 1000}}
 		for _, res := range results {
 			r.Items = append(r.Items, Item{Digest: "sha256:x", Kind: KindImage, Action: ActionDelete, Size: 100, Result: res})
 		}
 		r.Capabilities = &Capabilities{Deletes: CapRefused, Notes: []string{"n"}}
-		return New(ModeApply, time.Unix(0, 0), []Repository{r})
+		return New(ModeApply, time.Unix(0, 0), []RepoPlan{r})
 	}
 	for _, c := range []struct {
 		results []Result
@@ -34,7 +34,7 @@ func TestFreedBytes(t *testing.T) {
 			t.Errorf("registries %+v", regs)
 		}
 	}
-	if p := New("plan", time.Unix(0, 0), []Repository{{Repository: "r.example/app"}}); p.Summary.FreedBytes != nil {
+	if p := New("plan", time.Unix(0, 0), []RepoPlan{{Name: "r.example/app"}}); p.Summary.FreedBytes != nil {
 		t.Errorf("a plan claims freed bytes")
 	}
 }

@@ -46,14 +46,14 @@ func attributeFrees(repo *graph.Repository, items []Item) {
 // after deletions were added to the plan Build made (the journal's
 // finishing of an interrupted run or of its unfinished work): the items'
 // Frees still add up to ReclaimableBytes. Before apply only.
-func (r *Repository) Recount(repo *graph.Repository) {
+func (r *RepoPlan) Recount(repo *graph.Repository) {
 	attributeFrees(repo, r.Items)
 	r.Summary = summarize(repo, r.Items)
 }
 
 // FreedBytes is what an apply of r let the garbage collector reclaim
 // (Summary.FreedBytes, a lower bound for a partial apply); 0 before apply.
-func (r *Repository) FreedBytes() int64 {
+func (r *RepoPlan) FreedBytes() int64 {
 	if r.Summary.FreedBytes == nil {
 		return 0
 	}

@@ -58,7 +58,7 @@ func goldenPlan(t *testing.T) *plan.Plan {
 	broken := plan.Failed("127.0.0.1:5000/secret", fmt.Errorf("GET /v2/secret/tags/list: 401 Unauthorized: UNAUTHORIZED (credentials: anonymous)"))
 	broken.Rule = "policy.yaml:3:5"
 
-	out := plan.New(plan.ModePlan, now, []plan.Repository{ci, tools, broken})
+	out := plan.New(plan.ModePlan, now, []plan.RepoPlan{ci, tools, broken})
 	out.Generator = "regprune v1.2.3 (revision 0123456789ab)"
 	return out
 }
@@ -101,7 +101,7 @@ func TestFreesAddUp(t *testing.T) {
 			sum += it.Frees
 		}
 		if sum != r.Summary.ReclaimableBytes {
-			t.Errorf("%s: frees add up to %d, reclaimable %d", r.Repository, sum, r.Summary.ReclaimableBytes)
+			t.Errorf("%s: frees add up to %d, reclaimable %d", r.Name, sum, r.Summary.ReclaimableBytes)
 		}
 	}
 	a := applied(goldenPlan(t))

@@ -18,7 +18,7 @@ import (
 // The plan's types without their methods, embedded in the wire types.
 type (
 	planFields Plan
-	repoFields Repository
+	repoFields RepoPlan
 	itemFields Item
 )
 
@@ -67,7 +67,7 @@ func WriteJSON(w io.Writer, p *Plan) error {
 }
 
 // writeRepo writes one repository of renderJSON, its images one at a time.
-func writeRepo(bw *bufio.Writer, r *Repository) error {
+func writeRepo(bw *bufio.Writer, r *RepoPlan) error {
 	const prefix = "    "
 	head, err := indented(wireRepoOf(r), prefix)
 	if err != nil {
@@ -136,7 +136,7 @@ func splitAt(b []byte, keyNull string) ([]byte, []byte, error) {
 }
 
 // wireRepoOf is r as written, without its images.
-func wireRepoOf(r *Repository) wireRepo {
+func wireRepoOf(r *RepoPlan) wireRepo {
 	wr := wireRepo{repoFields: repoFields(*r)}
 	wr.repoFields.Items = nil
 	if r.Err != nil {
@@ -175,10 +175,10 @@ func (p *Plan) wire() *wirePlan {
 // failure as an error with its code.
 func (w *wirePlan) plan() *Plan {
 	p := Plan(w.planFields)
-	p.Repositories = make([]Repository, len(w.Repositories))
+	p.Repositories = make([]RepoPlan, len(w.Repositories))
 	for i := range w.Repositories {
 		wr := &w.Repositories[i]
-		r := Repository(wr.repoFields)
+		r := RepoPlan(wr.repoFields)
 		if wr.Error != "" || wr.ErrorCode != "" {
 			if wr.ErrorCode == "" && r.Refused { // a version 1 file
 				wr.ErrorCode = ErrorRefusedEmpty

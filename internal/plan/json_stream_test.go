@@ -23,9 +23,9 @@ func TestRenderJSONStreamsTheSameBytes(t *testing.T) {
 	}
 	for name, p := range map[string]*Plan{
 		"none":  New(ModePlan, now, nil),
-		"empty": New(ModeApply, now, []Repository{{Repository: "r/empty", Tags: map[string]string{}}}),
-		"mixed": New(ModeApply, now, []Repository{
-			{Repository: "r/app", Items: items, Tags: map[string]string{"latest": items[1].Digest}},
+		"empty": New(ModeApply, now, []RepoPlan{{Name: "r/empty", Tags: map[string]string{}}}),
+		"mixed": New(ModeApply, now, []RepoPlan{
+			{Name: "r/app", Items: items, Tags: map[string]string{"latest": items[1].Digest}},
 			Failed("r/broken", Fail(ErrorRead, errors.New("listing <failed> & stopped"))),
 		}),
 	} {

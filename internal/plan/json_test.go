@@ -19,7 +19,7 @@ var errCause = errors.New("the cause")
 // and a refused repository.
 func codedPlan() *Plan {
 	a, b, c := "sha256:"+strings.Repeat("a", 64), "sha256:"+strings.Repeat("b", 64), "sha256:"+strings.Repeat("c", 64)
-	ok := Repository{Repository: "reg.example/app", Items: []Item{
+	ok := RepoPlan{Name: "reg.example/app", Items: []Item{
 		{Digest: a, Kind: KindImage, Tags: []string{"latest"}, Action: ActionKeep, Reasons: FromPolicy([]policy.Reason{{Rule: policy.RuleTag, Tag: "latest", Text: "kept: tag <latest>"}})},
 		{Digest: b, Kind: KindChild, Action: ActionDelete, Parent: c,
 			Reasons:      []Reason{{Code: ReasonDeleteReached, Relation: "child", Of: "index", Digest: c, Tags: []string{"v1"}}, {Code: ReasonListedByDeleted, Digest: c}},
@@ -27,8 +27,8 @@ func codedPlan() *Plan {
 			ResultReason: Reason{Code: ReasonDeleteFailed, Err: fmt.Errorf("DELETE: %w", errCause)}},
 	}}
 	failed := Failed("reg.example/broken", fmt.Errorf("listing: %w", errCause))
-	refused := Repository{Repository: "reg.example/all", Refused: true, Err: refusedEmpty("reg.example/all", 3), Items: []Item{}}
-	return New(ModeApply, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), []Repository{ok, failed, refused})
+	refused := RepoPlan{Name: "reg.example/all", Refused: true, Err: refusedEmpty("reg.example/all", 3), Items: []Item{}}
+	return New(ModeApply, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), []RepoPlan{ok, failed, refused})
 }
 
 // JSON keeps the texts where they were and adds their codes: reasons and

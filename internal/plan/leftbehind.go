@@ -36,7 +36,7 @@ func GoneSubjects(g *graph.Repository) []string {
 // The deletion then goes through the normal apply path: re-check, safe
 // order, final guard. r's frees and summary are recounted. It returns the
 // items it turned into deletions (ReasonLeftBehind).
-func FinishLeftBehind(g *graph.Repository, r *Repository, deletedBy map[string]string) []*Item {
+func FinishLeftBehind(g *graph.Repository, r *RepoPlan, deletedBy map[string]string) []*Item {
 	byRun := map[string]string{} // gone subject -> the run that deleted it
 	for _, s := range GoneSubjects(g) {
 		if run, ok := deletedBy[s]; ok {

@@ -64,28 +64,28 @@ func load(r io.Reader, name string, max int64) (*Plan, error) {
 	repoAt := map[string]int{}
 	for ri := range p.Repositories {
 		r := &p.Repositories[ri]
-		if r.Repository == "" {
+		if r.Name == "" {
 			return nil, bad("repositories[%d]: no repository name", ri)
 		}
-		if first, ok := repoAt[r.Repository]; ok {
-			return nil, bad("repository %s listed twice (repositories[%d] and [%d]): a plan names each repository once", r.Repository, first, ri)
+		if first, ok := repoAt[r.Name]; ok {
+			return nil, bad("repository %s listed twice (repositories[%d] and [%d]): a plan names each repository once", r.Name, first, ri)
 		}
-		repoAt[r.Repository] = ri
+		repoAt[r.Name] = ri
 		for t, d := range r.Tags {
 			if !digest.ValidTag(t) || !digest.Digest(d).Valid() {
-				return nil, bad("%s: tag %q -> %q is not a tag and a digest", r.Repository, t, d)
+				return nil, bad("%s: tag %q -> %q is not a tag and a digest", r.Name, t, d)
 			}
 		}
 		for i := range r.Items {
 			it := &r.Items[i]
 			if problem := checkItem(it); problem != "" {
-				return nil, bad("%s images[%d]: %s", r.Repository, i, problem)
+				return nil, bad("%s images[%d]: %s", r.Name, i, problem)
 			}
 			it.Result, it.ResultReason = "", Reason{}
 			followAction(it)
 		}
 		if err := consistent(r); err != "" {
-			return nil, bad("%s: %s", r.Repository, err)
+			return nil, bad("%s: %s", r.Name, err)
 		}
 		r.recount()
 	}
@@ -142,7 +142,7 @@ func checkItem(it *Item) string {
 // regprune never writes such a plan, and apply could not honour both
 // sides of it: a kept image listed again for deletion lost its tags in
 // apply's final guard (issue 19), so Load refuses the file.
-func consistent(r *Repository) string {
+func consistent(r *RepoPlan) string {
 	at := make(map[string]int, len(r.Items))
 	for i := range r.Items {
 		d := r.Items[i].Digest

@@ -13,12 +13,12 @@ import (
 // samplePlan is a small plan of one repository: a kept image with a tag
 // to remove and a deleted one.
 func samplePlan() *Plan {
-	r := Repository{Repository: "reg.example/app", Items: []Item{
+	r := RepoPlan{Name: "reg.example/app", Items: []Item{
 		{Digest: "sha256:" + strings.Repeat("a", 64), Kind: KindImage, Tags: []string{"1", "latest"}, Action: ActionKeep, Untag: []string{"1"}, Reasons: FromPolicy([]policy.Reason{{Rule: policy.RuleTag, Tag: "latest", Text: "kept: tag latest"}})},
 		{Digest: "sha256:" + strings.Repeat("b", 64), Kind: KindImage, Tags: []string{"0|x"}, Action: ActionDelete, Reasons: FromPolicy([]policy.Reason{{Rule: policy.RuleCandidate, Text: "delete: old"}}), Size: 2048},
 	}}
 	r.Summary = Summary{Images: 2, Keep: 1, Delete: 1, Untag: 1, ReclaimableBytes: 2048}
-	return New(ModePlan, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), []Repository{r})
+	return New(ModePlan, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), []RepoPlan{r})
 }
 
 func TestLoadRoundTripAndRefusals(t *testing.T) {
@@ -53,7 +53,7 @@ func TestLoadRoundTripAndRefusals(t *testing.T) {
 // a kept child, signed) kept, an old image and its signature deleted.
 func contradictionPlan() *Plan {
 	d := func(c string) string { return "sha256:" + strings.Repeat(c, 64) }
-	r := Repository{Repository: "reg.example/ci/app",
+	r := RepoPlan{Name: "reg.example/ci/app",
 		Tags: map[string]string{"latest": d("a"), "old": d("c"), "sha256-" + strings.Repeat("c", 64) + ".sig": d("d")},
 		Items: []Item{
 			{Digest: d("a"), Kind: KindImage, Tags: []string{"latest"}, Action: ActionKeep},
@@ -61,7 +61,7 @@ func contradictionPlan() *Plan {
 			{Digest: d("d"), Kind: KindSignature, Tags: []string{"sha256-" + strings.Repeat("c", 64) + ".sig"}, Action: ActionDelete, Subject: d("c")},
 			{Digest: d("b"), Kind: KindChild, Action: ActionKeep, Parent: d("a")},
 		}}
-	return New(ModePlan, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), []Repository{r})
+	return New(ModePlan, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), []RepoPlan{r})
 }
 
 // Issue 19: a plan file that contradicts itself is refused before
@@ -83,32 +83,32 @@ func TestLoadRefusesContradictions(t *testing.T) {
 		t.Fatalf("the consistent plan: %v", err)
 	}
 	for name, tc := range map[string]struct {
-		edit func(r *Repository, p *Plan)
+		edit func(r *RepoPlan, p *Plan)
 		want string
 	}{
-		"kept image listed again to delete": {func(r *Repository, _ *Plan) {
+		"kept image listed again to delete": {func(r *RepoPlan, _ *Plan) {
 			again := r.Items[0]
 			again.Action = ActionDelete
 			r.Items = append(r.Items, again)
 		}, "plan.json: reg.example/ci/app: digest " + d("a") + " listed twice (images[0] and images[4])"},
-		"repository listed twice": {func(_ *Repository, p *Plan) {
+		"repository listed twice": {func(_ *RepoPlan, p *Plan) {
 			p.Repositories = append(p.Repositories, p.Repositories[0])
 			p.Repositories[1].Items = []Item{p.Repositories[0].Items[1]}
 		}, "plan.json: repository reg.example/ci/app listed twice (repositories[0] and [1])"},
-		"tag on two items": {func(r *Repository, _ *Plan) {
+		"tag on two items": {func(r *RepoPlan, _ *Plan) {
 			r.Items[1].Tags = []string{"old", "latest"}
 		}, `plan.json: reg.example/ci/app: tag "latest" on two manifests, images[0] (` + d("a") + `) and images[1] (` + d("c") + `)`},
-		"tag twice on one item": {func(r *Repository, _ *Plan) {
+		"tag twice on one item": {func(r *RepoPlan, _ *Plan) {
 			r.Items[1].Tags = []string{"old", "old"}
 		}, `images[1] (` + d("c") + `): tag "old" listed twice`},
-		"tag on another digest than the tags say": {func(r *Repository, _ *Plan) {
+		"tag on another digest than the tags say": {func(r *RepoPlan, _ *Plan) {
 			r.Items[0].Tags = nil
 			r.Items[1].Tags = []string{"latest"}
 		}, `reg.example/ci/app: images[1]: tag "latest" on ` + d("c") + `, but the repository's tags have it on ` + d("a")},
-		"child of a kept index deleted": {func(r *Repository, _ *Plan) {
+		"child of a kept index deleted": {func(r *RepoPlan, _ *Plan) {
 			r.Items[3].Action = ActionDelete
 		}, "images[3] deletes " + d("b") + ", but its parent " + d("a") + " is kept (images[0])"},
-		"signature of a kept image deleted": {func(r *Repository, _ *Plan) {
+		"signature of a kept image deleted": {func(r *RepoPlan, _ *Plan) {
 			r.Items[1].Action = ActionKeep
 		}, "images[2] deletes " + d("d") + ", but its subject " + d("c") + " is kept (images[1])"},
 	} {

@@ -77,10 +77,10 @@ type Summary struct {
 	FreedBytes *int64 `json:"freed_bytes,omitempty"`
 }
 
-// Repository is the plan for one repository.
-type Repository struct {
-	Repository string `json:"repository"`
-	Rule       string `json:"rule,omitempty"`
+// RepoPlan is the plan for one repository.
+type RepoPlan struct {
+	Name string `json:"repository"`
+	Rule string `json:"rule,omitempty"`
 	// Err is why nothing (more) is deleted here: the repository could
 	// not be read, the plan was refused, or apply failed in it. A
 	// *RepoError (see CodeOf); its text and code are the JSON "error" and
@@ -139,13 +139,13 @@ type Totals struct {
 
 // Plan is the whole document.
 type Plan struct {
-	Kind             string       `json:"kind"`
-	Version          int          `json:"version"`
-	Generator        string       `json:"generator,omitempty"` // the regprune that wrote it, with its VCS revision
-	Generated        time.Time    `json:"generated"`
-	Mode             Mode         `json:"mode"`
-	Repositories     []Repository `json:"repositories"`
-	ReclaimableBytes int64        `json:"reclaimable_bytes"`
+	Kind             string     `json:"kind"`
+	Version          int        `json:"version"`
+	Generator        string     `json:"generator,omitempty"` // the regprune that wrote it, with its VCS revision
+	Generated        time.Time  `json:"generated"`
+	Mode             Mode       `json:"mode"`
+	Repositories     []RepoPlan `json:"repositories"`
+	ReclaimableBytes int64      `json:"reclaimable_bytes"`
 	// Registries is what each registry host showed it can do (tag
 	// delete, referrers API, deletes refused), from the repositories.
 	Registries []Registry `json:"registries,omitempty"`
@@ -164,8 +164,8 @@ type Plan struct {
 
 // Failed returns the plan of a repository that could not be read: nothing
 // in it is deleted.
-func Failed(name string, err error) Repository {
-	return Repository{Repository: name, Err: Fail(ErrorRead, err), Items: []Item{}}
+func Failed(name string, err error) RepoPlan {
+	return RepoPlan{Name: name, Err: Fail(ErrorRead, err), Items: []Item{}}
 }
 
 // Build closes the decisions over repo. It is pure: keep closure
@@ -173,12 +173,12 @@ func Failed(name string, err error) Repository {
 // manifest is deleted after (parents.go), the items (items.go), then the
 // refusal of a plan that would delete every image (refuse.go), the bytes
 // each deletion frees and the counts.
-func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) Repository {
+func Build(repo *graph.Repository, ds []policy.Decision, p policy.Policy) RepoPlan {
 	b := &builder{repo: repo, ds: ds, p: p, tagsOf: repo.TagsByDigest()}
 	b.keepClosure()
 	b.deleteClosure()
 	b.assignParents()
-	out := Repository{Repository: repo.Name, Tags: repo.Tags, VerifiedTags: repo.VerifiedTags, Items: b.items(), AllowEmpty: p.AllowEmpty}
+	out := RepoPlan{Name: repo.Name, Tags: repo.Tags, VerifiedTags: repo.VerifiedTags, Items: b.items(), AllowEmpty: p.AllowEmpty}
 	out.Refused, out.Err = refuse(repo.Name, out.Items, p)
 	attributeFrees(repo, out.Items)
 	out.Warnings = append(fallbackWarnings(repo), policy.Warnings(repo, p)...)
@@ -202,7 +202,7 @@ type builder struct {
 }
 
 // New assembles a plan from repository plans.
-func New(mode Mode, now time.Time, repos []Repository) *Plan {
+func New(mode Mode, now time.Time, repos []RepoPlan) *Plan {
 	p := &Plan{Kind: FormatKind, Version: FormatVersion, Generated: now.UTC(), Mode: mode, Repositories: repos}
 	p.Recount()
 	return p

@@ -107,11 +107,11 @@ func (b *builder) artifact(name, subject string) string {
 	return d
 }
 
-func build(b *builder, p policy.Policy) plan.Repository {
+func build(b *builder, p policy.Policy) plan.RepoPlan {
 	return plan.Build(b.r, policy.Evaluate(b.r, p, now), p)
 }
 
-func itemOf(t *testing.T, r plan.Repository, d string) plan.Item {
+func itemOf(t *testing.T, r plan.RepoPlan, d string) plan.Item {
 	t.Helper()
 	var found []plan.Item
 	for _, it := range r.Items {
@@ -125,7 +125,7 @@ func itemOf(t *testing.T, r plan.Repository, d string) plan.Item {
 	return found[0]
 }
 
-func wantAction(t *testing.T, r plan.Repository, action plan.Action, ds ...string) {
+func wantAction(t *testing.T, r plan.RepoPlan, action plan.Action, ds ...string) {
 	t.Helper()
 	for _, d := range ds {
 		if it := itemOf(t, r, d); it.Action != action {
@@ -134,7 +134,7 @@ func wantAction(t *testing.T, r plan.Repository, action plan.Action, ds ...strin
 	}
 }
 
-func wantKind(t *testing.T, r plan.Repository, kind, parent, subject string, ds ...string) {
+func wantKind(t *testing.T, r plan.RepoPlan, kind, parent, subject string, ds ...string) {
 	t.Helper()
 	for _, d := range ds {
 		it := itemOf(t, r, d)
@@ -146,7 +146,7 @@ func wantKind(t *testing.T, r plan.Repository, kind, parent, subject string, ds 
 
 // reclaimable recomputes the bytes a plan frees from scratch: the deleted
 // manifests, and each blob that deleted manifests reference and no other.
-func reclaimable(repo *graph.Repository, r plan.Repository) int64 {
+func reclaimable(repo *graph.Repository, r plan.RepoPlan) int64 {
 	del := map[string]bool{}
 	var n int64
 	for _, it := range r.Items {
@@ -437,7 +437,7 @@ func TestPlanJSONCarriesGraphFields(t *testing.T) {
 	k := b.image("k", day(1))
 	b.tag(k, "latest")
 	r := build(b, policy.Policy{Keep: policy.Keep{Tags: []string{"latest"}}})
-	p := plan.New(plan.ModePlan, now, []plan.Repository{r, r})
+	p := plan.New(plan.ModePlan, now, []plan.RepoPlan{r, r})
 	var buf bytes.Buffer
 	if err := plan.WriteJSON(&buf, p); err != nil {
 		t.Fatal(err)

@@ -216,7 +216,7 @@ func regexpOf(s string) *regexp.Regexp {
 }
 
 // checkInvariants reports every violated invariant of r = Build(repo, ds, p).
-func checkInvariants(repo *graph.Repository, ds []policy.Decision, p policy.Policy, r plan.Repository) []string {
+func checkInvariants(repo *graph.Repository, ds []policy.Decision, p policy.Policy, r plan.RepoPlan) []string {
 	var errs []string
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
 
@@ -431,7 +431,7 @@ func checkSeed(t *testing.T, seed uint64) {
 		t.Fatalf("seed %d: %d manifests, %d tags, policy %+v:\n  %s", seed, len(repo.Manifests), len(repo.Tags), p, strings.Join(errs, "\n  "))
 	}
 	// Totals add up across repositories.
-	pl := plan.New(plan.ModePlan, now, []plan.Repository{r, r})
+	pl := plan.New(plan.ModePlan, now, []plan.RepoPlan{r, r})
 	if pl.ReclaimableBytes != 2*r.Summary.ReclaimableBytes || pl.Summary.DeleteManifests != 2*r.Summary.DeleteManifests {
 		t.Fatalf("seed %d: totals %+v for repository %+v", seed, pl.Summary, r.Summary)
 	}
@@ -470,7 +470,7 @@ func TestLoadAcceptsBuiltPlans(t *testing.T) {
 		ds, p := randomDecisions(rng, repo)
 		r := plan.Build(repo, ds, p)
 		var b strings.Builder
-		if err := plan.WriteJSON(&b, plan.New(plan.ModePlan, now, []plan.Repository{r})); err != nil {
+		if err := plan.WriteJSON(&b, plan.New(plan.ModePlan, now, []plan.RepoPlan{r})); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := plan.Load(strings.NewReader(b.String()), "plan.json"); err != nil {

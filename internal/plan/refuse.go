@@ -46,7 +46,7 @@ func (p *Plan) RefuseEmpty(allow bool) {
 		if r.Err != nil {
 			continue
 		}
-		if refused, err := refuse(r.Repository, r.Items, policy.Policy{AllowEmpty: allow}); refused {
+		if refused, err := refuse(r.Name, r.Items, policy.Policy{AllowEmpty: allow}); refused {
 			r.Refused, r.Err = true, err
 			r.recount()
 		}

@@ -66,6 +66,6 @@ func (b *builder) sign(subject, suffix string) string {
 	return d
 }
 
-func build(b *builder, p policy.Policy) plan.Repository {
+func build(b *builder, p policy.Policy) plan.RepoPlan {
 	return plan.Build(b.r, policy.Evaluate(b.r, p, now), p)
 }

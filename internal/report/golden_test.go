@@ -69,7 +69,7 @@ func goldenPlan(t *testing.T) *plan.Plan {
 	broken := plan.Failed("127.0.0.1:5000/secret", fmt.Errorf("GET /v2/secret/tags/list: 401 Unauthorized: UNAUTHORIZED (credentials: anonymous)"))
 	broken.Rule = "policy.yaml:3:5"
 
-	out := plan.New(plan.ModePlan, now, []plan.Repository{ci, tools, broken})
+	out := plan.New(plan.ModePlan, now, []plan.RepoPlan{ci, tools, broken})
 	out.Generator = "regprune v1.2.3 (revision 0123456789ab)"
 	return out
 }

@@ -88,7 +88,7 @@ func renderHTML(w io.Writer, p *plan.Plan) error {
 	}
 	for i := range p.Repositories {
 		r := &p.Repositories[i]
-		hr := htmlRepo{ID: fmt.Sprintf("repo-%d", i), Repository: r.Repository, Rule: r.Rule, Error: errText(r.Err), Refused: r.Refused, Summary: r.Summary, Freed: r.FreedBytes(), Warnings: r.Warnings}
+		hr := htmlRepo{ID: fmt.Sprintf("repo-%d", i), Repository: r.Name, Rule: r.Rule, Error: errText(r.Err), Refused: r.Refused, Summary: r.Summary, Freed: r.FreedBytes(), Warnings: r.Warnings}
 		var g *htmlGroup
 		for _, row := range orderRows(r) {
 			it := row.Item
@@ -116,7 +116,7 @@ func renderHTML(w io.Writer, p *plan.Plan) error {
 			g.Rows = append(g.Rows, hrow)
 		}
 		d.Repos = append(d.Repos, hr)
-		d.Bars = append(d.Bars, htmlBar{Repository: r.Repository, Bytes: r.Summary.ReclaimableBytes,
+		d.Bars = append(d.Bars, htmlBar{Repository: r.Name, Bytes: r.Summary.ReclaimableBytes,
 			Y: 6 + 44*i, Width: int(int64(d.BarMaxW) * r.Summary.ReclaimableBytes / maxBytes)})
 	}
 	d.ChartH = 12 + 44*len(p.Repositories)

@@ -97,7 +97,7 @@ func renderMarkdown(w io.Writer, p *plan.Plan) error {
 			rule = "`" + mdCode(r.Rule) + "`"
 		}
 		s := r.Summary
-		fmt.Fprintf(w, "| `%s` | %s | %d | %d | %d | %d | %s | %s |\n", r.Repository, rule, s.Images, s.Keep, s.Delete, s.Untag, HumanBytes(s.ReclaimableBytes), status)
+		fmt.Fprintf(w, "| `%s` | %s | %d | %d | %d | %d | %s | %s |\n", r.Name, rule, s.Images, s.Keep, s.Delete, s.Untag, HumanBytes(s.ReclaimableBytes), status)
 	}
 	renderMarkdownWarnings(w, p)
 	for ri := range p.Repositories {
@@ -135,7 +135,7 @@ func renderMarkdown(w io.Writer, p *plan.Plan) error {
 		if len(rows) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "\n### `%s`\n\n", r.Repository)
+		fmt.Fprintf(w, "\n### `%s`\n\n", r.Name)
 		head, sep := "| action | kind | digest | tags | created | frees | reason |", "|---|---|---|---|---|---:|---|"
 		if apply {
 			head, sep = head+" result |", sep+"---|"

@@ -12,12 +12,12 @@ import (
 )
 
 func samplePlan() *plan.Plan {
-	r := plan.Repository{Repository: "reg.example/app", Items: []plan.Item{
+	r := plan.RepoPlan{Name: "reg.example/app", Items: []plan.Item{
 		{Digest: "sha256:" + strings.Repeat("a", 64), Kind: plan.KindImage, Tags: []string{"1", "latest"}, Action: plan.ActionKeep, Untag: []string{"1"}, Reasons: plan.FromPolicy([]policy.Reason{{Rule: policy.RuleTag, Tag: "latest", Text: "kept: tag latest"}})},
 		{Digest: "sha256:" + strings.Repeat("b", 64), Kind: plan.KindImage, Tags: []string{"0|x"}, Action: plan.ActionDelete, Reasons: plan.FromPolicy([]policy.Reason{{Rule: policy.RuleCandidate, Text: "delete: old"}}), Size: 2048},
 	}}
 	r.Summary = plan.Summary{Images: 2, Keep: 1, Delete: 1, Untag: 1, ReclaimableBytes: 2048}
-	return plan.New(plan.ModePlan, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), []plan.Repository{r})
+	return plan.New(plan.ModePlan, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), []plan.RepoPlan{r})
 }
 
 func TestRenderFormats(t *testing.T) {
@@ -75,7 +75,7 @@ func TestRunLine(t *testing.T) {
 // tags (52029 and 52031; multi-52030 and multi-52031; v1.2.3 and v1.10.0)
 // together, highest first, words last.
 func TestRowsGroupBuildsWithoutAges(t *testing.T) {
-	var r plan.Repository
+	var r plan.RepoPlan
 	for i, tag := range []string{"v1.2.3", "multi-52031", "latest", "52029", "52031", "multi-52030", "v1.10.0"} {
 		r.Items = append(r.Items, plan.Item{Digest: "sha256:" + strings.Repeat(string(rune('a'+i)), 64), Kind: plan.KindImage, Action: plan.ActionDelete, Tags: []string{tag}})
 	}
@@ -95,12 +95,12 @@ func TestRowsGroupBuildsWithoutAges(t *testing.T) {
 // (plan's TestFreedBytes checks the figures).
 func TestFreedText(t *testing.T) {
 	mk := func(results ...plan.Result) *plan.Plan {
-		r := plan.Repository{Repository: "reg.example.com/app", Summary: plan.Summary{DeleteManifests: len(results), ReclaimableBytes: 1000}}
+		r := plan.RepoPlan{Name: "reg.example.com/app", Summary: plan.Summary{DeleteManifests: len(results), ReclaimableBytes: 1000}}
 		for _, res := range results {
 			r.Items = append(r.Items, plan.Item{Digest: "sha256:x", Kind: plan.KindImage, Action: plan.ActionDelete, Size: 100, Result: res})
 		}
 		r.Capabilities = &plan.Capabilities{Deletes: plan.CapRefused, Notes: []string{"n"}}
-		return plan.New(plan.ModeApply, time.Unix(0, 0), []plan.Repository{r})
+		return plan.New(plan.ModeApply, time.Unix(0, 0), []plan.RepoPlan{r})
 	}
 	for _, c := range []struct {
 		results []plan.Result

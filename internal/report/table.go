@@ -32,7 +32,7 @@ type tableRow struct {
 // build times were not read), each followed by the children, signatures
 // and referrers that belong to it, nested; manifests that belong to no
 // image come last.
-func orderRows(r *plan.Repository) []tableRow {
+func orderRows(r *plan.RepoPlan) []tableRow {
 	byDigest := map[string]int{}
 	for i := range r.Items {
 		if _, dup := byDigest[r.Items[i].Digest]; !dup {
@@ -341,7 +341,7 @@ func renderTable(w io.Writer, p *plan.Plan) error {
 	fmt.Fprintf(w, "%s\n\n", header(p))
 	for ri := range p.Repositories {
 		r := &p.Repositories[ri]
-		fmt.Fprintf(w, "%s", r.Repository)
+		fmt.Fprintf(w, "%s", r.Name)
 		if r.Rule != "" {
 			fmt.Fprintf(w, "  (rule: %s)", r.Rule)
 		}

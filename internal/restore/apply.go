@@ -28,9 +28,9 @@ func Apply(ctx context.Context, p *Plan, o Options) {
 			r.Error = "interrupted before this repository"
 			continue
 		}
-		repo, err := o.Client.Open(ctx, r.Repository, registry.PullPush)
+		repo, err := o.Client.Open(ctx, r.Name, registry.PullPush)
 		if err != nil {
-			r.Error = "opening for push failed, nothing pushed here: " + o.explain(r.Repository, err).Error()
+			r.Error = "opening for push failed, nothing pushed here: " + o.explain(r.Name, err).Error()
 			continue
 		}
 		applyRepo(ctx, repo, r, o)
@@ -38,7 +38,7 @@ func Apply(ctx context.Context, p *Plan, o Options) {
 	p.count()
 }
 
-func applyRepo(ctx context.Context, repo *registry.Repo, r *Repository, o Options) {
+func applyRepo(ctx context.Context, repo *registry.Repo, r *RepoRestore, o Options) {
 	a := &applier{repo: repo, r: r, o: o, done: map[string]bool{}, byDigest: map[string]*Manifest{}}
 	for i := range r.Manifests {
 		m := &r.Manifests[i]
@@ -78,7 +78,7 @@ const notSent = "not sent: the registry refused a push to this repository (see i
 // applier is the state of one repository's Apply.
 type applier struct {
 	repo *registry.Repo
-	r    *Repository
+	r    *RepoRestore
 	o    Options
 
 	mu       sync.Mutex
@@ -168,7 +168,7 @@ func (a *applier) pushFailed(m *Manifest, err error) {
 // by deny if the registry refused it.
 func (a *applier) failure(err error) string {
 	denied := errors.Is(err, registry.ErrUnauthorized) || errors.Is(err, registry.ErrDenied)
-	err = a.o.explain(a.r.Repository, err)
+	err = a.o.explain(a.r.Name, err)
 	if denied {
 		return a.deny(err)
 	}

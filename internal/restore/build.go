@@ -106,7 +106,7 @@ func BuildRuns(ctx context.Context, ids []string, f Filter, o Options) (*Plan, e
 		if f.Digest != "" {
 			what += " for " + f.Digest
 		}
-		return nil, fmt.Errorf("%w: %s deleted nothing", ErrNothing, what)
+		return nil, fmt.Errorf("%w: %s deleted nothing", ErrNothingToRestore, what)
 	}
 	p.count()
 	return p, nil
@@ -130,8 +130,8 @@ func ownEntries(es []journal.Entry, deletedBy map[string]string, selected map[st
 
 // build turns a repository's entries into manifests and tags, narrowed to
 // digest and what it needs.
-func build(entries []journal.Entry, digest string) Repository {
-	r := Repository{Repository: entries[0].Repository}
+func build(entries []journal.Entry, digest string) RepoRestore {
+	r := RepoRestore{Name: entries[0].Repository}
 	ms := map[string]*Manifest{}
 	var mOrder []string
 	tags := map[string]*Tag{}

@@ -15,11 +15,11 @@ import (
 // check decides each manifest's and tag's action from the registry as it
 // is now. Any error reading it fails the repository: nothing is pushed
 // in it.
-func check(ctx context.Context, r *Repository, o Options) {
+func check(ctx context.Context, r *RepoRestore, o Options) {
 	fail := func(err error) {
 		r.Error = "checking the registry failed, nothing will be pushed here: " + err.Error()
 	}
-	repo, err := o.Client.Open(ctx, r.Repository, registry.Pull)
+	repo, err := o.Client.Open(ctx, r.Name, registry.Pull)
 	if err != nil {
 		fail(err)
 		return
@@ -46,7 +46,7 @@ func check(ctx context.Context, r *Repository, o Options) {
 
 // checker is the state of one repository's check.
 type checker struct {
-	r    *Repository
+	r    *RepoRestore
 	o    Options
 	repo *registry.Repo    // its blobs
 	read *inventory.Reader // its manifests and tags
@@ -114,7 +114,7 @@ func (c *checker) manifest(ctx context.Context, m *Manifest) error {
 		if !ok {
 			// Gone from here; another repository of the registry may
 			// hold it still: mounted before the push.
-			if from := c.o.sources.find(ctx, c.o, c.r.Repository, b.digest); from != "" {
+			if from := c.o.sources.find(ctx, c.o, c.r.Name, b.digest); from != "" {
 				m.mounts = append(m.mounts, mount{digest: b.digest, from: from})
 				m.Code, m.Reason = WhyBlobsMounted, "its blobs gone from here are mounted from "+from
 				continue

@@ -12,7 +12,7 @@ import (
 // answered ErrNothing): no repositories, every count 0, for the JSON
 // form.
 func Empty(id string, dryRun bool) *Plan {
-	return &Plan{Kind: "regprune-restore", RunID: id, DryRun: dryRun, Repositories: []Repository{}}
+	return &Plan{Kind: "regprune-restore", RunID: id, DryRun: dryRun, Repositories: []RepoRestore{}}
 }
 
 // Render writes p as "table" or "json".
@@ -32,7 +32,7 @@ func Render(w io.Writer, p *Plan, format string) error {
 		fmt.Fprintf(w, "restore of %s\n\n", what)
 	}
 	for _, r := range p.Repositories {
-		fmt.Fprintln(w, r.Repository)
+		fmt.Fprintln(w, r.Name)
 		if r.Error != "" {
 			fmt.Fprintf(w, "  FAILED: %s\n", r.Error)
 		}
@@ -78,14 +78,14 @@ func Render(w io.Writer, p *Plan, format string) error {
 				if len(m.Tags) > 0 {
 					tags = " (tags " + strings.Join(m.Tags, ", ") + ")"
 				}
-				fmt.Fprintf(w, "cannot come back: %s@%s%s: %s\n", r.Repository, m.Digest, tags, m.Reason)
+				fmt.Fprintf(w, "cannot come back: %s@%s%s: %s\n", r.Name, m.Digest, tags, m.Reason)
 			}
 			if m.Action == ActionNeedsRun {
 				tags := ""
 				if len(m.Tags) > 0 {
 					tags = " (tags " + strings.Join(m.Tags, ", ") + ")"
 				}
-				fmt.Fprintf(w, "needs run %s: %s@%s%s: %s\n", m.NeedsRun, r.Repository, m.Digest, tags, m.Reason)
+				fmt.Fprintf(w, "needs run %s: %s@%s%s: %s\n", m.NeedsRun, r.Name, m.Digest, tags, m.Reason)
 			}
 		}
 	}

@@ -88,8 +88,8 @@ var ErrNeedsRun = errors.New("some images need manifests that another run delete
 // ErrFailed means some pushes failed.
 var ErrFailed = errors.New("some manifests or tags could not be pushed")
 
-// ErrNothing means the run has nothing to restore under the filters.
-var ErrNothing = errors.New("nothing was deleted")
+// ErrNothingToRestore means the run has nothing to restore under the filters.
+var ErrNothingToRestore = errors.New("nothing was deleted")
 
 // Options configures Build and Apply.
 type Options struct {
@@ -165,9 +165,9 @@ type Tag struct {
 	entries []int64
 }
 
-// Repository is the restore of one repository.
-type Repository struct {
-	Repository string `json:"repository"`
+// RepoRestore is the restore of one repository.
+type RepoRestore struct {
+	Name string `json:"repository"`
 	// Error is why nothing is pushed here.
 	Error     string     `json:"error,omitempty"`
 	Manifests []Manifest `json:"manifests"` // in push order
@@ -201,11 +201,11 @@ type Summary struct {
 
 // Plan is a restore, before and after Apply.
 type Plan struct {
-	Kind         string       `json:"kind"`
-	RunID        string       `json:"run_id"`
-	DryRun       bool         `json:"dry_run"`
-	Repositories []Repository `json:"repositories"`
-	Summary      Summary      `json:"summary"`
+	Kind         string        `json:"kind"`
+	RunID        string        `json:"run_id"`
+	DryRun       bool          `json:"dry_run"`
+	Repositories []RepoRestore `json:"repositories"`
+	Summary      Summary       `json:"summary"`
 	// RunIDs are the runs restored together, when more than one (RunID
 	// is the first).
 	RunIDs []string `json:"run_ids,omitempty"`

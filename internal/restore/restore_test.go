@@ -84,7 +84,7 @@ func applyJournaled(t *testing.T, reg *registrytest.Registry, repo string, p pol
 	t.Helper()
 	ctx := context.Background()
 	o := engine.Options{Client: registry.New(registry.Options{}), Now: t0.Add(30 * 24 * time.Hour), Journal: j}
-	pl := engine.Plan(ctx, []engine.Target{{Repository: reg.Ref(repo), Policy: p}}, plan.ModeApply, o)
+	pl := engine.Plan(ctx, []engine.Job{{Repository: reg.Ref(repo), Policy: p}}, plan.ModeApply, o)
 	engine.Apply(ctx, pl, o)
 	r := pl.Repositories[0]
 	if r.Err != nil {
