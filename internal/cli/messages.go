@@ -13,6 +13,8 @@ import (
 
 	"github.com/regprune/regprune/internal/config"
 	"github.com/regprune/regprune/internal/registry"
+
+	"github.com/regprune/regprune/internal/policy"
 )
 
 // flagError turns pflag's parse errors into messages that name the flag
@@ -70,7 +72,7 @@ func suggestFlag(cmd *cobra.Command, name string) string {
 		if f.Hidden {
 			return
 		}
-		d := levenshtein(name, f.Name)
+		d := policy.EditDistance(name, f.Name, bestD+1)
 		if strings.HasPrefix(f.Name, name) || strings.HasPrefix(name, f.Name) {
 			d = min(d, 1)
 		}
@@ -97,27 +99,6 @@ func suggestCommand(cmd *cobra.Command, args []string) string {
 	}
 	sort.Strings(s)
 	return "; did you mean " + strings.Join(s, " or ") + "?"
-}
-
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }
 
 // schemeHint explains a repository given as a URL.

@@ -14,16 +14,17 @@ func closestTag(t string, tags map[string]string) string {
 	sort.Strings(names)
 	best, bestD := "", limit+1
 	for _, name := range names {
-		if d := editDistance(t, name, bestD); d < bestD {
+		if d := EditDistance(t, name, bestD); d < bestD {
 			best, bestD = name, d
 		}
 	}
 	return best
 }
 
-// editDistance is the Levenshtein distance between a and b, or any value
-// of at least limit once it cannot be below limit.
-func editDistance(a, b string, limit int) int {
+// EditDistance is the Levenshtein distance between a and b, or any value
+// of at least limit once it cannot be below limit. The CLI's suggestions
+// for mistyped flags use it too.
+func EditDistance(a, b string, limit int) int {
 	ra, rb := []rune(a), []rune(b)
 	if d := len(ra) - len(rb); d >= limit || -d >= limit {
 		return limit
