@@ -12,9 +12,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/regprune/regprune/internal/config"
-	"github.com/regprune/regprune/internal/registry"
-
 	"github.com/regprune/regprune/internal/policy"
+	"github.com/regprune/regprune/internal/registry"
 )
 
 // flagError turns pflag's parse errors into messages that name the flag
