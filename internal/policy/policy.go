@@ -1,6 +1,7 @@
 // Package policy decides which images of a repository to keep and which to
 // delete, with a reason for each. It is pure: Evaluate reads no clock, no
-// network and no file; the caller passes the time. Standard library only.
+// network and no file; the caller passes the time. Standard library,
+// graph, and Masterminds/semver for the semver rules (rules_extra.go).
 package policy
 
 import (

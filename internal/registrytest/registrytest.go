@@ -7,9 +7,10 @@
 //
 // The types are aliases of sandbox's, so a *registrytest.Registry is a
 // *sandbox.Registry. The wrappers fail the test on error and close what
-// they start with t.Cleanup. Only tests import this package; the demo and
-// the benchmark use internal/sandbox, and the product binary neither (see
-// cmd/regprune/deps_test.go).
+// they start with t.Cleanup. Tests import this package, and so does the
+// benchmark (bench/applyscale.go, through Start and NewProxy, which set
+// nothing outside a test binary: tuneGC); the demo uses internal/sandbox,
+// and the product binary neither (see cmd/regprune/deps_test.go).
 package registrytest
 
 import (
