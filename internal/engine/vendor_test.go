@@ -183,6 +183,30 @@ func TestGitHubHostileListing(t *testing.T) {
 	}
 }
 
+// A listing that gives one version id to two versions does not add up:
+// the old index listed with the kept index's id would delete the kept
+// index through it. The repository fails closed and nothing is deleted.
+func TestGitHubVersionIDTwice(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	const repo = "acme/app"
+	s := seedVendor(t, reg, repo)
+	gh := registrytest.NewGitHub(t, reg, registrytest.GitHubOptions{IDFrom: map[string]string{s.deleted[0]: s.kept[0]}})
+	eo := ghOptions(gh, "")
+	pl := engine.Plan(ctx, []engine.Job{{Repository: gh.Ref(repo), Policy: keepTag("latest")}}, plan.ModeApply, eo)
+	engine.Apply(ctx, pl, eo)
+	if err := pl.Repositories[0].Err; err == nil || !errors.Is(err, registry.ErrBadResponse) {
+		t.Errorf("repository error %v, want a bad response", err)
+	}
+	if c := gh.Counts(); c.APIDelete != 0 {
+		t.Errorf("%d deletes", c.APIDelete)
+	}
+	if err := reg.Pullable(ctx, repo+":latest"); err != nil {
+		t.Errorf("kept latest: %v", err)
+	}
+}
+
 // A public version with more than 5,000 downloads cannot be deleted: that
 // item fails with GitHub's answer, the rest is deleted; a re-run plan
 // finds only it.

@@ -52,6 +52,10 @@ type GitHubOptions struct {
 	ExtraDigest string
 	// DuplicateTag, if set, is listed on a second version too (hostile).
 	DuplicateTag string
+	// IDFrom lists the version of each key digest with the id of the
+	// value digest's version: one id on two versions (hostile). A
+	// delete of that id deletes the value digest, as on GitHub.
+	IDFrom map[string]string
 	// RateLimited is how many API requests, from the first, answer 403
 	// with x-ratelimit-remaining 0 and a reset now.
 	RateLimited int
@@ -291,6 +295,13 @@ func (g *GitHubAPI) versions(repo string) ([]ghVersion, error) {
 			v.Metadata.Container.Tags = []string{}
 		}
 		out[i] = v
+	}
+	for i := range out {
+		if src, ok := g.opts.IDFrom[out[i].Name]; ok {
+			if id, ok := g.ids[repo+"@"+src]; ok {
+				out[i].ID = id
+			}
+		}
 	}
 	if t := g.opts.DuplicateTag; t != "" && len(out) > 1 {
 		for i := range out {
