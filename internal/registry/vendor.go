@@ -235,10 +235,12 @@ func (r *Repo) listing(ctx context.Context, again bool) ([]Listed, error) {
 }
 
 // checkListing validates what a vendor API listed: digests and tags by
-// grammar, no digest twice, no tag on two entries.
+// grammar, no digest twice, no tag on two entries, no vendor id on two
+// entries (a delete by that id would delete the other's manifest).
 func checkListing(repo string, l []Listed) error {
 	digests := map[string]bool{}
 	tags := map[string]string{}
+	ids := map[string]string{}
 	for _, e := range l {
 		if err := checkDigest("digest in the API listing of "+repo, e.Digest); err != nil {
 			return err
@@ -247,6 +249,12 @@ func checkListing(repo string, l []Listed) error {
 			return fmt.Errorf("%w: the API listing of %s names %s twice", ErrBadResponse, repo, e.Digest)
 		}
 		digests[e.Digest] = true
+		if e.ID != "" {
+			if d, ok := ids[e.ID]; ok {
+				return fmt.Errorf("%w: the API listing of %s gives id %s to two manifests (%s and %s)", ErrBadResponse, repo, quoteValue(e.ID), d, e.Digest)
+			}
+			ids[e.ID] = e.Digest
+		}
 		for _, t := range e.Tags {
 			if !ValidTag(t) {
 				return fmt.Errorf("%w: the API listing of %s has an invalid tag %s", ErrBadResponse, repo, quoteValue(t))
