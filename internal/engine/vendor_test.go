@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -638,6 +639,42 @@ func TestVendorStaleAndInterrupted(t *testing.T) {
 			s.keptRefs = append(s.keptRefs, ":hotfix")
 			checkWhole(t, reg, repo, s)
 		})
+	}
+}
+
+// Docker Hub: a tag pushed onto an image between its untag and its
+// manifest DELETE makes Hub answer 403 (still tagged). That tag is new,
+// nobody planned to delete it: apply must not delete it (and the image
+// with it) on the strength of a fresh listing; the item fails, named.
+func TestDockerHubTagPushedDuringDelete(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	const repo = "acme/app"
+	s := seedVendor(t, reg, repo)
+	hub := registrytest.NewDockerHub(t, reg, registrytest.DockerHubOptions{})
+	o := hubOptions(hub, "", "")
+	pl := engine.Plan(ctx, []engine.Job{{Repository: hub.Ref(repo), Policy: keepTag("latest")}}, plan.ModeApply, o)
+	if err := pl.Repositories[0].Err; err != nil {
+		t.Fatal(err)
+	}
+	target := s.deleted[len(s.deleted)-1]
+	var once sync.Once
+	hub.SetOptions(registrytest.DockerHubOptions{OnDelete: func(ref string) {
+		if ref == target {
+			once.Do(func() {
+				if err := reg.Tag(ctx, repo, gHash(t, target), "hotfix"); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}})
+	engine.Apply(ctx, pl, o)
+	if it := item(t, pl.Repositories[0], target); it.Result == plan.ResultDeleted {
+		t.Errorf("item %+v: deleted with the tag pushed onto it", it)
+	}
+	if err := reg.Pullable(ctx, repo+":hotfix"); err != nil {
+		t.Errorf("hotfix: %v", err)
 	}
 }
 
