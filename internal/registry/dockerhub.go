@@ -134,13 +134,15 @@ func (h *dockerHub) deleteDigest(context.Context, string) error { return errUseV
 // hubDeleteDigest deletes a manifest on Docker Hub, which refuses (403)
 // while a tag names it: like a v2 DELETE by digest elsewhere, it removes
 // the tags naming the digest first, each confirmed by a HEAD right before
-// (a tag moved since the listing stays), then the manifest over v2. A 403
-// after the tags are gone (another image references it) is that item's
+// (a tag moved since the listing stays), then the manifest over v2. Only
+// the tags of the listing the handle read first are deleted, never one
+// tagged since. A 403 after the tags are gone (a tag pushed since, or
+// another image references it) is that item's
 // failure (ErrStillReferenced, not a denial of every delete); a 500 means
 // Hub retries the delete in the background (ErrPending).
 func (r *Repo) hubDeleteDigest(ctx context.Context, digest string) error {
-	untag := func(again bool) error {
-		l, err := r.listing(ctx, again)
+	untag := func() error {
+		l, err := r.listing(ctx, false)
 		if err != nil {
 			return err
 		}
@@ -166,16 +168,14 @@ func (r *Repo) hubDeleteDigest(ctx context.Context, digest string) error {
 		}
 		return nil
 	}
-	if err := untag(false); err != nil {
+	if err := untag(); err != nil {
 		return err
 	}
+	// A 403 now is not answered by listing again and deleting what is
+	// tagged since: a tag pushed onto digest after the listing is nobody's
+	// to delete. Apply retries the item later (ErrStillReferenced), from
+	// the same listing.
 	err := r.v2Delete(ctx, digest)
-	if status(err) == http.StatusForbidden {
-		if err := untag(true); err != nil {
-			return err
-		}
-		err = r.v2Delete(ctx, digest)
-	}
 	switch status(err) {
 	case http.StatusForbidden:
 		return fmt.Errorf("%w: Docker Hub refuses to delete %s: it is still tagged or another image references it (%s)", ErrStillReferenced, digest, err.Error())
