@@ -77,6 +77,7 @@ func TestCheckListing(t *testing.T) {
 		"digest once": {{Digest: d1}, {Digest: d1}},
 		"tag twice":   {{Digest: d1, Tags: []string{"x"}}, {Digest: d2, Tags: []string{"x"}}},
 		"bad tag":     {{Digest: d1, Tags: []string{"../x"}}},
+		"id twice":    {{Digest: d1, ID: "7"}, {Digest: d2, ID: "7"}},
 	} {
 		if err := checkListing("r", l); !errors.Is(err, ErrBadResponse) {
 			t.Errorf("%s: %v", name, err)
