@@ -208,6 +208,35 @@ func TestGitHubVersionIDTwice(t *testing.T) {
 	}
 }
 
+// A listing that swaps the version ids of the old index and the kept one
+// adds up on its face (each id once); only the version itself tells. Each
+// version delete reads its version first: the kept index is never deleted
+// through the old one's listed id.
+func TestGitHubVersionIDsSwapped(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	const repo = "acme/app"
+	s := seedVendor(t, reg, repo)
+	old, cur := s.deleted[0], s.kept[0]
+	gh := registrytest.NewGitHub(t, reg, registrytest.GitHubOptions{IDFrom: map[string]string{old: cur, cur: old}})
+	eo := ghOptions(gh, "")
+	pl := engine.Plan(ctx, []engine.Job{{Repository: gh.Ref(repo), Policy: keepTag("latest")}}, plan.ModeApply, eo)
+	if err := pl.Repositories[0].Err; err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	engine.Apply(ctx, pl, eo)
+	if it := item(t, pl.Repositories[0], old); it.Result == plan.ResultDeleted {
+		t.Errorf("old index %+v: deleted through a swapped id", it)
+	}
+	if err := reg.Pullable(ctx, repo+":latest"); err != nil {
+		t.Errorf("kept latest: %v", err)
+	}
+	if ok, err := reg.Exists(ctx, repo, gHash(t, cur)); err != nil || !ok {
+		t.Errorf("kept index: exists %v, %v", ok, err)
+	}
+}
+
 // A public version with more than 5,000 downloads cannot be deleted: that
 // item fails with GitHub's answer, the rest is deleted; a re-run plan
 // finds only it.

@@ -6,7 +6,8 @@ package sandbox
 //     GET /{orgs|users}/{owner}/packages/container/{package}/versions
 //     (per_page up to 100, page, Link rel="next"/"last"), the version
 //     fields id, name (the digest), created_at, metadata.container.tags,
-//     DELETE .../versions/{id} answering 204;
+//     GET .../versions/{id} (one version), DELETE .../versions/{id}
+//     answering 204;
 //   - the 400 "Publicly visible package versions with more than 5000
 //     downloads cannot be deleted" (Chizkiyahu/delete-untagged-ghcr-action#40);
 //   - rate limits: 403 with x-ratelimit-remaining 0 and x-ratelimit-reset
@@ -190,6 +191,8 @@ func (g *GitHubAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.list(w, r, repo)
 	case len(seg) == 7 && r.Method == http.MethodDelete:
 		g.deleteVersion(w, r, repo, seg[6])
+	case len(seg) == 7 && r.Method == http.MethodGet:
+		g.getVersion(w, r, repo, seg[6])
 	default:
 		ghError(w, http.StatusNotFound, "Not Found")
 	}
@@ -360,6 +363,33 @@ func (g *GitHubAPI) list(w http.ResponseWriter, r *http.Request, repo string) {
 	w.Header().Set("X-RateLimit-Limit", "1000")
 	w.Header().Set("X-RateLimit-Remaining", "999")
 	_ = json.NewEncoder(w).Encode(vs[from:to])
+}
+
+// getVersion answers GET .../versions/{id}: the version the id names
+// (IDFrom does not apply: only the listing lies).
+func (g *GitHubAPI) getVersion(w http.ResponseWriter, r *http.Request, repo, idText string) {
+	vs, err := g.versions(repo)
+	if err != nil {
+		ghError(w, http.StatusNotFound, "Package not found.")
+		return
+	}
+	g.mu.Lock()
+	var digest string
+	for k, id := range g.ids {
+		if strconv.FormatInt(id, 10) == idText && strings.HasPrefix(k, repo+"@") {
+			digest = strings.TrimPrefix(k, repo+"@")
+		}
+	}
+	g.mu.Unlock()
+	for _, v := range vs {
+		if v.Name == digest {
+			v.ID, _ = strconv.ParseInt(idText, 10, 64)
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			_ = json.NewEncoder(w).Encode(v)
+			return
+		}
+	}
+	ghError(w, http.StatusNotFound, "Package version not found.")
 }
 
 func (g *GitHubAPI) deleteVersion(w http.ResponseWriter, r *http.Request, repo, idText string) {
