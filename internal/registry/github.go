@@ -114,9 +114,10 @@ func (g *github) deleteTag(_ context.Context, tag string) error {
 		Message: "GitHub's packages API cannot delete a tag alone"}
 }
 
-// deleteDigest deletes the package version that names digest (204). A
-// digest no version names is a 404: apply then asks the registry whether
-// it is gone.
+// deleteDigest deletes the package version that names digest (204),
+// once GET .../versions/{id} confirms that the listed id is that digest's
+// (one more API request per delete). A digest no version names is a 404:
+// apply then asks the registry whether it is gone.
 func (g *github) deleteDigest(ctx context.Context, digest string) error {
 	e, err := g.lookup(ctx, digest)
 	if err != nil {
@@ -127,6 +128,15 @@ func (g *github) deleteDigest(ctx context.Context, digest string) error {
 	g.mu.Unlock()
 	if kind == "" {
 		kind = "orgs"
+	}
+	// The id comes from a listing: read the version it names right
+	// before deleting it, and delete only if it is this digest.
+	var v ghVersion
+	if _, err := g.a.getJSON(ctx, g.versions(kind)+"/"+url.PathEscape(e.ID), &v); err != nil {
+		return err
+	}
+	if v.Name != digest || fmt.Sprint(v.ID) != e.ID {
+		return fmt.Errorf("%w: GitHub package version %s is %s (id %d), not %s as the listing said; not deleted", ErrBadResponse, e.ID, quoteValue(v.Name), v.ID, digest)
 	}
 	resp, err := g.a.do(ctx, http.MethodDelete, g.versions(kind)+"/"+url.PathEscape(e.ID), nil)
 	if err != nil {
