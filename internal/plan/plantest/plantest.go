@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,35 +38,35 @@ func Golden(t testing.TB) *plan.Plan {
 	}
 	p := policy.Policy{Keep: policy.Keep{Tags: []string{"latest"}, Regex: []*regexp.Regexp{keep}, Newest: 2}, UntagUnkept: true}
 
-	b := newBuilder("127.0.0.1:5000/app")
+	b := NewBuilder("127.0.0.1:5000/app")
 	for i := 1; i <= 6; i++ {
-		d := b.image(fmt.Sprintf("build %d", i), day(10-i))
-		b.tag(d, fmt.Sprint(1000+i))
+		d := b.Image(fmt.Sprintf("build %d", i), day(10-i))
+		b.Tag(d, fmt.Sprint(1000+i))
 	}
-	last := b.image("build 7", day(15))
-	b.tag(last, "latest")
+	last := b.Image("build 7", day(15))
+	b.Tag(last, "latest")
 	for i := 0; i < 300; i++ {
-		b.tag(last, fmt.Sprint(1100+i))
+		b.Tag(last, fmt.Sprint(1100+i))
 	}
-	amd := b.image("rel amd64", day(20))
-	arm := b.image("rel arm64", day(20))
-	rel := b.index("release 1", day(20), amd, arm)
-	b.tag(rel, "release-1", "900")
-	b.sign(rel, "sig")
-	oldAmd := b.image("old amd64", day(30))
-	old := b.index("old", day(30), oldAmd, arm)
-	b.tag(old, "800")
-	b.sign(old, "sig")
-	ci := plan.Build(b.r, policy.Evaluate(b.r, p, Now), p)
+	amd := b.Image("rel amd64", day(20))
+	arm := b.Image("rel arm64", day(20))
+	rel := b.Index("release 1", ociIndex, day(20), amd, arm)
+	b.Tag(rel, "release-1", "900")
+	b.Sign(rel, "sig")
+	oldAmd := b.Image("old amd64", day(30))
+	old := b.Index("old", ociIndex, day(30), oldAmd, arm)
+	b.Tag(old, "800")
+	b.Sign(old, "sig")
+	ci := plan.Build(b.R, policy.Evaluate(b.R, p, Now), p)
 	ci.Rule = "--keep-tag latest --keep-regex 'release-.*' --keep-newest 2 --untag-unkept"
 	ci.AgesRead = true
 
-	b2 := newBuilder("127.0.0.1:5000/tools")
+	b2 := NewBuilder("127.0.0.1:5000/tools")
 	for i := 1; i <= 3; i++ {
-		d := b2.image(fmt.Sprintf("tool %d", i), day(5-i))
-		b2.tag(d, fmt.Sprintf("v0.%d.0", i))
+		d := b2.Image(fmt.Sprintf("tool %d", i), day(5-i))
+		b2.Tag(d, fmt.Sprintf("v0.%d.0", i))
 	}
-	tools := plan.Build(b2.r, policy.Evaluate(b2.r, policy.Policy{Keep: policy.Keep{Tags: []string{"v0.3.0"}}}, Now), policy.Policy{})
+	tools := plan.Build(b2.R, policy.Evaluate(b2.R, policy.Policy{Keep: policy.Keep{Tags: []string{"v0.3.0"}}}, Now), policy.Policy{})
 	tools.Rule = "policy.yaml:3:5"
 
 	broken := plan.Failed("127.0.0.1:5000/secret", fmt.Errorf("GET /v2/secret/tags/list: 401 Unauthorized: UNAUTHORIZED (credentials: anonymous)"))
@@ -104,51 +105,90 @@ func Applied(p *plan.Plan) *plan.Plan {
 	return p
 }
 
-func dig(name string) string {
+// Dig is the sha256 digest of name's bytes: a manifest's or blob's
+// digest by name.
+func Dig(name string) string {
 	s := sha256.Sum256([]byte(name))
 	return "sha256:" + hex.EncodeToString(s[:])
 }
 
 func day(n int) time.Time { return Now.Add(-time.Duration(n) * 24 * time.Hour) }
 
-// builder makes a graph.Repository by name, as internal/plan's tests'
-// builder does.
-type builder struct{ r *graph.Repository }
+// Builder makes a graph.Repository, R, by name. The graphs are shaped
+// like the ones inventory builds: a referrer is listed under its subject
+// in Referrers, and so is a cosign tag's manifest and a referrers
+// fallback index together with every artifact it lists.
+type Builder struct{ R *graph.Repository }
 
-func newBuilder(name string) *builder { return &builder{r: graph.NewRepository(name)} }
+// NewBuilder starts an empty repository called repo.
+func NewBuilder(repo string) *Builder { return &Builder{R: graph.NewRepository(repo)} }
 
-// image adds an image manifest with a config and one layer of its own
-// (named after it).
-func (b *builder) image(name string, created time.Time) string {
-	d := dig(name)
+// Image adds an image manifest with a config and one layer of its own
+// (named after it) plus any shared blobs.
+func (b *Builder) Image(name string, created time.Time, shared ...graph.Blob) string {
+	d := Dig(name)
 	m := &graph.Manifest{Digest: d, MediaType: ociManifest, Size: 400 + int64(len(name)), CreatedConfig: created}
-	m.Blobs = append(m.Blobs, graph.Blob{Digest: dig(name + "/config"), Size: 300}, graph.Blob{Digest: dig(name + "/layer"), Size: 10000})
-	b.r.Manifests[d] = m
+	m.Blobs = append(m.Blobs, graph.Blob{Digest: Dig(name + "/config"), Size: 300}, graph.Blob{Digest: Dig(name + "/layer"), Size: 10000})
+	m.Blobs = append(m.Blobs, shared...)
+	b.R.Manifests[d] = m
 	return d
 }
 
-// index adds an OCI index of children.
-func (b *builder) index(name string, created time.Time, children ...string) string {
-	d := dig(name)
-	b.r.Manifests[d] = &graph.Manifest{Digest: d, MediaType: ociIndex, Size: 200 + 100*int64(len(children)), Children: children, CreatedAnnotation: created}
+// Index adds an index of media type mt listing children.
+func (b *Builder) Index(name string, mt string, created time.Time, children ...string) string {
+	d := Dig(name)
+	b.R.Manifests[d] = &graph.Manifest{Digest: d, MediaType: mt, Size: 200 + 100*int64(len(children)), Children: children, CreatedAnnotation: created}
 	return d
 }
 
-func (b *builder) tag(d string, tags ...string) {
+// Tag points tags at d.
+func (b *Builder) Tag(d string, tags ...string) {
 	for _, t := range tags {
-		b.r.Tags[t] = d
+		b.R.Tags[t] = d
 	}
 }
 
-// sign adds a cosign artifact tagged sha256-<hex>.<suffix> for subject.
-func (b *builder) sign(subject, suffix string) string {
-	name := "sig " + suffix + " of " + subject
-	d := dig(name)
-	b.r.Manifests[d] = &graph.Manifest{
-		Digest: d, MediaType: ociManifest, Size: 350, ArtifactType: "application/vnd.example+json",
-		Blobs: []graph.Blob{{Digest: dig("empty config"), Size: 2}, {Digest: dig(name + "/payload"), Size: 120}},
+// Sign adds a cosign artifact tagged sha256-<hex>.<suffix> for subject.
+func (b *Builder) Sign(subject, suffix string) string {
+	d := b.Artifact("sig "+suffix+" of "+subject, "")
+	b.R.Tags[graph.FallbackTag(subject)+"."+suffix] = d
+	b.R.AddReferrer(subject, d)
+	return d
+}
+
+// Refer adds an OCI 1.1 artifact with subject, listed in the subject's
+// fallback index (tagged sha256-<hex>), which it creates or extends.
+func (b *Builder) Refer(subject, name string) string {
+	d := b.Artifact(name, subject)
+	b.R.AddReferrer(subject, d)
+	ft := graph.FallbackTag(subject)
+	var children []string
+	if old, ok := b.R.Tags[ft]; ok {
+		children = b.R.Manifests[old].Children
+		delete(b.R.Manifests, old)
 	}
-	b.r.Tags[graph.FallbackTag(subject)+"."+suffix] = d
-	b.r.AddReferrer(subject, d)
+	children = append(slices.Clone(children), d)
+	idx := Dig("fallback of " + subject + " " + strings.Join(children, ","))
+	b.R.Manifests[idx] = &graph.Manifest{Digest: idx, MediaType: ociIndex, Size: 150 + 100*int64(len(children)), Children: children}
+	b.R.Tags[ft] = idx
+	// inventory: the fallback index and each artifact it lists.
+	refs := b.R.Referrers[subject][:0]
+	for _, r := range b.R.Referrers[subject] {
+		if _, ok := b.R.Manifests[r]; ok {
+			refs = append(refs, r)
+		}
+	}
+	b.R.Referrers[subject] = refs
+	b.R.AddReferrer(subject, idx)
+	return d
+}
+
+// Artifact adds an artifact manifest (with subject, if not "").
+func (b *Builder) Artifact(name, subject string) string {
+	d := Dig(name)
+	b.R.Manifests[d] = &graph.Manifest{
+		Digest: d, MediaType: ociManifest, Size: 350, Subject: subject, ArtifactType: "application/vnd.example+json",
+		Blobs: []graph.Blob{{Digest: Dig("empty config"), Size: 2}, {Digest: Dig(name + "/payload"), Size: 120}},
+	}
 	return d
 }
