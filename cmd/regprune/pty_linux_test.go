@@ -3,49 +3,22 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
-	"unsafe"
-)
 
-// openPTY opens a pseudo-terminal: its master and its slave.
-func openPTY(t *testing.T) (master, slave *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
-	}
-	var unlock int32
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock))); e != 0 {
-		m.Close()
-		t.Skipf("unlockpt: %v", e)
-	}
-	var n uint32
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCGPTN, uintptr(unsafe.Pointer(&n))); e != 0 {
-		m.Close()
-		t.Skipf("ptsname: %v", e)
-	}
-	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		m.Close()
-		t.Skipf("open the pty's slave: %v", err)
-	}
-	t.Cleanup(func() { m.Close(); s.Close() })
-	return m, s
-}
+	"github.com/regprune/regprune/internal/ptytest"
+)
 
 // A Ctrl-C typed in a terminal reaches the terminal's foreground process
 // group once; regprune, one process, stops once: the report, exit 130,
 // never "interrupted twice" (the second copy a supervisor forwarded).
 func TestCtrlCInATerminalStopsOnce(t *testing.T) {
 	host, proxy, seen := slowRegistry(t)
-	master, slave := openPTY(t)
+	master, slave := ptytest.Open(t)
 	journalPath := filepath.Join(t.TempDir(), "journal.db")
 	cmd := regprune(t, "apply", host+"/ci/app", "--keep-tag", "latest", "--yes", "--journal", journalPath)
 	cmd.Env = append(cmd.Env, "TERM=dumb")

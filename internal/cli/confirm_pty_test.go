@@ -4,42 +4,13 @@ package cli_test
 
 import (
 	"bytes"
-	"os"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"unsafe"
-)
 
-// openPTY opens a pseudo-terminal pair with the syscall package alone
-// (/dev/ptmx, unlock, name of the peer): the test needs nothing else.
-func openPTY(t *testing.T) (master, tty *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
-	}
-	var unlock int32
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock))); e != 0 {
-		m.Close()
-		t.Skipf("unlockpt: %v", e)
-	}
-	var n uint32
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCGPTN, uintptr(unsafe.Pointer(&n))); e != 0 {
-		m.Close()
-		t.Skipf("ptsname: %v", e)
-	}
-	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(int(n)), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		m.Close()
-		t.Skipf("open the pty's peer: %v", err)
-	}
-	t.Cleanup(func() { m.Close(); s.Close() })
-	return m, s
-}
+	"github.com/regprune/regprune/internal/ptytest"
+)
 
 // The real binary (testscript's regprune command, cli.Main) in a real
 // pseudo-terminal: stdin is the terminal, stdout a pipe as in
@@ -73,7 +44,7 @@ func TestApplyAsksInAPTY(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr // pipes, not terminals
 			if tc.pty {
-				master, tty := openPTY(t)
+				master, tty := ptytest.Open(t)
 				cmd.Stdin = tty
 				// The answer waits in the terminal's line buffer until
 				// regprune reads it; the echo is drained.

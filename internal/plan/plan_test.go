@@ -2,17 +2,15 @@ package plan_test
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"reflect"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/regprune/regprune/internal/graph"
 	"github.com/regprune/regprune/internal/plan"
+	"github.com/regprune/regprune/internal/plan/plantest"
 	"github.com/regprune/regprune/internal/policy"
 )
 
@@ -30,82 +28,32 @@ const (
 	dockerV2    = "application/vnd.docker.distribution.manifest.v2+json"
 )
 
-func dig(name string) string {
-	s := sha256.Sum256([]byte(name))
-	return "sha256:" + hex.EncodeToString(s[:])
+var dig = plantest.Dig
+
+// builder is plantest.Builder under the names these tests use; r is its
+// repository.
+type builder struct {
+	*plantest.Builder
+	r *graph.Repository
 }
 
-// builder makes graph.Repository values by name.
-type builder struct{ r *graph.Repository }
+func newBuilder() *builder {
+	b := plantest.NewBuilder("127.0.0.1:5000/app")
+	return &builder{b, b.R}
+}
 
-func newBuilder() *builder { return &builder{r: graph.NewRepository("127.0.0.1:5000/app")} }
-
-// image adds an image manifest with a config and one layer of its own
-// (named after it) plus any shared blobs.
 func (b *builder) image(name string, created time.Time, shared ...graph.Blob) string {
-	d := dig(name)
-	m := &graph.Manifest{Digest: d, MediaType: ociManifest, Size: 400 + int64(len(name)), CreatedConfig: created}
-	m.Blobs = append(m.Blobs, graph.Blob{Digest: dig(name + "/config"), Size: 300}, graph.Blob{Digest: dig(name + "/layer"), Size: 10000})
-	m.Blobs = append(m.Blobs, shared...)
-	b.r.Manifests[d] = m
-	return d
+	return b.Image(name, created, shared...)
 }
 
 func (b *builder) index(name string, mt string, created time.Time, children ...string) string {
-	d := dig(name)
-	b.r.Manifests[d] = &graph.Manifest{Digest: d, MediaType: mt, Size: 200 + 100*int64(len(children)), Children: children, CreatedAnnotation: created}
-	return d
+	return b.Index(name, mt, created, children...)
 }
 
-func (b *builder) tag(d string, tags ...string) {
-	for _, t := range tags {
-		b.r.Tags[t] = d
-	}
-}
-
-// sign adds a cosign artifact tagged sha256-<hex>.<suffix> for subject.
-func (b *builder) sign(subject, suffix string) string {
-	d := b.artifact("sig "+suffix+" of "+subject, "")
-	b.r.Tags[graph.FallbackTag(subject)+"."+suffix] = d
-	b.r.AddReferrer(subject, d)
-	return d
-}
-
-// refer adds an OCI 1.1 artifact with subject, listed in the subject's
-// fallback index (tagged sha256-<hex>), which it creates or extends.
-func (b *builder) refer(subject, name string) string {
-	d := b.artifact(name, subject)
-	b.r.AddReferrer(subject, d)
-	ft := graph.FallbackTag(subject)
-	var children []string
-	if old, ok := b.r.Tags[ft]; ok {
-		children = b.r.Manifests[old].Children
-		delete(b.r.Manifests, old)
-	}
-	children = append(slices.Clone(children), d)
-	idx := dig("fallback of " + subject + " " + strings.Join(children, ","))
-	b.r.Manifests[idx] = &graph.Manifest{Digest: idx, MediaType: ociIndex, Size: 150 + 100*int64(len(children)), Children: children}
-	b.r.Tags[ft] = idx
-	// inventory: the fallback index and each artifact it lists.
-	refs := b.r.Referrers[subject][:0]
-	for _, r := range b.r.Referrers[subject] {
-		if _, ok := b.r.Manifests[r]; ok {
-			refs = append(refs, r)
-		}
-	}
-	b.r.Referrers[subject] = refs
-	b.r.AddReferrer(subject, idx)
-	return d
-}
-
-func (b *builder) artifact(name, subject string) string {
-	d := dig(name)
-	b.r.Manifests[d] = &graph.Manifest{
-		Digest: d, MediaType: ociManifest, Size: 350, Subject: subject, ArtifactType: "application/vnd.example+json",
-		Blobs: []graph.Blob{{Digest: dig("empty config"), Size: 2}, {Digest: dig(name + "/payload"), Size: 120}},
-	}
-	return d
-}
+func (b *builder) tag(d string, tags ...string)         { b.Tag(d, tags...) }
+func (b *builder) sign(subject, suffix string) string   { return b.Sign(subject, suffix) }
+func (b *builder) refer(subject, name string) string    { return b.Refer(subject, name) }
+func (b *builder) artifact(name, subject string) string { return b.Artifact(name, subject) }
 
 func build(b *builder, p policy.Policy) plan.RepoPlan {
 	return plan.Build(b.r, policy.Evaluate(b.r, p, now), p)

@@ -24,16 +24,12 @@ package sandbox
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -63,59 +59,23 @@ type DockerHubCounts struct {
 	ManifestHEAD, V2Delete               int
 }
 
-// DockerHub is the running stand-in.
+// DockerHub is the running stand-in: Host names repositories
+// (Host/ns/repo), URL is the API URL (http://Host); Close, Ref, Counts
+// and SetOptions come from standIn.
 type DockerHub struct {
-	// Host names repositories (Host/ns/repo); URL is the API URL.
-	Host, URL string
+	standIn[DockerHubOptions, DockerHubCounts]
 
-	reg   *Registry
-	srv   *http.Server
-	proxy *httputil.ReverseProxy
-
-	mu     sync.Mutex
-	opts   DockerHubOptions
-	token  string
-	counts DockerHubCounts
+	token string
 }
 
 // StartDockerHub starts the stand-in in front of reg (which must not
 // require authentication).
 func StartDockerHub(reg *Registry, o DockerHubOptions) (*DockerHub, error) {
-	target, err := url.Parse(reg.URL)
-	if err != nil {
+	h := &DockerHub{token: "hubjwt." + strconv.FormatInt(time.Now().UnixNano(), 36) + ".sig"}
+	if err := h.start(reg, o, h, ""); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	h := &DockerHub{reg: reg, opts: o, Host: ln.Addr().String(), proxy: httputil.NewSingleHostReverseProxy(target),
-		token: "hubjwt." + strconv.FormatInt(time.Now().UnixNano(), 36) + ".sig"}
-	h.URL = "http://" + h.Host
-	h.proxy.ErrorLog = discardLogger()
-	h.srv = &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: discardLogger()}
-	go func() { _ = h.srv.Serve(ln) }()
 	return h, nil
-}
-
-// Close stops the stand-in.
-func (h *DockerHub) Close() error { return h.srv.Close() }
-
-// Ref returns Host/repo.
-func (h *DockerHub) Ref(repo string) string { return h.Host + "/" + repo }
-
-// Counts returns the requests so far.
-func (h *DockerHub) Counts() DockerHubCounts {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.counts
-}
-
-// SetOptions replaces the options.
-func (h *DockerHub) SetOptions(o DockerHubOptions) {
-	h.mu.Lock()
-	h.opts = o
-	h.mu.Unlock()
 }
 
 // Token is the Hub JWT the stand-in issues.

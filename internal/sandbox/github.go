@@ -25,16 +25,13 @@ package sandbox
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -76,61 +73,24 @@ type GitHubCounts struct {
 	ManifestHEAD                int
 }
 
-// GitHubAPI is the running stand-in.
+// GitHubAPI is the running stand-in: Host is the registry host to name
+// repositories with, URL the API URL (http://Host/api/v3); Close, Ref,
+// Counts and SetOptions come from standIn.
 type GitHubAPI struct {
-	// Host is the registry host to name repositories with; URL is the
-	// API URL (http://Host/api/v3).
-	Host, URL string
+	standIn[GitHubOptions, GitHubCounts]
 
-	reg   *Registry
-	srv   *http.Server
-	proxy *httputil.ReverseProxy
-
-	mu     sync.Mutex
-	opts   GitHubOptions
-	ids    map[string]int64 // repo@digest -> version id
+	ids    map[string]int64 // repo@digest -> version id, under mu
 	nextID int64
-	counts GitHubCounts
 }
 
 // StartGitHub starts the stand-in in front of reg (which must not require
 // authentication).
 func StartGitHub(reg *Registry, o GitHubOptions) (*GitHubAPI, error) {
-	target, err := url.Parse(reg.URL)
-	if err != nil {
+	g := &GitHubAPI{ids: map[string]int64{}, nextID: 1000}
+	if err := g.start(reg, o, g, "/api/v3"); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	g := &GitHubAPI{reg: reg, opts: o, ids: map[string]int64{}, nextID: 1000,
-		Host: ln.Addr().String(), proxy: httputil.NewSingleHostReverseProxy(target)}
-	g.URL = "http://" + g.Host + "/api/v3"
-	g.proxy.ErrorLog = discardLogger()
-	g.srv = &http.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second, ErrorLog: discardLogger()}
-	go func() { _ = g.srv.Serve(ln) }()
 	return g, nil
-}
-
-// Close stops the stand-in.
-func (g *GitHubAPI) Close() error { return g.srv.Close() }
-
-// Ref returns Host/repo.
-func (g *GitHubAPI) Ref(repo string) string { return g.Host + "/" + repo }
-
-// Counts returns the requests so far.
-func (g *GitHubAPI) Counts() GitHubCounts {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.counts
-}
-
-// SetOptions replaces the options.
-func (g *GitHubAPI) SetOptions(o GitHubOptions) {
-	g.mu.Lock()
-	g.opts = o
-	g.mu.Unlock()
 }
 
 func ghError(w http.ResponseWriter, status int, msg string) {

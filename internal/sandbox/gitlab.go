@@ -27,16 +27,13 @@ package sandbox
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -67,57 +64,21 @@ type GitLabCounts struct {
 	API, TagDelete, Catalog, GraphQL int
 }
 
-// GitLab is the running stand-in.
+// GitLab is the running stand-in: Host names repositories, URL is the
+// API URL (http://Host/api/v4); Close, Ref, Counts and SetOptions come
+// from standIn.
 type GitLab struct {
-	// Host names repositories; URL is the API URL (http://Host/api/v4).
-	Host, URL string
-
-	reg   *Registry
-	srv   *http.Server
-	proxy *httputil.ReverseProxy
-
-	mu     sync.Mutex
-	opts   GitLabOptions
-	counts GitLabCounts
+	standIn[GitLabOptions, GitLabCounts]
 }
 
 // StartGitLab starts the stand-in in front of reg (which must not require
 // authentication).
 func StartGitLab(reg *Registry, o GitLabOptions) (*GitLab, error) {
-	target, err := url.Parse(reg.URL)
-	if err != nil {
+	g := &GitLab{}
+	if err := g.start(reg, o, g, "/api/v4"); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	g := &GitLab{reg: reg, opts: o, Host: ln.Addr().String(), proxy: httputil.NewSingleHostReverseProxy(target)}
-	g.URL = "http://" + g.Host + "/api/v4"
-	g.proxy.ErrorLog = discardLogger()
-	g.srv = &http.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second, ErrorLog: discardLogger()}
-	go func() { _ = g.srv.Serve(ln) }()
 	return g, nil
-}
-
-// Close stops the stand-in.
-func (g *GitLab) Close() error { return g.srv.Close() }
-
-// Ref returns Host/repo.
-func (g *GitLab) Ref(repo string) string { return g.Host + "/" + repo }
-
-// SetOptions replaces the options.
-func (g *GitLab) SetOptions(o GitLabOptions) {
-	g.mu.Lock()
-	g.opts = o
-	g.mu.Unlock()
-}
-
-// Counts returns the requests so far.
-func (g *GitLab) Counts() GitLabCounts {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.counts
 }
 
 func glError(w http.ResponseWriter, status int, msg string) {
