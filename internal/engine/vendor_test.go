@@ -283,9 +283,9 @@ func TestGitHubStaleAndInterrupted(t *testing.T) {
 	// Interrupt at the third version delete.
 	ictx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	n := 0
+	var n atomic.Int32 // the stand-in calls the hook from concurrent requests
 	gh.SetOptions(registrytest.GitHubOptions{OnDelete: func(string) {
-		if n++; n == 3 {
+		if n.Add(1) == 3 {
 			cancel()
 		}
 	}})
