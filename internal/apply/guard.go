@@ -190,6 +190,7 @@ func (a *run) guard() error {
 			set(it, plan.ResultSkipped, plan.GuardReached(t, prior(it)))
 		}
 	}
+	a.keepInUseTags(pending)
 	if err := a.confirmAttached(pending); err != nil {
 		for _, it := range pending {
 			if it.Result == "" {
@@ -200,6 +201,36 @@ func (a *run) guard() error {
 		return err
 	}
 	return nil
+}
+
+// keepInUseTags takes the in-use tags out of the untags of kept images
+// (an in-use tag is never removed, whatever the plan says), and skips an
+// untag left with nothing to remove, naming the tag in use.
+func (a *run) keepInUseTags(pending []*plan.Item) {
+	for _, it := range pending {
+		if it.Result != "" || it.Action != plan.ActionKeep || len(it.Untag) == 0 {
+			continue
+		}
+		var rest []string
+		var used string
+		for _, t := range it.Untag {
+			if slices.Contains(a.o.InUseTags, t) {
+				if used == "" {
+					used = t
+				}
+				continue
+			}
+			rest = append(rest, t)
+		}
+		if used == "" {
+			continue
+		}
+		a.o.Logger.Warn("final guard kept a tag in use that the plan untags", "repository", a.t.Name(), "digest", it.Digest, "tag", used)
+		it.Untag = rest
+		if len(rest) == 0 {
+			set(it, plan.ResultSkipped, plan.GuardReached(used, prior(it)))
+		}
+	}
 }
 
 // confirmAttached skips each planned deletion that the plan deletes with
