@@ -128,7 +128,7 @@ func (g *github) deleteDigest(ctx context.Context, digest string) error {
 	if kind == "" {
 		kind = "orgs"
 	}
-	resp, err := g.a.do(ctx, http.MethodDelete, g.versions(kind)+"/"+url.PathEscape(e.ID), nil)
+	resp, err := g.a.deleteOnce(ctx, g.versions(kind)+"/"+url.PathEscape(e.ID))
 	if err != nil {
 		return err
 	}
