@@ -89,7 +89,8 @@ func (a *run) staying(now map[string]string) map[string]string {
 
 // refuseEmpty refuses, unless the plan allows it (AllowEmpty), an apply
 // that would leave the repository without an image: it has tags now, none
-// of them stays, and no image the plan keeps is in the registry (a HEAD of
+// of its image tags stays (a signature, attestation or referrers tag is
+// no image), and no image the plan keeps is in the registry (a HEAD of
 // each kept image's digest, asked only then, until one answers). Build
 // refuses such a plan; this is the same refusal against the registry as it
 // is now, so that a plan file listing only deletions, or keeping a digest
@@ -104,7 +105,24 @@ func (a *run) refuseEmpty(now map[string]string, work []*plan.Item) (bool, error
 	for _, it := range work {
 		deletes = deletes || (it.Result == "" && it.Action == plan.ActionDelete)
 	}
-	if !deletes || len(a.staying(now)) > 0 {
+	// A signature, attestation or referrers tag is no image (plan's
+	// isImage): only image tags count, now and staying.
+	imageTag := func(t string) bool { _, _, artifact := graph.ArtifactTag(t); return !artifact }
+	tags := 0
+	for t := range now {
+		if imageTag(t) {
+			tags++
+		}
+	}
+	if tags == 0 {
+		return false, nil // no tagged image to leave
+	}
+	for t := range a.staying(now) {
+		if imageTag(t) {
+			return false, nil
+		}
+	}
+	if !deletes {
 		return false, nil
 	}
 	for i := range a.r.Items {
@@ -120,8 +138,8 @@ func (a *run) refuseEmpty(now map[string]string, work []*plan.Item) (bool, error
 			return false, fmt.Errorf("kept image %s: %w", it.Digest, err)
 		}
 	}
-	err := plan.RefusedEmptyNow(a.t.Name(), len(now))
-	a.o.Logger.Warn("refused: the plan would leave the repository without an image", "repository", a.t.Name(), "tags", len(now))
+	err := plan.RefusedEmptyNow(a.t.Name(), tags)
+	a.o.Logger.Warn("refused: the plan would leave the repository without an image", "repository", a.t.Name(), "tags", tags)
 	for _, it := range work {
 		if it.Result == "" {
 			set(it, plan.ResultSkipped, plan.PlanRefused())
@@ -190,6 +208,7 @@ func (a *run) guard() error {
 			set(it, plan.ResultSkipped, plan.GuardReached(t, prior(it)))
 		}
 	}
+	a.keepInUseTags(pending)
 	if err := a.confirmAttached(pending); err != nil {
 		for _, it := range pending {
 			if it.Result == "" {
@@ -200,6 +219,36 @@ func (a *run) guard() error {
 		return err
 	}
 	return nil
+}
+
+// keepInUseTags takes the in-use tags out of the untags of kept images
+// (an in-use tag is never removed, whatever the plan says), and skips an
+// untag left with nothing to remove, naming the tag in use.
+func (a *run) keepInUseTags(pending []*plan.Item) {
+	for _, it := range pending {
+		if it.Result != "" || it.Action != plan.ActionKeep || len(it.Untag) == 0 {
+			continue
+		}
+		var rest []string
+		var used string
+		for _, t := range it.Untag {
+			if slices.Contains(a.o.InUseTags, t) {
+				if used == "" {
+					used = t
+				}
+				continue
+			}
+			rest = append(rest, t)
+		}
+		if used == "" {
+			continue
+		}
+		a.o.Logger.Warn("final guard kept a tag in use that the plan untags", "repository", a.t.Name(), "digest", it.Digest, "tag", used)
+		it.Untag = rest
+		if len(rest) == 0 {
+			set(it, plan.ResultSkipped, plan.GuardReached(used, prior(it)))
+		}
+	}
 }
 
 // confirmAttached skips each planned deletion that the plan deletes with

@@ -1,6 +1,7 @@
 package apply_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,5 +45,35 @@ func TestGuardKeepsInUse(t *testing.T) {
 	e.pullable(":1002", ":1003", "@"+kids[0].String(), "@"+kids[1].String(), ":latest")
 	if e.exists(old.String()) {
 		t.Errorf("%s not deleted", old)
+	}
+}
+
+// A tag in use is never removed, not even by the opt-in untag of a kept
+// image: a plan made before a pod started running repo:1001 (or an
+// edited plan) lists 1001 among the kept image's tags to untag; apply,
+// told 1001 is in use, leaves it. Before, the guard only kept planned
+// deletions, and the untag took the tag the pod pulls.
+func TestGuardKeepsInUseTagOfKeptImage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "inusetag")
+	old := e.image(t0, "0999")
+	kept := e.image(t0.Add(time.Hour), "latest", "1001", "1002")
+	p := keep("latest")
+	p.UntagUnkept = true
+	r := e.plan(p)
+	if it := itemOf(t, r, kept); it.Action != plan.ActionKeep || !slices.Equal(it.Untag, []string{"1001", "1002"}) {
+		t.Fatalf("kept image: %s, untag %v; want keep, untag [1001 1002]", it.Action, it.Untag)
+	}
+	err := apply.Run(e.ctx, e.open(), r, apply.Options{InUseTags: []string{"1001"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(t, r, old, plan.ActionDelete, plan.ResultDeleted, plan.ReasonDeleted)
+	e.pullable(":latest", ":1001")
+	if got := e.tags(); !slices.Equal(got, []string{"1001", "latest"}) {
+		t.Errorf("tags %v, want [1001 latest] (1002 untagged, 1001 in use)", got)
+	}
+	if it := itemOf(t, r, kept); slices.Contains(it.Untag, "1001") && it.Result == plan.ResultUntagged {
+		t.Errorf("kept image reports %s %v", it.Result, it.ResultReason)
 	}
 }

@@ -57,3 +57,38 @@ func TestRefuseEmptyAtApply(t *testing.T) {
 		t.Fatalf("allowed: old %s %q", it.Result, it.ResultReason)
 	}
 }
+
+// A signature tag is not an image: the plan kept latest and deleted old;
+// since, someone deleted latest's image, and its signature tag is all
+// that is left besides old. Apply refuses, as it does when no tag at all
+// would stay. Before, the signature tag counted as a tag that stays, and
+// apply deleted the repository's last image.
+func TestRefuseEmptyArtifactTagIsNoImage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	old := e.image(t0, "old")
+	kept := e.image(t0.Add(time.Hour), "latest")
+	if _, err := e.reg.Sign(e.ctx, e.repo, kept, "sig"); err != nil {
+		t.Fatal(err)
+	}
+	r := e.plan(keep("latest"))
+	if it := itemOf(t, r, old); it.Action != plan.ActionDelete {
+		t.Fatalf("old planned %s, want delete", it.Action)
+	}
+	if err := e.open().Delete(e.ctx, kept.String()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.tags(); len(got) != 2 || got[0] != "old" {
+		t.Fatalf("tags %v, want the signature tag and old", got)
+	}
+	if err := e.apply(e.open(), r); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(r.Err, plan.ErrRefusedEmpty) || !r.Refused {
+		t.Errorf("refused %v, err %v; want refused", r.Refused, r.Err)
+	}
+	expect(t, r, old, plan.ActionDelete, plan.ResultSkipped, plan.ReasonPlanRefused)
+	if !e.exists(old.String()) {
+		t.Fatal("the repository's last image was deleted")
+	}
+}

@@ -140,7 +140,7 @@ func planOne(ctx context.Context, t Job, mode plan.Mode, o Options) (plan.RepoPl
 	r := plan.Build(g, ds, t.Policy)
 	r.InUseMissing = plan.MissingInUse(g, in)
 	finishInterrupted(ctx, g, &r, o)
-	finishUnfinished(g, &r, us, o)
+	finishUnfinished(g, &r, us, in.Digests, o)
 	r.AgesRead = t.Policy.NeedsAges()
 	r.NoReferrersAPI = g.ReferrersProbed && !g.ReferrersAPI
 	if g.ReferrersProbed {

@@ -23,7 +23,8 @@ import (
 //
 //   - the registry has it, with no tag, and the plan keeps it only as
 //     reached from nothing (no kept tag, index, referrer or subject
-//     reaches it, and no rule or in-use list holds it);
+//     reaches it, and no rule or in-use list holds it); it is not in
+//     use, and lists nothing in use;
 //   - the newest run that set out to delete it left it so: that run sent
 //     the DELETE of every tag it had then (or of the digest itself), or,
 //     for a child or referrer, deleted what it hung from (now gone), or
@@ -74,12 +75,19 @@ func untaggedAll(u journal.Unfinished) bool {
 }
 
 // finishUnfinished plans the deletion of the unfinished work us of
-// earlier runs that g, the registry now, still holds (see above).
-func finishUnfinished(g *graph.Repository, r *plan.RepoPlan, us []journal.Unfinished, o Options) {
+// earlier runs that g, the registry now, still holds (see above). inUse
+// are the digests the in-use sources name: one of them, or a manifest
+// that lists one, is no candidate (apply's guard keeps them too).
+func finishUnfinished(g *graph.Repository, r *plan.RepoPlan, us []journal.Unfinished, inUse map[string][]string, o Options) {
 	if len(us) == 0 || r.Refused || r.Err != nil {
 		return
 	}
 	f := unfinishedSet{g: g, parents: g.Parents(), cand: unfinishedCandidates(g, r, us)}
+	for d := range f.cand {
+		if reachesInUse(g, d, inUse, map[string]bool{}) {
+			delete(f.cand, d)
+		}
+	}
 	for changed := true; changed; {
 		changed = false
 		for d := range f.cand {
@@ -100,6 +108,26 @@ func finishUnfinished(g *graph.Repository, r *plan.RepoPlan, us []journal.Unfini
 		}
 	}
 	r.Recount(g)
+}
+
+// reachesInUse reports whether d, or a manifest it lists (recursively),
+// is in use.
+func reachesInUse(g *graph.Repository, d string, inUse map[string][]string, seen map[string]bool) bool {
+	if seen[d] {
+		return false
+	}
+	seen[d] = true
+	if len(inUse[d]) > 0 {
+		return true
+	}
+	if m := g.Manifests[d]; m != nil {
+		for _, c := range m.Children {
+			if reachesInUse(g, c, inUse, seen) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // unfinishedCandidates are the digests of us that g holds untagged, that

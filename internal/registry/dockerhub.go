@@ -119,7 +119,7 @@ func (h *dockerHub) deleteTag(ctx context.Context, tag string) error {
 	if err := h.login(ctx); err != nil {
 		return err
 	}
-	resp, err := h.a.do(ctx, http.MethodDelete, fmt.Sprintf("/v2/repositories/%s/%s/tags/%s/", url.PathEscape(h.ns), url.PathEscape(h.repo), url.PathEscape(tag)), nil)
+	resp, err := h.a.deleteOnce(ctx, fmt.Sprintf("/v2/repositories/%s/%s/tags/%s/", url.PathEscape(h.ns), url.PathEscape(h.repo), url.PathEscape(tag)))
 	if err != nil {
 		return err
 	}

@@ -138,7 +138,7 @@ func (g *github) deleteDigest(ctx context.Context, digest string) error {
 	if v.Name != digest || fmt.Sprint(v.ID) != e.ID {
 		return fmt.Errorf("%w: GitHub package version %s is %s (id %d), not %s as the listing said; not deleted", ErrBadResponse, e.ID, quoteValue(v.Name), v.ID, digest)
 	}
-	resp, err := g.a.do(ctx, http.MethodDelete, g.versions(kind)+"/"+url.PathEscape(e.ID), nil)
+	resp, err := g.a.deleteOnce(ctx, g.versions(kind)+"/"+url.PathEscape(e.ID))
 	if err != nil {
 		return err
 	}

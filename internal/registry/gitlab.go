@@ -212,7 +212,7 @@ func (g *gitLab) deleteTag(ctx context.Context, tag string) error {
 	if err != nil {
 		return err
 	}
-	resp, err := g.a.do(ctx, http.MethodDelete, fmt.Sprintf("/projects/%s/registry/repositories/%d/tags/%s", project, id, url.PathEscape(tag)), nil)
+	resp, err := g.a.deleteOnce(ctx, fmt.Sprintf("/projects/%s/registry/repositories/%d/tags/%s", project, id, url.PathEscape(tag)))
 	var e *Error
 	if errors.As(err, &e) && e.Status == http.StatusForbidden {
 		if m := strings.ToLower(e.Message); strings.Contains(m, "protected") || strings.Contains(m, "immutable") {

@@ -473,6 +473,23 @@ func (a *apiClient) do(ctx context.Context, method, u string, body any) (*http.R
 	return nil, e
 }
 
+// deleteOnce sends a DELETE through do, read as v2Delete reads one: a 404
+// to a retry after an attempt whose answer was lost (see sentAttempt) is
+// that attempt's doing, a success (an empty 204); any other failure after
+// such an attempt matches ErrAnswerLost.
+func (a *apiClient) deleteOnce(ctx context.Context, u string) (*http.Response, error) {
+	ctx, lost := withLost(ctx)
+	resp, err := a.do(ctx, http.MethodDelete, u, nil)
+	switch {
+	case err == nil || !lost.Load():
+		return resp, err
+	case errors.Is(err, ErrNotFound):
+		a.c.log.Info("API DELETE answered 404 after an attempt whose answer was lost: the earlier attempt deleted it", "path", redactQuery(u))
+		return &http.Response{StatusCode: http.StatusNoContent, Body: http.NoBody, Header: http.Header{}}, nil
+	}
+	return nil, answerLost{err}
+}
+
 // getJSON GETs u and decodes its body into v.
 func (a *apiClient) getJSON(ctx context.Context, u string, v any) (*http.Response, error) {
 	resp, err := a.do(ctx, http.MethodGet, u, nil)
