@@ -584,18 +584,12 @@ func (r *Repo) Delete(ctx context.Context, ref string) error {
 func (r *Repo) v2Delete(ctx context.Context, ref string) error {
 	ctx, lost := withLost(ctx)
 	resp, err := r.do(ctx, http.MethodDelete, r.base+"/manifests/"+ref, "")
+	earlier, err := settleLost(lost, err)
+	if earlier {
+		r.c.log.Info("DELETE answered 404 after an attempt whose answer was lost: the earlier attempt deleted it", "repository", r.Name(), "ref", ref)
+		return nil
+	}
 	if err != nil {
-		if errors.Is(err, ErrNotFound) && lost.Load() {
-			// An earlier attempt reached the registry and its answer
-			// was lost (a reset, a timeout, a 5xx): the 404 to the
-			// retry is that attempt's doing. It was deleted, by this
-			// call: say so, so that the journal keeps it for restore.
-			r.c.log.Info("DELETE answered 404 after an attempt whose answer was lost: the earlier attempt deleted it", "repository", r.Name(), "ref", ref)
-			return nil
-		}
-		if lost.Load() {
-			return answerLost{err}
-		}
 		return err
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

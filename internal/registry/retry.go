@@ -154,6 +154,22 @@ func withLost(ctx context.Context) (context.Context, *atomic.Bool) {
 	return context.WithValue(ctx, lostKey{}, lost), lost
 }
 
+// settleLost reads a DELETE's outcome when an attempt of it may have
+// reached the registry and lost its answer (lost, from withLost): a 404 to
+// the retry is that attempt's doing (earlier is true: deleted, by this
+// call, so the journal keeps it for restore), and any other failure after
+// such an attempt matches ErrAnswerLost. Without a lost attempt, err is
+// returned as it is. v2 and vendor API deletes share it.
+func settleLost(lost *atomic.Bool, err error) (earlier bool, _ error) {
+	switch {
+	case err == nil || !lost.Load():
+		return false, err
+	case errors.Is(err, ErrNotFound):
+		return true, nil
+	}
+	return false, answerLost{err}
+}
+
 func markLost(ctx context.Context) {
 	if lost, ok := ctx.Value(lostKey{}).(*atomic.Bool); ok {
 		lost.Store(true)

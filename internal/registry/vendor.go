@@ -480,14 +480,12 @@ func (a *apiClient) do(ctx context.Context, method, u string, body any) (*http.R
 func (a *apiClient) deleteOnce(ctx context.Context, u string) (*http.Response, error) {
 	ctx, lost := withLost(ctx)
 	resp, err := a.do(ctx, http.MethodDelete, u, nil)
-	switch {
-	case err == nil || !lost.Load():
-		return resp, err
-	case errors.Is(err, ErrNotFound):
+	earlier, err := settleLost(lost, err)
+	if earlier {
 		a.c.log.Info("API DELETE answered 404 after an attempt whose answer was lost: the earlier attempt deleted it", "path", redactQuery(u))
 		return &http.Response{StatusCode: http.StatusNoContent, Body: http.NoBody, Header: http.Header{}}, nil
 	}
-	return nil, answerLost{err}
+	return resp, err
 }
 
 // getJSON GETs u and decodes its body into v.
